@@ -1,0 +1,224 @@
+import { readArray, readCount, TypeTag } from "./codec.js";
+import { Crdt, type CrdtOptions, type Patch } from "./crdt.js";
+import { invalidArgument, malformed } from "./errors.js";
+import { compareReplicaIds, readReplicaId } from "./replica.js";
+import { VersionVector } from "./version-vector.js";
+
+// Counters keep one running total per replica. Each replica's entry only
+// grows, so its amount is its own version: a delta for a peer at `since` is
+// every entry above since[r], and a later entry subsumes all earlier ones.
+
+function checkAmount(n: unknown): number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw invalidArgument("amount must be a non-negative safe integer");
+  return n;
+}
+
+function addChecked(a: number, b: number): number {
+  const s = a + b;
+  if (!Number.isSafeInteger(s)) throw invalidArgument("counter would exceed the safe integer range");
+  return s;
+}
+
+/** Reads `[[replica, n...], ...]` sorted by replica, each with `width` amounts. */
+function readEntries(body: unknown, width: number, what: string): Array<[string, ...number[]]> {
+  const rows = readArray(body, what);
+  const out: Array<[string, ...number[]]> = [];
+  let prev = "";
+  for (let i = 0; i < rows.length; i++) {
+    const row = readArray(rows[i], what, width + 1, width + 1);
+    const r = readReplicaId(row[0]);
+    if (i > 0 && compareReplicaIds(prev, r) >= 0) throw malformed(`${what}: replicas out of order or repeated`);
+    prev = r;
+    const entry: [string, ...number[]] = [r];
+    for (let k = 1; k <= width; k++) entry.push(readCount(row[k], what));
+    out.push(entry);
+  }
+  return out;
+}
+
+interface CounterPatch extends Patch {
+  readonly rows: ReadonlyArray<readonly [string, ...number[]]>;
+}
+
+/** A grow-only counter. */
+export class GCounter extends Crdt<CounterPatch> {
+  private readonly counts = new Map<string, number>();
+  private total = 0;
+
+  constructor(replica: string, options?: CrdtOptions) {
+    super(replica, options);
+  }
+
+  static fromBytes(bytes: Uint8Array, replica?: string, options?: CrdtOptions): GCounter {
+    return Crdt.restore((r) => new GCounter(r, options), TypeTag.GCounter, bytes, replica, options?.maxPayloadBytes);
+  }
+
+  get typeTag(): number {
+    return TypeTag.GCounter;
+  }
+
+  increment(): void {
+    this.incrementBy(1);
+  }
+
+  incrementBy(n: number): void {
+    checkAmount(n);
+    const next = addChecked(this.counts.get(this.replica) ?? 0, n);
+    this.total = addChecked(this.total, n);
+    this.counts.set(this.replica, next);
+  }
+
+  value(): number {
+    return this.total;
+  }
+
+  /** One replica's contribution. */
+  get(replica: string): number {
+    return this.counts.get(replica) ?? 0;
+  }
+
+  version(): VersionVector {
+    return new VersionVector(this.counts);
+  }
+
+  protected encodeBody(since: ReadonlyMap<string, number>): unknown {
+    const rows: Array<[string, number]> = [];
+    for (const [r, c] of this.counts) if (c > (since.get(r) ?? 0)) rows.push([r, c]);
+    return rows.sort((a, b) => compareReplicaIds(a[0], b[0]));
+  }
+
+  protected readBody(body: unknown): CounterPatch {
+    const rows = readEntries(body, 1, "GCounter");
+    let sum = this.total;
+    for (const [r, c] of rows) sum += Math.max(0, c - (this.counts.get(r) ?? 0));
+    if (!Number.isSafeInteger(sum)) throw malformed("GCounter total would exceed the safe integer range");
+    return { rows, maxTs: 0 };
+  }
+
+  protected statePatch(): CounterPatch {
+    return { rows: [...this.counts], maxTs: 0 };
+  }
+
+  protected applyPatch(patch: CounterPatch): void {
+    for (const [r, c] of patch.rows) {
+      const mine = this.counts.get(r) ?? 0;
+      if (c > mine) {
+        this.counts.set(r, c);
+        this.total += c - mine;
+      }
+    }
+  }
+
+  protected empty(replica: string): this {
+    return new GCounter(replica, { clock: this.clock, maxPayloadBytes: this.maxPayloadBytes }) as this;
+  }
+}
+
+/** A counter that goes up and down: two grow-only totals per replica. */
+export class PNCounter extends Crdt<CounterPatch> {
+  private readonly up = new Map<string, number>();
+  private readonly down = new Map<string, number>();
+  private total = 0;
+
+  constructor(replica: string, options?: CrdtOptions) {
+    super(replica, options);
+  }
+
+  static fromBytes(bytes: Uint8Array, replica?: string, options?: CrdtOptions): PNCounter {
+    return Crdt.restore((r) => new PNCounter(r, options), TypeTag.PNCounter, bytes, replica, options?.maxPayloadBytes);
+  }
+
+  get typeTag(): number {
+    return TypeTag.PNCounter;
+  }
+
+  increment(): void {
+    this.incrementBy(1);
+  }
+
+  incrementBy(n: number): void {
+    checkAmount(n);
+    const next = addChecked(this.up.get(this.replica) ?? 0, n);
+    addChecked(next, this.down.get(this.replica) ?? 0); // the version must stay safe too
+    this.total = addChecked(this.total, n);
+    this.up.set(this.replica, next);
+  }
+
+  decrement(): void {
+    this.decrementBy(1);
+  }
+
+  decrementBy(n: number): void {
+    checkAmount(n);
+    const next = addChecked(this.down.get(this.replica) ?? 0, n);
+    addChecked(next, this.up.get(this.replica) ?? 0);
+    if (!Number.isSafeInteger(this.total - n)) throw invalidArgument("counter would exceed the safe integer range");
+    this.total -= n;
+    this.down.set(this.replica, next);
+  }
+
+  value(): number {
+    return this.total;
+  }
+
+  /** One replica's net contribution. */
+  get(replica: string): number {
+    return (this.up.get(replica) ?? 0) - (this.down.get(replica) ?? 0);
+  }
+
+  /** The version of a replica is the sum of its two totals: it grows with every operation. */
+  version(): VersionVector {
+    const v = new VersionVector();
+    for (const r of this.replicaIds()) v.set(r, (this.up.get(r) ?? 0) + (this.down.get(r) ?? 0));
+    return v;
+  }
+
+  private replicaIds(): string[] {
+    const ids = new Set([...this.up.keys(), ...this.down.keys()]);
+    return [...ids].sort(compareReplicaIds);
+  }
+
+  protected encodeBody(since: ReadonlyMap<string, number>): unknown {
+    const rows: Array<[string, number, number]> = [];
+    for (const r of this.replicaIds()) {
+      const p = this.up.get(r) ?? 0;
+      const n = this.down.get(r) ?? 0;
+      if (p + n > (since.get(r) ?? 0)) rows.push([r, p, n]);
+    }
+    return rows;
+  }
+
+  protected readBody(body: unknown): CounterPatch {
+    const rows = readEntries(body, 2, "PNCounter");
+    let sum = this.total;
+    for (const [r, p, n] of rows) {
+      if (!Number.isSafeInteger(p + n)) throw malformed("PNCounter entry exceeds the safe integer range");
+      sum += Math.max(0, p - (this.up.get(r) ?? 0)) - Math.max(0, n - (this.down.get(r) ?? 0));
+    }
+    if (!Number.isSafeInteger(sum)) throw malformed("PNCounter total would exceed the safe integer range");
+    return { rows, maxTs: 0 };
+  }
+
+  protected statePatch(): CounterPatch {
+    return { rows: this.replicaIds().map((r) => [r, this.up.get(r) ?? 0, this.down.get(r) ?? 0] as [string, number, number]), maxTs: 0 };
+  }
+
+  protected applyPatch(patch: CounterPatch): void {
+    for (const [r, p, n] of patch.rows) {
+      const mp = this.up.get(r) ?? 0;
+      const mn = this.down.get(r) ?? 0;
+      if (p > mp) {
+        this.up.set(r, p);
+        this.total += p - mp;
+      }
+      if (n > mn) {
+        this.down.set(r, n);
+        this.total -= n - mn;
+      }
+    }
+  }
+
+  protected empty(replica: string): this {
+    return new PNCounter(replica, { clock: this.clock, maxPayloadBytes: this.maxPayloadBytes }) as this;
+  }
+}

@@ -1,0 +1,135 @@
+import { DEFAULT_MAX_PAYLOAD_BYTES, decodePayload, encodePayload, typeName } from "./codec.js";
+import { LichenError, invalidArgument } from "./errors.js";
+import { Hlc } from "./hlc.js";
+import { checkReplicaId, readReplicaId } from "./replica.js";
+import { VersionVector, type VersionLike } from "./version-vector.js";
+
+export interface CrdtOptions {
+  /** The replica's clock. Share one clock between the CRDTs of a replica; by default each gets its own. */
+  clock?: Hlc;
+  /** Largest payload `applyDelta`/`fromBytes` accept (default 16 MiB). */
+  maxPayloadBytes?: number;
+}
+
+/** What every patch carries: the greatest remote timestamp in it, checked against the clock. */
+export interface Patch {
+  readonly maxTs: number;
+}
+
+/**
+ * The contract every lichen CRDT fulfils. Input from outside (bytes) goes
+ * through three steps: decode and check the header, read the body into a
+ * patch (throws MALFORMED on any bad shape, touches nothing), check its
+ * timestamps against the clock; only then is the patch applied, and applying
+ * a checked patch never throws. So bad input leaves the state as it was.
+ */
+export abstract class Crdt<P extends Patch = Patch> {
+  readonly replica: string;
+  protected readonly clock: Hlc;
+  protected readonly maxPayloadBytes: number;
+
+  constructor(replica: string, options: CrdtOptions = {}) {
+    this.replica = checkReplicaId(replica);
+    if (options.clock !== undefined && !(options.clock instanceof Hlc)) throw invalidArgument("clock must be an Hlc");
+    this.clock = options.clock ?? new Hlc();
+    const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (!(Number.isSafeInteger(max) && max > 0)) throw invalidArgument("maxPayloadBytes must be a positive integer");
+    this.maxPayloadBytes = max;
+  }
+
+  /** The wire type tag of this CRDT. */
+  abstract get typeTag(): number;
+  /** The plain value a user reads. */
+  abstract value(): unknown;
+  /** What this state has seen, per replica. */
+  abstract version(): VersionVector;
+
+  /** The body of a delta holding what a replica at `since` lacks; with an empty `since`, the whole state. */
+  protected abstract encodeBody(since: ReadonlyMap<string, number>): unknown;
+  /** Checks a body read from bytes and turns it into a patch. Must not change state. */
+  protected abstract readBody(body: unknown): P;
+  /** This state as a patch, for merging without encoding. */
+  protected abstract statePatch(): P;
+  /** Joins a checked patch into this state. Must not throw. */
+  protected abstract applyPatch(patch: P): void;
+
+  /** Only what a replica at version `since` lacks, encoded. Without `since`, the whole state. */
+  delta(since?: VersionLike): Uint8Array {
+    return encodePayload(this.typeTag, this.encodeBody(since === undefined ? new Map() : VersionVector.from(since).map));
+  }
+
+  /** Applies a delta (or a whole state) received as bytes. Duplicates and reordering are harmless. */
+  applyDelta(bytes: Uint8Array): void {
+    const { body } = decodePayload(bytes, this.typeTag, this.maxPayloadBytes);
+    const patch = this.readBody(body);
+    this.clock.check(patch.maxTs);
+    this.applyPatch(patch);
+    this.clock.observe(patch.maxTs);
+  }
+
+  /** Joins another replica's state into this one. */
+  merge(other: this): this {
+    if (!(other instanceof Crdt) || other.typeTag !== this.typeTag) {
+      throw invalidArgument(`cannot merge a ${other instanceof Crdt ? typeName(other.typeTag) : typeof other} into a ${typeName(this.typeTag)}`);
+    }
+    const patch = other.statePatch();
+    this.clock.check(patch.maxTs);
+    this.applyPatch(patch);
+    this.clock.observe(patch.maxTs);
+    return this;
+  }
+
+  /** The whole state with its owner's replica id, for storage. */
+  toBytes(): Uint8Array {
+    return encodePayload(this.typeTag, this.encodeBody(new Map()), this.replica);
+  }
+
+  /** True if both hold the same replicated state (whoever owns them). */
+  equals(other: Crdt): boolean {
+    if (!(other instanceof Crdt) || other.typeTag !== this.typeTag) return false;
+    const a = this.delta();
+    const b = other.delta();
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+
+  /** A deep copy with the same owner and clock. */
+  clone(): this {
+    const c = this.empty(this.replica);
+    c.applyPatch(this.statePatch());
+    return c;
+  }
+
+  /** A new empty instance of the same type, owned by `replica`, sharing this clock. */
+  protected abstract empty(replica: string): this;
+
+  /** @internal the state body of a CRDT, for a container that nests it. */
+  static bodyOf(crdt: Crdt): unknown {
+    return crdt.encodeBody(new Map());
+  }
+
+  /** @internal reads a nested state body into an empty instance; returns its greatest timestamp. */
+  static loadBody(crdt: Crdt, body: unknown): number {
+    const patch = crdt.readBody(body);
+    crdt.applyPatch(patch);
+    return patch.maxTs;
+  }
+
+  /** @internal joins `from` into `into` (same type), without clock checks: for values already in a state. */
+  static join(into: Crdt, from: Crdt): void {
+    into.applyPatch(from.statePatch());
+  }
+
+  /** @internal used by `fromBytes` of each type. */
+  static restore<T extends Crdt>(make: (replica: string) => T, tag: number, bytes: Uint8Array, replica?: string, maxBytes?: number): T {
+    const { body, owner } = decodePayload(bytes, tag, maxBytes);
+    const id = replica !== undefined ? checkReplicaId(replica) : owner === undefined ? undefined : readReplicaId(owner);
+    if (id === undefined) throw new LichenError("INVALID_ARGUMENT", "these bytes are a delta, not a saved state: pass the replica id to load them");
+    const crdt = make(id);
+    const patch = crdt.readBody(body);
+    crdt.applyPatch(patch);
+    crdt.clock.observe(patch.maxTs);
+    return crdt;
+  }
+}

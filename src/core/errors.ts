@@ -1,0 +1,28 @@
+// Typed errors. Every failure on bad input (bytes from the network or flash,
+// arguments from a user) is a LichenError with a stable `code`, so callers can
+// tell a corrupt frame from a clock problem without parsing messages.
+
+export type LichenErrorCode =
+  | "INVALID_ARGUMENT" // a caller passed something the API does not accept
+  | "MALFORMED" // bytes that are not a valid lichen payload (truncated, bad CBOR, bad shape)
+  | "UNSUPPORTED_VERSION" // a payload written by a newer format than this code knows
+  | "WRONG_TYPE" // a valid payload of another CRDT type
+  | "TOO_LARGE" // input over a configured size bound
+  | "CLOCK_DRIFT"; // a remote timestamp too far ahead of the local clock
+
+export class LichenError extends Error {
+  readonly code: LichenErrorCode;
+  constructor(code: LichenErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = "LichenError";
+  }
+}
+
+export function invalidArgument(message: string): LichenError {
+  return new LichenError("INVALID_ARGUMENT", message);
+}
+
+export function malformed(message: string): LichenError {
+  return new LichenError("MALFORMED", message);
+}

@@ -1,0 +1,123 @@
+import { readArray, readIndex, TypeTag } from "./codec.js";
+import { Crdt, type CrdtOptions, type Patch } from "./crdt.js";
+import { malformed } from "./errors.js";
+import { isTimestamp } from "./hlc.js";
+import { compareReplicaIds, readReplicaId } from "./replica.js";
+import { copyValue, valueFromWire, valueToWire, type Value } from "./value.js";
+import { VersionVector } from "./version-vector.js";
+
+interface RegisterPatch extends Patch {
+  /** Latest timestamp seen per replica. */
+  readonly seen: ReadonlyArray<readonly [string, number]>;
+  readonly writer?: string;
+  readonly ts?: number;
+  readonly value?: Value;
+}
+
+/** Reads `[[replica, ts], ...]` sorted by replica. */
+export function readSeen(x: unknown, what: string): Array<[string, number]> {
+  const rows = readArray(x, what);
+  const out: Array<[string, number]> = [];
+  for (let i = 0; i < rows.length; i++) {
+    const row = readArray(rows[i], what, 2, 2);
+    const r = readReplicaId(row[0]);
+    if (i > 0 && compareReplicaIds(out[i - 1][0], r) >= 0) throw malformed(`${what}: replicas out of order or repeated`);
+    if (!isTimestamp(row[1]) || row[1] === 0) throw malformed(`${what}: bad timestamp`);
+    out.push([r, row[1]]);
+  }
+  return out;
+}
+
+/**
+ * A last-writer-wins register. The write with the greatest HLC timestamp
+ * wins; equal timestamps (only possible between replicas) go to the greater
+ * replica id. The version is the latest timestamp seen from each replica:
+ * one slot needs no more, because a replica's later write always beats its
+ * earlier ones.
+ */
+export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
+  private current: Value | undefined = undefined;
+  private ts = 0;
+  private writer = "";
+  private readonly seen = new Map<string, number>();
+
+  constructor(replica: string, options?: CrdtOptions) {
+    super(replica, options);
+  }
+
+  static fromBytes<T extends Value = Value>(bytes: Uint8Array, replica?: string, options?: CrdtOptions): LWWRegister<T> {
+    return Crdt.restore((r) => new LWWRegister<T>(r, options), TypeTag.LWWRegister, bytes, replica, options?.maxPayloadBytes);
+  }
+
+  get typeTag(): number {
+    return TypeTag.LWWRegister;
+  }
+
+  set(value: T): void {
+    const v = copyValue(value);
+    const t = this.clock.now();
+    this.current = v;
+    this.ts = t;
+    this.writer = this.replica;
+    this.seen.set(this.replica, t);
+  }
+
+  /** The current value, or undefined if never set. */
+  get(): T | undefined {
+    return this.current as T | undefined;
+  }
+
+  value(): T | undefined {
+    return this.current as T | undefined;
+  }
+
+  /** The HLC timestamp of the current value (0 if never set). */
+  get timestamp(): number {
+    return this.ts;
+  }
+
+  version(): VersionVector {
+    return new VersionVector(this.seen);
+  }
+
+  protected encodeBody(since: ReadonlyMap<string, number>): unknown {
+    const seen: Array<[string, number]> = [];
+    for (const [r, t] of this.seen) if (t > (since.get(r) ?? 0)) seen.push([r, t]);
+    seen.sort((a, b) => compareReplicaIds(a[0], b[0]));
+    if (this.current === undefined || this.ts <= (since.get(this.writer) ?? 0)) return [seen];
+    // the writer's latest timestamp is the value's own: a later write by it would have won
+    return [seen, seen.findIndex((e) => e[0] === this.writer), valueToWire(this.current)];
+  }
+
+  protected readBody(body: unknown): RegisterPatch {
+    const b = readArray(body, "LWWRegister", 1, 3);
+    if (b.length === 2) throw malformed("LWWRegister: a value needs its writer");
+    const seen = readSeen(b[0], "LWWRegister versions");
+    let maxTs = 0;
+    for (const [, t] of seen) if (t > maxTs) maxTs = t;
+    if (b.length === 1) return { seen, maxTs };
+    const w = readIndex(b[1], seen.length, "LWWRegister writer");
+    return { seen, writer: seen[w][0], ts: seen[w][1], value: valueFromWire(b[2]), maxTs };
+  }
+
+  protected statePatch(): RegisterPatch {
+    const seen = [...this.seen];
+    let maxTs = 0;
+    for (const [, t] of seen) if (t > maxTs) maxTs = t;
+    return this.current === undefined ? { seen, maxTs } : { seen, writer: this.writer, ts: this.ts, value: this.current, maxTs };
+  }
+
+  protected applyPatch(p: RegisterPatch): void {
+    for (const [r, t] of p.seen) if (t > (this.seen.get(r) ?? 0)) this.seen.set(r, t);
+    if (p.writer === undefined || p.ts === undefined) return;
+    if (p.ts > this.ts || (p.ts === this.ts && p.writer > this.writer)) {
+      this.current = p.value;
+      this.ts = p.ts;
+      this.writer = p.writer;
+    }
+  }
+
+  protected empty(replica: string): this {
+    return new LWWRegister<T>(replica, { clock: this.clock, maxPayloadBytes: this.maxPayloadBytes }) as this;
+  }
+}

@@ -1,0 +1,98 @@
+import { CausalContext, type ContextRanges } from "./causal-context.js";
+import { readArray, readIndex } from "./codec.js";
+import type { Patch } from "./crdt.js";
+import { malformed } from "./errors.js";
+import { compareKeys } from "./value.js";
+import { contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
+
+/** The latest event of one key: who wrote it, when, and what it says. */
+export interface LwwItem<P> {
+  readonly r: string;
+  readonly t: number;
+  readonly p: P;
+}
+
+export interface LwwCodec<P> {
+  keyToWire(key: string, item: LwwItem<P>): unknown;
+  keyFromWire(x: unknown): string;
+  /** The payload's fields, appended after [key, replica, ts]. */
+  payloadToWire(p: P): unknown[];
+  payloadFromWire(fields: unknown[], key: unknown): P;
+  /** True if `a` wins over `b`. Must be a total order on distinct events. */
+  beats?(a: LwwItem<P>, b: LwwItem<P>): boolean;
+}
+
+export interface LwwPatch<P> extends Patch {
+  readonly ctx: ContextRanges;
+  readonly entries: ReadonlyArray<readonly [string, LwwItem<P>]>;
+}
+
+/** Later timestamp wins; equal timestamps go to the greater replica id. */
+export function later<P>(a: LwwItem<P>, b: LwwItem<P>): boolean {
+  return a.t > b.t || (a.t === b.t && a.r > b.r);
+}
+
+/**
+ * The kernel of the types that keep one winning event per key (GSet, TwoPSet,
+ * LWWSet, LWWMap): the winners and a causal context of the events seen. A
+ * removal is itself an event that wins, so a delta is simply the winners
+ * above the peer's version plus the context above it.
+ */
+export class LwwStore<P> {
+  readonly entries = new Map<string, LwwItem<P>>();
+  readonly ctx = new CausalContext();
+
+  constructor(private readonly codec: LwwCodec<P>) {}
+
+  /** Records a local event. */
+  put(key: string, item: LwwItem<P>): void {
+    this.entries.set(key, item);
+    this.ctx.addOwn(item.r, item.t);
+  }
+
+  encode(since: ReadonlyMap<string, number>): unknown {
+    const ctx = this.ctx.rangesSince(since);
+    const rows: Array<[string, LwwItem<P>]> = [];
+    for (const [key, it] of this.entries) if (it.t > (since.get(it.r) ?? 0)) rows.push([key, it]);
+    rows.sort((a, b) => compareKeys(a[0], b[0]));
+    const table = replicaTable(ctx.map((c) => c[0]));
+    const top = topsOf(ctx);
+    return [
+      table.ids,
+      contextToWire(ctx, table),
+      rows.map(([key, it]) => [this.codec.keyToWire(key, it), table.index.get(it.r), (top.get(it.r) ?? 0) - it.t, ...this.codec.payloadToWire(it.p)]),
+    ];
+  }
+
+  read(body: unknown, what: string): LwwPatch<P> {
+    const b = readArray(body, what, 3, 3);
+    const table = readReplicaTable(b[0], what);
+    const read = contextFromWire(b[1], table, what);
+    const entries: Array<[string, LwwItem<P>]> = [];
+    for (const row of readArray(b[2], `${what} entries`)) {
+      const e = readArray(row, `${what} entry`, 3);
+      const key = this.codec.keyFromWire(e[0]);
+      if (entries.length > 0 && compareKeys(entries[entries.length - 1][0], key) >= 0) throw malformed(`${what}: entries out of order or repeated`);
+      const r = table[readIndex(e[1], table.length, `${what} entry`)];
+      const t = eventFromWire(e[2], r, read, `${what} entry`);
+      entries.push([key, { r, t, p: this.codec.payloadFromWire(e.slice(3), e[0]) }]);
+    }
+    return { ctx: read.ctx, entries, maxTs: read.maxTs };
+  }
+
+  patch(): LwwPatch<P> {
+    const ctx = this.ctx.rangesSince(new Map());
+    let maxTs = 0;
+    for (const [, ranges] of ctx) if (ranges[ranges.length - 1] > maxTs) maxTs = ranges[ranges.length - 1];
+    return { ctx, entries: [...this.entries], maxTs };
+  }
+
+  apply(p: LwwPatch<P>): void {
+    const beats = this.codec.beats ?? later;
+    for (const [key, it] of p.entries) {
+      const mine = this.entries.get(key);
+      if (mine === undefined || beats(it, mine)) this.entries.set(key, it);
+    }
+    for (const [r, ranges] of p.ctx) this.ctx.addRanges(r, ranges);
+  }
+}

@@ -1,0 +1,2 @@
+// The package's main entry: `import { GCounter } from "lichen"`.
+export * from "./core/index.js";
