@@ -14,6 +14,8 @@ export interface CrdtOptions {
 /** What every patch carries: the greatest remote timestamp in it, checked against the clock. */
 export interface Patch {
   readonly maxTs: number;
+  /** How far the receiver must have seen, per replica, for the patch to apply (see wire-context's Base). */
+  readonly base?: ReadonlyArray<readonly [string, number]>;
 }
 
 /**
@@ -53,7 +55,12 @@ export abstract class Crdt<P extends Patch = Patch> {
   /** Joins a checked patch into this state. Must not throw. */
   protected abstract applyPatch(patch: P): void;
 
-  /** Only what a replica at version `since` lacks, encoded. Without `since`, the whole state. */
+  /**
+   * Only what a replica at version `since` lacks, encoded. Without `since`,
+   * the whole state. Apply it to a replica that has seen at least `since`
+   * (any replica for a whole state): elsewhere `applyDelta` refuses it with
+   * OUT_OF_ORDER rather than claim events it does not carry.
+   */
   delta(since?: VersionLike): Uint8Array {
     return encodePayload(this.typeTag, this.encodeBody(since === undefined ? new Map() : VersionVector.from(since).map));
   }
@@ -63,8 +70,24 @@ export abstract class Crdt<P extends Patch = Patch> {
     const { body } = decodePayload(bytes, this.typeTag, this.maxPayloadBytes);
     const patch = this.readBody(body);
     this.clock.check(patch.maxTs);
+    if (patch.base !== undefined) {
+      for (const [r, n] of patch.base) {
+        const have = this.seenUpTo(r);
+        if (have < n) {
+          throw new LichenError(
+            "OUT_OF_ORDER",
+            `this ${typeName(this.typeTag)} delta was made for a replica that has seen ${r} up to ${n}; this one has seen it up to ${have}: ask for a delta from this version`,
+          );
+        }
+      }
+    }
     this.applyPatch(patch);
     this.clock.observe(patch.maxTs);
+  }
+
+  /** How far this state has seen a replica's events without a gap (its version's entry). */
+  protected seenUpTo(replica: string): number {
+    return this.version().get(replica);
   }
 
   /** Joins another replica's state into this one. */

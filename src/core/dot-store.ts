@@ -4,7 +4,7 @@ import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
 import { compareReplicaIds } from "./replica.js";
 import { compareKeys } from "./value.js";
-import { contextFromWire, contextToWire, eventFromWire, rangesFromWire, rangesToWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
+import { baseFromWire, baseOf, baseToWire, contextFromWire, contextToWire, eventFromWire, rangesFromWire, rangesToWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
 
 /** One live event: the replica and HLC timestamp that made it, and what it holds. */
 export interface Dotted<T> {
@@ -132,32 +132,37 @@ export class DotStore<T> {
       if (fresh !== undefined) entries.push([key, fresh.sort(byDot)]);
     }
     entries.sort((a, b) => compareKeys(a[0], b[0]));
-    const removals: Array<[string, string, number]> = [];
     const summaries: Array<[string, number[], number[]]> = [];
     for (const [origin, byRemover] of this.removals) {
-      let unseen = false;
-      for (const [remover, ts] of byRemover) {
-        if (ts > (since.get(remover) ?? 0)) {
-          removals.push([origin, remover, ts]);
-          unseen = true;
-        }
-      }
       const upTo = since.get(origin) ?? 0;
-      if (unseen && upTo > 0) {
-        const ranges = this.ctx.rangesUpTo(origin, upTo);
-        if (ranges.length > 0) summaries.push([origin, ranges, this.liveIds(origin, ranges)]);
+      if (upTo === 0) continue;
+      let unseen = false;
+      for (const [remover, ts] of byRemover) if (ts > (since.get(remover) ?? 0)) unseen = true;
+      if (!unseen) continue;
+      const ranges = this.ctx.rangesUpTo(origin, upTo);
+      if (ranges.length > 0) summaries.push([origin, ranges, this.liveIds(origin, ranges)]);
+    }
+    // the receiver gets the watermarks set by the events it is about to see,
+    // so it can pass them on (it has those of the events it saw before)
+    const removals: Array<[string, string, number]> = [];
+    for (const [origin, byRemover] of this.removals) {
+      for (const [remover, ts] of byRemover) {
+        if (rangesHaveFor(ctx, remover, ts)) removals.push([origin, remover, ts]);
       }
     }
     removals.sort((a, b) => compareReplicaIds(a[0], b[0]) || compareReplicaIds(a[1], b[1]));
     summaries.sort((a, b) => compareReplicaIds(a[0], b[0]));
 
+    const base = baseOf(since, (r) => this.ctx.max(r));
     const ids: string[] = ctx.map((c) => c[0]);
     for (const [o, q] of removals) ids.push(o, q);
+    for (const [r] of base) ids.push(r);
     const table = replicaTable(ids);
     const top = topsOf(ctx);
     return [
       table.ids,
-      contextToWire(ctx, table),
+      baseToWire(base, table),
+      contextToWire(ctx, table, base),
       entries.map(([key, items]) => {
         const row: unknown[] = [codec.keyToWire(key, items)];
         for (const it of items) {
@@ -179,15 +184,16 @@ export class DotStore<T> {
 
   /** Reads a body written by `encode`. Checks everything; changes nothing. */
   static read<T>(body: unknown, codec: EntryCodec<T>, what: string): DotStorePatch<T> {
-    const b = readArray(body, what, 5, 5);
+    const b = readArray(body, what, 6, 6);
     const table = readReplicaTable(b[0], what);
-    const read = contextFromWire(b[1], table, what);
+    const base = baseFromWire(b[1], table, what);
+    const read = contextFromWire(b[2], table, base, what);
     let maxTs = read.maxTs;
     const replica = (x: unknown, where: string): string => table[readIndex(x, table.length, `${what} ${where}`)];
 
     const entries: Array<[string, Dotted<T>[]]> = [];
     const step = codec.perItem ? 3 : 2;
-    for (const row of readArray(b[2], `${what} entries`)) {
+    for (const row of readArray(b[3], `${what} entries`)) {
       const e = readArray(row, `${what} entry`, 1 + step);
       if ((e.length - 1) % step !== 0) throw malformed(`${what}: entry of bad length`);
       const { key, shared } = codec.keyFromWire(e[0]);
@@ -210,7 +216,7 @@ export class DotStore<T> {
     }
 
     const summaries: Array<[string, number[], number[]]> = [];
-    for (const row of readArray(b[3], `${what} summaries`)) {
+    for (const row of readArray(b[4], `${what} summaries`)) {
       const s = readArray(row, `${what} summary`, 3, 3);
       const o = replica(s[0], "summary");
       if (summaries.length > 0 && compareReplicaIds(summaries[summaries.length - 1][0], o) >= 0) throw malformed(`${what}: summaries out of order`);
@@ -223,14 +229,14 @@ export class DotStore<T> {
     }
 
     const removals: Array<[string, string, number]> = [];
-    for (const row of readArray(b[4], `${what} removals`)) {
+    for (const row of readArray(b[5], `${what} removals`)) {
       const m = readArray(row, `${what} removal`, 3, 3);
       const ts = readCount(m[2], `${what} removal`);
       if (ts === 0) throw malformed(`${what}: bad removal id`);
       if (ts > maxTs) maxTs = ts;
       removals.push([replica(m[0], "removal"), replica(m[1], "removal"), ts]);
     }
-    return { ctx: read.ctx, entries, summaries, removals, maxTs };
+    return { ctx: read.ctx, entries, summaries, removals, maxTs, base };
   }
 
   /** This whole state as a patch, sharing the stored events. */
@@ -251,15 +257,6 @@ export class DotStore<T> {
     // 1. summaries: older events the sender saw and no longer holds are removed
     for (const [origin, ranges, live] of p.summaries) {
       this.dropWhere((it) => it.r === origin && inRanges(ranges, it.t) && !hasId(live, it.t));
-      // what the summary covers has been seen, except live events not received yet
-      let lo = ranges[0];
-      for (const t of live) {
-        if (!this.ctx.has(origin, t)) {
-          this.addSeen(origin, ranges, lo, t - 1);
-          lo = t;
-        }
-      }
-      this.addSeen(origin, ranges, lo, ranges[ranges.length - 1]);
     }
 
     // 2. events the sender has seen but no longer holds are removed here too
@@ -286,15 +283,6 @@ export class DotStore<T> {
 
     for (const [r, ranges] of p.ctx) this.ctx.addRanges(r, ranges);
     for (const [o, q, ts] of p.removals) this.noteRemoval(o, q, ts);
-  }
-
-  /** Adds the part of (lo, hi] that lies within the given ranges to the context. */
-  private addSeen(replica: string, ranges: readonly number[], lo: number, hi: number): void {
-    for (let i = 0; i < ranges.length; i += 2) {
-      const a = ranges[i] > lo ? ranges[i] : lo;
-      const b = ranges[i + 1] < hi ? ranges[i + 1] : hi;
-      if (b > a) this.ctx.addRange(replica, a, b);
-    }
   }
 
   /** True if the patch's context may cover some event held here (else step 2 can be skipped). */

@@ -8,7 +8,8 @@ export type LichenErrorCode =
   | "UNSUPPORTED_VERSION" // a payload written by a newer format than this code knows
   | "WRONG_TYPE" // a valid payload of another CRDT type
   | "TOO_LARGE" // input over a configured size bound
-  | "CLOCK_DRIFT"; // a remote timestamp too far ahead of the local clock
+  | "CLOCK_DRIFT" // a remote timestamp too far ahead of the local clock
+  | "OUT_OF_ORDER"; // a delta made for a replica that has seen more than this one: sync from this one's version
 
 export class LichenError extends Error {
   readonly code: LichenErrorCode;

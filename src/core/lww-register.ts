@@ -5,6 +5,7 @@ import { isTimestamp } from "./hlc.js";
 import { compareReplicaIds, readReplicaId } from "./replica.js";
 import { copyValue, valueFromWire, valueToWire, type Value } from "./value.js";
 import { VersionVector } from "./version-vector.js";
+import { baseOf } from "./wire-context.js";
 
 interface RegisterPatch extends Patch {
   /** Latest timestamp seen per replica. */
@@ -81,23 +82,29 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
   }
 
   protected encodeBody(since: ReadonlyMap<string, number>): unknown {
+    const base = baseOf(since, (r) => this.seen.get(r) ?? 0);
     const seen: Array<[string, number]> = [];
     for (const [r, t] of this.seen) if (t > (since.get(r) ?? 0)) seen.push([r, t]);
     seen.sort((a, b) => compareReplicaIds(a[0], b[0]));
-    if (this.current === undefined || this.ts <= (since.get(this.writer) ?? 0)) return [seen];
+    if (this.current === undefined || this.ts <= (since.get(this.writer) ?? 0)) return [base, seen];
     // the writer's latest timestamp is the value's own: a later write by it would have won
-    return [seen, seen.findIndex((e) => e[0] === this.writer), valueToWire(this.current)];
+    return [base, seen, seen.findIndex((e) => e[0] === this.writer), valueToWire(this.current)];
   }
 
   protected readBody(body: unknown): RegisterPatch {
-    const b = readArray(body, "LWWRegister", 1, 3);
-    if (b.length === 2) throw malformed("LWWRegister: a value needs its writer");
-    const seen = readSeen(b[0], "LWWRegister versions");
+    const b = readArray(body, "LWWRegister", 2, 4);
+    if (b.length === 3) throw malformed("LWWRegister: a value needs its writer");
+    const base = readSeen(b[0], "LWWRegister base");
+    const seen = readSeen(b[1], "LWWRegister versions");
     let maxTs = 0;
     for (const [, t] of seen) if (t > maxTs) maxTs = t;
-    if (b.length === 1) return { seen, maxTs };
-    const w = readIndex(b[1], seen.length, "LWWRegister writer");
-    return { seen, writer: seen[w][0], ts: seen[w][1], value: valueFromWire(b[2]), maxTs };
+    if (b.length === 2) return { seen, maxTs, base };
+    const w = readIndex(b[2], seen.length, "LWWRegister writer");
+    return { seen, writer: seen[w][0], ts: seen[w][1], value: valueFromWire(b[3]), maxTs, base };
+  }
+
+  protected override seenUpTo(replica: string): number {
+    return this.seen.get(replica) ?? 0;
   }
 
   protected statePatch(): RegisterPatch {

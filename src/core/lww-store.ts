@@ -3,7 +3,7 @@ import { readArray, readIndex } from "./codec.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
 import { compareKeys } from "./value.js";
-import { contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
+import { baseFromWire, baseOf, baseToWire, contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
 
 /** The latest event of one key: who wrote it, when, and what it says. */
 export interface LwwItem<P> {
@@ -55,21 +55,24 @@ export class LwwStore<P> {
     const rows: Array<[string, LwwItem<P>]> = [];
     for (const [key, it] of this.entries) if (it.t > (since.get(it.r) ?? 0)) rows.push([key, it]);
     rows.sort((a, b) => compareKeys(a[0], b[0]));
-    const table = replicaTable(ctx.map((c) => c[0]));
+    const base = baseOf(since, (r) => this.ctx.max(r));
+    const table = replicaTable([...ctx.map((c) => c[0]), ...base.map((b) => b[0])]);
     const top = topsOf(ctx);
     return [
       table.ids,
-      contextToWire(ctx, table),
+      baseToWire(base, table),
+      contextToWire(ctx, table, base),
       rows.map(([key, it]) => [this.codec.keyToWire(key, it), table.index.get(it.r), (top.get(it.r) ?? 0) - it.t, ...this.codec.payloadToWire(it.p)]),
     ];
   }
 
   read(body: unknown, what: string): LwwPatch<P> {
-    const b = readArray(body, what, 3, 3);
+    const b = readArray(body, what, 4, 4);
     const table = readReplicaTable(b[0], what);
-    const read = contextFromWire(b[1], table, what);
+    const base = baseFromWire(b[1], table, what);
+    const read = contextFromWire(b[2], table, base, what);
     const entries: Array<[string, LwwItem<P>]> = [];
-    for (const row of readArray(b[2], `${what} entries`)) {
+    for (const row of readArray(b[3], `${what} entries`)) {
       const e = readArray(row, `${what} entry`, 3);
       const key = this.codec.keyFromWire(e[0]);
       if (entries.length > 0 && compareKeys(entries[entries.length - 1][0], key) >= 0) throw malformed(`${what}: entries out of order or repeated`);
@@ -77,7 +80,7 @@ export class LwwStore<P> {
       const t = eventFromWire(e[2], r, read, `${what} entry`);
       entries.push([key, { r, t, p: this.codec.payloadFromWire(e.slice(3), e[0]) }]);
     }
-    return { ctx: read.ctx, entries, maxTs: read.maxTs };
+    return { ctx: read.ctx, entries, maxTs: read.maxTs, base };
   }
 
   patch(): LwwPatch<P> {

@@ -116,6 +116,10 @@ export class LWWMap<T extends Value = Value> extends Crdt<LwwPatch<Slot>> {
     return this.store.ctx.version();
   }
 
+  protected override seenUpTo(replica: string): number {
+    return this.store.ctx.prefix(replica);
+  }
+
   protected encodeBody(since: ReadonlyMap<string, number>): unknown {
     return this.store.encode(since);
   }
@@ -270,6 +274,10 @@ export class AWMap extends Crdt<DotStorePatch<Crdt>> {
 
   version(): VersionVector {
     return this.store.ctx.version();
+  }
+
+  protected override seenUpTo(replica: string): number {
+    return this.store.ctx.prefix(replica);
   }
 
   protected encodeBody(since: ReadonlyMap<string, number>): unknown {

@@ -66,6 +66,10 @@ export class MVRegister<T extends Value = Value> extends Crdt<DotStorePatch<Valu
     return this.store.ctx.version();
   }
 
+  protected override seenUpTo(replica: string): number {
+    return this.store.ctx.prefix(replica);
+  }
+
   protected encodeBody(since: ReadonlyMap<string, number>): unknown {
     return this.store.encode(since, MV_CODEC);
   }

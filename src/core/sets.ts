@@ -37,6 +37,10 @@ abstract class LwwKeyedSet<P> extends Crdt<LwwPatch<P>> {
     return this.store.ctx.version();
   }
 
+  protected override seenUpTo(replica: string): number {
+    return this.store.ctx.prefix(replica);
+  }
+
   protected encodeBody(since: ReadonlyMap<string, number>): unknown {
     return this.store.encode(since);
   }
@@ -311,6 +315,10 @@ export class ORSet<T extends Value = Value> extends Crdt<DotStorePatch<Value>> {
 
   version(): VersionVector {
     return this.store.ctx.version();
+  }
+
+  protected override seenUpTo(replica: string): number {
+    return this.store.ctx.prefix(replica);
   }
 
   protected encodeBody(since: ReadonlyMap<string, number>): unknown {

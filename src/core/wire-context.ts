@@ -50,8 +50,53 @@ export function rangesFromWire(diffs: readonly unknown[], what: string): number[
   return out;
 }
 
-export function contextToWire(ctx: ContextRanges, table: ReplicaTable): unknown[] {
-  return ctx.map(([r, ranges]) => [table.index.get(r), ...rangesToWire(ranges)]);
+/**
+ * The part of `since` a delta relies on: for each replica, how far the
+ * receiver must have seen for the delta to be complete. A delta leaves out
+ * what `since` says the receiver has, so applying it to a replica that has
+ * seen less could claim events it never got; `applyDelta` refuses that.
+ */
+export type Base = ReadonlyArray<readonly [string, number]>;
+
+export function baseOf(since: ReadonlyMap<string, number>, known: (replica: string) => number): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const [r, n] of since) {
+    const k = known(r);
+    const b = n < k ? n : k;
+    if (b > 0) out.push([r, b]);
+  }
+  return out.sort((a, b) => compareReplicaIds(a[0], b[0]));
+}
+
+export function baseToWire(base: Base, table: ReplicaTable): unknown[] {
+  return base.map(([r, n]) => [table.index.get(r), n]);
+}
+
+export function baseFromWire(x: unknown, table: readonly string[], what: string): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const row of readArray(x, `${what} base`)) {
+    const b = readArray(row, `${what} base`, 2, 2);
+    const r = table[readIndex(b[0], table.length, `${what} base`)];
+    if (out.length > 0 && compareReplicaIds(out[out.length - 1][0], r) >= 0) throw malformed(`${what}: base out of order`);
+    const n = readCount(b[1], `${what} base`);
+    if (n === 0) throw malformed(`${what}: empty base entry`);
+    out.push([r, n]);
+  }
+  return out;
+}
+
+function baseFor(base: Base, replica: string): number {
+  for (const [r, n] of base) if (r === replica) return n;
+  return 0;
+}
+
+/** Context rows; each replica's first range starts relative to its base, usually at 0. */
+export function contextToWire(ctx: ContextRanges, table: ReplicaTable, base: Base): unknown[] {
+  return ctx.map(([r, ranges]) => {
+    const diffs = rangesToWire(ranges);
+    diffs[0] -= baseFor(base, r);
+    return [table.index.get(r), ...diffs];
+  });
 }
 
 export interface ReadContext {
@@ -61,7 +106,7 @@ export interface ReadContext {
   readonly maxTs: number;
 }
 
-export function contextFromWire(x: unknown, table: readonly string[], what: string): ReadContext {
+export function contextFromWire(x: unknown, table: readonly string[], base: Base, what: string): ReadContext {
   const ctx: Array<[string, number[]]> = [];
   const top = new Map<string, number>();
   let maxTs = 0;
@@ -69,7 +114,9 @@ export function contextFromWire(x: unknown, table: readonly string[], what: stri
     const rr = readArray(row, `${what} context`, 3);
     const r = table[readIndex(rr[0], table.length, `${what} context`)];
     if (ctx.length > 0 && compareReplicaIds(ctx[ctx.length - 1][0], r) >= 0) throw malformed(`${what}: context out of order`);
-    const ranges = rangesFromWire(rr.slice(1), `${what} context`);
+    const diffs = rr.slice(1);
+    diffs[0] = readCount(diffs[0], `${what} context`) + baseFor(base, r);
+    const ranges = rangesFromWire(diffs, `${what} context`);
     const hi = ranges[ranges.length - 1];
     top.set(r, hi);
     if (hi > maxTs) maxTs = hi;

@@ -1,0 +1,131 @@
+// esbuild bundling of code for xsnap-worker: an IIFE script (xsnap evaluates scripts, not
+// modules), engine-neutral resolution (cbor-x resolves to its plain build, without Node's Buffer;
+// Node built-ins are unavailable, so device code that imports one fails to bundle), target es2022,
+// `__LICHEN_ENGINE__` defined as "xs" (engine.ts). Benchmarks reuse `bundleForXs`.
+
+import { readFile } from "node:fs/promises";
+import { SourceMap } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build, type Plugin } from "esbuild";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const SHIM = fileURLToPath(new URL("./uvu-shim.ts", import.meta.url));
+const PRELUDE = fileURLToPath(new URL("./prelude.ts", import.meta.url));
+
+/** "uvu" (exactly: not uvu/assert, not uvu/diff) → the reporting shim. */
+const uvuShimPlugin: Plugin = {
+  name: "uvu-shim",
+  setup(b) {
+    b.onResolve({ filter: /^uvu$/ }, () => ({ path: SHIM }));
+  },
+};
+
+/** fast-check reads `setTimeout` and `clearTimeout` when its module loads (`const safeSetTimeout =
+ * setTimeout`), which is a ReferenceError in XS. It calls them only for its `timeout` /
+ * `interruptAfterTimeLimit` options. So fast-check's own module gets local stand-ins that throw if
+ * called; the global scope stays as XS has it (no setTimeout), for the code under test. */
+const fastCheckTimersPlugin: Plugin = {
+  name: "fast-check-timers",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]fast-check[\\/]lib[\\/]fast-check\.js$/ }, async (args) => {
+      const missing = (name: string): string =>
+        `const ${name} = globalThis.${name} ?? function ${name}() { throw new Error("fast-check called ${name}, which XS lacks: do not use its timeout options in device tests"); };`;
+      const source = await readFile(args.path, "utf8");
+      return { contents: `${missing("setTimeout")}\n${missing("clearTimeout")}\n${source}`, loader: "js" };
+    });
+  },
+};
+
+function seedDefine(): string {
+  const raw = process.env.LICHEN_SEED;
+  if (raw === undefined || raw === "") return "undefined";
+  if (!/^-?\d+$/.test(raw)) throw new Error(`LICHEN_SEED must be an integer, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+export interface XsBundle {
+  /** The script to evaluate in xsnap-worker. */
+  code: string;
+  /** Its source map (JSON), for xsStackMapper. */
+  map: string;
+}
+
+/** Bundle TypeScript/JavaScript module source `entry` (imports resolve from the repo root unless
+ * `resolveDir` says otherwise) into a script for xsnap-worker. */
+export async function bundleForXs(entry: string, opts: { resolveDir?: string; define?: Record<string, string> } = {}): Promise<XsBundle> {
+  const out = await build({
+    stdin: { contents: entry, resolveDir: opts.resolveDir ?? ROOT, sourcefile: "xs-entry.ts", loader: "ts" },
+    absWorkingDir: ROOT,
+    outfile: join(ROOT, "xs-bundle.js"), // never written (write: false); names the source map's paths
+    bundle: true,
+    write: false,
+    format: "iife",
+    platform: "neutral",
+    target: "es2022",
+    mainFields: ["module", "main"],
+    define: { __LICHEN_ENGINE__: '"xs"', __LICHEN_SEED__: seedDefine(), ...opts.define },
+    plugins: [uvuShimPlugin, fastCheckTimersPlugin],
+    sourcemap: "external",
+    sourcesContent: false,
+    logLevel: "silent",
+    charset: "utf8",
+  });
+  const map = out.outputFiles.find((f) => f.path.endsWith(".map"));
+  const js = out.outputFiles.find((f) => f.path.endsWith(".js"));
+  return { code: js!.text, map: map?.text ?? "{}" };
+}
+
+/** Bundle one test file (path from the repo root) with the XS prelude (console, host channel) and
+ * the call that runs its suites. "uvu" becomes the shim; the real uvu/assert is bundled as it is
+ * (it and its dependencies dequal, diff and kleur work in XS). */
+export function bundleTestFileForXs(file: string): Promise<XsBundle> {
+  return bundleForXs(
+    [
+      `import { runXsFile } from ${JSON.stringify(PRELUDE)};`,
+      `import ${JSON.stringify(join(ROOT, file))};`,
+      `runXsFile(${JSON.stringify(file)});`,
+    ].join("\n"),
+  );
+}
+
+const MACHINERY = /node_modules|host-tests\/xs\/|host-tests\/runner\/|host-tests\/prop\./;
+
+/** Returns a function that rewrites XS stack frames of the bundle (`at f (#0:123)`: XS gives the
+ * bundle's line, no column) into source locations, and keeps, of each run of such frames, the first
+ * one outside the test machinery and dependencies (or the first one, if all are inside). */
+export function xsStackMapper(bundle: XsBundle): (text: string) => string {
+  let sm: SourceMap | undefined;
+  let lines: string[] | undefined;
+  const locate = (line: number): string | undefined => {
+    sm ??= new SourceMap(JSON.parse(bundle.map));
+    lines ??= bundle.code.split("\n");
+    const text = lines[line - 1] ?? "";
+    const col = text.length - text.trimStart().length; // first token of the line
+    const e = sm.findEntry(line - 1, col) as { originalSource?: string; originalLine?: number };
+    if (!e.originalSource || e.originalLine === undefined) return undefined;
+    const src = e.originalSource.replace(/^file:\/\//, "").replace(/^.*?\/(?=(?:host-tests|src|bench|scripts|targets|node_modules)\/)/, "");
+    return `${src}:${e.originalLine + 1}`;
+  };
+  return (text) => {
+    const out: string[] = [];
+    let run: string[] = [];
+    const flush = (): void => {
+      if (run.length) out.push(run.find((f) => !MACHINERY.test(f)) ?? run[0]!);
+      run = [];
+    };
+    for (const l of text.split("\n")) {
+      if (/^\s*at \(\)$/.test(l)) continue; // a native frame: no name, no place
+      const m = /^(\s*)at (.*?)\s*\(#\d+:(\d+)\)$/.exec(l);
+      if (!m) {
+        flush();
+        out.push(l);
+        continue;
+      }
+      const loc = locate(Number(m[3]));
+      run.push(`${m[1]}at ${m[2] ? `${m[2]} ` : ""}(${loc ?? `bundle line ${m[3]}`})`);
+    }
+    flush();
+    return out.join("\n");
+  };
+}
