@@ -21,17 +21,18 @@ export type VersionLike = VersionVector | ReadonlyMap<string, number> | { readon
 export class VersionVector {
   private readonly entries: Map<string, number>;
 
-  constructor(entries?: Iterable<readonly [string, number]>) {
+  constructor(entries?: Iterable<readonly [string, number]> | { readonly [replica: string]: number }) {
     this.entries = new Map();
-    if (entries) for (const [r, n] of entries) this.set(r, n);
+    if (entries === undefined) return;
+    const rows = Symbol.iterator in entries ? (entries as Iterable<readonly [string, number]>) : Object.entries(entries);
+    for (const [r, n] of rows) this.set(r, n);
   }
 
   static from(like: VersionLike | undefined): VersionVector {
     if (like === undefined) return new VersionVector();
     if (like instanceof VersionVector) return like;
-    if (like instanceof Map) return new VersionVector(like);
     if (typeof like !== "object" || like === null) throw invalidArgument("a version must be a VersionVector, a Map or an object");
-    return new VersionVector(Object.entries(like as { [r: string]: number }));
+    return new VersionVector(like as Iterable<readonly [string, number]> | { [r: string]: number });
   }
 
   /** @internal the live map, read-only by convention; used by the types on hot paths. */
