@@ -215,7 +215,7 @@ test("LWWMap: per-key last writer wins, deletes win over older writes", () => {
 });
 
 test("LWWMap and AWMap: keys such as __proto__ are plain keys, no prototype is touched", () => {
-  const m = new LWWMap<unknown>("a");
+  const m = new LWWMap("a");
   m.set("__proto__", { polluted: true } as never);
   m.set("constructor", 1);
   const v = m.value() as Record<string, unknown>;
