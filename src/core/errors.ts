@@ -9,7 +9,11 @@ export type LichenErrorCode =
   | "WRONG_TYPE" // a valid payload of another CRDT type
   | "TOO_LARGE" // input over a configured size bound
   | "CLOCK_DRIFT" // a remote timestamp too far ahead of the local clock
-  | "OUT_OF_ORDER"; // a delta made for a replica that has seen more than this one: sync from this one's version
+  | "OUT_OF_ORDER" // a delta made for a replica that has seen more than this one: sync from this one's version
+  | "CORRUPT" // stored bytes that cannot be read back; other keys stay readable
+  | "CLOSED" // a store used after close()
+  | "STORAGE" // the storage backend failed (flash full, disk error, power cut in a simulation)
+  | "MIGRATION_FAILED"; // a schema migration threw or returned something that is not a value
 
 export class LichenError extends Error {
   readonly code: LichenErrorCode;

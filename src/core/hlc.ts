@@ -38,7 +38,19 @@ export interface HlcOptions {
   wallClock?: WallClock;
   /** How far ahead of the local wall clock a remote timestamp may be, in ms. */
   maxDriftMs?: number;
+  /**
+   * Called, before a timestamp above the reserved bound is issued, with a new
+   * bound that the caller must persist before returning. After a restart,
+   * `observe(persistedBound)` puts the clock past every timestamp it may have
+   * issued before a power cut, including ones whose events were lost, so no
+   * timestamp (lichen's event id) is ever issued twice. See src/store/clock-store.ts.
+   */
+  reserve?: (upTo: number) => void;
+  /** How far ahead each reservation reaches, in timestamp units (default 2^26: about 65 s of wall time). */
+  reserveSpan?: number;
 }
+
+export const DEFAULT_RESERVE_SPAN = 2 ** 26;
 
 function systemWallClock(): number {
   return Date.now();
@@ -61,8 +73,11 @@ export function isTimestamp(ts: unknown): ts is number {
 
 export class Hlc {
   private last = 0;
+  private reserved = 0;
   private readonly wallClock: WallClock;
   private readonly maxDrift: number;
+  private readonly reserve: ((upTo: number) => void) | undefined;
+  private readonly reserveSpan: number;
 
   constructor(options: HlcOptions = {}) {
     const drift = options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;
@@ -73,6 +88,11 @@ export class Hlc {
     if (typeof wall !== "function") throw invalidArgument("wallClock must be a function returning ms since 1970");
     this.wallClock = wall;
     this.maxDrift = drift * HLC_LOGICAL_SPAN;
+    if (options.reserve !== undefined && typeof options.reserve !== "function") throw invalidArgument("reserve must be a function");
+    this.reserve = options.reserve;
+    const span = options.reserveSpan ?? DEFAULT_RESERVE_SPAN;
+    if (!(Number.isSafeInteger(span) && span > 0)) throw invalidArgument("reserveSpan must be a positive integer");
+    this.reserveSpan = span;
   }
 
   /** A new timestamp, greater than all before it. */
@@ -80,6 +100,11 @@ export class Hlc {
     const p = physicalTimestamp(this.wallClock());
     const t = p > this.last ? p : this.last + 1;
     if (t > HLC_MAX) throw new LichenError("CLOCK_DRIFT", "hybrid logical clock exhausted its range");
+    if (t > this.reserved && this.reserve !== undefined) {
+      const bound = Math.min(t + this.reserveSpan, HLC_MAX);
+      this.reserve(bound); // persisted before the timestamp exists
+      this.reserved = bound;
+    }
     this.last = t;
     return t;
   }

@@ -7,6 +7,7 @@ export {
   HLC_EPOCH_MS,
   HLC_LOGICAL_SPAN,
   DEFAULT_MAX_DRIFT_MS,
+  DEFAULT_RESERVE_SPAN,
   physicalTimestamp,
   timestampToMs,
   type HlcOptions,

@@ -1,0 +1,155 @@
+import { decodeCbor, encodeCbor } from "../core/codec.js";
+import { invalidArgument, LichenError } from "../core/errors.js";
+import { isTimestamp } from "../core/hlc.js";
+import { checkReplicaId } from "../core/replica.js";
+import type { KvStore } from "./kv.js";
+
+/** One event of a log: its sequence number, HLC timestamp, the node that made it, and its bytes. */
+export interface StoredEvent {
+  readonly seq: number;
+  readonly ts: number;
+  readonly node: string;
+  readonly data: Uint8Array;
+}
+
+export interface Snapshot {
+  /** The snapshot holds the effect of every event up to and including this one. */
+  readonly seq: number;
+  readonly state: Uint8Array;
+}
+
+const RECORD_FORMAT = 1;
+const LOG_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+// sequence numbers in keys: fixed-width base 36, so that key order is sequence order
+const SEQ_WIDTH = 11;
+
+function seqKey(prefix: string, seq: number): string {
+  const s = seq.toString(36);
+  return prefix + "0".repeat(SEQ_WIDTH - s.length) + s;
+}
+
+/**
+ * An append-only event log over any KvStore (crdt-kit's event store): append
+ * events, read ranges, save a snapshot at a sequence number, drop the events
+ * before it. Compaction is a snapshot, then a truncation: the two are one
+ * atomic batch, so a power cut never leaves a log without either.
+ */
+export class EventStore {
+  private readonly eventPrefix: string;
+  private readonly snapshotKey: string;
+  private last: number;
+  private first: number;
+
+  constructor(
+    private readonly kv: KvStore,
+    readonly log: string,
+  ) {
+    if (typeof log !== "string" || !LOG_NAME.test(log)) throw invalidArgument("a log name is 1 to 64 characters of A-Z a-z 0-9 _ . -");
+    this.eventPrefix = `e/${log}/`;
+    this.snapshotKey = `e/${log}~snapshot`;
+    const keys = kv.keys(this.eventPrefix);
+    const snap = this.snapshot();
+    this.first = keys.length > 0 ? this.parseSeq(keys[0]) : (snap?.seq ?? 0) + 1;
+    this.last = keys.length > 0 ? this.parseSeq(keys[keys.length - 1]) : (snap?.seq ?? 0);
+  }
+
+  private parseSeq(key: string): number {
+    const n = parseInt(key.slice(this.eventPrefix.length), 36);
+    if (!Number.isSafeInteger(n) || n < 1) throw new LichenError("CORRUPT", `event key ${key} has no sequence number`);
+    return n;
+  }
+
+  /** The sequence number of the newest event (0 if none ever). */
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  /** The oldest sequence number still stored. */
+  get firstSeq(): number {
+    return this.first;
+  }
+
+  /** Appends an event; returns its sequence number. One write. */
+  append(ts: number, node: string, data: Uint8Array): number {
+    if (!isTimestamp(ts)) throw invalidArgument("an event timestamp is a non-negative safe integer (an HLC timestamp)");
+    checkReplicaId(node);
+    if (!(data instanceof Uint8Array)) throw invalidArgument("event data is a Uint8Array");
+    const seq = this.last + 1;
+    this.kv.put(seqKey(this.eventPrefix, seq), encodeCbor([RECORD_FORMAT, ts, node, data]));
+    this.last = seq;
+    if (this.first > seq) this.first = seq;
+    return seq;
+  }
+
+  /** Events with from <= seq <= to, in order. A corrupt event throws CORRUPT naming it. */
+  range(from = 1, to = this.last): StoredEvent[] {
+    const out: StoredEvent[] = [];
+    for (let seq = Math.max(from, this.first); seq <= to; seq++) {
+      const key = seqKey(this.eventPrefix, seq);
+      const bytes = this.kv.get(key);
+      if (bytes === undefined) continue;
+      out.push(this.decode(key, seq, bytes));
+    }
+    return out;
+  }
+
+  private decode(key: string, seq: number, bytes: Uint8Array): StoredEvent {
+    let r: unknown;
+    try {
+      r = decodeCbor(bytes);
+    } catch {
+      r = undefined;
+    }
+    if (!Array.isArray(r) || r.length !== 4 || r[0] !== RECORD_FORMAT || !isTimestamp(r[1]) || typeof r[2] !== "string" || !(r[3] instanceof Uint8Array)) {
+      throw new LichenError("CORRUPT", `event ${seq} of log ${this.log} (${key}) is unreadable`);
+    }
+    return { seq, ts: r[1], node: r[2], data: r[3] };
+  }
+
+  saveSnapshot(seq: number, state: Uint8Array): void {
+    this.checkSeq(seq);
+    this.kv.put(this.snapshotKey, encodeCbor([RECORD_FORMAT, seq, state]));
+  }
+
+  snapshot(): Snapshot | undefined {
+    const bytes = this.kv.get(this.snapshotKey);
+    if (bytes === undefined) return undefined;
+    let r: unknown;
+    try {
+      r = decodeCbor(bytes);
+    } catch {
+      r = undefined;
+    }
+    if (!Array.isArray(r) || r.length !== 3 || r[0] !== RECORD_FORMAT || !Number.isSafeInteger(r[1]) || !(r[2] instanceof Uint8Array)) {
+      throw new LichenError("CORRUPT", `the snapshot of log ${this.log} is unreadable`);
+    }
+    return { seq: r[1] as number, state: r[2] };
+  }
+
+  /** Drops every event with a sequence number below `seq`, in one batch. */
+  truncate(before: number): number {
+    this.checkSeq(before - 1);
+    const keys = this.keysBefore(before);
+    if (keys.length > 0) this.kv.batch(keys.map((key) => ({ type: "delete", key })));
+    if (before > this.first) this.first = before;
+    return keys.length;
+  }
+
+  /** Snapshot at `seq`, then drop the events it covers: one atomic batch. */
+  compact(seq: number, state: Uint8Array): number {
+    this.checkSeq(seq);
+    const keys = this.keysBefore(seq + 1);
+    this.kv.batch([{ type: "put", key: this.snapshotKey, value: encodeCbor([RECORD_FORMAT, seq, state]) }, ...keys.map((key) => ({ type: "delete" as const, key }))]);
+    if (seq + 1 > this.first) this.first = seq + 1;
+    return keys.length;
+  }
+
+  private keysBefore(before: number): string[] {
+    const limit = seqKey(this.eventPrefix, before);
+    return this.kv.keys(this.eventPrefix).filter((k) => k < limit);
+  }
+
+  private checkSeq(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq > this.last) throw invalidArgument(`sequence number ${seq} is not in this log (last: ${this.last})`);
+  }
+}

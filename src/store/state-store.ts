@@ -1,0 +1,143 @@
+import { typeName } from "../core/codec.js";
+import type { Crdt } from "../core/crdt.js";
+import { invalidArgument, LichenError } from "../core/errors.js";
+import type { EntityView, KvOp, KvStore } from "./kv.js";
+
+/**
+ * When dirty states are written. Each save() counts as one operation.
+ * - `maxOps`: write once this many operations are pending (1: write-through).
+ * - `maxDelayMs`: write once the oldest pending operation is this old. Checked
+ *   on every save() and tick(): the app calls tick() from its timer (the
+ *   store has no timers of its own).
+ * What a power cut can lose: exactly the operations pending at that moment,
+ * that is at most `maxOps - 1` operations, and none older than `maxDelayMs`
+ * (plus the tick period). flush() writes everything pending.
+ */
+export interface CoalescePolicy {
+  readonly maxOps: number;
+  readonly maxDelayMs: number;
+}
+
+/** Nothing is lost: every save() is one write. For the gateway, whose disk does not wear out. */
+export const WRITE_THROUGH: CoalescePolicy = Object.freeze({ maxOps: 1, maxDelayMs: 0 });
+/** The device default: at most 100 operations or 5 s between writes. */
+export const DEVICE_COALESCING: CoalescePolicy = Object.freeze({ maxOps: 100, maxDelayMs: 5000 });
+
+export interface StateStoreOptions {
+  coalesce?: CoalescePolicy;
+  /** Milliseconds, for maxDelayMs (default Date.now). */
+  now?: () => number;
+}
+
+const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function checkNamespace(ns: unknown): string {
+  if (typeof ns !== "string" || !NAMESPACE.test(ns)) throw invalidArgument("a namespace is 1 to 64 characters of A-Z a-z 0-9 _ . -");
+  return ns;
+}
+
+function stateKey(ns: string, id: string): string {
+  if (typeof id !== "string" || id.length === 0 || id.length > 160) throw invalidArgument("an entity id is a string of 1 to 160 characters");
+  return `s/${ns}/${id}`;
+}
+
+function defaultNow(): number {
+  return Date.now();
+}
+
+interface Pending {
+  readonly ns: string;
+  readonly id: string;
+  readonly crdt: Crdt;
+}
+
+/**
+ * Namespaced CRDT states over any KvStore: one key per entity, holding the
+ * CRDT's own bytes (format version and type tag included). Saves are
+ * coalesced to spare the flash: a burst of operations on one entity costs one
+ * write, not one per operation.
+ */
+export class StateStore {
+  private readonly policy: CoalescePolicy;
+  private readonly now: () => number;
+  private readonly dirty = new Map<string, Pending>();
+  private ops = 0;
+  private oldest = 0;
+
+  constructor(
+    private readonly kv: KvStore,
+    options: StateStoreOptions = {},
+  ) {
+    const p = options.coalesce ?? WRITE_THROUGH;
+    if (!(Number.isSafeInteger(p.maxOps) && p.maxOps >= 1 && typeof p.maxDelayMs === "number" && p.maxDelayMs >= 0)) {
+      throw invalidArgument("coalesce needs maxOps >= 1 and maxDelayMs >= 0");
+    }
+    this.policy = p;
+    this.now = options.now ?? defaultNow;
+  }
+
+  /** Records that an entity changed; it is written now or later as the policy says. */
+  save(ns: string, id: string, crdt: Crdt): void {
+    const key = stateKey(checkNamespace(ns), id);
+    if (this.dirty.size === 0) this.oldest = this.now();
+    this.dirty.set(key, { ns, id, crdt });
+    this.ops++;
+    this.tick();
+  }
+
+  /** Writes what is pending if the policy says it is time. Call it from a timer. */
+  tick(): void {
+    if (this.dirty.size === 0) return;
+    if (this.ops >= this.policy.maxOps || this.now() - this.oldest >= this.policy.maxDelayMs) this.flush();
+  }
+
+  /** Writes every pending state, in one atomic batch. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const ops: KvOp[] = [];
+    const views: EntityView[] = [];
+    for (const [key, p] of this.dirty) {
+      ops.push({ type: "put", key, value: p.crdt.toBytes() });
+      views.push({ namespace: p.ns, id: p.id, type: typeName(p.crdt.typeTag), value: p.crdt.value() });
+    }
+    this.kv.batch(ops, views);
+    this.dirty.clear();
+    this.ops = 0;
+  }
+
+  /** Operations saved but not yet written: what a power cut now would lose. */
+  get pendingOps(): number {
+    return this.ops;
+  }
+
+  /** Loads an entity with its type's fromBytes; a pending save is returned as it is in memory. */
+  load<C extends Crdt>(ns: string, id: string, fromBytes: (bytes: Uint8Array) => C): C | undefined {
+    const key = stateKey(checkNamespace(ns), id);
+    const p = this.dirty.get(key);
+    if (p !== undefined) return p.crdt as C;
+    const bytes = this.kv.get(key);
+    if (bytes === undefined) return undefined;
+    try {
+      return fromBytes(bytes);
+    } catch (e) {
+      if (e instanceof LichenError && e.code !== "INVALID_ARGUMENT") {
+        throw new LichenError("CORRUPT", `stored state ${ns}/${id} is unreadable: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  delete(ns: string, id: string): void {
+    const key = stateKey(checkNamespace(ns), id);
+    this.dirty.delete(key);
+    this.kv.batch([{ type: "delete", key }], [{ namespace: ns, id, type: "", value: undefined }]);
+  }
+
+  /** The ids saved in a namespace, sorted. */
+  list(ns: string): string[] {
+    const prefix = `s/${checkNamespace(ns)}/`;
+    const ids = new Set(this.kv.keys(prefix).map((k) => k.slice(prefix.length)));
+    for (const p of this.dirty.values()) if (p.ns === ns) ids.add(p.id);
+    return [...ids].sort();
+  }
+}
