@@ -4,7 +4,7 @@ import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
 import { compareReplicaIds } from "./replica.js";
 import { compareKeys } from "./value.js";
-import { baseFromWire, baseOf, baseToWire, contextFromWire, contextToWire, eventFromWire, rangesFromWire, rangesToWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
+import { baseFromWire, baseOf, baseToWire, completeBase, contextFromWire, contextToWire, eventFromWire, rangesFromWire, rangesToWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
 
 /** One live event: the replica and HLC timestamp that made it, and what it holds. */
 export interface Dotted<T> {
@@ -161,8 +161,8 @@ export class DotStore<T> {
     const top = topsOf(ctx);
     return [
       table.ids,
-      baseToWire(base, table),
-      contextToWire(ctx, table, base),
+      baseToWire(base, ctx, table),
+      contextToWire(ctx, table),
       entries.map(([key, items]) => {
         const row: unknown[] = [codec.keyToWire(key, items)];
         for (const it of items) {
@@ -186,8 +186,9 @@ export class DotStore<T> {
   static read<T>(body: unknown, codec: EntryCodec<T>, what: string): DotStorePatch<T> {
     const b = readArray(body, what, 6, 6);
     const table = readReplicaTable(b[0], what);
-    const base = baseFromWire(b[1], table, what);
-    const read = contextFromWire(b[2], table, base, what);
+    const written = baseFromWire(b[1], table, what);
+    const read = contextFromWire(b[2], table, what);
+    const base = completeBase(written, read.ctx);
     let maxTs = read.maxTs;
     const replica = (x: unknown, where: string): string => table[readIndex(x, table.length, `${what} ${where}`)];
 

@@ -119,6 +119,7 @@ export class Hlc {
    * Checks only: call `observe` once the whole input has been validated.
    */
   check(remote: number): void {
+    if (remote <= this.last) return; // not ahead of what this clock already accepted
     const p = physicalTimestamp(this.wallClock());
     if (p > 0 && remote > p + this.maxDrift) {
       throw new LichenError(

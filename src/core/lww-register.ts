@@ -82,13 +82,17 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
   }
 
   protected encodeBody(since: ReadonlyMap<string, number>): unknown {
-    const base = baseOf(since, (r) => this.seen.get(r) ?? 0);
     const seen: Array<[string, number]> = [];
     for (const [r, t] of this.seen) if (t > (since.get(r) ?? 0)) seen.push([r, t]);
     seen.sort((a, b) => compareReplicaIds(a[0], b[0]));
-    if (this.current === undefined || this.ts <= (since.get(this.writer) ?? 0)) return [base, seen];
-    // the writer's latest timestamp is the value's own: a later write by it would have won
-    return [base, seen, seen.findIndex((e) => e[0] === this.writer), valueToWire(this.current)];
+    if (this.current === undefined || this.ts <= (since.get(this.writer) ?? 0)) {
+      // without the value, the delta relies on the receiver holding it
+      return [baseOf(since, (r) => this.seen.get(r) ?? 0), seen];
+    }
+    // With the value, no base: every write seen here loses to it, so the
+    // delta is complete on any replica. And the writer's latest timestamp is
+    // the value's own: a later write by it would have won.
+    return [[], seen, seen.findIndex((e) => e[0] === this.writer), valueToWire(this.current)];
   }
 
   protected readBody(body: unknown): RegisterPatch {

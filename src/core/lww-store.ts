@@ -3,7 +3,7 @@ import { readArray, readIndex } from "./codec.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
 import { compareKeys } from "./value.js";
-import { baseFromWire, baseOf, baseToWire, contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
+import { baseFromWire, baseOf, baseToWire, completeBase, contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
 
 /** The latest event of one key: who wrote it, when, and what it says. */
 export interface LwwItem<P> {
@@ -60,8 +60,8 @@ export class LwwStore<P> {
     const top = topsOf(ctx);
     return [
       table.ids,
-      baseToWire(base, table),
-      contextToWire(ctx, table, base),
+      baseToWire(base, ctx, table),
+      contextToWire(ctx, table),
       rows.map(([key, it]) => [this.codec.keyToWire(key, it), table.index.get(it.r), (top.get(it.r) ?? 0) - it.t, ...this.codec.payloadToWire(it.p)]),
     ];
   }
@@ -69,8 +69,9 @@ export class LwwStore<P> {
   read(body: unknown, what: string): LwwPatch<P> {
     const b = readArray(body, what, 4, 4);
     const table = readReplicaTable(b[0], what);
-    const base = baseFromWire(b[1], table, what);
-    const read = contextFromWire(b[2], table, base, what);
+    const written = baseFromWire(b[1], table, what);
+    const read = contextFromWire(b[2], table, what);
+    const base = completeBase(written, read.ctx);
     const entries: Array<[string, LwwItem<P>]> = [];
     for (const row of readArray(b[3], `${what} entries`)) {
       const e = readArray(row, `${what} entry`, 3);

@@ -110,7 +110,7 @@ export class MemoryKv implements KvStore {
     return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
-  batch(ops: readonly KvOp[]): void {
+  batch(ops: readonly KvOp[], _views?: readonly EntityView[]): void {
     this.check();
     checkBatch(ops);
     for (const op of ops) {

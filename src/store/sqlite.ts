@@ -1,0 +1,604 @@
+// SqliteKv: the gateway's KvStore, one SQLite file through better-sqlite3. Node only (the file
+// name marks it so for the device-rules check; nothing on the device may import it).
+//
+// Tables (see docs/sql.md, which must stay accurate to this file):
+//
+//   lichen_meta(name TEXT PRIMARY KEY, value INTEGER)        schema_version, db_version
+//   lichen_kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID the KvStore itself
+//   lichen_entities(namespace, id, type, value JSON, db_version, updated_at)
+//                                                            one row per live entity (the mirror)
+//   lichen_changes(seq INTEGER PRIMARY KEY, db_version, namespace, id, type, value JSON|NULL,
+//                  changed_at)                               every change, pulled by db_version
+//
+// Decisions:
+//
+// - Durability. The KvStore contract: "a put or a batch that returned is durable". In WAL mode,
+//   synchronous=NORMAL syncs the WAL only at checkpoints, so a power cut can roll back the last
+//   transactions that had already returned (the file stays consistent, but they are gone).
+//   synchronous=FULL syncs the WAL at every commit, which is what the contract needs: FULL is the
+//   default. NORMAL is an option for callers that can re-fetch what they lose (e.g. a gateway
+//   whose nodes resend what was not acknowledged, when acks are sent only after a checkpoint);
+//   bench/sqlite-ingest.ts measures both.
+// - Keys are stored as BLOBs holding the key's WTF-8 bytes: UTF-8 for every well-formed string
+//   (so `SELECT CAST(key AS TEXT) FROM lichen_kv` in any tool reads them), with a lone surrogate
+//   written as the 3-byte sequence of its code unit, so that every JS string round-trips exactly
+//   (better-sqlite3 would turn a lone surrogate in a TEXT into U+FFFD and merge distinct keys).
+//   A BLOB compares with memcmp whatever the collation, so `keys(prefix)` is a range scan on the
+//   primary key: key >= bytes(prefix) AND key < successor(bytes(prefix)). UTF-8 byte order is
+//   not UTF-16 code-unit order (an astral character, F0.., sorts after U+E000..U+FFFF, EE..EF,
+//   in bytes but before them in code units), so the keys of the range are then sorted in JS;
+//   the set is the same in both orders, only the order differs. (Keys without a 0xED byte come
+//   back as TEXT, decoded by the driver: 100,000 keys list in about 60-100 ms.)
+// - Values are BLOBs; `get` returns a plain Uint8Array that the caller owns (a copy, or the
+//   driver's fresh buffer re-wrapped when that buffer is exclusively its own).
+// - The mirror is written in the same transaction as the ops, only when `batch` gets views.
+//   db_version is a counter in lichen_meta, incremented once per batch that carries views (as
+//   cr-sqlite's db_version is once per transaction), and read inside the write transaction, so
+//   two connections writing the same file never hand out one version twice. Several change rows
+//   share a db_version; `seq` (the rowid) orders them within it and across the table.
+// - No per-namespace VIEWs: namespaces are data, not schema. Creating views on the fly would
+//   change the schema under other readers, and sanitized names can collide ("a-b", "a_b");
+//   `WHERE namespace = ?` uses the primary key's prefix and is as fast as a view.
+// - Write transactions are BEGIN IMMEDIATE: they take the write lock up front, so the busy
+//   timeout applies (a deferred transaction that upgrades from read to write gets SQLITE_BUSY
+//   at once when another connection writes).
+
+import { createRequire } from "node:module";
+import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type BetterSqlite3 from "better-sqlite3";
+import { LichenError, invalidArgument } from "../core/errors.js";
+import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore } from "./kv.js";
+
+/** The version of the tables this file writes (lichen_meta.schema_version). */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+export type SqliteSynchronous = "FULL" | "NORMAL";
+
+export interface SqliteKvOptions {
+  /** "FULL" (default): every returned put or batch is durable. "NORMAL": faster, but the last
+   * transactions can be lost on power loss (never a corrupt file). */
+  synchronous?: SqliteSynchronous;
+  /** How long a write waits for another connection's lock before failing with STORAGE, in ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** The wall clock for updated_at / changed_at, in ms since 1970. Default Date.now. */
+  now?: () => number;
+}
+
+/** One row of lichen_changes, as SQL returns it. */
+export interface SqliteChange {
+  /** Orders the rows: increasing, in commit order. */
+  seq: number;
+  /** The batch that made the change; several rows share one. */
+  db_version: number;
+  namespace: string;
+  id: string;
+  type: string;
+  /** The entity's value after the change as JSON text, or null when it was deleted. */
+  value: string | null;
+  /** ISO 8601 UTC, e.g. 2025-01-01T00:00:00.000Z. */
+  changed_at: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS lichen_meta (
+  name  TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lichen_kv (
+  key   BLOB PRIMARY KEY NOT NULL,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lichen_entities (
+  namespace  TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  db_version INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (namespace, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lichen_changes (
+  seq        INTEGER PRIMARY KEY,
+  db_version INTEGER NOT NULL,
+  namespace  TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  value      TEXT,
+  changed_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lichen_changes_by_version ON lichen_changes (db_version);
+INSERT OR IGNORE INTO lichen_meta (name, value) VALUES ('schema_version', ${SQLITE_SCHEMA_VERSION}), ('db_version', 0);
+`;
+
+const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
+
+type Database = BetterSqlite3.Database;
+type Statement = BetterSqlite3.Statement;
+type DatabaseConstructor = typeof BetterSqlite3;
+
+/** better-sqlite3, loaded at the first open: importing this module does not load the native addon. */
+function loadDriver(): DatabaseConstructor {
+  const require = createRequire(import.meta.url);
+  return require("better-sqlite3") as DatabaseConstructor;
+}
+
+// ---- errors ----
+
+function sqliteCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_") ? code : undefined;
+}
+
+function withCause(err: LichenError, cause: unknown): LichenError {
+  Object.defineProperty(err, "cause", { value: cause, enumerable: false, writable: true, configurable: true });
+  return err;
+}
+
+/** A driver error as a LichenError: CORRUPT for a damaged or foreign file, STORAGE for the rest. */
+function storageError(e: unknown, path: string, doing: string): LichenError {
+  if (e instanceof LichenError) return e;
+  const code = sqliteCode(e);
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code !== undefined && (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"))) {
+    return withCause(new LichenError("CORRUPT", `${path}: ${doing}: ${msg} (${code})`), e);
+  }
+  return withCause(new LichenError("STORAGE", `${path}: ${doing}: ${msg}${code ? ` (${code})` : ""}`), e);
+}
+
+// ---- keys as WTF-8 bytes ----
+
+/** The WTF-8 bytes of a string: UTF-8, with lone surrogates encoded like any other code point. */
+export function encodeKey(s: string): Uint8Array {
+  const out = new Uint8Array(s.length * 3);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+      }
+    }
+    if (c < 0x80) out[n++] = c;
+    else if (c < 0x800) {
+      out[n++] = 0xc0 | (c >> 6);
+      out[n++] = 0x80 | (c & 0x3f);
+    } else if (c < 0x10000) {
+      out[n++] = 0xe0 | (c >> 12);
+      out[n++] = 0x80 | ((c >> 6) & 0x3f);
+      out[n++] = 0x80 | (c & 0x3f);
+    } else {
+      out[n++] = 0xf0 | (c >> 18);
+      out[n++] = 0x80 | ((c >> 12) & 0x3f);
+      out[n++] = 0x80 | ((c >> 6) & 0x3f);
+      out[n++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return out.subarray(0, n);
+}
+
+/** Reads WTF-8 back; bytes that are not (a stored row written by someone else) become U+FFFD. */
+export function decodeKey(b: Uint8Array): string {
+  let s = "";
+  const len = b.length;
+  for (let i = 0; i < len; ) {
+    const x = b[i]!;
+    let cp = 0xfffd;
+    let need = 0;
+    let min = 0;
+    if (x < 0x80) {
+      cp = x;
+    } else if (x >= 0xc2 && x <= 0xdf) {
+      cp = x & 0x1f;
+      need = 1;
+      min = 0x80;
+    } else if (x >= 0xe0 && x <= 0xef) {
+      cp = x & 0x0f;
+      need = 2;
+      min = 0x800;
+    } else if (x >= 0xf0 && x <= 0xf4) {
+      cp = x & 0x07;
+      need = 3;
+      min = 0x10000;
+    }
+    i++;
+    if (need > 0) {
+      let ok = i + need <= len;
+      for (let k = 0; ok && k < need; k++) {
+        const y = b[i + k]!;
+        if ((y & 0xc0) !== 0x80) ok = false;
+        else cp = (cp << 6) | (y & 0x3f);
+      }
+      if (ok && cp >= min && cp <= 0x10ffff) i += need;
+      else cp = 0xfffd; // skip only the lead byte and resynchronize
+    } else if (x >= 0x80) cp = 0xfffd;
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      s += String.fromCharCode(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+    } else s += String.fromCharCode(cp);
+  }
+  return s;
+}
+
+/** The smallest byte string greater than every string that starts with `b`; undefined if none. */
+function successor(b: Uint8Array): Uint8Array | undefined {
+  let n = b.length;
+  while (n > 0 && b[n - 1] === 0xff) n--;
+  if (n === 0) return undefined;
+  const out = b.slice(0, n);
+  out[n - 1]!++;
+  return out;
+}
+
+/** A driver buffer as a plain Uint8Array the caller owns. */
+function ownBytes(b: Uint8Array): Uint8Array {
+  // A buffer that is the whole of its own ArrayBuffer (better-sqlite3 copies every BLOB into a
+  // fresh one) can be re-wrapped; a slice of a shared pool must be copied.
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length && !(b.buffer instanceof SharedArrayBuffer)) {
+    return new Uint8Array(b.buffer, 0, b.length);
+  }
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
+}
+
+// ---- values as JSON ----
+
+const HEX = "0123456789abcdef";
+
+function hex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += HEX[b[i]! >> 4]! + HEX[b[i]! & 15]!;
+  return s;
+}
+
+const MAX_JSON_DEPTH = 256;
+
+/**
+ * JSON text of a view's value, as JSON.stringify would write it, except that:
+ * - a Uint8Array (a Buffer too) becomes {"$bytes":"<lowercase hex>"} (SQLite >= 3.41 decodes
+ *   it with unhex(json_extract(value, '$.path."$bytes"')));
+ * - object keys are written in code-unit order, so one value always gives one text.
+ * Returns undefined where JSON.stringify would (undefined, functions, symbols at top level).
+ */
+export function toJsonText(value: unknown): string | undefined {
+  const stack: object[] = [];
+  const write = (v: unknown, key: string): string | undefined => {
+    if (v !== null && (typeof v === "object" || typeof v === "bigint") && !(v instanceof Uint8Array)) {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") v = toJSON.call(v, key);
+    }
+    switch (typeof v) {
+      case "string":
+        return JSON.stringify(v);
+      case "number":
+        return Number.isFinite(v) ? JSON.stringify(v) : "null";
+      case "boolean":
+        return v ? "true" : "false";
+      case "bigint":
+        throw invalidArgument("entity views must be JSON-able: a BigInt is not");
+      case "object": {
+        if (v === null) return "null";
+        if (v instanceof Uint8Array) return `{"$bytes":"${hex(v)}"}`;
+        if (v instanceof Number || v instanceof String || v instanceof Boolean) return write(v.valueOf(), key);
+        if (stack.includes(v)) throw invalidArgument("entity views must be JSON-able: this value is cyclic");
+        if (stack.length >= MAX_JSON_DEPTH) throw invalidArgument(`entity views may nest at most ${MAX_JSON_DEPTH} levels`);
+        stack.push(v);
+        let out: string;
+        if (Array.isArray(v)) {
+          const parts: string[] = [];
+          for (let i = 0; i < v.length; i++) parts.push(write(v[i], String(i)) ?? "null");
+          out = `[${parts.join(",")}]`;
+        } else {
+          const obj = v as { [k: string]: unknown };
+          const parts: string[] = [];
+          for (const k of Object.keys(obj).sort()) {
+            const s = write(obj[k], k);
+            if (s !== undefined) parts.push(`${JSON.stringify(k)}:${s}`);
+          }
+          out = `{${parts.join(",")}}`;
+        }
+        stack.pop();
+        return out;
+      }
+      default:
+        return undefined; // undefined, function, symbol
+    }
+  };
+  return write(value, "");
+}
+
+interface PreparedView {
+  namespace: string;
+  id: string;
+  type: string;
+  /** undefined: the entity was deleted. */
+  json: string | undefined;
+}
+
+function prepareViews(views: readonly EntityView[] | undefined): PreparedView[] {
+  if (views === undefined) return [];
+  if (!Array.isArray(views)) throw invalidArgument("views is an array of EntityViews");
+  const out: PreparedView[] = [];
+  for (const v of views as readonly unknown[]) {
+    if (v === null || typeof v !== "object") throw invalidArgument("an EntityView is an object");
+    const { namespace, id, type, value } = v as EntityView;
+    if (typeof namespace !== "string" || typeof id !== "string" || typeof type !== "string") {
+      throw invalidArgument("an EntityView has string namespace, id and type");
+    }
+    const json = value === undefined ? undefined : toJsonText(value);
+    if (value !== undefined && json === undefined) throw invalidArgument(`entity ${namespace}/${id}: a ${typeof value} is not JSON-able`);
+    out.push({ namespace, id, type, json });
+  }
+  return out;
+}
+
+// ---- the store ----
+
+interface Statements {
+  get: Statement;
+  put: Statement;
+  del: Statement;
+  keysAll: Statement;
+  keysFrom: Statement;
+  keysRange: Statement;
+  bumpVersion: Statement;
+  dbVersion: Statement;
+  upsertEntity: Statement;
+  deleteEntity: Statement;
+  insertChange: Statement;
+  changesSince: Statement;
+  pruneChanges: Statement;
+}
+
+/** A KvStore in one SQLite file, with a SQL-readable mirror of the entities (see the file's header). */
+export class SqliteKv implements KvStore {
+  /** The file's absolute path (or ":memory:"). */
+  readonly path: string;
+  readonly synchronous: SqliteSynchronous;
+  private db: Database | undefined;
+  private readonly st: Statements;
+  private readonly now: () => number;
+  private readonly writeBatch: (keys: Uint8Array[], ops: readonly KvOp[], views: PreparedView[]) => void;
+
+  /** Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one. */
+  static open(path: string, options: SqliteKvOptions = {}): SqliteKv {
+    return new SqliteKv(path, options);
+  }
+
+  constructor(path: string, options: SqliteKvOptions = {}) {
+    if (typeof path !== "string" || path.length === 0) throw invalidArgument("a SqliteKv needs a file path");
+    const synchronous = options.synchronous ?? "FULL";
+    if (synchronous !== "FULL" && synchronous !== "NORMAL") throw invalidArgument('synchronous is "FULL" or "NORMAL"');
+    const busy = options.busyTimeoutMs ?? 5000;
+    if (!(Number.isSafeInteger(busy) && busy >= 0)) throw invalidArgument("busyTimeoutMs is a non-negative integer");
+    if (options.now !== undefined && typeof options.now !== "function") throw invalidArgument("now is a function");
+    this.now = options.now ?? Date.now;
+    this.synchronous = synchronous;
+    const memory = path === ":memory:";
+    this.path = memory ? path : resolve(path);
+    if (!memory) {
+      const dir = dirname(this.path);
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+        throw new LichenError("STORAGE", `${this.path}: cannot open the database: the directory ${dir} does not exist`);
+      }
+      if (existsSync(this.path) && statSync(this.path).isDirectory()) {
+        throw new LichenError("STORAGE", `${this.path}: cannot open the database: it is a directory`);
+      }
+    }
+    const Driver = loadDriver();
+    let db: Database;
+    try {
+      db = new Driver(this.path, { timeout: busy });
+    } catch (e) {
+      throw storageError(e, this.path, "cannot open the database");
+    }
+    try {
+      // The first statement reads the header: a file that is not SQLite fails here (NOTADB).
+      const mode = db.pragma("journal_mode = WAL", { simple: true });
+      if (!memory && String(mode).toLowerCase() !== "wal") {
+        throw new LichenError("STORAGE", `${this.path}: the database cannot use WAL mode (journal_mode is ${String(mode)})`);
+      }
+      db.pragma(`synchronous = ${synchronous}`);
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        db.exec(SCHEMA);
+        db.exec("COMMIT");
+      } catch (e) {
+        if (db.inTransaction) db.exec("ROLLBACK");
+        throw e;
+      }
+      const schema = db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
+      if (typeof schema !== "number" || !Number.isSafeInteger(schema)) {
+        throw new LichenError("CORRUPT", `${this.path}: lichen_meta holds no valid schema_version`);
+      }
+      if (schema > SQLITE_SCHEMA_VERSION) {
+        throw new LichenError("UNSUPPORTED_VERSION", `${this.path}: its lichen tables are of schema version ${schema}; this code knows up to ${SQLITE_SCHEMA_VERSION}`);
+      }
+      this.st = {
+        get: db.prepare("SELECT CAST(value AS BLOB) FROM lichen_kv WHERE key = ?").pluck(),
+        put: db.prepare("INSERT INTO lichen_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+        del: db.prepare("DELETE FROM lichen_kv WHERE key = ?"),
+        // A key without a byte 0xED (the lead byte of U+D000..U+DFFF, surrogates included) comes
+        // back as TEXT, decoded by the driver; the others as BLOBs, decoded by decodeKey.
+        keysAll: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= x'' ORDER BY key`).pluck(),
+        keysFrom: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? ORDER BY key`).pluck(),
+        keysRange: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? AND key < ? ORDER BY key`).pluck(),
+        bumpVersion: db.prepare("UPDATE lichen_meta SET value = value + 1 WHERE name = 'db_version' RETURNING value").pluck(),
+        dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
+        upsertEntity: db.prepare(
+          "INSERT INTO lichen_entities (namespace, id, type, value, db_version, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
+            "ON CONFLICT (namespace, id) DO UPDATE SET type = excluded.type, value = excluded.value, db_version = excluded.db_version, updated_at = excluded.updated_at",
+        ),
+        deleteEntity: db.prepare("DELETE FROM lichen_entities WHERE namespace = ? AND id = ?"),
+        insertChange: db.prepare("INSERT INTO lichen_changes (db_version, namespace, id, type, value, changed_at) VALUES (?, ?, ?, ?, ?, ?)"),
+        // (db_version, seq) > (?, ?): a cursor; the index on db_version (which holds the rowid) serves it
+        changesSince: db.prepare(
+          "SELECT seq, db_version, namespace, id, type, value, changed_at FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?",
+        ),
+        pruneChanges: db.prepare("DELETE FROM lichen_changes WHERE db_version <= ?"),
+      };
+    } catch (e) {
+      try {
+        db.close();
+      } catch {
+        // the open already failed; that error is the one to report
+      }
+      throw storageError(e, this.path, "cannot open the database");
+    }
+    this.db = db;
+    const st = this.st;
+    const tx = db.transaction((keys: Uint8Array[], ops: readonly KvOp[], views: PreparedView[]): void => {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        if (op.type === "put") st.put.run(keys[i], op.value);
+        else st.del.run(keys[i]);
+      }
+      if (views.length === 0) return;
+      const version = st.bumpVersion.get() as number | undefined;
+      if (typeof version !== "number") throw new LichenError("CORRUPT", `${this.path}: lichen_meta holds no db_version`);
+      const at = new Date(this.now()).toISOString();
+      for (const v of views) {
+        if (v.json === undefined) st.deleteEntity.run(v.namespace, v.id);
+        else st.upsertEntity.run(v.namespace, v.id, v.type, v.json, version, at);
+        st.insertChange.run(version, v.namespace, v.id, v.type, v.json ?? null, at);
+      }
+    });
+    this.writeBatch = (keys, ops, views) => tx.immediate(keys, ops, views);
+  }
+
+  get(key: string): Uint8Array | undefined {
+    this.check();
+    const k = encodeKey(checkKvKey(key));
+    let v: unknown;
+    try {
+      v = this.st.get.get(k);
+    } catch (e) {
+      throw storageError(e, this.path, `get(${JSON.stringify(key)})`);
+    }
+    if (v === undefined || v === null) return undefined;
+    // CAST(... AS BLOB) makes every stored type bytes: a row written by another tool reads as it is.
+    return v instanceof Uint8Array ? ownBytes(v) : new TextEncoder().encode(String(v));
+  }
+
+  put(key: string, value: Uint8Array): void {
+    this.check();
+    const k = encodeKey(checkKvKey(key));
+    checkKvValue(value);
+    try {
+      this.st.put.run(k, value);
+    } catch (e) {
+      throw storageError(e, this.path, `put(${JSON.stringify(key)})`);
+    }
+  }
+
+  delete(key: string): void {
+    this.check();
+    const k = encodeKey(checkKvKey(key));
+    try {
+      this.st.del.run(k);
+    } catch (e) {
+      throw storageError(e, this.path, `delete(${JSON.stringify(key)})`);
+    }
+  }
+
+  keys(prefix = ""): string[] {
+    this.check();
+    if (typeof prefix !== "string") throw invalidArgument("a key prefix is a string");
+    // A prefix ending in a high surrogate may split a pair of a key ("\uD83D" of "\uD83D\uDE00"),
+    // whose bytes are then not a prefix of the key's: search from the code unit before it.
+    let search = prefix;
+    const last = prefix.charCodeAt(prefix.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) search = prefix.slice(0, -1);
+    let rows: unknown[];
+    try {
+      if (search.length === 0) rows = this.st.keysAll.all();
+      else {
+        const lo = encodeKey(search);
+        const hi = successor(lo);
+        rows = hi === undefined ? this.st.keysFrom.all(lo) : this.st.keysRange.all(lo, hi);
+      }
+    } catch (e) {
+      throw storageError(e, this.path, `keys(${JSON.stringify(prefix)})`);
+    }
+    const out: string[] = [];
+    for (const r of rows) {
+      const k = r instanceof Uint8Array ? decodeKey(r) : String(r);
+      if (k.startsWith(prefix)) out.push(k);
+    }
+    // SQLite returned UTF-8 byte order; the contract is code-unit order (sort's default).
+    return out.sort();
+  }
+
+  batch(ops: readonly KvOp[], views?: readonly EntityView[]): void {
+    this.check();
+    checkBatch(ops);
+    const prepared = prepareViews(views);
+    const keys = ops.map((op) => encodeKey(op.key));
+    try {
+      this.writeBatch(keys, ops, prepared);
+    } catch (e) {
+      throw storageError(e, this.path, "batch");
+    }
+  }
+
+  /** The db_version of the last batch that wrote views (0 before any). */
+  dbVersion(): number {
+    this.check();
+    try {
+      const v = this.st.dbVersion.get();
+      return typeof v === "number" ? v : 0;
+    } catch (e) {
+      throw storageError(e, this.path, "dbVersion()");
+    }
+  }
+
+  /**
+   * The changes of every batch after db_version `version`, in order (db_version, then seq).
+   * To page with `limit`, pass the db_version and seq of the last row received: the next page
+   * starts right after it, even inside a batch larger than the limit.
+   */
+  changesSince(version: number, options: { limit?: number; afterSeq?: number } = {}): SqliteChange[] {
+    this.check();
+    if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("changesSince takes a db_version: a non-negative integer");
+    const { limit, afterSeq } = options ?? {};
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) throw invalidArgument("limit is a positive integer");
+    if (afterSeq !== undefined && !(Number.isSafeInteger(afterSeq) && afterSeq >= 0)) throw invalidArgument("afterSeq is a non-negative integer");
+    try {
+      // without afterSeq: every row of db_version > version (no seq reaches MAX_SAFE_INTEGER)
+      const rows = this.st.changesSince.all(version, afterSeq ?? Number.MAX_SAFE_INTEGER, limit ?? -1);
+      return rows as SqliteChange[];
+    } catch (e) {
+      throw storageError(e, this.path, "changesSince()");
+    }
+  }
+
+  /** Deletes the change rows of db_version <= `version` (once every reader has pulled them). Returns how many. */
+  pruneChanges(version: number): number {
+    this.check();
+    if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("pruneChanges takes a db_version: a non-negative integer");
+    try {
+      return this.st.pruneChanges.run(version).changes;
+    } catch (e) {
+      throw storageError(e, this.path, "pruneChanges()");
+    }
+  }
+
+  close(): void {
+    const db = this.db;
+    if (db === undefined) return;
+    this.db = undefined;
+    try {
+      db.close();
+    } catch (e) {
+      throw storageError(e, this.path, "close()");
+    }
+  }
+
+  private check(): Database {
+    if (this.db === undefined) throw closedError(`the SqliteKv of ${this.path}`);
+    return this.db;
+  }
+}
