@@ -35,7 +35,7 @@ import { XsException, XsTimeout, XsWorker, jsonCommandHandler } from "./xs/worke
 /** Test files under these directories test code that ships to the device: they also run in XS,
  * so they may import only what bundles for XS (no Node built-ins, no Node-only packages). A file
  * there named `*.node.test.ts` (e.g. the SQLite backend's tests) runs under Node only. */
-const DEVICE_TEST_DIRS = ["host-tests/core/", "host-tests/store/", "host-tests/device/"] as const;
+const DEVICE_TEST_DIRS = ["host-tests/core/", "host-tests/store/", "host-tests/transport/", "host-tests/device/"] as const;
 const NODE_ONLY_SUFFIX = ".node.test.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -22,4 +22,4 @@ export { GCounter, PNCounter } from "./counters.js";
 export { LWWRegister } from "./lww-register.js";
 export { MVRegister } from "./mv-register.js";
 export { GSet, TwoPSet, LWWSet, ORSet } from "./sets.js";
-export { LWWMap, AWMap, MAX_KEY_LENGTH, type CrdtClass } from "./maps.js";
+export { LWWMap, AWMap, MAX_KEY_LENGTH, crdtClassForTag, loadCrdt, type CrdtClass } from "./maps.js";

@@ -133,6 +133,17 @@ export class StateStore {
     this.kv.batch([{ type: "delete", key }], [{ namespace: ns, id, type: "", value: undefined }]);
   }
 
+  /** Every saved entity as [namespace, id], sorted. */
+  all(): Array<[string, string]> {
+    const out = new Map<string, [string, string]>();
+    for (const k of this.kv.keys("s/")) {
+      const slash = k.indexOf("/", 2);
+      if (slash > 2) out.set(k, [k.slice(2, slash), k.slice(slash + 1)]);
+    }
+    for (const [k, p] of this.dirty) out.set(k, [p.ns, p.id]);
+    return [...out.keys()].sort().map((k) => out.get(k)!);
+  }
+
   /** The ids saved in a namespace, sorted. */
   list(ns: string): string[] {
     const prefix = `s/${checkNamespace(ns)}/`;

@@ -1,0 +1,176 @@
+// A deterministic network for the sync protocol: virtual time, seeded loss,
+// duplication, reordering, partitions, and crashes that keep what was stored.
+import { AWMap, GCounter, LWWMap, LWWRegister } from "../../src/index.js";
+import { MemoryKv } from "../../src/store/kv.js";
+import type { CoalescePolicy } from "../../src/store/state-store.js";
+import { SyncEngine, type PeerRole, type Scheduler, type SyncLogEntry } from "../../src/transport/sync-engine.js";
+
+/** mulberry32: a small seeded PRNG, the same on every engine. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Timer {
+  at: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/** Virtual time: timers run in order of due time, then of creation. */
+export class VirtualTime implements Scheduler {
+  private t = 0;
+  private seq = 0;
+  private timers: Timer[] = [];
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimer(ms: number, fn: () => void): () => void {
+    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    this.timers.push(timer);
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  /** Runs every timer due up to `until`, advancing the clock. */
+  runUntil(until: number): void {
+    for (;;) {
+      let next: Timer | undefined;
+      for (const x of this.timers) if (!x.cancelled && x.at <= until && (next === undefined || x.at < next.at || (x.at === next.at && x.seq < next.seq))) next = x;
+      if (next === undefined) break;
+      this.timers = this.timers.filter((x) => x !== next && !x.cancelled);
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = until;
+  }
+}
+
+export interface NetworkOptions {
+  loss: number;
+  duplicate: number;
+  /** Largest delivery delay, ms: messages overtake each other. */
+  maxDelayMs: number;
+}
+
+export interface SimPeer {
+  readonly id: string;
+  readonly role: PeerRole;
+  readonly kv: MemoryKv;
+  engine: SyncEngine;
+  up: boolean;
+}
+
+/** One gateway (or more) and its nodes, on one virtual network. */
+export class Fleet {
+  readonly time = new VirtualTime();
+  readonly peers = new Map<string, SimPeer>();
+  readonly logs: SyncLogEntry[] = [];
+  private readonly cut = new Set<string>();
+  sent = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly random: () => number,
+    public net: NetworkOptions,
+    private readonly coalesce?: CoalescePolicy,
+    private readonly antiEntropyMs = 5000,
+  ) {}
+
+  private makeEngine(id: string, role: PeerRole, kv: MemoryKv): SyncEngine {
+    // every replica's wall clock reads the same virtual time, from 2026
+    return new SyncEngine({
+      replica: id,
+      role,
+      kv,
+      scheduler: this.time,
+      send: (to, frame) => this.transmit(id, to, frame),
+      coalesce: role === "node" ? this.coalesce : undefined,
+      antiEntropyMs: this.antiEntropyMs,
+      resendMs: 500,
+      maxResendMs: 8000,
+      maxFrameBytes: 4000,
+      log: (e) => this.logs.push(e),
+      clock: undefined,
+    });
+  }
+
+  add(id: string, role: PeerRole): SimPeer {
+    const kv = new MemoryKv();
+    const p: SimPeer = { id, role, kv, engine: this.makeEngine(id, role, kv), up: true };
+    this.peers.set(id, p);
+    return p;
+  }
+
+  /** Links two peers (as presence on a broker would tell them). */
+  link(a: string, b: string): void {
+    const pa = this.peers.get(a)!;
+    const pb = this.peers.get(b)!;
+    pa.engine.connect(b, pb.role);
+    pb.engine.connect(a, pa.role);
+  }
+
+  partition(a: string, b: string, on: boolean): void {
+    const k = a < b ? `${a}|${b}` : `${b}|${a}`;
+    if (on) this.cut.add(k);
+    else this.cut.delete(k);
+  }
+
+  private isCut(a: string, b: string): boolean {
+    return this.cut.has(a < b ? `${a}|${b}` : `${b}|${a}`);
+  }
+
+  private transmit(from: string, to: string, frame: Uint8Array): void {
+    this.sent++;
+    this.bytes += frame.length;
+    if (this.isCut(from, to) || this.random() < this.net.loss) return;
+    const copies = this.random() < this.net.duplicate ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const bytes = frame.slice();
+      this.time.setTimer(Math.floor(this.random() * this.net.maxDelayMs), () => {
+        const p = this.peers.get(to);
+        if (p !== undefined && p.up && !this.isCut(from, to)) p.engine.receive(from, bytes);
+      });
+    }
+  }
+
+  /** Power loss: the engine is gone; only what its storage holds survives. */
+  crash(id: string): void {
+    const p = this.peers.get(id)!;
+    p.up = false;
+    for (const other of this.peers.values()) if (other.id !== id) other.engine.disconnect(id);
+  }
+
+  /** Power back: a new engine on the same storage, reconnecting to its links. */
+  restart(id: string, links: string[]): void {
+    const p = this.peers.get(id)!;
+    p.engine = this.makeEngine(id, p.role, p.kv);
+    p.up = true;
+    openDocs(p.engine, id); // the firmware opens its documents at boot
+    for (const other of links) if (this.peers.get(other)!.up) this.link(id, other);
+  }
+
+  run(ms: number): void {
+    this.time.runUntil(this.time.now() + ms);
+  }
+}
+
+/** The documents of the simulated fleet: each node's own readings and counter, and a shared config. */
+export function openDocs(engine: SyncEngine, node: string) {
+  return {
+    readings: engine.open("readings", node, LWWMap),
+    events: engine.open("events", node, GCounter),
+    config: engine.open("fleet", "config", AWMap),
+    mode: engine.open("fleet", "mode", LWWRegister),
+  };
+}

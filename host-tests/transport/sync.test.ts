@@ -1,0 +1,250 @@
+// The sync protocol on a deterministic network: loss up to 50%, duplicates,
+// reordering, partitions, crashes and restarts. Zero divergence after healing.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { GCounter, LWWMap, ORSet, VersionVector } from "../../src/index.js";
+import { crc32, decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
+import { fc, property } from "../prop.js";
+import { Fleet, openDocs, rng } from "./simulator.js";
+
+const NODES = ["n1", "n2", "n3"];
+
+interface Outcome {
+  fleet: Fleet;
+  lastWrite: Map<string, Map<string, number>>;
+}
+
+/** One random schedule, from a seed: returns the healed fleet. */
+export function runSchedule(seed: number, steps = 60): Outcome {
+  const random = rng(seed);
+  const fleet = new Fleet(random, { loss: random() * 0.5, duplicate: random() * 0.3, maxDelayMs: 1 + Math.floor(random() * 800) });
+  fleet.add("gw", "gateway");
+  for (const n of NODES) {
+    fleet.add(n, "node");
+    openDocs(fleet.peers.get(n)!.engine, n);
+    fleet.link(n, "gw");
+  }
+  openDocs(fleet.peers.get("gw")!.engine, "gw");
+  const lastWrite = new Map(NODES.map((n) => [n, new Map<string, number>()]));
+  for (let step = 0; step < steps; step++) {
+    const r = random();
+    const node = NODES[Math.floor(random() * NODES.length)];
+    const p = fleet.peers.get(node)!;
+    if (r < 0.55) {
+      if (!p.up) continue;
+      const docs = openDocs(p.engine, node);
+      const key = `k${Math.floor(random() * 5)}`;
+      const value = step * 10 + Math.floor(random() * 10);
+      docs.readings.set(key, value);
+      lastWrite.get(node)!.set(key, value);
+      p.engine.changed("readings", node);
+      docs.events.increment();
+      p.engine.changed("events", node);
+      if (random() < 0.3) {
+        docs.config.update("alarms", ORSet, (s) => (random() < 0.7 ? s.add(`${node}-${step % 4}`) : s.remove(`${NODES[step % 3]}-${step % 4}`)));
+        p.engine.changed("fleet", "config");
+      }
+      if (random() < 0.2) {
+        docs.mode.set(`mode-${step}`);
+        p.engine.changed("fleet", "mode");
+      }
+    } else if (r < 0.62) {
+      if (p.up) fleet.crash(node);
+      else fleet.restart(node, ["gw"]);
+    } else if (r < 0.68) {
+      fleet.partition(node, "gw", random() < 0.6);
+    } else if (r < 0.7) {
+      const gw = fleet.peers.get("gw")!;
+      if (gw.up) fleet.crash("gw");
+      else fleet.restart("gw", NODES.filter((n) => fleet.peers.get(n)!.up));
+    }
+    fleet.run(Math.floor(random() * 3000));
+  }
+  // heal: no loss, no partition, everyone up, and time for anti-entropy to finish
+  fleet.net = { loss: 0, duplicate: 0, maxDelayMs: 50 };
+  for (const n of NODES) fleet.partition(n, "gw", false);
+  if (!fleet.peers.get("gw")!.up) fleet.restart("gw", NODES.filter((n) => fleet.peers.get(n)!.up));
+  for (const n of NODES) if (!fleet.peers.get(n)!.up) fleet.restart(n, ["gw"]);
+  fleet.run(60_000);
+  return { fleet, lastWrite };
+}
+
+export function checkConverged({ fleet, lastWrite }: Outcome, seed: number): void {
+  const gw = fleet.peers.get("gw")!.engine;
+  for (const n of NODES) {
+    const node = fleet.peers.get(n)!.engine;
+    for (const doc of node.documents()) {
+      const mine = node.get(doc)!;
+      const theirs = gw.get(doc);
+      if (theirs === undefined) {
+        assert.is(mine.version().size, 0, `seed ${seed}: the gateway lacks ${doc}`);
+        continue;
+      }
+      assert.ok(mine.equals(theirs!), `seed ${seed}: ${n} and the gateway differ on ${doc}: ${JSON.stringify(mine.value())} vs ${JSON.stringify(theirs!.value())}`);
+    }
+    // every write a node made is there (write-through: nothing was lost to a crash)
+    const readings = gw.get(`readings/${n}`) as LWWMap<number>;
+    for (const [k, v] of lastWrite.get(n)!) assert.is(readings.get(k), v, `seed ${seed}: ${n}'s ${k}`);
+    assert.ok(gw.inSync(n) || node.inSync("gw"), `seed ${seed}: ${n} still has unacknowledged changes`);
+  }
+  const bad = fleet.logs.filter((l) => l.event === "forged" || l.event === "refused");
+  assert.equal(bad, [], `seed ${seed}: an honest fleet had deltas refused`);
+}
+
+test("random schedules with loss, duplicates, reordering, partitions and crashes converge", () => {
+  property("sync schedules", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
+    checkConverged(runSchedule(seed), seed);
+  }, { numRuns: 200, xsRuns: 6 });
+});
+
+test("without anti-entropy, resends with backoff alone get a change through a 50% lossy link", () => {
+  const fleet = new Fleet(rng(11), { loss: 0.5, duplicate: 0, maxDelayMs: 100 }, undefined, 24 * 3600_000);
+  fleet.add("gw", "gateway");
+  fleet.add("n1", "node");
+  fleet.link("n1", "gw");
+  const n1 = fleet.peers.get("n1")!.engine;
+  const docs = openDocs(n1, "n1");
+  for (let i = 0; i < 20; i++) {
+    docs.readings.set(`k${i}`, i);
+    n1.changed("readings", "n1");
+    fleet.run(200);
+  }
+  fleet.run(120_000);
+  assert.ok(fleet.peers.get("gw")!.engine.get("readings/n1")?.equals(docs.readings), "the gateway has every write");
+  assert.ok(n1.inSync("gw"), "and acknowledged it");
+});
+
+test("a node offline for a simulated day catches up, both ways", () => {
+  const fleet = new Fleet(rng(12), { loss: 0, duplicate: 0, maxDelayMs: 50 });
+  fleet.add("gw", "gateway");
+  fleet.add("n1", "node");
+  fleet.link("n1", "gw");
+  const n1 = fleet.peers.get("n1")!.engine;
+  const gw = fleet.peers.get("gw")!.engine;
+  const docs = openDocs(n1, "n1");
+  const cfg = openDocs(gw, "gw");
+  fleet.run(1000);
+  fleet.partition("n1", "gw", true);
+  for (let hour = 0; hour < 24; hour++) {
+    docs.events.increment();
+    n1.changed("events", "n1");
+    cfg.mode.set(`mode-${hour}`);
+    gw.changed("fleet", "mode");
+    fleet.run(3600_000);
+  }
+  assert.is((gw.get("events/n1") as GCounter | undefined)?.value() ?? 0, 0, "nothing crossed the partition");
+  fleet.partition("n1", "gw", false);
+  fleet.run(60_000);
+  assert.is((gw.get("events/n1") as GCounter).value(), 24);
+  assert.is(docs.mode.get(), "mode-23");
+});
+
+test("two peers that agree exchange only digests", () => {
+  const fleet = new Fleet(rng(1), { loss: 0, duplicate: 0, maxDelayMs: 10 });
+  fleet.add("gw", "gateway");
+  fleet.add("n1", "node");
+  const n1 = fleet.peers.get("n1")!.engine;
+  const docs = openDocs(n1, "n1");
+  docs.readings.set("t", 1);
+  n1.changed("readings", "n1");
+  fleet.link("n1", "gw");
+  fleet.run(1000);
+  const sent = fleet.sent;
+  const bytes = fleet.bytes;
+  fleet.run(5000 * 3); // three anti-entropy rounds
+  assert.is(fleet.sent - sent, 6, "one digest each way per round");
+  assert.ok((fleet.bytes - bytes) / 6 < 200, `digests are small (${(fleet.bytes - bytes) / 6} bytes)`);
+});
+
+test("a delta larger than a frame is split and reassembled", () => {
+  const fleet = new Fleet(rng(2), { loss: 0, duplicate: 0.5, maxDelayMs: 300 });
+  fleet.add("gw", "gateway");
+  fleet.add("n1", "node");
+  fleet.link("n1", "gw");
+  const n1 = fleet.peers.get("n1")!.engine;
+  const big = n1.open("readings", "n1", LWWMap);
+  for (let i = 0; i < 400; i++) big.set(`sensor-${i}`, "x".repeat(40));
+  n1.changed("readings", "n1");
+  fleet.run(10_000);
+  assert.ok(big.delta().length > 12_000);
+  assert.ok(fleet.peers.get("gw")!.engine.get("readings/n1")!.equals(big));
+});
+
+test("a node's forged delta is refused, logged, and applies nothing", () => {
+  const fleet = new Fleet(rng(3), { loss: 0, duplicate: 0, maxDelayMs: 10 });
+  fleet.add("gw", "gateway");
+  fleet.add("n1", "node");
+  fleet.link("n1", "gw");
+  fleet.run(100);
+  // n1 writes under n2's replica id
+  const forged = new GCounter("n2");
+  forged.incrementBy(1000);
+  const frame = encodeFrame({ kind: FrameKind.Delta, doc: "events/n2", type: forged.typeTag, delta: forged.delta() } as never);
+  fleet.peers.get("gw")!.engine.receive("n1", frame);
+  assert.is(fleet.peers.get("gw")!.engine.get("events/n2"), undefined);
+  assert.equal(fleet.logs.map((l) => [l.event, l.peer]), [["forged", "n1"]]);
+  // its own events it may send
+  const own = new GCounter("n1");
+  own.increment();
+  fleet.peers.get("gw")!.engine.receive("n1", encodeFrame({ kind: 3, doc: "events/n1", type: own.typeTag, delta: own.delta() }));
+  assert.is((fleet.peers.get("gw")!.engine.get("events/n1") as GCounter).value(), 1);
+});
+
+test("malformed frames are dropped and logged; the session goes on", () => {
+  property("malformed frames", [fc.array(fc.uint8Array({ maxLength: 80 }), { minLength: 1, maxLength: 20 }), fc.nat()], (junk, flip) => {
+    const fleet = new Fleet(rng(4), { loss: 0, duplicate: 0, maxDelayMs: 10 });
+    fleet.add("gw", "gateway");
+    fleet.add("n1", "node");
+    fleet.link("n1", "gw");
+    const n1 = fleet.peers.get("n1")!.engine;
+    const docs = openDocs(n1, "n1");
+    docs.readings.set("a", 1);
+    n1.changed("readings", "n1");
+    fleet.run(1000);
+    const gw = fleet.peers.get("gw")!.engine;
+    const before = gw.get("readings/n1")!.toBytes();
+    const valid = encodeFrame({ kind: 3, doc: "readings/n1", type: docs.readings.typeTag, delta: docs.readings.delta() });
+    const flipped = valid.slice();
+    flipped[flip % flipped.length] ^= 0x40;
+    for (const j of [...junk, flipped, valid.subarray(0, flip % valid.length), new Uint8Array(5000)]) gw.receive("n1", j);
+    // nothing crashed; the state is whole; a new write still syncs
+    assert.ok(gw.get("readings/n1")!.toBytes().length >= before.length - 64);
+    docs.readings.set("b", 2);
+    n1.changed("readings", "n1");
+    fleet.run(30_000);
+    assert.ok(gw.get("readings/n1")!.equals(docs.readings));
+  }, { numRuns: 100, xsRuns: 5 });
+});
+
+test("frames: every kind round-trips; unknown kinds and newer formats are refused", () => {
+  const vv = new VersionVector({ n1: 5, gw: 9 });
+  const frames: Frame[] = [
+    { kind: 1, docs: [["readings/n1", 9, 123456]] },
+    { kind: 2, reply: true, docs: [["readings/n1", 9, vv]] },
+    { kind: 3, doc: "readings/n1", type: 9, delta: new Uint8Array([1, 2, 3]) },
+    { kind: 4, doc: "readings/n1", version: vv },
+    { kind: 5, id: 7, index: 1, count: 3, bytes: new Uint8Array([9]) },
+    { kind: 6, doc: "readings/n1", code: "forged", message: "no" },
+  ];
+  for (const f of frames) {
+    const back = decodeFrame(encodeFrame(f));
+    assert.equal(JSON.parse(JSON.stringify(back)), JSON.parse(JSON.stringify(f)));
+  }
+  const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
+  const raw = (...b: number[]) => {
+    const body = new Uint8Array(b);
+    const out = new Uint8Array(b.length + 4);
+    out.set(body);
+    new DataView(out.buffer).setUint32(b.length, crc32(body));
+    return out;
+  };
+  assert.throws(() => decodeFrame(raw(0x82, 0x02, 0x01)), code("UNSUPPORTED_VERSION"));
+  assert.throws(() => decodeFrame(raw(0x82, 0x01, 0x09)), code("MALFORMED"));
+  const good = encodeFrame(frames[2]);
+  good[3] ^= 1;
+  assert.throws(() => decodeFrame(good), (e: unknown) => (e as Error).message.includes("checksum"));
+  assert.throws(() => decodeFrame(new Uint8Array(4001)), code("TOO_LARGE"));
+  assert.throws(() => decodeFrame(encodeFrame({ kind: 3, doc: "no-slash", type: 1, delta: new Uint8Array(0) })), code("MALFORMED"));
+});
+
+test.run();

@@ -1,0 +1,186 @@
+import { decodeCbor, encodeCbor, readArray, readCount, readString } from "../core/codec.js";
+import { LichenError, malformed } from "../core/errors.js";
+import { isTimestamp } from "../core/hlc.js";
+import { readReplicaId } from "../core/replica.js";
+import { VersionVector } from "../core/version-vector.js";
+
+/**
+ * The frames of lichen's sync protocol. Each is a CBOR array
+ * `[FRAME_FORMAT, kind, ...]`, at most `maxFrameBytes` long (4,000 by
+ * default: one NVS value, one device-side MQTT message). A larger frame is
+ * sent as PART frames and reassembled.
+ *
+ * - DIGEST   [1, 1, [[doc, type, hash], ...]]         what I hold, compactly: peers that agree exchange nothing more
+ * - VERSIONS [1, 2, reply, [[doc, type, vv], ...]]    my versions of these documents: send me what I lack
+ * - DELTA    [1, 3, doc, type, bytes]                 a CRDT delta (core format) for a document
+ * - ACK      [1, 4, doc, vv]                          applied and stored: my version of the document is now vv
+ * - PART     [1, 5, id, index, count, bytes]          a slice of a larger frame
+ * - ERROR    [1, 6, doc, code, message]               a delta was refused (logged by the sender)
+ *
+ * The CBOR is followed by its CRC-32 (4 bytes, big-endian): QoS 0 over flaky
+ * links and broker bridges, and a flipped bit in a delta would otherwise be a
+ * valid, different change that never heals.
+ */
+export const FRAME_FORMAT = 1;
+export const DEFAULT_MAX_FRAME_BYTES = 4000;
+
+export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6 });
+
+export type Frame =
+  | { readonly kind: 1; readonly docs: ReadonlyArray<readonly [string, number, number]> }
+  | { readonly kind: 2; readonly reply: boolean; readonly docs: ReadonlyArray<readonly [string, number, VersionVector]> }
+  | { readonly kind: 3; readonly doc: string; readonly type: number; readonly delta: Uint8Array }
+  | { readonly kind: 4; readonly doc: string; readonly version: VersionVector }
+  | { readonly kind: 5; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
+  | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string };
+
+/** A document key: "namespace/id". */
+const DOC = /^[A-Za-z0-9_.-]{1,64}\/[^\u0000-\u001f]{1,160}$/;
+
+export function checkDocKey(doc: unknown): string {
+  if (typeof doc !== "string" || !DOC.test(doc)) throw malformed("a document key is namespace/id");
+  return doc;
+}
+
+function vvToWire(v: VersionVector): unknown {
+  return v.toArray();
+}
+
+function vvFromWire(x: unknown): VersionVector {
+  const v = new VersionVector();
+  for (const row of readArray(x, "version")) {
+    const e = readArray(row, "version entry", 2, 2);
+    const n = e[1];
+    if (!isTimestamp(n)) throw malformed("version entry: bad counter");
+    v.set(readReplicaId(e[0]), n);
+  }
+  return v;
+}
+
+function crcTable(): readonly number[] {
+  const t: number[] = [];
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t.push(c >>> 0);
+  }
+  return Object.freeze(t);
+}
+
+const CRC_TABLE = crcTable();
+
+export function crc32(bytes: Uint8Array, end = bytes.length): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function sealed(cbor: Uint8Array): Uint8Array {
+  const out = new Uint8Array(cbor.length + 4);
+  out.set(cbor);
+  const c = crc32(cbor);
+  out[cbor.length] = c >>> 24;
+  out[cbor.length + 1] = (c >>> 16) & 0xff;
+  out[cbor.length + 2] = (c >>> 8) & 0xff;
+  out[cbor.length + 3] = c & 0xff;
+  return out;
+}
+
+export function encodeFrame(f: Frame): Uint8Array {
+  return sealed(encodeBody(f));
+}
+
+function encodeBody(f: Frame): Uint8Array {
+  switch (f.kind) {
+    case 1:
+      return encodeCbor([FRAME_FORMAT, 1, f.docs]);
+    case 2:
+      return encodeCbor([FRAME_FORMAT, 2, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
+    case 3:
+      return encodeCbor([FRAME_FORMAT, 3, f.doc, f.type, f.delta]);
+    case 4:
+      return encodeCbor([FRAME_FORMAT, 4, f.doc, vvToWire(f.version)]);
+    case 5:
+      return encodeCbor([FRAME_FORMAT, 5, f.id, f.index, f.count, f.bytes]);
+    case 6:
+      return encodeCbor([FRAME_FORMAT, 6, f.doc, f.code, f.message]);
+  }
+}
+
+/** Decodes and checks a frame; throws a LichenError (MALFORMED, TOO_LARGE, UNSUPPORTED_VERSION) on anything else. */
+export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES): Frame {
+  if (!(bytes instanceof Uint8Array)) throw malformed("a frame is a Uint8Array");
+  if (bytes.length > maxBytes) throw new LichenError("TOO_LARGE", `frame of ${bytes.length} bytes is over the limit of ${maxBytes}`);
+  if (bytes.length < 5) throw malformed("frame too short");
+  const end = bytes.length - 4;
+  const c = ((bytes[end] << 24) | (bytes[end + 1] << 16) | (bytes[end + 2] << 8) | bytes[end + 3]) >>> 0;
+  if (crc32(bytes, end) !== c) throw malformed("frame checksum mismatch: corrupted in transit");
+  const x = readArray(decodeCbor(bytes.subarray(0, end), maxBytes), "frame", 2);
+  const format = readCount(x[0], "frame format");
+  if (format > FRAME_FORMAT) throw new LichenError("UNSUPPORTED_VERSION", `frame format ${format}; this lichen speaks ${FRAME_FORMAT}: upgrade it`);
+  if (format < 1) throw malformed("frame format 0");
+  switch (x[1]) {
+    case 1: {
+      const docs = readArray(readArray(x, "digest", 3, 3)[2], "digest").map((row) => {
+        const e = readArray(row, "digest entry", 3, 3);
+        const hash = readCount(e[2], "digest hash");
+        if (hash > 0xffffffff) throw malformed("digest hash: not 32 bits");
+        return [checkDocKey(e[0]), readCount(e[1], "type"), hash] as const;
+      });
+      return { kind: 1, docs };
+    }
+    case 2: {
+      const f = readArray(x, "versions", 4, 4);
+      if (typeof f[2] !== "boolean") throw malformed("versions: reply flag");
+      const docs = readArray(f[3], "versions").map((row) => {
+        const e = readArray(row, "versions entry", 3, 3);
+        return [checkDocKey(e[0]), readCount(e[1], "type"), vvFromWire(e[2])] as const;
+      });
+      return { kind: 2, reply: f[2], docs };
+    }
+    case 3: {
+      const f = readArray(x, "delta", 5, 5);
+      if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
+      return { kind: 3, doc: checkDocKey(f[2]), type: readCount(f[3], "type"), delta: f[4] };
+    }
+    case 4: {
+      const f = readArray(x, "ack", 4, 4);
+      return { kind: 4, doc: checkDocKey(f[2]), version: vvFromWire(f[3]) };
+    }
+    case 5: {
+      const f = readArray(x, "part", 6, 6);
+      const index = readCount(f[3], "part index");
+      const count = readCount(f[4], "part count");
+      if (count < 2 || index >= count || count > 1024) throw malformed("part: bad index or count");
+      if (!(f[5] instanceof Uint8Array)) throw malformed("part: bytes expected");
+      return { kind: 5, id: readCount(f[2], "part id"), index, count, bytes: f[5] };
+    }
+    case 6: {
+      const f = readArray(x, "error", 5, 5);
+      return { kind: 6, doc: readString(f[2], "error document"), code: readString(f[3], "error code"), message: readString(f[4], "error message").slice(0, 300) };
+    }
+    default:
+      throw malformed(`unknown frame kind ${String(x[1])}`);
+  }
+}
+
+/** PART frames carrying a frame too large for one: each at most maxBytes. */
+export function splitFrame(frame: Uint8Array, id: number, maxBytes: number): Uint8Array[] {
+  const room = maxBytes - 28; // the PART header (format, kind, id, index, count, byte-string length) and the CRC
+  const count = Math.ceil(frame.length / room);
+  if (count > 1024) throw new LichenError("TOO_LARGE", `a frame of ${frame.length} bytes needs more than 1024 parts`);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) out.push(encodeFrame({ kind: 5, id, index: i, count, bytes: frame.subarray(i * room, (i + 1) * room) }));
+  return out;
+}
+
+/** FNV-1a over a version's canonical bytes: the digest of one document. */
+export function versionHash(v: VersionVector): number {
+  const bytes = encodeCbor(v.toArray());
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i];
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}

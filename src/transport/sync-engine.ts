@@ -1,0 +1,564 @@
+import type { Crdt } from "../core/crdt.js";
+import { invalidArgument, LichenError } from "../core/errors.js";
+import type { Hlc } from "../core/hlc.js";
+import { crdtClassForTag, loadCrdt, type CrdtClass } from "../core/maps.js";
+import { checkReplicaId } from "../core/replica.js";
+import { VersionVector } from "../core/version-vector.js";
+import { openClock } from "../store/clock-store.js";
+import type { KvStore } from "../store/kv.js";
+import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
+import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, splitFrame, versionHash, type Frame } from "./frames.js";
+
+/** Time and timers, given to the engine: the core and the store have none of their own. */
+export interface Scheduler {
+  /** Milliseconds (any origin). */
+  now(): number;
+  /** Calls `fn` once after `ms`; returns a function that cancels it. */
+  setTimer(ms: number, fn: () => void): () => void;
+}
+
+/** A node syncs its own documents with its gateway; gateways hold everything and sync with each other. */
+export type PeerRole = "node" | "gateway";
+
+export interface SyncLogEntry {
+  readonly level: "info" | "warn";
+  /** What happened: "forged", "refused", "rate-limited", "frame-error", "peer-error", ... */
+  readonly event: string;
+  readonly peer?: string;
+  readonly doc?: string;
+  readonly message: string;
+}
+
+export interface SyncOptions {
+  /** This replica's id: on a node, its MAC-derived id; the same id as its MQTT client. */
+  readonly replica: string;
+  readonly role: PeerRole;
+  readonly kv: KvStore;
+  readonly scheduler: Scheduler;
+  /** Hands a frame to the transport for one peer. Fire and forget: loss is repaired by the protocol. */
+  readonly send: (peer: string, frame: Uint8Array) => void;
+  /** The replica's clock (default: openClock(kv), which survives restarts). */
+  readonly clock?: Hlc;
+  /** Write coalescing of local changes (default: write-through). Received changes are stored before they are acknowledged. */
+  readonly coalesce?: CoalescePolicy;
+  /** Largest frame sent or accepted (default 4,000 bytes). */
+  readonly maxFrameBytes?: number;
+  /** Period of the anti-entropy digest (default 30 s). */
+  readonly antiEntropyMs?: number;
+  /** First resend delay of an unacknowledged delta; doubles per attempt up to maxResendMs (defaults 1 s, 60 s). */
+  readonly resendMs?: number;
+  readonly maxResendMs?: number;
+  /** Incoming frames allowed per peer: a burst, refilled at a rate per second (defaults 200 and 100). */
+  readonly rateBurst?: number;
+  readonly ratePerSecond?: number;
+  /** Bytes of partial frames held per peer while reassembling (default 64 KiB; keep it small on a device). */
+  readonly maxReassemblyBytes?: number;
+  readonly log?: (entry: SyncLogEntry) => void;
+}
+
+interface Doc {
+  readonly ns: string;
+  readonly id: string;
+  readonly crdt: Crdt;
+}
+
+interface Push {
+  readonly attempts: number;
+  cancel: (() => void) | undefined;
+}
+
+interface Reassembly {
+  readonly count: number;
+  readonly parts: Array<Uint8Array | undefined>;
+  received: number;
+  bytes: number;
+  readonly started: number;
+}
+
+interface Peer {
+  readonly role: PeerRole;
+  online: boolean;
+  /** Per document, a version the peer is known to have reached (acknowledged or told): deltas are made from it. */
+  readonly known: Map<string, VersionVector>;
+  /** Documents the peer holds or wants (a gateway peer wants everything). */
+  readonly interest: Set<string>;
+  readonly pushes: Map<string, Push>;
+  readonly partial: Map<number, Reassembly>;
+  tokens: number;
+  refilled: number;
+  dropped: number;
+}
+
+function splitDoc(doc: string): [string, string] {
+  const slash = doc.indexOf("/");
+  return [doc.slice(0, slash), doc.slice(slash + 1)];
+}
+
+/**
+ * lichen's sync protocol, transport-agnostic: sessions with peers over
+ * frames (see frames.ts). Local writes never wait: `changed()` stores them
+ * (coalesced) and pushes a delta to every interested peer, resending from the
+ * peer's last acknowledged version with backoff until acknowledged. A
+ * periodic digest of version hashes repairs whatever was lost; peers that
+ * agree exchange one small frame. Duplicates and reordering are harmless:
+ * deltas are idempotent, and one made for a version the receiver has not
+ * reached is refused and asked for again.
+ */
+export class SyncEngine {
+  readonly replica: string;
+  readonly role: PeerRole;
+  readonly clock: Hlc;
+  private readonly states: StateStore;
+  private readonly docs = new Map<string, Doc>();
+  private readonly peers = new Map<string, Peer>();
+  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log">>;
+  private readonly log: (entry: SyncLogEntry) => void;
+  private partId = 0;
+  private cancelAntiEntropy: (() => void) | undefined;
+  private closed = false;
+
+  constructor(options: SyncOptions) {
+    this.replica = checkReplicaId(options.replica);
+    if (options.role !== "node" && options.role !== "gateway") throw invalidArgument('role is "node" or "gateway"');
+    this.role = options.role;
+    this.opts = {
+      replica: this.replica,
+      role: options.role,
+      kv: options.kv,
+      scheduler: options.scheduler,
+      send: options.send,
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      antiEntropyMs: options.antiEntropyMs ?? 30000,
+      resendMs: options.resendMs ?? 1000,
+      maxResendMs: options.maxResendMs ?? 60000,
+      rateBurst: options.rateBurst ?? 200,
+      ratePerSecond: options.ratePerSecond ?? 100,
+      maxReassemblyBytes: options.maxReassemblyBytes ?? 65536,
+    };
+    if (this.opts.maxFrameBytes < 256) throw invalidArgument("maxFrameBytes must be at least 256");
+    this.log = options.log ?? (() => {});
+    this.clock = options.clock ?? openClock(options.kv);
+    this.states = new StateStore(options.kv, { coalesce: options.coalesce ?? WRITE_THROUGH, now: () => options.scheduler.now() });
+    // every stored document is live again after a restart, unacknowledged changes included
+    for (const [ns, id] of this.states.all()) {
+      const crdt = this.states.load(ns, id, (bytes) => this.restore(bytes));
+      if (crdt !== undefined) this.docs.set(`${ns}/${id}`, { ns, id, crdt });
+    }
+    this.scheduleAntiEntropy();
+  }
+
+  private restore(bytes: Uint8Array): Crdt {
+    return loadCrdt(bytes, this.replica, { clock: this.clock });
+  }
+
+  /** The document `ns/id`, loaded or created as a `type`. A node syncs only the documents it opens. */
+  open<C extends Crdt>(ns: string, id: string, type: CrdtClass<C>): C {
+    const key = checkDocKey(`${ns}/${id}`);
+    const existing = this.docs.get(key);
+    if (existing !== undefined) {
+      if (!(existing.crdt instanceof type)) throw new LichenError("WRONG_TYPE", `${key} holds another type than ${type.name}`);
+      return existing.crdt as C;
+    }
+    const crdt = new type(this.replica, { clock: this.clock });
+    this.docs.set(key, { ns, id, crdt });
+    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.sendFrames(peerId, [{ kind: 2, reply: false, docs: [[key, crdt.typeTag, crdt.version()]] }]);
+    return crdt;
+  }
+
+  /** Documents held, as "namespace/id". */
+  documents(): string[] {
+    return [...this.docs.keys()].sort();
+  }
+
+  /** The document under a key, if held. */
+  get(doc: string): Crdt | undefined {
+    return this.docs.get(doc)?.crdt;
+  }
+
+  /** Call after changing a document: it is stored (as the coalescing policy says) and pushed to the peers that want it. */
+  changed(ns: string, id: string): void {
+    const key = `${ns}/${id}`;
+    const doc = this.docs.get(key);
+    if (doc === undefined) throw invalidArgument(`${key} is not open`);
+    this.states.save(ns, id, doc.crdt);
+    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.push(peerId, peer, key);
+  }
+
+  /** Writes every pending change to storage. */
+  flush(): void {
+    this.states.flush();
+  }
+
+  /** Operations changed() but not yet stored: what a power cut now would lose locally. */
+  get pendingOps(): number {
+    return this.states.pendingOps;
+  }
+
+  /** A peer became reachable (its presence, or a connection): exchange digests and resume pushes. */
+  connect(peerId: string, role: PeerRole): void {
+    checkReplicaId(peerId);
+    let peer = this.peers.get(peerId);
+    if (peer === undefined) {
+      peer = {
+        role,
+        online: true,
+        known: new Map(),
+        interest: new Set(),
+        pushes: new Map(),
+        partial: new Map(),
+        tokens: this.opts.rateBurst,
+        refilled: this.opts.scheduler.now(),
+        dropped: 0,
+      };
+      this.peers.set(peerId, peer);
+    }
+    peer.online = true;
+    this.sendDigest(peerId, peer);
+  }
+
+  /** A peer went away: stop pushing to it; what it lacks is resent when it is back. */
+  disconnect(peerId: string): void {
+    const peer = this.peers.get(peerId);
+    if (peer === undefined) return;
+    peer.online = false;
+    for (const p of peer.pushes.values()) p.cancel?.();
+    peer.pushes.clear();
+    peer.partial.clear();
+  }
+
+  /** True if every document the peer wants has been acknowledged at our current version. */
+  inSync(peerId: string): boolean {
+    const peer = this.peers.get(peerId);
+    if (peer === undefined) return false;
+    for (const key of this.docs.keys()) {
+      if (!this.wants(peer, key)) continue;
+      const mine = this.docs.get(key)!.crdt.version();
+      if (!(peer.known.get(key) ?? new VersionVector()).dominates(mine)) return false;
+    }
+    return true;
+  }
+
+  /** Stops timers and writes what is pending. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelAntiEntropy?.();
+    for (const peerId of [...this.peers.keys()]) this.disconnect(peerId);
+    this.states.flush();
+  }
+
+  // ---- sending ----
+
+  private wants(peer: Peer, doc: string): boolean {
+    return peer.role === "gateway" && this.role === "gateway" ? true : peer.interest.has(doc) || (this.role === "node" && peer.role === "gateway");
+  }
+
+  private sendFrames(peerId: string, frames: Frame[]): void {
+    for (const f of frames) {
+      const bytes = encodeFrame(f);
+      if (bytes.length <= this.opts.maxFrameBytes) this.opts.send(peerId, bytes);
+      else {
+        this.partId = (this.partId + 1) % 0x7fffffff;
+        for (const part of splitFrame(bytes, this.partId, this.opts.maxFrameBytes)) this.opts.send(peerId, part);
+      }
+    }
+  }
+
+  /** Digest frames listing every document the peer wants, each frame within the size limit. */
+  private sendDigest(peerId: string, peer: Peer): void {
+    const rows: Array<[string, number, number]> = [];
+    for (const [key, doc] of this.docs) if (this.wants(peer, key)) rows.push([key, doc.crdt.typeTag, versionHash(doc.crdt.version())]);
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const frames: Frame[] = [];
+    let chunk: Array<[string, number, number]> = [];
+    let size = 8;
+    for (const r of rows) {
+      const cost = r[0].length * 3 + 16;
+      if (chunk.length > 0 && size + cost > this.opts.maxFrameBytes) {
+        frames.push({ kind: 1, docs: chunk });
+        chunk = [];
+        size = 8;
+      }
+      chunk.push(r);
+      size += cost;
+    }
+    frames.push({ kind: 1, docs: chunk });
+    this.sendFrames(peerId, frames);
+  }
+
+  /**
+   * Sends what the peer lacks of a document, from the last version it
+   * acknowledged, and resends with backoff until acknowledged. One delta in
+   * flight per document: changes made meanwhile go with the next one.
+   */
+  private push(peerId: string, peer: Peer, key: string, attempt = 0): void {
+    const doc = this.docs.get(key);
+    if (doc === undefined || !peer.online) return;
+    const current = peer.pushes.get(key);
+    const since = peer.known.get(key);
+    if (since !== undefined && since.dominates(doc.crdt.version())) {
+      current?.cancel?.();
+      peer.pushes.delete(key);
+      return;
+    }
+    if (current !== undefined && attempt === 0) return; // in flight: its acknowledgement or its timer sends more
+    current?.cancel?.();
+    this.sendFrames(peerId, [{ kind: 3, doc: key, type: doc.crdt.typeTag, delta: doc.crdt.delta(since) }]);
+    const p: Push = { attempts: attempt, cancel: undefined };
+    const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
+    p.cancel = this.opts.scheduler.setTimer(delay, () => {
+      if (peer.pushes.get(key) === p) this.push(peerId, peer, key, attempt + 1);
+    });
+    peer.pushes.set(key, p);
+  }
+
+  private scheduleAntiEntropy(): void {
+    this.cancelAntiEntropy = this.opts.scheduler.setTimer(this.opts.antiEntropyMs, () => {
+      if (this.closed) return;
+      this.states.tick();
+      for (const [peerId, peer] of this.peers) if (peer.online) this.sendDigest(peerId, peer);
+      this.scheduleAntiEntropy();
+    });
+  }
+
+  // ---- receiving ----
+
+  /** Handles a frame from a peer. Bad frames are logged and dropped; they never throw and never change state. */
+  receive(peerId: string, bytes: Uint8Array): void {
+    const peer = this.peers.get(peerId);
+    if (peer === undefined || this.closed) return;
+    if (!this.admit(peerId, peer)) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes, this.opts.maxFrameBytes);
+    } catch (e) {
+      this.log({ level: "warn", event: "frame-error", peer: peerId, message: (e as Error).message });
+      return;
+    }
+    if (frame.kind === 5) {
+      const whole = this.reassemble(peerId, peer, frame);
+      if (whole === undefined) return;
+      try {
+        frame = decodeFrame(whole, whole.length);
+      } catch (e) {
+        this.log({ level: "warn", event: "frame-error", peer: peerId, message: (e as Error).message });
+        return;
+      }
+      if (frame.kind === 5) return;
+    }
+    this.handle(peerId, peer, frame);
+  }
+
+  /** Token bucket per peer: a flood of frames is dropped, not processed. */
+  private admit(peerId: string, peer: Peer): boolean {
+    const now = this.opts.scheduler.now();
+    const refill = ((now - peer.refilled) * this.opts.ratePerSecond) / 1000;
+    if (refill > 0) {
+      peer.tokens = Math.min(this.opts.rateBurst, peer.tokens + refill);
+      peer.refilled = now;
+    }
+    if (peer.tokens >= 1) {
+      peer.tokens -= 1;
+      return true;
+    }
+    if (peer.dropped++ % 100 === 0) this.log({ level: "warn", event: "rate-limited", peer: peerId, message: `frames from ${peerId} over ${this.opts.ratePerSecond}/s: dropped` });
+    return false;
+  }
+
+  private reassemble(peerId: string, peer: Peer, f: Extract<Frame, { kind: 5 }>): Uint8Array | undefined {
+    const now = this.opts.scheduler.now();
+    for (const [id, r] of peer.partial) if (now - r.started > 60000) peer.partial.delete(id); // abandoned
+    let r = peer.partial.get(f.id);
+    if (r === undefined) {
+      r = { count: f.count, parts: new Array(f.count).fill(undefined), received: 0, bytes: 0, started: now };
+      peer.partial.set(f.id, r);
+    }
+    if (r.count !== f.count) {
+      peer.partial.delete(f.id);
+      this.log({ level: "warn", event: "frame-error", peer: peerId, message: "parts of one frame disagree on their count" });
+      return undefined;
+    }
+    if (r.parts[f.index] !== undefined) return undefined; // a duplicate
+    let held = 0;
+    for (const x of peer.partial.values()) held += x.bytes;
+    if (held + f.bytes.length > this.opts.maxReassemblyBytes) {
+      peer.partial.delete(f.id);
+      this.log({ level: "warn", event: "frame-error", peer: peerId, message: `reassembly over ${this.opts.maxReassemblyBytes} bytes: dropped` });
+      return undefined;
+    }
+    r.parts[f.index] = f.bytes.slice();
+    r.received++;
+    r.bytes += f.bytes.length;
+    if (r.received < r.count) return undefined;
+    peer.partial.delete(f.id);
+    const whole = new Uint8Array(r.bytes);
+    let at = 0;
+    for (const p of r.parts) {
+      whole.set(p!, at);
+      at += p!.length;
+    }
+    return whole;
+  }
+
+  private handle(peerId: string, peer: Peer, f: Frame): void {
+    switch (f.kind) {
+      case 1:
+        return this.onDigest(peerId, peer, f.docs);
+      case 2:
+        return this.onVersions(peerId, peer, f.reply, f.docs);
+      case 3:
+        return this.onDelta(peerId, peer, f.doc, f.type, f.delta);
+      case 4:
+        return this.onAck(peerId, peer, f.doc, f.version);
+      case 6:
+        if (f.code === "unwanted") {
+          peer.interest.delete(f.doc);
+          peer.pushes.get(f.doc)?.cancel?.();
+          peer.pushes.delete(f.doc);
+          return;
+        }
+        this.log({ level: "warn", event: "peer-error", peer: peerId, doc: f.doc, message: `${f.code}: ${f.message}` });
+        return;
+    }
+  }
+
+  /** Whether this replica takes a document it does not hold yet. */
+  private accepts(peer: Peer, key: string): boolean {
+    return this.docs.has(key) || this.role === "gateway";
+  }
+
+  private onDigest(peerId: string, peer: Peer, docs: ReadonlyArray<readonly [string, number, number]>): void {
+    const mismatch: Array<[string, number, VersionVector]> = [];
+    for (const [key, type, hash] of docs) {
+      peer.interest.add(key);
+      const doc = this.docs.get(key);
+      const mine = doc === undefined ? new VersionVector() : doc.crdt.version();
+      if (versionHash(mine) === hash) {
+        // the same version: the peer has exactly what we have (a collision would only cost an OUT_OF_ORDER round trip)
+        if (doc !== undefined) peer.known.set(key, mine);
+      } else if (doc !== undefined) mismatch.push([key, doc.crdt.typeTag, mine]);
+      else if (this.accepts(peer, key)) mismatch.push([key, type, mine]);
+    }
+    if (mismatch.length > 0) this.sendVersions(peerId, true, mismatch);
+  }
+
+  private sendVersions(peerId: string, reply: boolean, rows: Array<[string, number, VersionVector]>): void {
+    // chunked so that each frame stays small: a version costs about 16 bytes per replica
+    const frames: Frame[] = [];
+    let chunk: Array<[string, number, VersionVector]> = [];
+    let size = 8;
+    for (const r of rows) {
+      const cost = r[0].length * 3 + 16 + r[2].size * 80;
+      if (chunk.length > 0 && size + cost > this.opts.maxFrameBytes) {
+        frames.push({ kind: 2, reply, docs: chunk });
+        chunk = [];
+        size = 8;
+      }
+      chunk.push(r);
+      size += cost;
+    }
+    if (chunk.length > 0) frames.push({ kind: 2, reply, docs: chunk });
+    this.sendFrames(peerId, frames);
+  }
+
+  private onVersions(peerId: string, peer: Peer, reply: boolean, docs: ReadonlyArray<readonly [string, number, VersionVector]>): void {
+    const back: Array<[string, number, VersionVector]> = [];
+    for (const [key, type, theirs] of docs) {
+      peer.interest.add(key);
+      const known = peer.known.get(key);
+      peer.known.set(key, known === undefined ? theirs.clone() : known.clone().merge(theirs));
+      const doc = this.docs.get(key);
+      if (doc === undefined) {
+        if (reply && theirs.size > 0 && this.accepts(peer, key)) back.push([key, type, new VersionVector()]);
+        continue;
+      }
+      const mine = doc.crdt.version();
+      if (!theirs.dominates(mine)) {
+        // they lack something: restart the push from the version they just told
+        peer.pushes.get(key)?.cancel?.();
+        peer.pushes.delete(key);
+        this.push(peerId, peer, key);
+      }
+      if (reply && !mine.dominates(theirs)) back.push([key, doc.crdt.typeTag, mine]);
+    }
+    if (back.length > 0) this.sendVersions(peerId, false, back);
+  }
+
+  private onDelta(peerId: string, peer: Peer, key: string, type: number, delta: Uint8Array): void {
+    peer.interest.add(key);
+    let doc = this.docs.get(key);
+    if (doc === undefined) {
+      const ctor = crdtClassForTag(type);
+      if (ctor === undefined) {
+        this.refuse(peerId, key, "refused", `unknown type ${type}`);
+        return;
+      }
+      if (!this.accepts(peer, key)) {
+        // a node keeps only the documents it opened: the peer stops sending this one
+        this.sendFrames(peerId, [{ kind: 6, doc: key, code: "unwanted", message: "this replica does not hold that document" }]);
+        return;
+      }
+      const [ns, id] = splitDoc(key);
+      doc = { ns, id, crdt: new ctor(this.replica, { clock: this.clock }) };
+    } else if (doc.crdt.typeTag !== type) {
+      this.refuse(peerId, key, "refused", `${key} is of another type`);
+      return;
+    }
+    try {
+      const forged = peer.role === "node" && this.role === "gateway" ? this.foreignEvents(peerId, doc.crdt, delta) : undefined;
+      if (forged !== undefined) {
+        this.refuse(peerId, key, "forged", `node ${peerId} sent events of ${forged}: nothing applied`);
+        return;
+      }
+      doc.crdt.applyDelta(delta);
+    } catch (e) {
+      const err = e as LichenError;
+      if (err.code === "OUT_OF_ORDER") {
+        // made for a version we have not reached (a lost or reordered delta): ask again from ours
+        this.sendVersions(peerId, false, [[key, doc.crdt.typeTag, doc.crdt.version()]]);
+        return;
+      }
+      this.refuse(peerId, key, "refused", `${err.code ?? "ERROR"}: ${err.message}`);
+      return;
+    }
+    if (!this.docs.has(key)) this.docs.set(key, doc);
+    // stored before acknowledged: an acknowledged change survives a power cut
+    this.states.save(doc.ns, doc.id, doc.crdt);
+    this.states.flush();
+    this.sendFrames(peerId, [{ kind: 4, doc: key, version: doc.crdt.version() }]);
+    // what came from one peer goes on to the others that want it
+    for (const [otherId, other] of this.peers) if (otherId !== peerId && other.online && this.wants(other, key)) this.push(otherId, other, key);
+  }
+
+  /**
+   * The origin rule: a node may originate operations only under its own
+   * replica id (its MQTT client id). The delta is tried on a copy; if it
+   * brings events of another replica that this gateway has not seen, that
+   * replica is returned and the delta is forged. Throws what applyDelta throws.
+   */
+  private foreignEvents(peerId: string, crdt: Crdt, delta: Uint8Array): string | undefined {
+    const trial = crdt.clone();
+    trial.applyDelta(delta);
+    const before = crdt.version();
+    for (const [r, n] of trial.version().map) if (r !== peerId && n > before.get(r)) return r;
+    return undefined;
+  }
+
+  private refuse(peerId: string, doc: string, event: string, message: string): void {
+    this.log({ level: "warn", event, peer: peerId, doc, message });
+    this.sendFrames(peerId, [{ kind: 6, doc, code: event, message }]);
+  }
+
+  private onAck(peerId: string, peer: Peer, key: string, version: VersionVector): void {
+    const known = peer.known.get(key);
+    peer.known.set(key, known === undefined ? version.clone() : known.clone().merge(version));
+    const p = peer.pushes.get(key);
+    if (p !== undefined) {
+      p.cancel?.();
+      peer.pushes.delete(key);
+    }
+    // changes made while the delta was in flight go now
+    const doc = this.docs.get(key);
+    if (doc !== undefined && !peer.known.get(key)!.dominates(doc.crdt.version())) this.push(peerId, peer, key);
+  }
+}
