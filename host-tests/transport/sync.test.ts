@@ -2,94 +2,11 @@
 // reordering, partitions, crashes and restarts. Zero divergence after healing.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { GCounter, LWWMap, ORSet, VersionVector } from "../../src/index.js";
+import { GCounter, LWWMap, VersionVector } from "../../src/index.js";
 import { crc32, decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
 import { fc, property } from "../prop.js";
+import { checkConverged, runSchedule } from "./schedules.js";
 import { Fleet, openDocs, rng } from "./simulator.js";
-
-const NODES = ["n1", "n2", "n3"];
-
-interface Outcome {
-  fleet: Fleet;
-  lastWrite: Map<string, Map<string, number>>;
-}
-
-/** One random schedule, from a seed: returns the healed fleet. */
-export function runSchedule(seed: number, steps = 60): Outcome {
-  const random = rng(seed);
-  const fleet = new Fleet(random, { loss: random() * 0.5, duplicate: random() * 0.3, maxDelayMs: 1 + Math.floor(random() * 800) });
-  fleet.add("gw", "gateway");
-  for (const n of NODES) {
-    fleet.add(n, "node");
-    openDocs(fleet.peers.get(n)!.engine, n);
-    fleet.link(n, "gw");
-  }
-  openDocs(fleet.peers.get("gw")!.engine, "gw");
-  const lastWrite = new Map(NODES.map((n) => [n, new Map<string, number>()]));
-  for (let step = 0; step < steps; step++) {
-    const r = random();
-    const node = NODES[Math.floor(random() * NODES.length)];
-    const p = fleet.peers.get(node)!;
-    if (r < 0.55) {
-      if (!p.up) continue;
-      const docs = openDocs(p.engine, node);
-      const key = `k${Math.floor(random() * 5)}`;
-      const value = step * 10 + Math.floor(random() * 10);
-      docs.readings.set(key, value);
-      lastWrite.get(node)!.set(key, value);
-      p.engine.changed("readings", node);
-      docs.events.increment();
-      p.engine.changed("events", node);
-      if (random() < 0.3) {
-        docs.config.update("alarms", ORSet, (s) => (random() < 0.7 ? s.add(`${node}-${step % 4}`) : s.remove(`${NODES[step % 3]}-${step % 4}`)));
-        p.engine.changed("fleet", "config");
-      }
-      if (random() < 0.2) {
-        docs.mode.set(`mode-${step}`);
-        p.engine.changed("fleet", "mode");
-      }
-    } else if (r < 0.62) {
-      if (p.up) fleet.crash(node);
-      else fleet.restart(node, ["gw"]);
-    } else if (r < 0.68) {
-      fleet.partition(node, "gw", random() < 0.6);
-    } else if (r < 0.7) {
-      const gw = fleet.peers.get("gw")!;
-      if (gw.up) fleet.crash("gw");
-      else fleet.restart("gw", NODES.filter((n) => fleet.peers.get(n)!.up));
-    }
-    fleet.run(Math.floor(random() * 3000));
-  }
-  // heal: no loss, no partition, everyone up, and time for anti-entropy to finish
-  fleet.net = { loss: 0, duplicate: 0, maxDelayMs: 50 };
-  for (const n of NODES) fleet.partition(n, "gw", false);
-  if (!fleet.peers.get("gw")!.up) fleet.restart("gw", NODES.filter((n) => fleet.peers.get(n)!.up));
-  for (const n of NODES) if (!fleet.peers.get(n)!.up) fleet.restart(n, ["gw"]);
-  fleet.run(60_000);
-  return { fleet, lastWrite };
-}
-
-export function checkConverged({ fleet, lastWrite }: Outcome, seed: number): void {
-  const gw = fleet.peers.get("gw")!.engine;
-  for (const n of NODES) {
-    const node = fleet.peers.get(n)!.engine;
-    for (const doc of node.documents()) {
-      const mine = node.get(doc)!;
-      const theirs = gw.get(doc);
-      if (theirs === undefined) {
-        assert.is(mine.version().size, 0, `seed ${seed}: the gateway lacks ${doc}`);
-        continue;
-      }
-      assert.ok(mine.equals(theirs!), `seed ${seed}: ${n} and the gateway differ on ${doc}: ${JSON.stringify(mine.value())} vs ${JSON.stringify(theirs!.value())}`);
-    }
-    // every write a node made is there (write-through: nothing was lost to a crash)
-    const readings = gw.get(`readings/${n}`) as LWWMap<number>;
-    for (const [k, v] of lastWrite.get(n)!) assert.is(readings.get(k), v, `seed ${seed}: ${n}'s ${k}`);
-    assert.ok(gw.inSync(n) || node.inSync("gw"), `seed ${seed}: ${n} still has unacknowledged changes`);
-  }
-  const bad = fleet.logs.filter((l) => l.event === "forged" || l.event === "refused");
-  assert.equal(bad, [], `seed ${seed}: an honest fleet had deltas refused`);
-}
 
 test("random schedules with loss, duplicates, reordering, partitions and crashes converge", () => {
   property("sync schedules", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
