@@ -99,6 +99,19 @@ export class GCounter extends Crdt<CounterPatch> {
     return { rows: [...this.counts], maxTs: 0 };
   }
 
+  /** Joins another counter directly: no timestamps to check, nothing to copy. */
+  override merge(other: this): this {
+    if (!(other instanceof GCounter)) return super.merge(other);
+    for (const [r, c] of other.counts) {
+      const mine = this.counts.get(r) ?? 0;
+      if (c > mine) {
+        this.counts.set(r, c);
+        this.total += c - mine;
+      }
+    }
+    return this;
+  }
+
   protected applyPatch(patch: CounterPatch): void {
     for (const [r, c] of patch.rows) {
       const mine = this.counts.get(r) ?? 0;

@@ -29,7 +29,8 @@ export interface DotStorePatch<T> extends Patch {
   /** What the sender has seen above the receiver's version: replica → (lo, hi] ranges. */
   readonly ctx: ContextRanges;
   /** Events the receiver lacks, per key, sorted. */
-  readonly entries: ReadonlyArray<readonly [string, readonly Dotted<T>[]]>;
+  /** Events per key (a whole state's own map, read without copying, when merging). */
+  readonly entries: Iterable<readonly [string, readonly Dotted<T>[]]>;
   /** For replicas whose older events the sender removed: seen ranges up to the receiver's version, and the ids still live. */
   readonly summaries: ReadonlyArray<readonly [string, readonly number[], readonly number[]]>;
   /** Removal watermarks: (origin, remover, ts). */
@@ -247,7 +248,7 @@ export class DotStore<T> {
     for (const [, ranges] of ctx) if (ranges[ranges.length - 1] > maxTs) maxTs = ranges[ranges.length - 1];
     const removals: Array<[string, string, number]> = [];
     for (const [o, m] of this.removals) for (const [q, ts] of m) removals.push([o, q, ts]);
-    return { ctx, entries: [...this.entries], summaries: [], removals, maxTs };
+    return { ctx, entries: this.entries, summaries: [], removals, maxTs };
   }
 
   /**
@@ -262,7 +263,7 @@ export class DotStore<T> {
 
     // 2. events the sender has seen but no longer holds are removed here too
     if (this.overlaps(p.ctx)) {
-      const incoming = new Map<string, readonly Dotted<T>[]>(p.entries);
+      const incoming = p.entries instanceof Map ? (p.entries as Map<string, readonly Dotted<T>[]>) : new Map<string, readonly Dotted<T>[]>(p.entries);
       this.dropWhere((it, key) => {
         if (!rangesHaveFor(p.ctx, it.r, it.t)) return false;
         const theirs = incoming.get(key);

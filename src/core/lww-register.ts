@@ -118,6 +118,22 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
     return this.current === undefined ? { seen, maxTs } : { seen, writer: this.writer, ts: this.ts, value: this.current, maxTs };
   }
 
+  /** Joins another register directly, without building a patch. */
+  override merge(other: this): this {
+    if (!(other instanceof LWWRegister)) return super.merge(other);
+    let maxTs = 0;
+    for (const t of other.seen.values()) if (t > maxTs) maxTs = t;
+    this.clock.check(maxTs);
+    for (const [r, t] of other.seen) if (t > (this.seen.get(r) ?? 0)) this.seen.set(r, t);
+    if (other.current !== undefined && (other.ts > this.ts || (other.ts === this.ts && other.writer > this.writer))) {
+      this.current = other.current;
+      this.ts = other.ts;
+      this.writer = other.writer;
+    }
+    this.clock.observe(maxTs);
+    return this;
+  }
+
   protected applyPatch(p: RegisterPatch): void {
     for (const [r, t] of p.seen) if (t > (this.seen.get(r) ?? 0)) this.seen.set(r, t);
     if (p.writer === undefined || p.ts === undefined) return;

@@ -24,7 +24,8 @@ export interface LwwCodec<P> {
 
 export interface LwwPatch<P> extends Patch {
   readonly ctx: ContextRanges;
-  readonly entries: ReadonlyArray<readonly [string, LwwItem<P>]>;
+  /** Winners per key (a whole state's own map, read without copying, when merging). */
+  readonly entries: Iterable<readonly [string, LwwItem<P>]>;
 }
 
 /** Later timestamp wins; equal timestamps go to the greater replica id. */
@@ -88,7 +89,7 @@ export class LwwStore<P> {
     const ctx = this.ctx.rangesSince(new Map());
     let maxTs = 0;
     for (const [, ranges] of ctx) if (ranges[ranges.length - 1] > maxTs) maxTs = ranges[ranges.length - 1];
-    return { ctx, entries: [...this.entries], maxTs };
+    return { ctx, entries: this.entries, maxTs };
   }
 
   apply(p: LwwPatch<P>): void {
