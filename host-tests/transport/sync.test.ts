@@ -2,7 +2,7 @@
 // reordering, partitions, crashes and restarts. Zero divergence after healing.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { GCounter, LWWMap, VersionVector } from "../../src/index.js";
+import { GCounter, LWWMap, ORSet, VersionVector } from "../../src/index.js";
 import { crc32, decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
 import { fc, property } from "../prop.js";
 import { checkConverged, runSchedule } from "./schedules.js";
@@ -54,6 +54,45 @@ test("a node offline for a simulated day catches up, both ways", () => {
   fleet.run(60_000);
   assert.is((gw.get("events/n1") as GCounter).value(), 24);
   assert.is(docs.mode.get(), "mode-23");
+});
+
+test("several gateways converge with each other; each node talks only to its own", () => {
+  property("gateway mesh", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
+    const random = rng(seed);
+    const fleet = new Fleet(random, { loss: 0.3, duplicate: 0.1, maxDelayMs: 300 });
+    const gateways = ["gw1", "gw2", "gw3"];
+    for (const g of gateways) fleet.add(g, "gateway");
+    fleet.link("gw1", "gw2");
+    fleet.link("gw2", "gw3"); // gw1 and gw3 only through gw2
+    const home: Record<string, string> = { a: "gw1", b: "gw2", c: "gw3" };
+    for (const [n, g] of Object.entries(home)) {
+      fleet.add(n, "node");
+      fleet.link(n, g);
+    }
+    for (let i = 0; i < 30; i++) {
+      const n = Object.keys(home)[Math.floor(random() * 3)];
+      const e = fleet.peers.get(n)!.engine;
+      const docs = openDocs(e, n);
+      docs.readings.set(`k${i % 4}`, i);
+      e.changed("readings", n);
+      docs.config.update("alarms", ORSet, (s) => s.add(`${n}${i % 3}`));
+      e.changed("fleet", "config");
+      fleet.run(Math.floor(random() * 2000));
+    }
+    fleet.net = { loss: 0, duplicate: 0, maxDelayMs: 20 };
+    fleet.run(60_000);
+    const reference = fleet.peers.get("gw1")!.engine;
+    for (const g of gateways) {
+      const e = fleet.peers.get(g)!.engine;
+      assert.equal(e.documents(), reference.documents(), `${g} holds every document`);
+      for (const d of reference.documents()) assert.ok(e.get(d)!.equals(reference.get(d)!), `${g} agrees on ${d}`);
+    }
+    for (const n of Object.keys(home)) {
+      const e = fleet.peers.get(n)!.engine;
+      assert.ok(e.get("fleet/config")!.equals(reference.get("fleet/config")!), `${n} has the whole fleet's config`);
+      assert.equal(e.documents().filter((d) => d.startsWith("readings/")), [`readings/${n}`], `${n} holds only its own readings`);
+    }
+  }, { numRuns: 30, xsRuns: 3 });
 });
 
 test("two peers that agree exchange only digests", () => {
