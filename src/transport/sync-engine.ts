@@ -54,6 +54,8 @@ export interface SyncOptions {
   /** Bytes of partial frames held per peer while reassembling (default 64 KiB; keep it small on a device). */
   readonly maxReassemblyBytes?: number;
   readonly log?: (entry: SyncLogEntry) => void;
+  /** Called after a peer's delta was applied and stored (the gateway keeps an event log with it). */
+  readonly onApplied?: (peer: string, doc: string, delta: Uint8Array) => void;
 }
 
 interface Doc {
@@ -111,7 +113,8 @@ export class SyncEngine {
   private readonly states: StateStore;
   private readonly docs = new Map<string, Doc>();
   private readonly peers = new Map<string, Peer>();
-  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log">>;
+  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log" | "onApplied">>;
+  private readonly onApplied: ((peer: string, doc: string, delta: Uint8Array) => void) | undefined;
   private readonly log: (entry: SyncLogEntry) => void;
   private partId = 0;
   private cancelAntiEntropy: (() => void) | undefined;
@@ -137,6 +140,7 @@ export class SyncEngine {
     };
     if (this.opts.maxFrameBytes < 256) throw invalidArgument("maxFrameBytes must be at least 256");
     this.log = options.log ?? (() => {});
+    this.onApplied = options.onApplied;
     this.clock = options.clock ?? openClock(options.kv);
     this.states = new StateStore(options.kv, { coalesce: options.coalesce ?? WRITE_THROUGH, now: () => options.scheduler.now() });
     // every stored document is live again after a restart, unacknowledged changes included
@@ -525,6 +529,7 @@ export class SyncEngine {
     // stored before acknowledged: an acknowledged change survives a power cut
     this.states.save(doc.ns, doc.id, doc.crdt);
     this.states.flush();
+    this.onApplied?.(peerId, key, delta);
     this.sendFrames(peerId, [{ kind: 4, doc: key, version: doc.crdt.version() }]);
     // what came from one peer goes on to the others that want it
     for (const [otherId, other] of this.peers) if (otherId !== peerId && other.online && this.wants(other, key)) this.push(otherId, other, key);
