@@ -66,6 +66,8 @@ interface Doc {
 
 interface Push {
   readonly attempts: number;
+  /** The version the delta in flight was made from. */
+  readonly since: VersionVector | undefined;
   cancel: (() => void) | undefined;
 }
 
@@ -308,7 +310,7 @@ export class SyncEngine {
     if (current !== undefined && attempt === 0) return; // in flight: its acknowledgement or its timer sends more
     current?.cancel?.();
     this.sendFrames(peerId, [{ kind: 3, doc: key, type: doc.crdt.typeTag, delta: doc.crdt.delta(since) }]);
-    const p: Push = { attempts: attempt, cancel: undefined };
+    const p: Push = { attempts: attempt, since, cancel: undefined };
     const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
     p.cancel = this.opts.scheduler.setTimer(delay, () => {
       if (peer.pushes.get(key) === p) this.push(peerId, peer, key, attempt + 1);
@@ -478,10 +480,14 @@ export class SyncEngine {
       }
       const mine = doc.crdt.version();
       if (!theirs.dominates(mine)) {
-        // they lack something: restart the push from the version they just told
-        peer.pushes.get(key)?.cancel?.();
-        peer.pushes.delete(key);
-        this.push(peerId, peer, key);
+        // they lack something: restart the push from the version they just told,
+        // unless the delta in flight was made from that very version
+        const inFlight = peer.pushes.get(key);
+        if (inFlight === undefined || !theirs.equals(inFlight.since ?? new VersionVector())) {
+          inFlight?.cancel?.();
+          peer.pushes.delete(key);
+          this.push(peerId, peer, key);
+        }
       }
       if (reply && !mine.dominates(theirs)) back.push([key, doc.crdt.typeTag, mine]);
     }
