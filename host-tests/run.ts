@@ -8,7 +8,8 @@
 //   c. Node: every host-tests/**/*.test.ts, one child process per file (runner/node-child.ts);
 //   d. XS: the device test files (DEVICE_TEST_DIRS, except *.node.test.ts), each bundled by
 //      esbuild into an IIFE and run in a fresh xsnap-worker (xs/bundle.ts, xs/worker.ts,
-//      xs/prelude.ts);
+//      xs/prelude.ts); a file `x.test.ts` with an `x.service.ts` beside it gets that host-side
+//      service for its run, on both engines (runner/host-service.ts);
 //   e. integration tests are ordinary test files (they run in step c).
 // With --node-only, --xs-only or a filter, steps a and b are skipped (a note says so): those
 // runs are for iterating on some tests. A filter is a substring of the file's path from the repo
@@ -28,6 +29,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startHostService, type HostService, type ServiceMessage } from "./runner/host-service.js";
 import { MARK, type RunnerEvent } from "./runner/protocol.js";
 import { bundleTestFileForXs, xsStackMapper, type XsBundle } from "./xs/bundle.js";
 import { XsException, XsTimeout, XsWorker, jsonCommandHandler } from "./xs/worker.js";
@@ -209,6 +211,15 @@ async function runXsFile(file: string): Promise<Report> {
     return rep;
   }
   mapStack = xsStackMapper(bundle);
+  // The file's host service (runner/host-service.ts), if it has one: the worker reaches it with
+  // {kind: "service", op, ...}; it waits while the service works (the answer may be a promise).
+  let service: HostService | undefined;
+  try {
+    service = await startHostService(file, ROOT);
+  } catch (e) {
+    add("(host service)", false, `the host service did not start:\n${(e as Error).stack ?? String(e)}`);
+    return rep;
+  }
   const deadline = Date.now() + FILE_TIMEOUT_MS;
   const left = (): number => Math.max(1, deadline - Date.now());
   let done = false;
@@ -217,6 +228,10 @@ async function runXsFile(file: string): Promise<Report> {
   let slotRequests = 0;
   const onMessage = (msg: unknown): unknown => {
     const ev = msg as RunnerEvent;
+    if (ev.kind === "service") {
+      if (service === undefined) throw new Error(`${file} has no host service (${file.replace(/\.test\.ts$/, ".service.ts")})`);
+      return service.handle(ev as unknown as ServiceMessage);
+    }
     if (ev.kind === "log") {
       // XS reports a promise rejected with no handler by calling console.error (our console shim)
       // with "UnhandledPromiseRejectionWarning:", and goes on: a failure, as under Node.
@@ -253,6 +268,7 @@ async function runXsFile(file: string): Promise<Report> {
     add(name, false, `${what}: ${(e as Error).message}`);
   } finally {
     await worker?.close().catch(() => worker?.kill());
+    await service?.close().catch((e: unknown) => add("(host service close)", false, String((e as Error)?.stack ?? e)));
   }
   // What the worker printed itself (xsnap's `print`, XS diagnostics), after the results. Without
   // a console, XS reports an unhandled rejection there as "Unhandled exception ...": a failure.

@@ -10,11 +10,13 @@ import { register } from "node:module";
 import { writeSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
+import { MODDABLE_SHIMS } from "../xs/moddable-shims.js";
+import { SERVICE_GLOBAL, startHostService, type HostService } from "./host-service.js";
 import { MARK } from "./protocol.js";
 
-
 const shimUrl = new URL("../xs/uvu-shim.ts", import.meta.url).href;
-register("./resolve-hook.mjs", import.meta.url, { data: { shimUrl } });
+const moddableShims = Object.fromEntries(Object.entries(MODDABLE_SHIMS).map(([name, path]) => [name, pathToFileURL(path).href]));
+register("./resolve-hook.mjs", import.meta.url, { data: { shimUrl, moddableShims } });
 
 // Imported after register() and by the same URL the hook returns, so the test file and this
 // driver share one instance of the shim (one queue).
@@ -40,8 +42,13 @@ process.on("uncaughtException", (e) => {
   send({ kind: "result", name: "(uncaught exception)", ok: false, error: `${describeError(e)}\nnoticed during: ${current}`, ms: 0 });
 });
 
+// The file's host service (runner/host-service.ts), if it has one: in this process, for the test
+// code to reach through globalThis (host-tests/xs/service-bridge.ts).
+let service: HostService | undefined;
 let loaded = false;
 try {
+  service = await startHostService(file, process.cwd());
+  if (service !== undefined) (globalThis as Record<string, unknown>)[SERVICE_GLOBAL] = service;
   await import(pathToFileURL(resolve(file)).href);
   loaded = true;
 } catch (e) {
@@ -57,10 +64,12 @@ if (loaded) {
     { timeoutMs },
   );
   current = "(after the tests)";
+  await service?.close().catch((e: unknown) => send({ kind: "result", name: "(host service close)", ok: false, error: describeError(e), ms: 0 }));
   // Node reports unhandled rejections after the microtask queue drains: give it one turn.
   await new Promise((resolve) => setImmediate(resolve));
   send({ kind: "done", ...r });
 } else {
+  await service?.close().catch(() => {});
   send({ kind: "done", passed: 0, failed: 1 });
 }
 // Exit when the event loop is empty, or in 1 s at the latest: a test that left a socket or a

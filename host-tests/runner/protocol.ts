@@ -8,4 +8,5 @@ export type RunnerEvent =
   | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; file?: string }
   | { kind: "log"; level: string; text: string }
   | { kind: "slots" }
+  | { kind: "service"; op: string; [key: string]: unknown }
   | { kind: "done"; passed: number; failed: number; error?: string };

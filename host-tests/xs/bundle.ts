@@ -1,13 +1,15 @@
 // esbuild bundling of code for xsnap-worker: an IIFE script (xsnap evaluates scripts, not
 // modules), engine-neutral resolution (cbor-x resolves to its plain build, without Node's Buffer;
 // Node built-ins are unavailable, so device code that imports one fails to bundle), target es2022,
-// `__LICHEN_ENGINE__` defined as "xs" (engine.ts). Benchmarks reuse `bundleForXs`.
+// `__LICHEN_ENGINE__` defined as "xs" (engine.ts), Moddable SDK modules imported by `*-moddable.ts`
+// files replaced by their stand-ins (moddable-shims.ts). Benchmarks reuse `bundleForXs`.
 
 import { readFile } from "node:fs/promises";
 import { SourceMap } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
+import { isModdableImporter, MODDABLE_SHIMS } from "./moddable-shims.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SHIM = fileURLToPath(new URL("./uvu-shim.ts", import.meta.url));
@@ -18,6 +20,16 @@ const uvuShimPlugin: Plugin = {
   name: "uvu-shim",
   setup(b) {
     b.onResolve({ filter: /^uvu$/ }, () => ({ path: SHIM }));
+  },
+};
+
+/** A Moddable SDK module imported by a `*-moddable.ts` file → its stand-in (moddable-shims.ts). */
+const moddableShimsPlugin: Plugin = {
+  name: "moddable-shims",
+  setup(b) {
+    const names = Object.keys(MODDABLE_SHIMS).map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"));
+    if (names.length === 0) return;
+    b.onResolve({ filter: new RegExp(`^(${names.join("|")})$`) }, (args) => (isModdableImporter(args.importer) ? { path: MODDABLE_SHIMS[args.path]! } : undefined));
   },
 };
 
@@ -65,7 +77,7 @@ export async function bundleForXs(entry: string, opts: { resolveDir?: string; de
     target: "es2022",
     mainFields: ["module", "main"],
     define: { __LICHEN_ENGINE__: '"xs"', __LICHEN_SEED__: seedDefine(), ...opts.define },
-    plugins: [uvuShimPlugin, fastCheckTimersPlugin],
+    plugins: [uvuShimPlugin, moddableShimsPlugin, fastCheckTimersPlugin],
     sourcemap: "external",
     sourcesContent: false,
     logLevel: "silent",

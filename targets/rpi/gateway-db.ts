@@ -1,0 +1,512 @@
+// The gateway's storage: one SQLite file (SqliteKv, WAL) holding
+//
+//   s/<ns>/<id>          CRDT states (StateStore), mirrored into lichen_entities / lichen_changes
+//   d/<type>/<id>        CrdtDb entities in versioned envelopes [format, type, schemaVersion, value]
+//   e/<ns>/<seq>         one event log per namespace (EventStore named after the namespace):
+//                        every delta a peer sent that was applied, as CBOR [id, deltaBytes]
+//   e/<ns>~snapshot      that log's snapshot after compaction: CBOR [[id, stateBytes], ...]
+//                        (the namespace's states, sorted by id) at the last compacted seq
+//   c/clock              the replica clock's reservation (openClock)
+//
+// Node only (it imports better-sqlite3 through SqliteKv). Used by the CLI (cli.ts) and meant for
+// the gateway daemon and the dashboard.
+//
+// Decisions:
+// - Opening never creates or alters a file unless asked (`create: true`, for the daemon): the
+//   CLI must not turn a mistyped path into a new empty database; and nothing, `create` included,
+//   adds lichen's tables to some other application's SQLite file (one with tables of its own). So the file is checked first: it exists, it is a regular
+//   file, it starts with the SQLite header, and (through a read-only connection) it holds
+//   lichen_meta. Each failure is a LichenError naming the path: STORAGE for a missing or
+//   unreadable path, CORRUPT for a file that is not a (lichen) SQLite database.
+// - The read-only connection (`sql`) stays open for SQL reads of the mirror and of lichen_meta
+//   (schema_version); lichen's own reads and writes go through `kv`. With `readOnly: true` there
+//   is only that connection: `kv` is then a KvStore that reads lichen_kv through it (the CLI's
+//   status, inspect and export: no write lock taken, nothing written, and a user who may only
+//   read the file can run them).
+// - `recordApplied` appends after the engine has stored the state (SyncEngine calls onApplied
+//   after states.flush()), in a second transaction: a crash between the two keeps the state and
+//   loses that one log entry. The log is an audit trail, the state is the truth.
+
+import { createRequire } from "node:module";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import type BetterSqlite3 from "better-sqlite3";
+import { decodeCbor, encodeCbor } from "../../src/core/codec.js";
+import { invalidArgument, LichenError } from "../../src/core/errors.js";
+import { Hlc } from "../../src/core/hlc.js";
+import { loadCrdt } from "../../src/core/maps.js";
+import { EventStore } from "../../src/store/event-store.js";
+import type { KvOp, KvStore } from "../../src/store/kv.js";
+import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, type SqliteChange, type SqliteKvOptions } from "../../src/store/sqlite.js";
+import { StateStore } from "../../src/store/state-store.js";
+
+const SQLITE_HEADER = "SQLite format 3\u0000";
+const LOG_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export interface GatewayDbOptions extends SqliteKvOptions {
+  /** Create the file (and lichen's tables) if missing: for the daemon. Default false: the file must be a lichen database. */
+  create?: boolean;
+  /**
+   * Open through a read-only connection only: nothing is written, no write lock is taken, and a
+   * user who may only read the file can still read it (`lichen status`, `inspect`, `export`).
+   * Writes (put, batch, save, append, compact) fail with STORAGE.
+   */
+  readOnly?: boolean;
+  /** The clock that stamps recordApplied events when no timestamp is given (the daemon passes its replica's clock). Default: a fresh Hlc. */
+  clock?: Hlc;
+}
+
+/** One entry of a namespace's event log, decoded: the entity and the delta a peer sent for it. */
+export interface AppliedEvent {
+  readonly id: string;
+  readonly delta: Uint8Array;
+}
+
+/** The KvStore of a gateway database: a SqliteKv, or its read-only stand-in. */
+export type GatewayKv = KvStore & Pick<SqliteKv, "path" | "dbVersion" | "changesSince">;
+
+export interface GatewayDb {
+  /** The file's absolute path. */
+  readonly path: string;
+  /** A SqliteKv (give it to SyncEngine), or with `readOnly` a KvStore that only reads. */
+  readonly kv: GatewayKv;
+  readonly readOnly: boolean;
+  /** CRDT states, write-through. */
+  readonly states: StateStore;
+  /** A read-only connection to the same file, for SQL over the mirror tables and lichen_meta. */
+  readonly sql: BetterSqlite3.Database;
+  /** The event log of a namespace (one EventStore per namespace, cached: use this one in this process). */
+  events(ns: string): EventStore;
+  /** Namespaces that have an event log (events or a snapshot), sorted. */
+  logs(): string[];
+  /**
+   * Appends `[id, delta]` to the log of the doc's namespace ("ns/id"), with `peer` as the node.
+   * Bound: pass it as SyncEngine's `onApplied`. Returns the event's seq.
+   */
+  recordApplied(peer: string, doc: string, delta: Uint8Array, ts?: number): number;
+  /**
+   * Compacts a namespace's log if it holds more than `threshold` events: a snapshot of the
+   * namespace's current states (CBOR [[id, stateBytes], ...]) at the last seq, and the events up
+   * to it dropped, in one atomic batch (EventStore.compact). Every state is checked to load
+   * first: a corrupt one aborts (CORRUPT naming it) and nothing is dropped.
+   *
+   * Safe beside a running daemon: the last seq is read before the states, and the daemon stores
+   * a state before it logs the delta, so the states read hold every event up to that seq
+   * (possibly more, which a CRDT state absorbs). Events appended meanwhile are kept.
+   */
+  compact(ns: string, options?: CompactOptions): CompactResult;
+  /** lichen_meta.schema_version of the file. */
+  schemaVersion(): number;
+  close(): void;
+}
+
+type DatabaseConstructor = typeof BetterSqlite3;
+
+function loadDriver(): DatabaseConstructor {
+  const require = createRequire(import.meta.url);
+  return require("better-sqlite3") as DatabaseConstructor;
+}
+
+function driverError(e: unknown, path: string, doing: string): LichenError {
+  if (e instanceof LichenError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code === "SQLITE_READONLY_DIRECTORY") {
+    // a WAL database read by a user who may not create its -shm file (the gateway is stopped)
+    return new LichenError(
+      "STORAGE",
+      `${path}: ${doing}: SQLite needs to create ${path}-shm beside this WAL database and may not (the directory is read-only for this user): run as the gateway's user, or while the gateway runs`,
+    );
+  }
+  if (code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT"))) {
+    return new LichenError("CORRUPT", `${path}: ${doing}: not a readable SQLite database (${msg})`);
+  }
+  return new LichenError("STORAGE", `${path}: ${doing}: ${msg}${typeof code === "string" ? ` (${code})` : ""}`);
+}
+
+/** Checks that `path` is an existing SQLite file; returns false if it is missing or empty (and `create` allows that). */
+function checkFile(path: string, create: boolean): boolean {
+  if (!existsSync(path)) {
+    if (create) return false;
+    throw new LichenError("STORAGE", `${path}: no such file`);
+  }
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new LichenError("STORAGE", `${path}: is a directory, not a database file`);
+    if (!st.isFile()) throw new LichenError("STORAGE", `${path}: not a regular file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof LichenError) throw e;
+    throw new LichenError("STORAGE", `${path}: cannot read: ${(e as Error).message}`);
+  }
+  if (size === 0) {
+    if (create) return false;
+    throw new LichenError("CORRUPT", `${path}: empty file, not a lichen database`);
+  }
+  const head = Buffer.alloc(16);
+  let n = 0;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      n = readSync(fd, head, 0, 16, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw new LichenError("STORAGE", `${path}: cannot read: ${(e as Error).message}`);
+  }
+  if (n < 16 || head.toString("latin1") !== SQLITE_HEADER) {
+    throw new LichenError("CORRUPT", `${path}: not a SQLite database (no SQLite header)`);
+  }
+  return true;
+}
+
+function openReadOnly(path: string): BetterSqlite3.Database {
+  const Driver = loadDriver();
+  try {
+    return new Driver(path, { readonly: true, fileMustExist: true });
+  } catch (e) {
+    throw driverError(e, path, "cannot open the database");
+  }
+}
+
+/** "lichen": lichen's tables are there; "empty": a SQLite file without any table; "other": someone else's database. */
+function whoseDatabase(sql: BetterSqlite3.Database, path: string): "lichen" | "empty" | "other" {
+  try {
+    if (sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lichen_meta'").pluck().get() !== undefined) return "lichen";
+    return sql.prepare("SELECT count(*) FROM sqlite_master").pluck().get() === 0 ? "empty" : "other";
+  } catch (e) {
+    throw driverError(e, path, "cannot read the schema");
+  }
+}
+
+const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
+
+/** The smallest byte string above every string that starts with `b` (undefined: none). */
+function successor(b: Uint8Array): Uint8Array | undefined {
+  let n = b.length;
+  while (n > 0 && b[n - 1] === 0xff) n--;
+  if (n === 0) return undefined;
+  const out = b.slice(0, n);
+  out[n - 1]!++;
+  return out;
+}
+
+/**
+ * lichen_kv read through a read-only connection, with SqliteKv's key encoding (WTF-8 BLOBs) and
+ * ordering (code units). Writes throw STORAGE.
+ */
+class ReadOnlyKv implements GatewayKv {
+  private readonly st: {
+    get: BetterSqlite3.Statement;
+    keysAll: BetterSqlite3.Statement;
+    keysFrom: BetterSqlite3.Statement;
+    keysRange: BetterSqlite3.Statement;
+    dbVersion: BetterSqlite3.Statement;
+    changesSince: BetterSqlite3.Statement;
+  };
+
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    readonly path: string,
+  ) {
+    try {
+      this.st = {
+        get: db.prepare("SELECT CAST(value AS BLOB) FROM lichen_kv WHERE key = ?").pluck(),
+        keysAll: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= x'' ORDER BY key`).pluck(),
+        keysFrom: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? ORDER BY key`).pluck(),
+        keysRange: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? AND key < ? ORDER BY key`).pluck(),
+        dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
+        changesSince: db.prepare(
+          "SELECT seq, db_version, namespace, id, type, value, changed_at FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?",
+        ),
+      };
+    } catch (e) {
+      throw driverError(e, path, "cannot read lichen's tables");
+    }
+  }
+
+  private read<T>(doing: string, fn: () => T): T {
+    if (!this.db.open) throw new LichenError("CLOSED", `the database ${this.path} is closed`);
+    try {
+      return fn();
+    } catch (e) {
+      throw driverError(e, this.path, doing);
+    }
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const v = this.read(`get(${JSON.stringify(key)})`, () => this.st.get.get(encodeKey(key)));
+    if (v === undefined || v === null) return undefined;
+    if (!(v instanceof Uint8Array)) return new TextEncoder().encode(String(v));
+    const out = new Uint8Array(v.length);
+    out.set(v);
+    return out;
+  }
+
+  keys(prefix = ""): string[] {
+    // as SqliteKv.keys: a prefix ending in a high surrogate searches from the code unit before it
+    let search = prefix;
+    const last = prefix.charCodeAt(prefix.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) search = prefix.slice(0, -1);
+    const rows = this.read(`keys(${JSON.stringify(prefix)})`, (): unknown[] => {
+      if (search.length === 0) return this.st.keysAll.all();
+      const lo = encodeKey(search);
+      const hi = successor(lo);
+      return hi === undefined ? this.st.keysFrom.all(lo) : this.st.keysRange.all(lo, hi);
+    });
+    const out: string[] = [];
+    for (const r of rows) {
+      const k = r instanceof Uint8Array ? decodeKey(r) : String(r);
+      if (k.startsWith(prefix)) out.push(k);
+    }
+    return out.sort();
+  }
+
+  dbVersion(): number {
+    const v = this.read("dbVersion()", () => this.st.dbVersion.get());
+    return typeof v === "number" ? v : 0;
+  }
+
+  changesSince(version: number, options: { limit?: number; afterSeq?: number } = {}): SqliteChange[] {
+    if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("changesSince takes a db_version: a non-negative integer");
+    return this.read("changesSince()", () => this.st.changesSince.all(version, options.afterSeq ?? Number.MAX_SAFE_INTEGER, options.limit ?? -1) as SqliteChange[]);
+  }
+
+  private readOnly(): never {
+    throw new LichenError("STORAGE", `${this.path}: opened read-only`);
+  }
+
+  put(_key: string, _value: Uint8Array): void {
+    this.readOnly();
+  }
+
+  delete(_key: string): void {
+    this.readOnly();
+  }
+
+  batch(_ops: readonly KvOp[]): void {
+    this.readOnly();
+  }
+
+  close(): void {
+    // the connection belongs to the GatewayDb
+  }
+}
+
+/** The namespace and id of a doc key "ns/id" (the id may hold further slashes). */
+export function splitDocKey(doc: string): [string, string] {
+  const slash = typeof doc === "string" ? doc.indexOf("/") : -1;
+  if (slash <= 0 || slash === doc.length - 1) throw invalidArgument(`a document is "namespace/id": ${JSON.stringify(doc)} is not`);
+  return [doc.slice(0, slash), doc.slice(slash + 1)];
+}
+
+/** The data of a recordApplied event: CBOR [id, delta]. */
+export function encodeAppliedEvent(id: string, delta: Uint8Array): Uint8Array {
+  return encodeCbor([id, delta]);
+}
+
+/** Reads the data of a recordApplied event; CORRUPT if it is not [id, delta]. */
+export function decodeAppliedEvent(data: Uint8Array, where = "event"): AppliedEvent {
+  let r: unknown;
+  try {
+    r = decodeCbor(data);
+  } catch {
+    r = undefined;
+  }
+  if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== "string" || !(r[1] instanceof Uint8Array)) {
+    throw new LichenError("CORRUPT", `${where}: its data is not [id, delta]`);
+  }
+  return { id: r[0], delta: r[1] };
+}
+
+/** A compaction snapshot: CBOR [[id, stateBytes], ...], sorted by id. */
+export function encodeNamespaceSnapshot(entries: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array {
+  const sorted = [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return encodeCbor(sorted.map(([id, bytes]) => [id, bytes]));
+}
+
+/** Reads a compaction snapshot back; CORRUPT if it is not [[id, stateBytes], ...]. */
+export function decodeNamespaceSnapshot(state: Uint8Array, where = "snapshot"): Array<[string, Uint8Array]> {
+  let r: unknown;
+  try {
+    r = decodeCbor(state);
+  } catch {
+    r = undefined;
+  }
+  if (!Array.isArray(r)) throw new LichenError("CORRUPT", `${where} is not [[id, state], ...]`);
+  return r.map((e, i) => {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || !(e[1] instanceof Uint8Array)) {
+      throw new LichenError("CORRUPT", `${where}: entry ${i} is not [id, state]`);
+    }
+    return [e[0], e[1]] as [string, Uint8Array];
+  });
+}
+
+/** Log names found in the store: from "e/<log>/<seq>" and "e/<log>~snapshot" keys. */
+function logNames(kv: KvStore): string[] {
+  const out = new Set<string>();
+  for (const k of kv.keys("e/")) {
+    const rest = k.slice(2);
+    const end = rest.search(/[/~]/);
+    const name = end < 0 ? rest : rest.slice(0, end);
+    if (LOG_NAME.test(name)) out.add(name);
+  }
+  return [...out].sort();
+}
+
+export interface CompactResult {
+  readonly namespace: string;
+  /** Events stored before. */
+  readonly events: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  /** False: at or under the threshold (or empty), left as it was. */
+  readonly compacted: boolean;
+  /** Events dropped (0 if not compacted). */
+  readonly dropped: number;
+  /** The snapshot written: its seq, size and entity count (undefined if not compacted). */
+  readonly snapshot?: { readonly seq: number; readonly bytes: number; readonly entities: number };
+}
+
+export interface CompactOptions {
+  /** Compact only a log of more than this many events (default 1000; 0: any non-empty log). */
+  threshold?: number;
+  /** Report what would be dropped, change nothing. */
+  dryRun?: boolean;
+  /** Called once per state read into the snapshot (for a progress bar). */
+  onEntity?: () => void;
+}
+
+export const DEFAULT_COMPACT_THRESHOLD = 1000;
+
+/**
+ * Opens the gateway's database. The file must exist and be a lichen SQLite database unless
+ * `create` is set. Errors are LichenErrors naming the path: STORAGE (missing, a directory,
+ * unreadable), CORRUPT (not SQLite, damaged, or a SQLite file without lichen's tables),
+ * UNSUPPORTED_VERSION (written by a newer lichen).
+ */
+export function openGatewayDb(path: string, options: GatewayDbOptions = {}): GatewayDb {
+  if (typeof path !== "string" || path.length === 0) throw invalidArgument("a database path is a non-empty string");
+  const abs = resolve(path);
+  const { create = false, readOnly = false, clock: givenClock, ...kvOptions } = options;
+  if (create && readOnly) throw invalidArgument("a database opened read-only cannot be created");
+  const exists = checkFile(abs, create);
+  let sql: BetterSqlite3.Database | undefined;
+  if (exists) {
+    sql = openReadOnly(abs);
+    let whose: ReturnType<typeof whoseDatabase>;
+    try {
+      whose = whoseDatabase(sql, abs);
+    } catch (e) {
+      sql.close();
+      throw e;
+    }
+    // `create` makes lichen's tables in a new or empty file, never inside another program's database
+    if (whose === "other" || (whose === "empty" && !create)) {
+      sql.close();
+      throw new LichenError("CORRUPT", `${abs}: a SQLite database, but not a lichen one (no lichen_meta table)`);
+    }
+  }
+  let kv: GatewayKv;
+  try {
+    if (readOnly) {
+      const schema = sql!.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
+      if (typeof schema !== "number") throw new LichenError("CORRUPT", `${abs}: lichen_meta holds no valid schema_version`);
+      if (schema > SQLITE_SCHEMA_VERSION) {
+        throw new LichenError("UNSUPPORTED_VERSION", `${abs}: its lichen tables are of schema version ${schema}; this code knows up to ${SQLITE_SCHEMA_VERSION}`);
+      }
+      kv = new ReadOnlyKv(sql!, abs);
+    } else kv = SqliteKv.open(abs, kvOptions);
+  } catch (e) {
+    sql?.close();
+    throw driverError(e, abs, "cannot open the database");
+  }
+  if (sql === undefined) {
+    try {
+      sql = openReadOnly(abs);
+    } catch (e) {
+      kv.close();
+      throw e;
+    }
+  }
+  const reader = sql;
+  const states = new StateStore(kv);
+  const logs = new Map<string, EventStore>();
+  const clock = givenClock ?? new Hlc();
+  let closed = false;
+
+  const events = (ns: string): EventStore => {
+    let log = logs.get(ns);
+    if (log === undefined) {
+      log = new EventStore(kv, ns);
+      logs.set(ns, log);
+    }
+    return log;
+  };
+
+  const db: GatewayDb = {
+    path: abs,
+    kv,
+    readOnly,
+    states,
+    sql: reader,
+    events,
+    logs: () => logNames(kv),
+    recordApplied: (peer: string, doc: string, delta: Uint8Array, ts?: number): number => {
+      const [ns, id] = splitDocKey(doc);
+      if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
+      return events(ns).append(ts ?? clock.now(), peer, encodeAppliedEvent(id, delta));
+    },
+    compact: (ns: string, opts: CompactOptions = {}): CompactResult => {
+      const threshold = opts.threshold ?? DEFAULT_COMPACT_THRESHOLD;
+      if (!(Number.isSafeInteger(threshold) && threshold >= 0)) throw invalidArgument("the threshold is a non-negative integer");
+      const log = new EventStore(kv, ns); // read as it is now, whoever appended to it
+      const seq = log.lastSeq; // before the states: see above
+      const prefix = `e/${ns}/`;
+      const keys = kv.keys(prefix);
+      const base = { namespace: ns, events: keys.length, firstSeq: log.firstSeq, lastSeq: seq };
+      if (keys.length === 0 || keys.length <= threshold) return { ...base, compacted: false, dropped: 0 };
+      const entries: Array<[string, Uint8Array]> = [];
+      for (const id of states.list(ns)) {
+        const bytes = kv.get(`s/${ns}/${id}`);
+        if (bytes === undefined) continue; // deleted meanwhile
+        try {
+          loadCrdt(bytes);
+        } catch (e) {
+          throw new LichenError("CORRUPT", `${ns}/${id}: the stored state is unreadable (${(e as Error).message}); nothing was compacted in ${ns}`);
+        }
+        entries.push([id, bytes]);
+        opts.onEntity?.();
+      }
+      const snap = encodeNamespaceSnapshot(entries);
+      let dropped: number;
+      if (opts.dryRun) dropped = keys.filter((k) => parseInt(k.slice(prefix.length), 36) <= seq).length;
+      else {
+        dropped = log.compact(seq, snap);
+        logs.set(ns, log); // the cached log now knows its new first seq
+      }
+      return { ...base, compacted: true, dropped, snapshot: { seq, bytes: snap.length, entities: entries.length } };
+    },
+    schemaVersion: (): number => {
+      try {
+        const v = reader.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
+        if (typeof v !== "number") throw new LichenError("CORRUPT", `${abs}: lichen_meta holds no schema_version`);
+        return v;
+      } catch (e) {
+        throw driverError(e, abs, "cannot read lichen_meta");
+      }
+    },
+    close: (): void => {
+      if (closed) return;
+      closed = true;
+      try {
+        reader.close();
+      } finally {
+        kv.close();
+      }
+    },
+  };
+  return db;
+}
