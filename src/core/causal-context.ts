@@ -40,7 +40,9 @@ export class CausalContext {
 
   /** Records a new local event; everything of our own before it has been seen. */
   addOwn(replica: string, id: number): void {
-    this.addRange(replica, this.vv.get(replica) ?? 0, id);
+    const p = this.vv.get(replica) ?? 0;
+    if (id > p && (this.cloud.size === 0 || !this.cloud.has(replica))) this.vv.set(replica, id);
+    else this.addRange(replica, p, id);
   }
 
   /** Records that every event of `replica` in (lo, hi] has been seen. */

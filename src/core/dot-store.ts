@@ -91,11 +91,11 @@ export class DotStore<T> {
     return this.entries.size;
   }
 
-  /** Adds a local event under a key. */
-  add(key: string, item: Dotted<T>): void {
+  /** Replaces every event of a key by a local one, which removes them (an add that supersedes the adds it saw). */
+  replace(key: string, item: Dotted<T>): void {
     const items = this.entries.get(key);
-    if (items === undefined) this.entries.set(key, [item]);
-    else items.push(item);
+    if (items !== undefined) for (const it of items) this.noteRemoval(it.r, item.r, item.t);
+    this.entries.set(key, [item]);
     this.ctx.addOwn(item.r, item.t);
   }
 

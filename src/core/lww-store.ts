@@ -94,6 +94,12 @@ export class LwwStore<P> {
 
   apply(p: LwwPatch<P>): void {
     const beats = this.codec.beats ?? later;
+    if (this.entries.size === 0) {
+      // into an empty store (a clone, a load): every winner stays a winner
+      for (const [key, it] of p.entries) this.entries.set(key, it);
+      for (const [r, ranges] of p.ctx) this.ctx.addRanges(r, ranges);
+      return;
+    }
     for (const [key, it] of p.entries) {
       const mine = this.entries.get(key);
       if (mine === undefined || beats(it, mine)) this.entries.set(key, it);

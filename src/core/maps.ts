@@ -223,8 +223,7 @@ export class AWMap extends Crdt<DotStorePatch<Crdt>> {
 
   private write(key: string, v: Crdt): void {
     const t = this.clock.now();
-    this.store.removeKey(key, this.replica, t);
-    this.store.add(key, { r: this.replica, t, v });
+    this.store.replace(key, { r: this.replica, t, v });
   }
 
   /** A snapshot of the value under a key: changing it changes nothing here (use `update`). */

@@ -42,8 +42,7 @@ export class MVRegister<T extends Value = Value> extends Crdt<DotStorePatch<Valu
   set(value: T): void {
     const v = copyValue(value);
     const t = this.clock.now();
-    this.store.removeKey(KEY, this.replica, t);
-    this.store.add(KEY, { r: this.replica, t, v });
+    this.store.replace(KEY, { r: this.replica, t, v });
   }
 
   /** The concurrent values, ordered by replica id then timestamp; empty if never set. */

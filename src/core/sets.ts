@@ -279,8 +279,7 @@ export class ORSet<T extends Value = Value> extends Crdt<DotStorePatch<Value>> {
     const key = elementKey(v);
     const t = this.clock.now();
     // the new add supersedes the ones this replica has seen: one event per element stays
-    this.store.removeKey(key, this.replica, t);
-    this.store.add(key, { r: this.replica, t, v });
+    this.store.replace(key, { r: this.replica, t, v });
   }
 
   /** Removes the element as far as this replica has seen it. Returns false if it was absent. */
