@@ -14,6 +14,13 @@ test("random schedules with loss, duplicates, reordering, partitions and crashes
   }, { numRuns: 200, xsRuns: 6 });
 });
 
+test("nodes that coalesce their flash writes lose only unsent writes in a crash, and still converge", () => {
+  // a node sends a change only once it is stored: after a power cut, no peer holds an event it lost
+  property("sync schedules, coalescing nodes", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
+    checkConverged(runSchedule(seed, 60, { maxOps: 4, maxDelayMs: 2000 }), seed, false);
+  }, { numRuns: 100, xsRuns: 4 });
+});
+
 test("without anti-entropy, resends with backoff alone get a change through a 50% lossy link", () => {
   const fleet = new Fleet(rng(11), { loss: 0.5, duplicate: 0, maxDelayMs: 100 }, undefined, 24 * 3600_000);
   fleet.add("gw", "gateway");

@@ -27,6 +27,8 @@ export interface StateStoreOptions {
   coalesce?: CoalescePolicy;
   /** Milliseconds, for maxDelayMs (default Date.now). */
   now?: () => number;
+  /** Hears of every batch written, with the [namespace, id] of each entity in it. */
+  onFlushed?: (written: ReadonlyArray<readonly [string, string]>) => void;
 }
 
 const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -63,6 +65,7 @@ export class StateStore {
   private readonly dirty = new Map<string, Pending>();
   private ops = 0;
   private oldest = 0;
+  private readonly onFlushed: ((written: ReadonlyArray<readonly [string, string]>) => void) | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -74,6 +77,7 @@ export class StateStore {
     }
     this.policy = p;
     this.now = options.now ?? defaultNow;
+    this.onFlushed = options.onFlushed;
   }
 
   /** Records that an entity changed; it is written now or later as the policy says. */
@@ -101,8 +105,20 @@ export class StateStore {
       views.push({ namespace: p.ns, id: p.id, type: typeName(p.crdt.typeTag), value: p.crdt.value() });
     }
     this.kv.batch(ops, views);
+    const written = views.map((v) => [v.namespace, v.id] as const);
     this.dirty.clear();
     this.ops = 0;
+    this.onFlushed?.(written);
+  }
+
+  /** True if an entity has changes saved but not yet written. */
+  isPending(ns: string, id: string): boolean {
+    return this.dirty.has(stateKey(checkNamespace(ns), id));
+  }
+
+  /** When the oldest pending change is due to be written (undefined if none is pending). */
+  get dueAt(): number | undefined {
+    return this.dirty.size === 0 ? undefined : this.oldest + this.policy.maxDelayMs;
   }
 
   /** Operations saved but not yet written: what a power cut now would lose. */

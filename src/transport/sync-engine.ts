@@ -120,6 +120,7 @@ export class SyncEngine {
   private readonly log: (entry: SyncLogEntry) => void;
   private partId = 0;
   private cancelAntiEntropy: (() => void) | undefined;
+  private cancelFlush: (() => void) | undefined;
   private closed = false;
 
   constructor(options: SyncOptions) {
@@ -144,7 +145,15 @@ export class SyncEngine {
     this.log = options.log ?? (() => {});
     this.onApplied = options.onApplied;
     this.clock = options.clock ?? openClock(options.kv);
-    this.states = new StateStore(options.kv, { coalesce: options.coalesce ?? WRITE_THROUGH, now: () => options.scheduler.now() });
+    this.states = new StateStore(options.kv, {
+      coalesce: options.coalesce ?? WRITE_THROUGH,
+      now: () => options.scheduler.now(),
+      // changes go out once they are stored: a peer never holds an event this replica could lose in
+      // a power cut, so a replica's own events are always whole wherever they are
+      onFlushed: (written) => {
+        for (const [ns, id] of written) this.pushToPeers(`${ns}/${id}`);
+      },
+    });
     // every stored document is live again after a restart, unacknowledged changes included
     for (const [ns, id] of this.states.all()) {
       const crdt = this.states.load(ns, id, (bytes) => this.restore(bytes));
@@ -181,13 +190,33 @@ export class SyncEngine {
     return this.docs.get(doc)?.crdt;
   }
 
-  /** Call after changing a document: it is stored (as the coalescing policy says) and pushed to the peers that want it. */
+  /**
+   * Call after changing a document: it is stored as the coalescing policy
+   * says, and pushed to the peers that want it once it is stored. Returns at
+   * once either way.
+   */
   changed(ns: string, id: string): void {
     const key = `${ns}/${id}`;
     const doc = this.docs.get(key);
     if (doc === undefined) throw invalidArgument(`${key} is not open`);
-    this.states.save(ns, id, doc.crdt);
+    this.states.save(ns, id, doc.crdt); // pushes through onFlushed if this writes
+    this.scheduleFlush();
+  }
+
+  private pushToPeers(key: string): void {
     for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.push(peerId, peer, key);
+  }
+
+  /** A timer for the oldest pending change's deadline (the policy's maxDelayMs). */
+  private scheduleFlush(): void {
+    const due = this.states.dueAt;
+    if (due === undefined || this.cancelFlush !== undefined) return;
+    this.cancelFlush = this.opts.scheduler.setTimer(Math.max(0, due - this.opts.scheduler.now()), () => {
+      this.cancelFlush = undefined;
+      if (this.closed) return;
+      this.states.tick();
+      this.scheduleFlush();
+    });
   }
 
   /** Writes every pending change to storage. */
@@ -249,6 +278,7 @@ export class SyncEngine {
     if (this.closed) return;
     this.closed = true;
     this.cancelAntiEntropy?.();
+    this.cancelFlush?.();
     for (const peerId of [...this.peers.keys()]) this.disconnect(peerId);
     this.states.flush();
   }
@@ -301,6 +331,12 @@ export class SyncEngine {
     const doc = this.docs.get(key);
     if (doc === undefined || !peer.online) return;
     const current = peer.pushes.get(key);
+    if (this.states.isPending(doc.ns, doc.id)) {
+      // not stored yet: the write that stores it pushes it (onFlushed)
+      current?.cancel?.();
+      peer.pushes.delete(key);
+      return;
+    }
     const since = peer.known.get(key);
     if (since !== undefined && since.dominates(doc.crdt.version())) {
       current?.cancel?.();
@@ -532,13 +568,15 @@ export class SyncEngine {
       return;
     }
     if (!this.docs.has(key)) this.docs.set(key, doc);
-    // stored before acknowledged: an acknowledged change survives a power cut
+    // the sender holds every event of its own that we hold (it stores before it sends)
+    const own = doc.crdt.version().get(peerId);
+    const known = peer.known.get(key) ?? new VersionVector();
+    if (own > known.get(peerId)) peer.known.set(key, known.clone().set(peerId, own));
+    // stored before acknowledged (the flush also pushes the change on to the peers that lack it)
     this.states.save(doc.ns, doc.id, doc.crdt);
     this.states.flush();
     this.onApplied?.(peerId, key, delta);
     this.sendFrames(peerId, [{ kind: 4, doc: key, version: doc.crdt.version() }]);
-    // what came from one peer goes on to the others that want it
-    for (const [otherId, other] of this.peers) if (otherId !== peerId && other.online && this.wants(other, key)) this.push(otherId, other, key);
   }
 
   /**
