@@ -261,16 +261,20 @@ export class SyncEngine {
     peer.partial.clear();
   }
 
+  /** The documents the peer wants that it is not known to hold at our version, sorted (undefined for an unknown peer). */
+  pending(peerId: string): string[] | undefined {
+    const peer = this.peers.get(peerId);
+    if (peer === undefined) return undefined;
+    const out: string[] = [];
+    for (const [key, doc] of this.docs) {
+      if (this.wants(peer, key) && !(peer.known.get(key) ?? new VersionVector()).dominates(doc.crdt.version())) out.push(key);
+    }
+    return out.sort();
+  }
+
   /** True if every document the peer wants has been acknowledged at our current version. */
   inSync(peerId: string): boolean {
-    const peer = this.peers.get(peerId);
-    if (peer === undefined) return false;
-    for (const key of this.docs.keys()) {
-      if (!this.wants(peer, key)) continue;
-      const mine = this.docs.get(key)!.crdt.version();
-      if (!(peer.known.get(key) ?? new VersionVector()).dominates(mine)) return false;
-    }
-    return true;
+    return this.pending(peerId)?.length === 0;
   }
 
   /** Stops timers and writes what is pending. */

@@ -1,0 +1,209 @@
+// The gateway's dashboard end to end: a gateway (startGateway, in process: embedded broker and
+// dashboard on free ports, a temp database) with two Node nodes writing and a third gone offline;
+// its JSON endpoints and its server-sent events; then the page in headless Chromium
+// (playwright-core driving Debian's /usr/bin/chromium): the nodes online and offline, an
+// entity's value, a live update when a node writes (no reload), an entity's details; and a
+// screenshot in host-tests/artifacts/dashboard.png. Without /usr/bin/chromium the browser part
+// is skipped with a note (CI installs it).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LWWMap } from "../../src/core/maps.js";
+import { defaults } from "../../targets/rpi/gateway-config.js";
+import { startGateway, type Gateway } from "../../targets/rpi/gateway-daemon.js";
+import { startDemoNode, type DemoNode } from "../../targets/rpi/demo-node.js";
+import { getJson, ROOT, sleep, waitFor, within } from "./helpers.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const DIR = mkdtempSync(join(tmpdir(), "lichen-dashboard-"));
+const ARTIFACTS = join(ROOT, "host-tests/artifacts");
+const GW = "gw-dash";
+const FLEET = "dash";
+
+/** What the page functions below use of the browser's globals. */
+interface Page {
+  document: { querySelector(selector: string): { textContent: string | null } | null };
+  sameDocument?: number;
+}
+
+let gw: Gateway | undefined;
+const nodes: DemoNode[] = [];
+const logs: Array<{ level: string; event: string }> = [];
+
+test.before(async () => {
+  gw = await startGateway(
+    { ...defaults(), id: GW, fleet: FLEET, db: join(DIR, "gw.db"), port: 0, httpPort: 0, heartbeatMs: 500, antiEntropyMs: 1000, logLevel: "warn" },
+    { log: (level, event) => logs.push({ level, event }) },
+  );
+  gw.write("fleet", "config", LWWMap, (c) => {
+    c.set("sampleMs", 400);
+    c.set("unit", "°C");
+  });
+  const common = { brokerUrl: gw.brokerUrl, fleet: FLEET, gateways: [GW], heartbeatMs: 500, antiEntropyMs: 1000 };
+  // n3 comes, writes, and goes: the page shows it offline
+  const n3 = await startDemoNode({ id: "n3", ...common, intervalMs: 0 });
+  n3.write({ temp: 17.5, hum: 61 });
+  await waitFor("n3's readings at the gateway", () => gw!.engine.get("readings/n3") !== undefined, 5000);
+  await n3.stop();
+  nodes.push(await startDemoNode({ id: "n1", ...common, intervalMs: 400 }), await startDemoNode({ id: "n2", ...common, intervalMs: 400 }));
+  nodes[0]!.write({ temp: 21.5, setpoint: 20 });
+  await waitFor("both nodes online at the gateway", () => gw!.monitor.nodes().filter((n) => n.online).length === 2, 5000);
+});
+
+test.after(async () => {
+  await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
+  await gw?.stop("test done");
+  rmSync(DIR, { recursive: true, force: true });
+});
+
+function raw(path: string, options: { method?: string; host?: string } = {}): Promise<{ status: number; body: string }> {
+  const url = new URL(path, gw!.httpUrl);
+  return within(
+    `${options.method ?? "GET"} ${path}`,
+    5000,
+    new Promise((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: options.method ?? "GET", headers: options.host ? { host: options.host } : {} }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (s: string) => (body += s));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.end();
+    }),
+  );
+}
+
+test("the JSON endpoints and the event stream", async () => {
+  const base = gw!.httpUrl;
+  await waitFor("n1's readings with its setpoint", () => (gw!.engine.get("readings/n1")?.value() as Record<string, unknown> | undefined)?.setpoint === 20, 5000);
+  const status = await getJson(`${base}api/status`);
+  assert.is(status.status, 200);
+  assert.is(status.body.gateway.id, GW);
+  assert.ok(status.body.report.namespaces.some((n: { namespace: string }) => n.namespace === "readings"), "report.ts's status: namespaces");
+  const nodesRes = await getJson(`${base}api/nodes`);
+  const byId = new Map((nodesRes.body.nodes as Array<{ id: string; online: boolean; lagMs: number | null; docs: string[] }>).map((n) => [n.id, n]));
+  assert.is(byId.get("n1")?.online, true);
+  assert.is(byId.get("n3")?.online, false, "n3 is offline");
+  assert.ok(byId.get("n1")!.docs.includes("readings/n1"));
+  assert.ok(byId.get("n1")!.lagMs !== null && byId.get("n1")!.lagMs! < 5000, `n1's lag is small: ${byId.get("n1")!.lagMs}`);
+  const entities = (await getJson(`${base}api/entities`)).body.entities as Array<{ key: string; type: string; value: Record<string, unknown> }>;
+  const r1 = entities.find((e) => e.key === "readings/n1");
+  assert.is(r1?.type, "LWWMap");
+  assert.is(r1?.value.setpoint, 20);
+  assert.equal((await getJson(`${base}api/entities?namespace=fleet`)).body.entities.map((e: { key: string }) => e.key), ["fleet/config"]);
+  const detail = await getJson(`${base}api/entity?key=${encodeURIComponent("readings/n1")}&events=5`);
+  assert.is(detail.status, 200);
+  assert.is(detail.body.owner, GW);
+  assert.ok(detail.body.version.n1 > 0, "its version vector");
+  assert.ok(typeof detail.body.versionTimes.n1 === "string", "with the time of n1's newest change");
+  assert.ok(detail.body.log.entityEvents.length >= 1 && detail.body.log.entityEvents.length <= 5, "its last events");
+  assert.is(detail.body.log.entityEvents[0].node, "n1");
+  assert.ok(detail.body.history.length >= 1, "its recent values from the SQL mirror");
+  assert.is((await getJson(`${base}api/entity?key=readings/nope`)).status, 404);
+  assert.is((await getJson(`${base}api/entity?key=noslash`)).status, 400);
+  assert.is((await getJson(`${base}api/entity`)).status, 400);
+  assert.is((await raw("/nothing")).status, 404);
+  assert.is((await raw("/", { method: "POST" })).status, 405);
+  assert.is((await raw("/api/status", { host: "evil.example:80" })).status, 403, "DNS rebinding: another host name is refused");
+  const page = await raw("/");
+  assert.is(page.status, 200);
+  assert.match(page.body, /<title>lichen gateway<\/title>/);
+  assert.not.match(page.body, /https?:\/\/(?!www\.w3\.org)/, "nothing loaded from the internet");
+
+  // server-sent events: hello, then ticks carrying the documents that changed
+  const url = new URL("/events", gw!.httpUrl);
+  const seen = await within(
+    "a hello and a tick with n1's readings",
+    6000,
+    new Promise<string>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname }, (res) => {
+        assert.match(String(res.headers["content-type"]), /^text\/event-stream/);
+        let text = "";
+        res.setEncoding("utf8").on("data", (s: string) => {
+          text += s;
+          if (text.includes("event: hello") && /event: tick\ndata: .*"key":"readings\/n1"/.test(text)) {
+            req.destroy();
+            resolve(text);
+          }
+        });
+      });
+      req.on("error", (e) => ((e as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(e)));
+      req.end();
+    }),
+  );
+  const tick = JSON.parse(seen.split("event: tick\ndata: ")[1]!.split("\n")[0]!) as { ingest: number; nodes: unknown[]; totals: { applied: number } };
+  assert.ok(tick.totals.applied > 0 && Array.isArray(tick.nodes));
+});
+
+test("the page in Chromium: nodes, values, live updates, details; a screenshot", async () => {
+  if (!existsSync(CHROMIUM)) {
+    console.log(`note: ${CHROMIUM} is absent: the browser test is skipped (CI installs Chromium)`);
+    return;
+  }
+  const { chromium } = await import("playwright-core");
+  const profile = mkdtempSync(join(DIR, "chromium-"));
+  const context = await within(
+    "Chromium to start",
+    15_000,
+    chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      viewport: { width: 1440, height: 1000 },
+    }),
+  );
+  const errors: string[] = [];
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
+    await page.goto(gw!.httpUrl, { timeout: 8000 });
+    const text = (sel: string): Promise<string> => page.locator(sel).first().innerText({ timeout: 5000 });
+    // functions, not strings (the page's Content-Security-Policy forbids evaluating strings); they
+    // run in the page, self-contained, and this project's tsconfig has no DOM types: hence `Page`
+    const until = (what: string, fn: (arg: string[]) => boolean, arg: string[], timeout = 8000): Promise<unknown> =>
+      page.waitForFunction(fn, arg, { timeout, polling: 100 }).catch((e: Error) => {
+        throw new Error(`the page never showed ${what}: ${e.message.split("\n")[0]}`);
+      });
+    const cellHas = ([sel, want]: string[]): boolean => ((globalThis as unknown as Page).document.querySelector(sel!)?.textContent ?? "").includes(want!);
+
+    await until("n1 and n2 online", (ids) => ids.every((id) => (globalThis as unknown as Page).document.querySelector(`tr[data-node="${id}"] .state`)?.textContent === "online"), ["n1", "n2"]);
+    assert.is(await text('tr[data-node="n3"] .state'), "offline", "n3 offline");
+    await until("n1's readings", cellHas, ['tr[data-key="readings/n1"] .value', "setpoint20"]);
+    assert.match(await text("#c-online"), /^2 \/ 3$/, "the nodes card");
+    assert.match(await text("#gw-id"), new RegExp(GW));
+
+    // a node writes: the page shows it without a reload
+    await page.evaluate(() => ((globalThis as unknown as Page).sameDocument = 42));
+    nodes[0]!.write({ setpoint: 33.25 });
+    await until("n1's new setpoint", cellHas, ['tr[data-key="readings/n1"] .value', "setpoint33.25"], 6000);
+    assert.is(await page.evaluate(() => (globalThis as unknown as Page).sameDocument), 42, "updated live, not reloaded");
+
+    // an entity's details: value, version vector, event log
+    await page.locator('tr[data-key="readings/n1"]').click({ timeout: 5000 });
+    await until("the details of readings/n1", cellHas, ["#detail-body", "Event log"]);
+    const details = (await page.locator("#detail-body").textContent({ timeout: 5000 })) ?? "";
+    assert.match(details, /LWWMap/);
+    assert.match(details, /Version vector/);
+    assert.match(details, /"setpoint": 33\.25/);
+    assert.match(details, /events of this entity in log readings/);
+    await until("namespaces", ([sel]) => (globalThis as unknown as Page).document.querySelector(sel!) !== null, ['#namespaces tr[data-ns="readings"]']);
+
+    // let the charts fill a little, then the screenshot
+    await sleep(2500);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true, timeout: 8000 });
+    assert.ok(existsSync(join(ARTIFACTS, "dashboard.png")));
+    assert.equal(errors, [], "no errors in the page");
+  } finally {
+    await within("Chromium to close", 8000, context.close()).catch(() => {});
+  }
+  assert.equal(logs.filter((l) => l.level === "error"), [], "the gateway logged no error");
+});
+
+test.run();

@@ -1,0 +1,447 @@
+// The gateway daemon: `lichen gateway` (gateway.ts registers the command and imports this file
+// when it runs).
+//
+//   SQLite (openGatewayDb)  ←  SyncEngine (in MqttSync, role "gateway")  ←→  MQTT broker  ←→  nodes, gateways
+//          ↑ onApplied → db.recordApplied (the event log)                    (embedded aedes with
+//          ↑ GatewayMonitor (presence, lag, ingest)  →  dashboard (HTTP, SSE)  lichen's ACL, or --broker)
+//
+// - Everything is in the SQLite file: the engine reloads every document at start, so a restart
+//   loses nothing. The replica clock is openClock(db.kv), shared by the engine and the event log.
+// - The origin rule is the engine's: a node's delta bringing events of another replica is refused
+//   and logged ("forged"). This gateway's own id is always a trusted gateway; other gateways only
+//   if listed (--gateways): any other peer announcing the gateway role is held to the origin rule.
+// - Logs: one JSON object per line on stdout: {"ts","level","event",...fields}. The engine's log
+//   entries (forged, refused, rate-limited, frame-error, peer-error), presence, the broker's ACL
+//   refusals, MQTT errors, maintenance, start and stop.
+// - SIGTERM / SIGINT: graceful shutdown: the engine flushed and closed with the offline presence
+//   published, the embedded broker, the dashboard and the database closed; exit 0. A second signal
+//   exits at once (1).
+// - Maintenance, every minute: event logs over --compact-threshold events are compacted
+//   (gateway-db's compact), and the SQL mirror's change rows older than the last --keep-changes
+//   db_versions are pruned.
+//
+// startGateway() is the daemon without the process around it (signals, exit): scripts/start.ts
+// and the tests use it in process.
+
+import { createHash } from "node:crypto";
+import { readFileSync, realpathSync } from "node:fs";
+import { dirname, basename, join } from "node:path";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import type { Crdt } from "../../src/core/crdt.js";
+import type { CrdtClass } from "../../src/core/maps.js";
+import { openClock } from "../../src/store/clock-store.js";
+import { SqliteKv } from "../../src/store/sqlite.js";
+import { MqttSync, startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/mqtt-node.js";
+import type { PeerStatus } from "../../src/transport/mqtt-peer.js";
+import type { SyncEngine, SyncLogEntry } from "../../src/transport/sync-engine.js";
+import { startDashboard, tickEvent, type Dashboard, type DashboardContext, type GatewayInfo } from "./dashboard-server.js";
+import { isLoopback, LOG_LEVELS, type GatewayConfig, type LogLevel } from "./gateway-config.js";
+import { openGatewayDb, type GatewayDb } from "./gateway-db.js";
+import { GatewayMonitor } from "./gateway-monitor.js";
+
+// ---- logs ----
+
+export type LogFields = Record<string, unknown>;
+export type Logger = (level: LogLevel, event: string, fields?: LogFields) => void;
+
+/** One JSON object per line: {"ts","level","event",...fields}, for levels at or above `minLevel`. */
+export function jsonLogger(minLevel: LogLevel, write: (line: string) => void = (l) => process.stdout.write(l)): Logger {
+  const min = LOG_LEVELS.indexOf(minLevel);
+  return (level, event, fields = {}) => {
+    if (LOG_LEVELS.indexOf(level) < min) return;
+    const line: LogFields = { ts: new Date().toISOString(), level, event };
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined && !(k in line)) line[k] = v instanceof Error ? v.message : v;
+    write(`${JSON.stringify(line)}\n`);
+  };
+}
+
+/** A one-line error message from anything thrown. */
+export function errorMessage(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, " ").trim();
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version?: unknown };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** A startup failure with a message for people (the CLI prints it in one line). */
+export class GatewayStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GatewayStartError";
+  }
+}
+
+// ---- the gateway ----
+
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly db: GatewayDb;
+  readonly sync: MqttSync;
+  readonly engine: SyncEngine;
+  readonly monitor: GatewayMonitor;
+  /** The broker's URL as this gateway connects to it. */
+  readonly brokerUrl: string;
+  /** The embedded broker, if it runs one. */
+  readonly broker: EmbeddedBroker | undefined;
+  /** The dashboard's URL. */
+  readonly httpUrl: string;
+  readonly dashboard: Dashboard;
+  info(): GatewayInfo;
+  /** Opens (or creates) a document, changes it, and syncs it: a write made by the gateway itself. */
+  write<C extends Crdt>(ns: string, id: string, type: CrdtClass<C>, change: (doc: C) => void): C;
+  /** Graceful shutdown; resolves when everything is closed. Idempotent. */
+  stop(reason?: string): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly log?: Logger;
+  /** Called on every presence change (after it is logged). */
+  readonly onPresence?: (peer: string, status: PeerStatus) => void;
+  /** Called after a peer's delta was applied, stored and logged. */
+  readonly onApplied?: (peer: string, doc: string, bytes: number) => void;
+  /** Called when the MQTT connection comes up or goes down. */
+  readonly onConnection?: (connected: boolean) => void;
+  /** Tick period of the monitor and of the dashboard's live updates (default 1000 ms). */
+  readonly tickMs?: number;
+  /** Maintenance period (default 60 s). */
+  readonly maintenanceMs?: number;
+}
+
+/** Whether a TCP port is free to listen on (mosquitto or another gateway may hold it). */
+export function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/**
+ * One gateway per database file: two engines on one file would share a replica id and its clock.
+ * On Linux, a listening socket in the abstract namespace named after the file is the lock: the
+ * kernel frees it when the process ends, however it ends (no stale lock after a power cut).
+ * Elsewhere there is no lock. Resolves to its release.
+ */
+export async function lockDatabase(path: string): Promise<() => Promise<void>> {
+  if (process.platform !== "linux") return async () => {};
+  const name = `\0lichen-gateway-${createHash("sha256").update(path).digest("hex").slice(0, 32)}`;
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "EADDRINUSE" ? new GatewayStartError(`another gateway is running on ${path} (one gateway per database)`) : e),
+    );
+    server.listen({ path: name }, () => resolve());
+  });
+  server.unref();
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Runs the periodic upkeep of the database once; returns what it did. */
+export function maintain(db: GatewayDb, config: Pick<GatewayConfig, "compactThreshold" | "keepChanges">, log: Logger): void {
+  if (config.compactThreshold > 0) {
+    for (const ns of db.logs()) {
+      try {
+        const r = db.compact(ns, { threshold: config.compactThreshold });
+        if (r.compacted) log("info", "compacted", { namespace: ns, dropped: r.dropped, snapshotSeq: r.snapshot?.seq, snapshotBytes: r.snapshot?.bytes });
+      } catch (e) {
+        log("error", "compact-failed", { namespace: ns, message: errorMessage(e) });
+      }
+    }
+  }
+  if (config.keepChanges > 0 && db.kv instanceof SqliteKv) {
+    try {
+      const v = db.kv.dbVersion();
+      if (v > config.keepChanges) {
+        const rows = db.kv.pruneChanges(v - config.keepChanges);
+        if (rows > 0) log("info", "pruned", { rows, upToDbVersion: v - config.keepChanges });
+      }
+    } catch (e) {
+      log("error", "prune-failed", { message: errorMessage(e) });
+    }
+  }
+}
+
+/**
+ * Starts a gateway: the database, the embedded broker (unless config.broker), the sync engine over
+ * MQTT, the dashboard. Throws GatewayStartError (a port in use, ...) or LichenError (the database)
+ * after closing whatever it had opened.
+ */
+export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
+  const log = options.log ?? (() => {});
+  const version = packageVersion();
+  const startedAt = Date.now();
+  log("info", "starting", { version, id: config.id, fleet: config.fleet, db: config.db, broker: config.broker ?? `embedded on ${config.host}:${config.port}`, pid: process.pid });
+
+  const cleanup: Array<() => Promise<void> | void> = [];
+  const unwind = async (): Promise<void> => {
+    for (const f of cleanup.reverse()) {
+      try {
+        await f();
+      } catch {
+        // closing after a failed start: nothing more to do
+      }
+    }
+  };
+
+  try {
+    // the lock is named after the real path (symbolic links resolved) of the file-to-be
+    let real = config.db;
+    try {
+      real = join(realpathSync(dirname(config.db)), basename(config.db));
+    } catch {
+      // a missing directory: openGatewayDb says so
+    }
+    const unlock = await lockDatabase(real);
+    cleanup.push(unlock);
+    const db = openGatewayDb(config.db, { create: true });
+    cleanup.push(() => db.close());
+    maintain(db, config, log);
+    const clock = openClock(db.kv);
+
+    // the broker
+    let broker: EmbeddedBroker | undefined;
+    let brokerUrl: string;
+    if (config.broker === undefined) {
+      if (config.port !== 0 && !(await portFree(config.port, config.host))) {
+        throw new GatewayStartError(
+          `cannot start the embedded MQTT broker: ${config.host}:${config.port} is in use (mosquitto? then use --broker mqtt://127.0.0.1:${config.port}; or choose another --port)`,
+        );
+      }
+      try {
+        broker = await startEmbeddedBroker({
+          host: config.host,
+          port: config.port,
+          fleet: config.fleet,
+          onRefused: (r) => log("warn", "acl-refused", { client: r.clientId, action: r.action, topic: r.topic }),
+        });
+      } catch (e) {
+        throw new GatewayStartError(`cannot start the embedded MQTT broker on ${config.host}:${config.port}: ${errorMessage(e)}`);
+      }
+      const b = broker;
+      cleanup.push(() => b.close());
+      brokerUrl = `mqtt://${urlHost(config.host)}:${broker.port}`;
+      log("info", "broker-listening", { url: `mqtt://${urlHost(config.host)}:${broker.port}`, embedded: true });
+      if (!isLoopback(config.host)) log("warn", "broker-exposed", { host: config.host, message: "the embedded broker takes anonymous clients on a non-loopback address: the ACL binds topics to client ids, but nothing binds client ids to devices (use mosquitto with credentials, docs/mqtt.md)" });
+    } else brokerUrl = config.broker;
+
+    // the sync engine over MQTT
+    let tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    try {
+      tls = {
+        ca: config.ca === undefined ? undefined : readFileSync(config.ca),
+        cert: config.cert === undefined ? undefined : readFileSync(config.cert),
+        key: config.key === undefined ? undefined : readFileSync(config.key),
+      };
+    } catch (e) {
+      throw new GatewayStartError(`cannot read a TLS file: ${errorMessage(e)}`);
+    }
+    let monitor: GatewayMonitor | undefined;
+    const lastMqttError = new Map<string, number>();
+    const engineLog = (entry: SyncLogEntry): void => {
+      if (entry.event === "forged" || entry.event === "refused") monitor?.refused(entry.peer, entry.event);
+      if (entry.event === "mqtt-error") {
+        // a broker that is down fails every reconnect: say it once a minute
+        const at = lastMqttError.get(entry.message) ?? 0;
+        if (Date.now() - at < 60_000) return;
+        lastMqttError.set(entry.message, Date.now());
+      }
+      log(entry.level, entry.event, { peer: entry.peer, doc: entry.doc, message: entry.message });
+    };
+    const sync = new MqttSync({
+      url: brokerUrl,
+      fleet: config.fleet,
+      replica: config.id,
+      role: "gateway",
+      kv: db.kv,
+      clock,
+      gateways: [config.id, ...config.gateways],
+      heartbeatMs: config.heartbeatMs,
+      antiEntropyMs: config.antiEntropyMs,
+      username: config.username,
+      password: config.password,
+      ...tls,
+      rejectUnauthorized: config.insecure ? false : undefined,
+      log: engineLog,
+      onApplied: (peer, doc, delta) => {
+        try {
+          db.recordApplied(peer, doc, delta, clock.now());
+        } catch (e) {
+          // the state is stored (the truth); only the audit log entry is lost
+          log("error", "event-log-failed", { peer, doc, message: errorMessage(e) });
+        }
+        monitor?.applied(peer, doc, delta.length);
+        log("debug", "applied", { peer, doc, bytes: delta.length });
+        options.onApplied?.(peer, doc, delta.length);
+      },
+      onPresence: (peer, s) => {
+        monitor?.presence(peer);
+        log("info", "presence", { peer, role: s.role, online: s.online });
+        options.onPresence?.(peer, s);
+      },
+    });
+    cleanup.push(() => sync.close());
+    const engine = sync.engine;
+    const m = new GatewayMonitor({ self: config.id, gateways: config.gateways, engine, peers: () => sync.peers() });
+    monitor = m;
+    let connected = false;
+    sync.client.on("connect", () => {
+      connected = true;
+      log("info", "mqtt-connected", { url: brokerUrl });
+      options.onConnection?.(true);
+    });
+    let stopping: Promise<void> | undefined;
+    sync.client.on("close", () => {
+      if (!connected) return;
+      connected = false;
+      if (stopping !== undefined) return; // our own shutdown
+      log("warn", "mqtt-disconnected", { url: brokerUrl });
+      options.onConnection?.(false);
+    });
+
+    const info = (): GatewayInfo => ({
+      id: config.id,
+      fleet: config.fleet,
+      version,
+      broker: brokerUrl,
+      brokerEmbedded: broker !== undefined,
+      connected: sync.connected,
+      db: db.path,
+      startedAt,
+      gateways: [config.id, ...config.gateways],
+    });
+
+    // the dashboard
+    const ctx: DashboardContext = { info, monitor: m, engine, db, onError: (e, url) => log("error", "http-error", { url, message: errorMessage(e) }) };
+    let dashboard: Dashboard;
+    try {
+      dashboard = await startDashboard(ctx, { host: config.httpHost, port: config.httpPort });
+    } catch (e) {
+      const inUse = (e as NodeJS.ErrnoException).code === "EADDRINUSE";
+      throw new GatewayStartError(`cannot serve the dashboard on ${config.httpHost}:${config.httpPort}: ${inUse ? "the port is in use (choose another --http-port)" : errorMessage(e)}`);
+    }
+    cleanup.push(() => dashboard.close());
+    log("info", "http-listening", { url: dashboard.url });
+    if (!isLoopback(config.httpHost)) log("warn", "dashboard-exposed", { host: config.httpHost, message: "the dashboard has no authentication and is reachable from the network" });
+
+    const tickTimer = setInterval(() => {
+      try {
+        dashboard.broadcast(tickEvent(ctx, m.tick()));
+      } catch (e) {
+        log("error", "tick-failed", { message: errorMessage(e) });
+      }
+    }, options.tickMs ?? 1000);
+    tickTimer.unref();
+    const maintenanceTimer = setInterval(() => maintain(db, config, log), options.maintenanceMs ?? 60_000);
+    maintenanceTimer.unref();
+
+    log("info", "ready", { id: config.id, fleet: config.fleet, documents: engine.documents().length, broker: brokerUrl, dashboard: dashboard.url });
+
+    const gateway: Gateway = {
+      config,
+      db,
+      sync,
+      engine,
+      monitor: m,
+      brokerUrl,
+      broker,
+      httpUrl: dashboard.url,
+      dashboard,
+      info,
+      write<C extends Crdt>(ns: string, id: string, type: CrdtClass<C>, change: (doc: C) => void): C {
+        const doc = engine.open(ns, id, type);
+        change(doc);
+        engine.changed(ns, id);
+        m.changedLocally(`${ns}/${id}`);
+        return doc;
+      },
+      stop: (reason = "stop") =>
+        (stopping ??= (async () => {
+          log("info", "stopping", { reason });
+          clearInterval(tickTimer);
+          clearInterval(maintenanceTimer);
+          const step = async (what: string, f: () => Promise<void> | void): Promise<void> => {
+            try {
+              await f();
+            } catch (e) {
+              log("error", "stop-failed", { step: what, message: errorMessage(e) });
+            }
+          };
+          // offline presence published, pending writes flushed, the engine closed, the client ended
+          await step("sync", () => sync.close());
+          await step("broker", () => broker?.close());
+          await step("dashboard", () => dashboard.close());
+          await step("db", () => db.close());
+          await step("lock", () => unlock());
+          log("info", "stopped", { reason });
+        })()),
+    };
+    return gateway;
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+// ---- the process: `lichen gateway` ----
+
+/**
+ * Runs the daemon until SIGTERM or SIGINT, then shuts down gracefully and resolves. Startup
+ * failures reject (the command prints them in one line). A fatal error at run time (an exception
+ * nobody caught) is logged, the gateway is shut down, and the promise rejects.
+ */
+export async function runDaemon(config: GatewayConfig, log: Logger = jsonLogger(config.logLevel)): Promise<void> {
+  let stop: (reason: string) => void = () => {};
+  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  let signalledAt: number | undefined;
+  let fatal: unknown;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalledAt !== undefined) {
+      // a second signal forces the exit; one that follows at once is the same stop relayed twice (a wrapper, a process group)
+      if (Date.now() - signalledAt < 1000) return;
+      log("warn", "forced-exit", { signal });
+      process.exit(1);
+    }
+    signalledAt = Date.now();
+    stop(signal);
+  };
+  const onFatal = (e: unknown): void => {
+    log("error", "fatal", { message: errorMessage(e), stack: e instanceof Error ? e.stack : undefined });
+    if (fatal === undefined) fatal = e;
+    stop("fatal");
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  process.on("uncaughtException", onFatal);
+  process.on("unhandledRejection", onFatal);
+  try {
+    let gateway: Gateway;
+    try {
+      gateway = await startGateway(config, { log });
+    } catch (e) {
+      log("error", "start-failed", { message: errorMessage(e) });
+      throw e;
+    }
+    const reason = await stopped;
+    await gateway.stop(reason);
+  } finally {
+    process.off("uncaughtException", onFatal);
+    process.off("unhandledRejection", onFatal);
+    // a second signal during the rest of the exit still forces it
+    // anything left open (it should not be) must not keep the process alive
+    setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
+  }
+  if (fatal !== undefined) throw new GatewayStartError(`stopped after a fatal error: ${errorMessage(fatal)}`);
+}
