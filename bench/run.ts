@@ -10,6 +10,7 @@ import { xsSection } from "./core-xs.js";
 import { encodingSection } from "./encoding.js";
 import { type Check, checksTable, markdownSection, type Section, targetsTable } from "./report.js";
 import { sizeSection } from "./size.js";
+import { textSection } from "./text.js";
 import { storeSection } from "./store.js";
 import { syncSection } from "./sync.js";
 
@@ -33,6 +34,9 @@ async function main(): Promise<void> {
   const timing = nodeTimingSection();
   progress("inside XS");
   const xs = await xsSection();
+  progress("sequences: Text beside Y.Text (about a minute)");
+  const sequences = await textSection();
+  checks.push(...sequences.checks);
   checks.push(...xs.checks);
   progress("core size");
   const size = await sizeSection();
@@ -41,7 +45,7 @@ async function main(): Promise<void> {
   const sync = await syncSection(progress);
   checks.push(...sync.checks);
 
-  const sections = [timing, encoding.section, xs.section, size, store.section, sync.section];
+  const sections = [timing, encoding.section, xs.section, sequences.section, size, store.section, sync.section];
   const failed = checks.filter((c) => !c.ok).length;
   const overview: Section = {
     title: "At a glance",

@@ -11,7 +11,7 @@ import type { Crdt } from "../../src/core/index.js";
 import { FlashKv } from "../../src/store/flash-kv.js";
 import { FlashSim } from "../../src/store/flash-sim.js";
 import { DEVICE_COALESCING, StateStore } from "../../src/store/state-store.js";
-import { loadCrdt } from "../../src/core/maps.js";
+import { loadCrdt } from "../../src/core/registry.js";
 
 const ID = "a4cf12b3c4d5";
 const WALL_MS = Date.UTC(2025, 0, 1);

@@ -12,6 +12,8 @@ import {
   MVRegister,
   ORSet,
   PNCounter,
+  Rga,
+  Text,
   TwoPSet,
   type Crdt,
   type Value,
@@ -35,6 +37,12 @@ const key = fc.constantFrom("a", "b", "c", "__proto__", "constructor", "");
 const scalar = fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.string({ maxLength: 4 }), fc.constant(null), fc.double({ noNaN: true, noDefaultInfinity: true }));
 
 const named = (label: string, f: Op): Op => Object.assign(f, { toString: () => label });
+
+// Sequences: positions are drawn as fractions of the length (ops are made before the state is
+// known); Text positions inside an astral character move back to its start.
+const frac = fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true });
+const textUnit = fc.constantFrom("a", "b", "c", " ", "é", "😀");
+const boundary = (t: Text, pos: number): number => (pos > 0 && pos < t.length && /[\udc00-\udfff]/.test(t.charAt(pos)) ? pos - 1 : pos);
 
 export const MODELS: readonly Model[] = [
   {
@@ -123,6 +131,50 @@ export const MODELS: readonly Model[] = [
       fc.tuple(key, scalar).map(([k, v]) => named(`update(${k}, nested LWWRegister)`, (c) => void (c as AWMap).update("m", AWMap, (m) => m.update(k, LWWRegister, (r) => r.set(v))))),
       key.map((k) => named(`delete(${k})`, (c) => void (c as AWMap).delete(k))),
       key.map((k) => named(`delete(s${k})`, (c) => void (c as AWMap).delete(`s${k}`))),
+    ),
+  },
+  {
+    name: "Rga",
+    make: (r, clock) => new Rga(r, { clock }),
+    fromBytes: (b, r) => Rga.fromBytes(b, r),
+    op: fc.oneof(
+      { weight: 3, arbitrary: fc.tuple(frac, element).map(([f, v]) => named(`insert(${f.toFixed(2)}·length, ${String(v)})`, (c) => (c as Rga).insert(Math.floor(f * ((c as Rga).length + 1)), v))) },
+      {
+        weight: 1,
+        arbitrary: fc.tuple(frac, fc.integer({ min: 1, max: 3 })).map(([f, n]) =>
+          named(`delete(${f.toFixed(2)}·length, ${n})`, (c) => {
+            const r = c as Rga;
+            const at = Math.floor(f * r.length);
+            r.delete(at, Math.min(n, r.length - at));
+          }),
+        ),
+      },
+    ),
+  },
+  {
+    name: "Text",
+    make: (r, clock) => new Text(r, { clock }),
+    fromBytes: (b, r) => Text.fromBytes(b, r),
+    op: fc.oneof(
+      {
+        weight: 3,
+        arbitrary: fc.tuple(frac, fc.string({ unit: textUnit, minLength: 1, maxLength: 4 })).map(([f, s]) =>
+          named(`insert(${f.toFixed(2)}·length, ${JSON.stringify(s)})`, (c) => {
+            const t = c as Text;
+            t.insert(boundary(t, Math.floor(f * (t.length + 1))), s);
+          }),
+        ),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.tuple(frac, fc.integer({ min: 1, max: 4 })).map(([f, n]) =>
+          named(`delete(${f.toFixed(2)}·length, ${n})`, (c) => {
+            const t = c as Text;
+            const at = boundary(t, Math.floor(f * t.length));
+            t.delete(at, boundary(t, Math.min(at + n, t.length)) - at);
+          }),
+        ),
+      },
     ),
   },
 ];

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { GCounter, LichenError, LWWMap, ORSet, PNCounter } from "../../src/index.js";
 import type { Crdt } from "../../src/core/crdt.js";
 import { Hlc } from "../../src/core/hlc.js";
-import { loadCrdt } from "../../src/core/maps.js";
+import { loadCrdt } from "../../src/core/registry.js";
 import { CrdtDb } from "../../src/store/crdt-db.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { SqliteKv } from "../../src/store/sqlite.js";

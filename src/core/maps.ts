@@ -1,4 +1,4 @@
-import { decodeCbor, readString, TypeTag, typeName, readArray, readCount } from "./codec.js";
+import { readString, TypeTag, typeName, readArray, readCount } from "./codec.js";
 import { GCounter, PNCounter } from "./counters.js";
 import { Crdt, type CrdtOptions } from "./crdt.js";
 import { DotStore, type Dotted, type DotStorePatch, type EntryCodec } from "./dot-store.js";
@@ -300,22 +300,8 @@ export class AWMap extends Crdt<DotStorePatch<Crdt>> {
   }
 }
 
-/** The CRDT class of a wire tag (every type but the sequences), e.g. to create a replica for a synced document. */
-export function crdtClassForTag(tag: number): CrdtClass | undefined {
-  return nestedClass(tag);
-}
-
-/** Restores a saved state of any of these types, reading its type from the bytes. */
-export function loadCrdt(bytes: Uint8Array, replica?: string, options?: CrdtOptions): Crdt {
-  const top = decodeCbor(bytes, options?.maxPayloadBytes);
-  const tag = Array.isArray(top) ? top[1] : undefined;
-  const ctor = typeof tag === "number" ? nestedClass(tag) : undefined;
-  if (ctor === undefined) throw malformed("not a saved lichen CRDT state");
-  return Crdt.restore((r) => new ctor(r, options), tag as number, bytes, replica, options?.maxPayloadBytes);
-}
-
-/** The CRDT class an AWMap can hold under a wire tag. */
-function nestedClass(tag: number): CrdtClass | undefined {
+/** The CRDT class an AWMap can hold under a wire tag (every type but the sequences). */
+export function nestedClass(tag: number): CrdtClass | undefined {
   switch (tag) {
     case TypeTag.GCounter:
       return GCounter;

@@ -1,7 +1,8 @@
 import type { Crdt } from "../core/crdt.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import type { Hlc } from "../core/hlc.js";
-import { crdtClassForTag, loadCrdt, type CrdtClass } from "../core/maps.js";
+import type { CrdtClass } from "../core/maps.js";
+import { crdtClassForTag, loadCrdt } from "../core/registry.js";
 import { checkReplicaId } from "../core/replica.js";
 import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";

@@ -34,7 +34,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { decodeCbor, encodeCbor } from "../../src/core/codec.js";
 import { invalidArgument, LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
-import { loadCrdt } from "../../src/core/maps.js";
+import { loadCrdt } from "../../src/core/registry.js";
 import { EventStore } from "../../src/store/event-store.js";
 import type { KvOp, KvStore } from "../../src/store/kv.js";
 import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, type SqliteChange, type SqliteKvOptions } from "../../src/store/sqlite.js";

@@ -8,7 +8,7 @@ import { decodeCbor, FORMAT_VERSION, typeName } from "../../src/core/codec.js";
 import { invalidArgument, LichenError } from "../../src/core/errors.js";
 import type { Crdt } from "../../src/core/crdt.js";
 import { timestampToMs } from "../../src/core/hlc.js";
-import { loadCrdt } from "../../src/core/maps.js";
+import { loadCrdt } from "../../src/core/registry.js";
 import { valueFromWire } from "../../src/core/value.js";
 import { EventStore } from "../../src/store/event-store.js";
 import { SQLITE_SCHEMA_VERSION, toJsonText } from "../../src/store/sqlite.js";
