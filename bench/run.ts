@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { nodeSanity, nodeTimingSection } from "./core-node.js";
 import { xsSection } from "./core-xs.js";
 import { encodingSection } from "./encoding.js";
+import { esp32Section } from "./esp32.js";
 import { type Check, checksTable, markdownSection, type Section, targetsTable } from "./report.js";
 import { sizeSection } from "./size.js";
 import { textSection } from "./text.js";
@@ -45,7 +46,9 @@ async function main(): Promise<void> {
   const sync = await syncSection(progress);
   checks.push(...sync.checks);
 
-  const sections = [timing, encoding.section, xs.section, sequences.section, size, store.section, sync.section];
+  progress("ESP32 firmware inside XS");
+  const esp32 = await esp32Section();
+  const sections = [timing, encoding.section, xs.section, sequences.section, size, store.section, sync.section, esp32];
   const failed = checks.filter((c) => !c.ok).length;
   const overview: Section = {
     title: "At a glance",

@@ -35,6 +35,14 @@
  *
  * cbor-x ships as its plain ESM files (index.js, encode.js, decode.js), transpiled the same way,
  * without its iterator/stream modules (CBOR_X_EXCLUDED): index.js loses the re-exports of those.
+ *
+ * 4. The ESP32 firmware (`npm run build` only; `build()` with `esp32Dir`): `build/esp32/`, the
+ *    modules of targets/esp32 transpiled the same way (host-only files excepted: `sim.ts`, marked
+ *    `// device-rules: host-only`). targets/esp32/main.ts → build/esp32/main.js, specifier "main";
+ *    targets/esp32/x.ts → build/esp32/lichen/x.js, specifier "lichen/esp32/x"; imports of src/
+ *    become the library's specifiers ("lichen/core/codec"), which must be among its modules.
+ *    targets/esp32/manifest.json (hand-written) maps "main" and "lichen/esp32/*" onto these files
+ *    and includes the library's manifest.json; mcconfig consumes the generated JavaScript.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -43,7 +51,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as acorn from "acorn";
 import { build as esbuild, transformSync } from "esbuild";
-import { MODDABLE_MODULES, isNodeOnlyFile } from "./check-device-rules.js";
+import { MODDABLE_MODULES, isHostOnlyFile, isNodeOnlyFile } from "./check-device-rules.js";
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -409,6 +417,75 @@ export function renderManifest(m: Manifest): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The ESP32 firmware (targets/esp32)
+
+/** The firmware's sources, relative to the repo root. */
+export const ESP32_SOURCE_DIR = "targets/esp32";
+
+/** Where its JavaScript goes by default, relative to the repo root. */
+export const ESP32_OUT = "build/esp32";
+
+/** "targets/esp32/node-app.ts" → "lichen/esp32/node-app"; main.ts → "main". */
+export function esp32Specifier(source: string): string {
+  const name = path.posix.basename(toPosix(source)).replace(/\.ts$/, "");
+  return name === "main" ? "main" : `${MODDABLE_NAMESPACE}/esp32/${name}`;
+}
+
+/**
+ * Transpiles the firmware's modules (targets/esp32/*.ts but host-only files) into `outDir`, file
+ * by file, with Moddable specifiers. `library`: the library's modules (buildModdable), which its
+ * imports of src/ must name. Returns what it wrote, sorted by specifier.
+ */
+export function buildEsp32App(root: string, outDir: string, library: readonly ModdableModule[]): ModdableModule[] {
+  const srcDir = path.join(root, ESP32_SOURCE_DIR);
+  if (!existsSync(srcDir)) return [];
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const known = new Set(library.map((m) => m.specifier));
+  const written: ModdableModule[] = [];
+  const sources = readdirSync(srcDir)
+    .filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))
+    .map((f) => path.join(srcDir, f))
+    .filter((f) => !isHostOnlyFile(f))
+    .sort();
+  for (const abs of sources) {
+    const source = toPosix(path.relative(root, abs));
+    const js = transform(readFileSync(abs, "utf8"), source, "ts");
+    const sdkImports = new Set<string>();
+    const edits = findSpecifiers(js, source).map((ref) => {
+      const spec = ref.value;
+      let target: string;
+      if (spec.startsWith("./") || spec.startsWith("../")) {
+        const resolved = path.resolve(path.dirname(abs), spec.replace(/\.js$/, ".ts"));
+        const rel = toPosix(path.relative(root, resolved));
+        if (!existsSync(resolved)) throw new BuildError(`${source}: cannot resolve "${spec}" (no ${rel})`);
+        if (isHostOnlyFile(resolved)) throw new BuildError(`${source}: imports the host-only module ${rel}`);
+        if (path.dirname(resolved) === srcDir) target = esp32Specifier(rel);
+        else {
+          target = moddableSpecifier(rel);
+          if (!known.has(target)) throw new BuildError(`${source}: imports ${rel}, which is not among the library's device modules`);
+        }
+      } else if (spec === "cbor-x" || isModdableSdkModule(spec)) {
+        if (spec !== "cbor-x") sdkImports.add(spec);
+        target = spec;
+      } else {
+        throw new BuildError(`${source}: imports "${spec}", which is neither a firmware or library module nor a Moddable SDK module`);
+      }
+      return { start: ref.start, end: ref.end, text: JSON.stringify(target) };
+    });
+    const specifier = esp32Specifier(source);
+    const file = specifier === "main" ? "main.js" : `lichen/${path.posix.basename(source).replace(/\.ts$/, ".js")}`;
+    const m: ModdableModule = { specifier, source, file };
+    if (sdkImports.size > 0) m.sdkImports = [...sdkImports].sort();
+    const dest = path.join(outDir, file);
+    mkdirSync(path.dirname(dest), { recursive: true });
+    writeFileSync(dest, splice(js, edits));
+    written.push(m);
+  }
+  return written.sort((a, b) => compareSpecifiers(a.specifier, b.specifier));
+}
+
+// ---------------------------------------------------------------------------------------------
 // The Node build
 
 function tscBin(root: string): string {
@@ -463,6 +540,8 @@ export interface BuildOptions {
   manifest?: "write" | "check" | "none";
   /** Skip the Node build (dist). */
   skipNode?: boolean;
+  /** Also build the ESP32 firmware (targets/esp32) there (the CLI: <root>/build/esp32). */
+  esp32Dir?: string;
 }
 
 export interface BuildResult {
@@ -471,6 +550,8 @@ export interface BuildResult {
   manifest: Manifest;
   /** What happened to manifest.json. */
   manifestStatus: "written" | "unchanged" | "skipped";
+  /** The firmware's modules, when esp32Dir was given. */
+  esp32Modules: ModdableModule[];
 }
 
 export async function build(opts: BuildOptions = {}): Promise<BuildResult> {
@@ -493,8 +574,9 @@ export async function build(opts: BuildOptions = {}): Promise<BuildResult> {
       throw new BuildError(`manifest.json is out of date: ${describeManifestDiff(current, manifest)}; run \`npm run build\` and commit manifest.json`);
     }
   }
+  const esp32Modules = opts.esp32Dir === undefined ? [] : buildEsp32App(root, opts.esp32Dir, modules);
   const distFiles = opts.skipNode ? [] : await buildNode(root, distDir);
-  return { distFiles, modules, manifest, manifestStatus };
+  return { distFiles, modules, manifest, manifestStatus, esp32Modules };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,7 +594,7 @@ async function main(argv: string[]): Promise<number> {
   const t0 = performance.now();
   let r: BuildResult;
   try {
-    r = await build({ manifest });
+    r = await build({ manifest, esp32Dir: path.join(ROOT, ESP32_OUT) });
   } catch (e) {
     console.error(`build failed: ${e instanceof BuildError ? e.message : (e as Error).stack}`);
     return 1;
@@ -524,6 +606,7 @@ async function main(argv: string[]): Promise<number> {
   const others = r.modules.filter((m) => !m.specifier.startsWith(`${MODDABLE_NAMESPACE}/`));
   console.log(`moddable: ${MODDABLE_OUT}/ (${lichen.length} lichen modules, ${others.length} cbor-x modules: ${others.map((m) => m.specifier).join(", ")})`);
   console.log(`manifest: manifest.json ${r.manifestStatus} (${r.modules.length} modules, all preloaded)`);
+  if (r.esp32Modules.length > 0) console.log(`esp32:    ${ESP32_OUT}/ (${r.esp32Modules.map((m) => m.specifier).join(", ")}; targets/esp32/manifest.json)`);
 
   // The package resolves through its own "exports", as a user's `import "lichen"` would.
   const probe = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import("lichen"); console.log(Object.keys(m).length)`], {

@@ -64,8 +64,9 @@ export interface XsBundle {
 }
 
 /** Bundle TypeScript/JavaScript module source `entry` (imports resolve from the repo root unless
- * `resolveDir` says otherwise) into a script for xsnap-worker. */
-export async function bundleForXs(entry: string, opts: { resolveDir?: string; define?: Record<string, string> } = {}): Promise<XsBundle> {
+ * `resolveDir` says otherwise) into a script for xsnap-worker. `plugins` run before the built-in
+ * ones (the ESP32 simulation maps Moddable's modules onto its own stand-ins: esp32-sim.ts). */
+export async function bundleForXs(entry: string, opts: { resolveDir?: string; define?: Record<string, string>; plugins?: Plugin[] } = {}): Promise<XsBundle> {
   const out = await build({
     stdin: { contents: entry, resolveDir: opts.resolveDir ?? ROOT, sourcefile: "xs-entry.ts", loader: "ts" },
     absWorkingDir: ROOT,
@@ -77,7 +78,7 @@ export async function bundleForXs(entry: string, opts: { resolveDir?: string; de
     target: "es2022",
     mainFields: ["module", "main"],
     define: { __LICHEN_ENGINE__: '"xs"', __LICHEN_SEED__: seedDefine(), ...opts.define },
-    plugins: [uvuShimPlugin, moddableShimsPlugin, fastCheckTimersPlugin],
+    plugins: [...(opts.plugins ?? []), uvuShimPlugin, moddableShimsPlugin, fastCheckTimersPlugin],
     sourcemap: "external",
     sourcesContent: false,
     logLevel: "silent",

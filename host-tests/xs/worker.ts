@@ -54,6 +54,10 @@ export interface XsMeter {
   compute: number;
   currentHeapCount: number;
   allocate: number;
+  /** Bytes of chunks in use (XS's currentChunksSize; after gc(), the live ones), when the worker
+   * reports it: the stock xsnap-worker does not; a build of it patched to add
+   * "currentChunksSize" to its meter JSON does (XSNAP_WORKER points at it; see bench/esp32.ts). */
+  chunks?: number;
 }
 
 export interface XsCrankResult {
@@ -115,6 +119,9 @@ export interface XsWorkerOptions {
   meteringLimit?: number;
   /** Name shown in the process list. */
   name?: string;
+  /** Run the worker in its own process group, so that a terminal's Ctrl-C (SIGINT to the
+   * foreground group) reaches only the host, which then closes the worker itself. */
+  detached?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -148,7 +155,7 @@ export class XsWorker {
     const args = [opts.name ?? "lichen-xs"];
     if (opts.meteringLimit) args.push("-l", String(opts.meteringLimit));
     this.onCommand = opts.onCommand ?? ((r) => r);
-    this.proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] });
+    this.proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"], detached: opts.detached === true });
     const stdio = this.proc.stdio as unknown as [null, Readable, Readable, Writable, Readable];
     this.toWorker = stdio[3];
     // Writes after the worker died raise EPIPE on the stream: the exit is reported by the waits instead.
@@ -260,9 +267,11 @@ export class XsWorker {
       } else if (kind === 0x2e /* '.' done */) {
         const sep = msg.indexOf(1, 1);
         const meterJson = sep >= 0 ? dec.decode(msg.subarray(1, sep)) : "{}";
-        const m = JSON.parse(meterJson) as Partial<XsMeter>;
+        const m = JSON.parse(meterJson) as Partial<XsMeter> & { currentChunksSize?: number };
+        const meter: XsMeter = { compute: m.compute ?? 0, currentHeapCount: m.currentHeapCount ?? 0, allocate: m.allocate ?? 0 };
+        if (typeof m.currentChunksSize === "number") meter.chunks = m.currentChunksSize;
         return {
-          meter: { compute: m.compute ?? 0, currentHeapCount: m.currentHeapCount ?? 0, allocate: m.allocate ?? 0 },
+          meter,
           reply: new Uint8Array(msg.subarray(sep >= 0 ? sep + 1 : 1)),
         };
       } else if (kind === 0x21 /* '!' exception */) {
