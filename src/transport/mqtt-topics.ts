@@ -10,7 +10,7 @@
 // `lichen/F/+/in/<its client id>` and `lichen/F/<its client id>/presence`), so a node can only
 // speak as itself. See docs/mqtt.md.
 import { invalidArgument, malformed } from "../core/errors.js";
-import { MAX_REPLICA_ID_LENGTH } from "../core/replica.js";
+import { replicaIdProblem } from "../core/replica.js";
 import type { PeerRole } from "./sync-engine.js";
 
 export const TOPIC_ROOT = "lichen";
@@ -22,16 +22,11 @@ export const MAX_PRESENCE_BYTES = 256;
 export const MAX_HEARTBEAT_MS = 86_400_000;
 
 function idProblem(id: unknown): string | undefined {
-  if (typeof id !== "string") return "must be a string";
-  if (id.length === 0) return "must not be empty";
-  if (id.length > MAX_REPLICA_ID_LENGTH) return `must be at most ${MAX_REPLICA_ID_LENGTH} characters`;
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return "must not contain control characters";
-    // '/' separates topic levels; '+' and '#' are MQTT wildcards: without them an id fills exactly
-    // one topic level, as a broker's ACL (mosquitto's %c) expects.
-    if (c === 0x2f || c === 0x2b || c === 0x23) return "must not contain '/', '+' or '#'";
-  }
+  const p = replicaIdProblem(id);
+  if (p !== undefined) return p;
+  // '/' separates topic levels; '+' and '#' are MQTT wildcards: without them an id fills exactly
+  // one topic level, as a broker's ACL (mosquitto's %c) expects.
+  if (/[/+#]/.test(id as string)) return "must not contain '/', '+' or '#'";
   return undefined;
 }
 
