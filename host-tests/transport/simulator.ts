@@ -1,7 +1,8 @@
 // A deterministic network for the sync protocol: virtual time, seeded loss,
 // duplication, reordering, partitions, and crashes that keep what was stored.
 import { AWMap, GCounter, LWWMap, LWWRegister } from "../../src/index.js";
-import { MemoryKv } from "../../src/store/kv.js";
+import { openClock } from "../../src/store/clock-store.js";
+import { MemoryKv, type KvStore } from "../../src/store/kv.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
 import { SyncEngine, type PeerRole, type Scheduler, type SyncLogEntry } from "../../src/transport/sync-engine.js";
 
@@ -16,6 +17,8 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+const WALL_START = Date.UTC(2026, 0, 1);
 
 interface Timer {
   at: number;
@@ -87,21 +90,49 @@ export class Fleet {
     private readonly antiEntropyMs = 5000,
   ) {}
 
+  /** The life of the engine each peer runs now: a crash ends it (its timers, sends and writes stop). */
+  private readonly alive = new Map<string, { alive: boolean }>();
+
   private makeEngine(id: string, role: PeerRole, kv: MemoryKv): SyncEngine {
-    // every replica's wall clock reads the same virtual time, from 2026
+    const previous = this.alive.get(id);
+    if (previous !== undefined) previous.alive = false;
+    const life = { alive: true };
+    this.alive.set(id, life);
+    const dead = (): never => {
+      throw new Error(`${id} has lost power`);
+    };
+    // what a dead engine's leftover timers try to write never reaches the flash
+    const storage: KvStore = {
+      get: (k) => kv.get(k),
+      keys: (p) => kv.keys(p),
+      put: (k, v) => (life.alive ? kv.put(k, v) : dead()),
+      delete: (k) => (life.alive ? kv.delete(k) : dead()),
+      batch: (ops, views) => (life.alive ? kv.batch(ops, views) : dead()),
+      close: () => {},
+    };
+    const scheduler: Scheduler = {
+      now: () => this.time.now(),
+      setTimer: (ms, fn) =>
+        this.time.setTimer(ms, () => {
+          if (life.alive) fn();
+        }),
+    };
     return new SyncEngine({
       replica: id,
       role,
-      kv,
-      scheduler: this.time,
-      send: (to, frame) => this.transmit(id, to, frame),
+      kv: storage,
+      scheduler,
+      send: (to, frame) => {
+        if (life.alive) this.transmit(id, to, frame);
+      },
       coalesce: role === "node" ? this.coalesce : undefined,
       antiEntropyMs: this.antiEntropyMs,
       resendMs: 500,
       maxResendMs: 8000,
       maxFrameBytes: 4000,
       log: (e) => this.logs.push(e),
-      clock: undefined,
+      // every replica's wall clock reads the virtual time, from 2026: runs repeat exactly
+      clock: openClock(storage, { wallClock: () => WALL_START + this.time.now() }),
     });
   }
 
@@ -148,6 +179,7 @@ export class Fleet {
   crash(id: string): void {
     const p = this.peers.get(id)!;
     p.up = false;
+    this.alive.get(id)!.alive = false;
     for (const other of this.peers.values()) if (other.id !== id) other.engine.disconnect(id);
   }
 
