@@ -37,8 +37,7 @@
  * without its iterator/stream modules (CBOR_X_EXCLUDED): index.js loses the re-exports of those.
  *
  * 4. The ESP32 firmware (`npm run build` only; `build()` with `esp32Dir`): `build/esp32/`, the
- *    modules of targets/esp32 transpiled the same way (host-only files excepted: `sim.ts`, marked
- *    `// device-rules: host-only`). targets/esp32/main.ts → build/esp32/main.js, specifier "main";
+ *    modules of targets/esp32 transpiled the same way (Node-only files excepted: `sim-node.ts`). targets/esp32/main.ts → build/esp32/main.js, specifier "main";
  *    targets/esp32/x.ts → build/esp32/lichen/x.js, specifier "lichen/esp32/x"; imports of src/
  *    become the library's specifiers ("lichen/core/codec"), which must be among its modules.
  *    targets/esp32/manifest.json (hand-written) maps "main" and "lichen/esp32/*" onto these files
@@ -51,7 +50,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as acorn from "acorn";
 import { build as esbuild, transformSync } from "esbuild";
-import { MODDABLE_MODULES, isHostOnlyFile, isNodeOnlyFile } from "./check-device-rules.js";
+import { MODDABLE_MODULES, isNodeOnlyFile } from "./check-device-rules.js";
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -432,7 +431,7 @@ export function esp32Specifier(source: string): string {
 }
 
 /**
- * Transpiles the firmware's modules (targets/esp32/*.ts but host-only files) into `outDir`, file
+ * Transpiles the firmware's modules (targets/esp32/*.ts but the Node-only ones) into `outDir`, file
  * by file, with Moddable specifiers. `library`: the library's modules (buildModdable), which its
  * imports of src/ must name. Returns what it wrote, sorted by specifier.
  */
@@ -446,7 +445,7 @@ export function buildEsp32App(root: string, outDir: string, library: readonly Mo
   const sources = readdirSync(srcDir)
     .filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))
     .map((f) => path.join(srcDir, f))
-    .filter((f) => !isHostOnlyFile(f))
+    .filter((f) => !isNodeOnlyFile(f))
     .sort();
   for (const abs of sources) {
     const source = toPosix(path.relative(root, abs));
@@ -459,7 +458,7 @@ export function buildEsp32App(root: string, outDir: string, library: readonly Mo
         const resolved = path.resolve(path.dirname(abs), spec.replace(/\.js$/, ".ts"));
         const rel = toPosix(path.relative(root, resolved));
         if (!existsSync(resolved)) throw new BuildError(`${source}: cannot resolve "${spec}" (no ${rel})`);
-        if (isHostOnlyFile(resolved)) throw new BuildError(`${source}: imports the host-only module ${rel}`);
+        if (isNodeOnlyFile(resolved)) throw new BuildError(`${source}: imports the Node-only module ${rel}`);
         if (path.dirname(resolved) === srcDir) target = esp32Specifier(rel);
         else {
           target = moddableSpecifier(rel);

@@ -70,23 +70,6 @@ export function isNodeOnlyFile(file: string): boolean {
   return name === "sqlite" || name.endsWith("-node");
 }
 
-/**
- * Host code that sits beside device code says so on its first line: `// device-rules: host-only <why>`
- * (e.g. targets/esp32/sim.ts, the Node side of the firmware's simulator). It is no device entry
- * point, and a device module that imports it breaks the node-only rule, as with isNodeOnlyFile.
- */
-const HOST_ONLY_MARK = /^\s*\/\/\s*device-rules:\s*host-only\b/;
-
-/** A Node-only file by its name (isNodeOnlyFile), or host code by its first line (HOST_ONLY_MARK). */
-export function isHostOnlyFile(file: string): boolean {
-  if (isNodeOnlyFile(file)) return true;
-  try {
-    return HOST_ONLY_MARK.test(readFileSync(file, "utf8").slice(0, 300));
-  } catch {
-    return false;
-  }
-}
-
 function isModdableFile(file: string): boolean {
   const norm = file.split(path.sep).join("/");
   const name = path.basename(norm).replace(/\.[cm]?[tj]sx?$/, "");
@@ -1050,7 +1033,7 @@ export function runDeviceRules(root: string): DeviceRulesResult {
   for (const dir of DEVICE_ENTRY_DIRS) {
     const abs = path.join(absRoot, dir);
     if (!existsSync(abs)) continue;
-    for (const f of listSourceFiles(abs)) if (!isHostOnlyFile(f)) entries.push(f);
+    for (const f of listSourceFiles(abs)) if (!isNodeOnlyFile(f)) entries.push(f);
   }
   entries.sort();
 
@@ -1079,7 +1062,7 @@ export function runDeviceRules(root: string): DeviceRulesResult {
         violations.push({ file: name, line: imp.line, column: imp.column, rule: "import", message: `cannot resolve "${imp.specifier}"` });
         continue;
       }
-      if (isHostOnlyFile(resolved)) {
+      if (isNodeOnlyFile(resolved)) {
         violations.push({ file: name, line: imp.line, column: imp.column, rule: "node-only", message: nodeOnlyImportMessage(imp.specifier, rel(resolved)) });
         continue;
       }

@@ -6,7 +6,7 @@
  *   npm start [-- --duration SECONDS] [--nodes N] [--sim auto|xs|node] [--interval MS]
  *                [--port N] [--http-port N] [--db FILE] [--verbose]
  *
- * The nodes are the ESP32 firmware running inside XS (targets/esp32/sim.ts) when that is
+ * The nodes are the ESP32 firmware running inside XS (targets/esp32/sim-node.ts) when that is
  * available; otherwise the same protocol stack in Node (SyncEngine + MqttSync + MemoryKv with a
  * simulated sensor, targets/rpi/demo-node.ts), and it says so. The broker takes port 1883, or a
  * free port if 1883 is in use (a mosquitto, say); the dashboard 8080, or a free port. The database
@@ -182,12 +182,12 @@ async function main(): Promise<number> {
   let startXs: StartSimulatedNode | undefined;
   const simDir = fileURLToPath(new URL("../targets/esp32/", import.meta.url));
   if (simMode !== "node") {
-    if (!existsSync(join(simDir, "sim.ts")) && !existsSync(join(simDir, "sim.js"))) {
-      if (simMode === "xs") throw new Error("--sim xs: targets/esp32/sim.ts does not exist yet");
-      plain("note: targets/esp32/sim.ts is not there: the nodes run in Node instead of the firmware inside XS");
+    if (!existsSync(join(simDir, "sim-node.ts")) && !existsSync(join(simDir, "sim-node.js"))) {
+      if (simMode === "xs") throw new Error("--sim xs: targets/esp32/sim-node.ts does not exist yet");
+      plain("note: targets/esp32/sim-node.ts is not there: the nodes run in Node instead of the firmware inside XS");
     } else {
       try {
-        const spec = "../targets/esp32/sim.js";
+        const spec = "../targets/esp32/sim-node.js";
         const mod = (await import(spec)) as { startSimulatedNode?: StartSimulatedNode };
         if (typeof mod.startSimulatedNode !== "function") throw new Error("it exports no startSimulatedNode");
         startXs = mod.startSimulatedNode;
@@ -215,7 +215,7 @@ async function main(): Promise<number> {
           }),
         );
       }
-      kind = "the ESP32 firmware inside XS (targets/esp32/sim.ts)";
+      kind = "the ESP32 firmware inside XS (targets/esp32/sim-node.ts)";
     } catch (e) {
       if (simMode === "xs") throw e;
       plain(`note: the firmware simulator failed (${errorMessage(e)}): the nodes run in Node instead`);

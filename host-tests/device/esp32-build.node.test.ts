@@ -36,7 +36,7 @@ test("the firmware's modules are built file by file under Moddable specifiers; t
   const r = await built();
   assert.equal(r.esp32Modules.map((m) => m.specifier).sort(), ["lichen/esp32/config", "lichen/esp32/node-app", "lichen/esp32/sensor", "lichen/esp32/sensor-i2c", "main"]);
   assert.equal(readdirSync(ESP32).sort(), ["lichen", "main.js"]);
-  assert.ok(!readdirSync(path.join(ESP32, "lichen")).includes("sim.js"));
+  assert.ok(!readdirSync(path.join(ESP32, "lichen")).includes("sim-node.js"));
 });
 
 test("every import of the firmware names a library module, a firmware module or an SDK module the app brings in", async () => {
@@ -74,21 +74,21 @@ test("targets/esp32/manifest.json: the library's manifest, the built modules pre
   assert.equal(c.heap, { initial: 4928, incremental: 0 });
 });
 
-test("the device rules skip a file marked `// device-rules: host-only`, and flag device code that imports it", () => {
+test("the device rules skip the Node-only simulator (sim-node.ts), and flag device code that imports it", () => {
   const root = path.join(OUT, "rules");
   mkdirSync(path.join(root, "targets/esp32"), { recursive: true });
-  writeFileSync(path.join(root, "targets/esp32/sim.ts"), '// device-rules: host-only (a test)\nimport { spawn } from "node:child_process";\nexport const run = spawn;\n');
+  writeFileSync(path.join(root, "targets/esp32/sim-node.ts"), 'import { spawn } from "node:child_process";\nexport const run = spawn;\n');
   writeFileSync(path.join(root, "targets/esp32/main.ts"), "export default function main(): number {\n  return 1;\n}\n");
   let r = runDeviceRules(root);
   assert.equal(r.modules, ["targets/esp32/main.ts"]);
   assert.equal(r.violations, []);
-  writeFileSync(path.join(root, "targets/esp32/main.ts"), 'import { run } from "./sim.js";\nexport default function main(): unknown {\n  return run;\n}\n');
+  writeFileSync(path.join(root, "targets/esp32/main.ts"), 'import { run } from "./sim-node.js";\nexport default function main(): unknown {\n  return run;\n}\n');
   r = runDeviceRules(root);
   assert.ok(r.violations.some((v) => v.rule === "node-only" && v.file === "targets/esp32/main.ts"), JSON.stringify(r.violations));
-  // and the real tree: sim.ts is host code, main.ts and what it reaches are device code
+  // and the real tree: sim-node.ts is host code, main.ts and what it reaches are device code
   const real = runDeviceRules(ROOT);
   assert.ok(real.modules.includes("targets/esp32/main.ts") && real.modules.includes("targets/esp32/node-app.ts"));
-  assert.ok(!real.modules.includes("targets/esp32/sim.ts"));
+  assert.ok(!real.modules.includes("targets/esp32/sim-node.ts"));
 });
 
 test.run();

@@ -1,4 +1,4 @@
-// The XS side of the ESP32 simulation (targets/esp32/sim.ts is the host side): stand-ins for the
+// The XS side of the ESP32 simulation (targets/esp32/sim-node.ts is the host side): stand-ins for the
 // Moddable modules that the firmware's main module (targets/esp32/main.ts) imports, bundled with
 // it by esbuild (ESP32_SIM_MODULES: an import of "mqtt", "timer", ... from the firmware or from a
 // `*-moddable.ts` file resolves here), and the command loop the host drives.

@@ -5,7 +5,7 @@
 //
 // Everything happens inside main(): device modules are preloaded, so nothing may touch the flash,
 // the network or the timers at module scope (DESIGN.md, "The device rules"). The host simulation
-// (sim.ts) bundles this same module with stand-ins for "mc/config", "net", "timer", "time",
+// (sim-node.ts) bundles this same module with stand-ins for "mc/config", "net", "timer", "time",
 // "mqtt", "embedded:storage/key-value" and "embedded:io/i2c".
 
 // @ts-ignore: Moddable modules (mcconfig makes "mc/config" from the manifest's "config")

@@ -1,7 +1,7 @@
 // The sensor node's application, as a factory that takes everything platform-specific as
 // arguments: the flash (a FlashDriver), Moddable's MQTT Client class, Moddable's Timer, the
 // sensor and the clocks. main.ts wires the real Moddable modules; the host simulation
-// (sim.ts) and the tests wire stand-ins. Device code: nothing runs at module load.
+// (sim-node.ts) and the tests wire stand-ins. Device code: nothing runs at module load.
 //
 // State, in CRDTs synced with the gateway (SyncEngine over Moddable's MQTT client, QoS 0,
 // lichen's acknowledgements), persisted in NVS through FlashKv and a coalescing StateStore

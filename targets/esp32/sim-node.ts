@@ -1,4 +1,4 @@
-// device-rules: host-only (the Node side of the firmware's simulator: xsnap-worker, MQTT.js, files)
+// The Node side of the firmware's simulator (xsnap-worker, MQTT.js, files): host code, named -node.
 //
 // The ESP32 firmware, simulated on the host: the same main module (main.ts, node-app.ts and the
 // library under them) runs inside the XS engine (an xsnap-worker, host-tests/xs/worker.ts),
