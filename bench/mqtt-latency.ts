@@ -8,9 +8,10 @@
 // loopback a small write that follows an unacknowledged one waits for the peer's delayed ACK
 // (about 40 ms on Linux): the second row shows what that costs.
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { freePort, mosquittoPath, portOpen } from "../host-tests/net.js";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, connect as tcpConnect, type Socket } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LWWMap } from "../src/core/index.js";
@@ -169,34 +170,8 @@ async function measure(broker: string, url: string, noDelay: boolean): Promise<L
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function accepting(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = tcpConnect({ port, host: "127.0.0.1" });
-    c.once("connect", () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once("error", () => resolve(false));
-  });
-}
 
-function mosquittoPath(): string | undefined {
-  const r = spawnSync("sh", ["-c", "command -v mosquitto || ls /usr/sbin/mosquitto"], { encoding: "utf8" });
-  const p = r.stdout.trim().split("\n")[0];
-  return r.status === 0 && p ? p : undefined;
-}
 
 async function withMosquitto(noDelay: boolean): Promise<LatencyResult> {
   const bin = mosquittoPath();
@@ -211,7 +186,7 @@ async function withMosquitto(noDelay: boolean): Promise<LatencyResult> {
   try {
     proc = spawn(bin, ["-c", conf], { stdio: "ignore" });
     const started = Date.now();
-    while (!(await accepting(port))) {
+    while (!(await portOpen(port))) {
       if (proc.exitCode !== null || Date.now() - started > WAIT_MS) {
         return { broker: "mosquitto", noDelay, samples: [], converged: false, error: `mosquitto did not start on port ${port}` };
       }

@@ -1,8 +1,8 @@
 // Shared by the gateway daemon's tests (daemon, dashboard, npm start): child processes with
 // deadlines, free ports, polling with deadlines (uvu has no timeouts of its own).
+import { freePort } from "../net.js";
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
@@ -28,18 +28,6 @@ export function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Run {
   code: number | null;
@@ -123,3 +111,5 @@ export function assertCleanError(r: Run, pattern: RegExp, what: string, code?: n
   for (const l of r.stdout.split("\n").filter((x) => x !== "")) assert.match(l, /^\{"ts":".*"level":".*"event":/, `${what}: only JSON log lines on stdout`);
 }
 
+
+export { freePort };

@@ -4,9 +4,9 @@
 // forged delta; presence and last wills; a broker killed and restarted mid-sync; a gateway
 // SIGKILLed mid-sync and restarted (in a child process), losing nothing it acknowledged.
 // Every wait has its own deadline (uvu has none).
+import { freePort, portOpen } from "../net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,29 +105,7 @@ async function aedesBroker(): Promise<Broker> {
   };
 }
 
-/** A free TCP port on loopback (mosquitto cannot take port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ port, host: "127.0.0.1" });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 /** docs/mqtt.md's sample ACL: every client publishes only as itself and reads only its inbox and presence. */
 const MOSQUITTO_ACL = `# lichen: confine every client to its own topics (%c: its client id = its replica id)
