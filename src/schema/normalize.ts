@@ -1,0 +1,237 @@
+// Validation and normalization: one path for TypeScript definitions and schema files.
+import { copyValue, type Value } from "../core/value.js";
+import {
+  CRDT_KINDS,
+  CRDT_WITH_ELEMENT,
+  PLAIN_KINDS,
+  SchemaError,
+  type CrdtKind,
+  type Entity,
+  type EntityInput,
+  type FieldType,
+  type NormalizedEntity,
+  type NormalizedField,
+  type NormalizedRelation,
+  type NormalizedSchema,
+  type PlainKind,
+  type SchemaPath,
+} from "./model.js";
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const ENTITY_NAME = /^[A-Z][A-Za-z0-9_]{0,63}$/;
+const RESERVED: readonly string[] = Object.freeze(["__proto__", "constructor", "prototype"]);
+
+const isObj = (x: unknown): x is { readonly [k: string]: unknown } => typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
+const show = (x: unknown): string => (typeof x === "string" ? JSON.stringify(x) : x instanceof Uint8Array ? "bytes" : Array.isArray(x) ? "an array" : x === null ? "null" : typeof x === "object" ? "a table" : String(x));
+
+/** A schema as read from a file (or converted from a TS definition), before validation. */
+export interface RawField {
+  readonly [key: string]: unknown;
+}
+
+function fail(message: string, path: SchemaPath): never {
+  throw new SchemaError(message, path);
+}
+
+function checkKeys(obj: { readonly [k: string]: unknown }, allowed: readonly string[], path: SchemaPath, what: string): void {
+  for (const k of Object.keys(obj)) if (!allowed.includes(k)) fail(`unknown key ${JSON.stringify(k)} in ${what} (allowed: ${allowed.join(", ")})`, { ...path, attribute: k });
+}
+
+function plainDefault(kind: PlainKind, v: unknown, path: SchemaPath): Value {
+  const bad = (want: string): never => fail(`the default must be ${want}, not ${show(v)}`, { ...path, attribute: "default" });
+  switch (kind) {
+    case "string":
+      return typeof v === "string" ? v : bad("a string");
+    case "number":
+      return typeof v === "number" && Number.isFinite(v) ? v : bad("a finite number");
+    case "boolean":
+      return typeof v === "boolean" ? v : bad("a boolean");
+    case "bytes":
+      if (v instanceof Uint8Array) return v.slice();
+      if (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) return Uint8Array.from(v as number[]);
+      return bad("bytes (an array of integers 0 to 255)");
+    case "json":
+      try {
+        return copyValue(v);
+      } catch (e) {
+        return fail(`the default is not a value lichen stores: ${(e as Error).message}`, { ...path, attribute: "default" });
+      }
+  }
+}
+
+/** Checks a default against its field type; returns it normalized (bytes as Uint8Array, frozen). */
+export function checkDefault(type: FieldType, v: unknown, path: SchemaPath): Value {
+  if (type.kind === "plain") return copyValue(plainDefault(type.plain, v, path));
+  const el = type.of as PlainKind;
+  const at = { ...path, attribute: "default" };
+  switch (type.crdt) {
+    case "LWWRegister":
+    case "MVRegister":
+      return copyValue(plainDefault(el, v, path));
+    case "GCounter":
+      if (!Number.isSafeInteger(v) || (v as number) < 0) fail(`the default of a GCounter is a non-negative integer, not ${show(v)}`, at);
+      return v as number;
+    case "PNCounter":
+      if (!Number.isSafeInteger(v)) fail(`the default of a PNCounter is an integer, not ${show(v)}`, at);
+      return v as number;
+    case "GSet":
+    case "TwoPSet":
+    case "ORSet":
+      if (!Array.isArray(v)) fail(`the default of a ${type.crdt} is an array of its elements, not ${show(v)}`, at);
+      return copyValue((v as unknown[]).map((x) => plainDefault(el, x, path)));
+    case "LWWMap": {
+      if (!isObj(v)) fail(`the default of an LWWMap is a table of its values, not ${show(v)}`, at);
+      const out: { [k: string]: Value } = {};
+      for (const k of Object.keys(v as object).sort()) Object.defineProperty(out, k, { value: plainDefault(el, (v as { [k: string]: unknown })[k], path), enumerable: true });
+      return copyValue(out);
+    }
+    case "Text":
+      if (typeof v !== "string") fail(`the default of a Text is a string, not ${show(v)}`, at);
+      return v as string;
+  }
+}
+
+/** Resolves a field's type from `{ type, crdt }` strings (files) or a FieldType object (TypeScript). */
+function fieldType(raw: RawField, path: SchemaPath): FieldType {
+  const t = raw.type;
+  if (isObj(t) && (t.kind === "plain" || t.kind === "crdt")) {
+    if (t.kind === "plain") {
+      if (!PLAIN_KINDS.includes(t.plain as PlainKind)) fail(`unknown plain type ${show(t.plain)}`, { ...path, attribute: "type" });
+      return Object.freeze({ kind: "plain", plain: t.plain as PlainKind });
+    }
+    return crdtType(t.crdt, t.of, path);
+  }
+  if (raw.crdt !== undefined) return crdtType(raw.crdt, t, path);
+  if (t === undefined) fail(`no type: give type = one of ${PLAIN_KINDS.join(", ")} (and crdt = ... to wrap it in a CRDT)`, { ...path, attribute: "type" });
+  if (typeof t !== "string" || !PLAIN_KINDS.includes(t as PlainKind)) fail(`unknown type ${show(t)}: one of ${PLAIN_KINDS.join(", ")}`, { ...path, attribute: "type" });
+  return Object.freeze({ kind: "plain", plain: t as PlainKind });
+}
+
+function crdtType(k: unknown, of: unknown, path: SchemaPath): FieldType {
+  if (typeof k !== "string" || !CRDT_KINDS.includes(k as CrdtKind)) fail(`unknown crdt ${show(k)}: one of ${CRDT_KINDS.join(", ")}`, { ...path, attribute: "crdt" });
+  const kind = k as CrdtKind;
+  if (CRDT_WITH_ELEMENT.includes(kind)) {
+    if (of === undefined) fail(`a ${kind} needs an element type: type = one of ${PLAIN_KINDS.join(", ")}`, { ...path, attribute: "type" });
+    if (typeof of !== "string" || !PLAIN_KINDS.includes(of as PlainKind)) fail(`unknown type ${show(of)}: one of ${PLAIN_KINDS.join(", ")}`, { ...path, attribute: "type" });
+    return Object.freeze({ kind: "crdt", crdt: kind, of: of as PlainKind });
+  }
+  if (of !== undefined) fail(`a ${kind} takes no element type (remove type = ${show(of)})`, { ...path, attribute: "type" });
+  return Object.freeze({ kind: "crdt", crdt: kind, of: undefined });
+}
+
+/**
+ * Validates one entity in the file form: `{ name, doc?, versions: [{ version?, fields: [{ name,
+ * type?, crdt?, default?, doc? }] }], relations?: [{ name, to, kind?, doc? }] }`. Version 1's
+ * fields are the initial ones; each later version lists the fields it adds, each with a default
+ * (optional for CRDT fields: an empty CRDT). Relation targets are checked by normalizeSchema.
+ */
+export function normalizeEntity(raw: unknown, entityIndex = 0): NormalizedEntity {
+  const base: SchemaPath = { entityIndex };
+  if (!isObj(raw)) fail(`an entity is a table, not ${show(raw)}`, base);
+  checkKeys(raw, ["name", "doc", "versions", "relations"], base, "an entity");
+  const name = raw.name;
+  if (typeof name !== "string" || !ENTITY_NAME.test(name)) fail(`an entity name is 1 to 64 characters of A-Z a-z 0-9 _, starting with a capital letter; not ${show(name)}`, { ...base, attribute: "name" });
+  const at: SchemaPath = { entity: name, entityIndex };
+  if (raw.doc !== undefined && typeof raw.doc !== "string") fail("doc is a string", { ...at, attribute: "doc" });
+  const versions = raw.versions;
+  if (!Array.isArray(versions) || versions.length === 0) fail("versions: at least one version, with its fields", { ...at, attribute: "versions" });
+  const fields: NormalizedField[] = [];
+  const seen = new Set<string>();
+  versions.forEach((ver: unknown, i: number) => {
+    const version = i + 1;
+    const vpath: SchemaPath = { ...at, version };
+    if (!isObj(ver)) fail(`version ${version} is a table, not ${show(ver)}`, vpath);
+    checkKeys(ver, ["version", "fields"], vpath, `version ${version}`);
+    if (ver.version !== undefined && ver.version !== version) fail(`versions are numbered 1, 2, 3, ... in order: this one is ${version}, not ${show(ver.version)}`, { ...vpath, attribute: "version" });
+    const fs = ver.fields;
+    if (!Array.isArray(fs) || (version > 1 && fs.length === 0) || (version === 1 && fs.length === 0)) fail(`version ${version} ${version === 1 ? "declares" : "adds"} no fields`, { ...vpath, attribute: "fields" });
+    for (const f of fs as unknown[]) {
+      if (!isObj(f)) fail(`a field is a table, not ${show(f)}`, vpath);
+      const fname = f.name;
+      if (typeof fname !== "string" || !IDENT.test(fname) || RESERVED.includes(fname)) fail(`a field name is an identifier (A-Z a-z 0-9 _, not starting with a digit), not ${show(fname)}`, { ...vpath, attribute: "name" });
+      const fpath: SchemaPath = { ...vpath, field: fname };
+      checkKeys(f, ["name", "type", "crdt", "default", "doc"], fpath, "a field");
+      if (seen.has(fname)) fail(`field ${fname} is declared twice`, { ...fpath, occurrence: 2 });
+      seen.add(fname);
+      const type = fieldType(f, fpath);
+      if (f.doc !== undefined && typeof f.doc !== "string") fail("doc is a string", { ...fpath, attribute: "doc" });
+      let def: Value | undefined;
+      if (version === 1) {
+        if (f.default !== undefined) fail("a field of version 1 takes no default (defaults fill fields added by later versions into older values)", { ...fpath, attribute: "default" });
+      } else if (f.default === undefined) {
+        if (type.kind === "plain") fail(`added in version ${version}: needs a default for values stored by older versions`, { ...fpath, attribute: "default" });
+      } else def = checkDefault(type, f.default, fpath);
+      fields.push(Object.freeze({ name: fname, type, since: version, ...(def !== undefined ? { default: def } : {}), ...(typeof f.doc === "string" ? { doc: f.doc } : {}) }));
+    }
+  });
+  const relations: NormalizedRelation[] = [];
+  if (raw.relations !== undefined) {
+    if (!Array.isArray(raw.relations)) fail("relations is an array of tables", { ...at, attribute: "relations" });
+    for (const r of raw.relations as unknown[]) {
+      if (!isObj(r)) fail(`a relation is a table, not ${show(r)}`, at);
+      const rname = r.name;
+      if (typeof rname !== "string" || !IDENT.test(rname) || RESERVED.includes(rname)) fail(`a relation name is an identifier, not ${show(rname)}`, { ...at, attribute: "name" });
+      const rpath: SchemaPath = { ...at, field: rname };
+      checkKeys(r, ["name", "to", "kind", "doc"], rpath, "a relation");
+      if (seen.has(rname)) fail(`relation ${rname} has the name of a field or another relation`, { ...rpath, occurrence: 2 });
+      seen.add(rname);
+      if (typeof r.to !== "string" || !ENTITY_NAME.test(r.to)) fail(`to: the name of an entity, not ${show(r.to)}`, { ...rpath, attribute: "to" });
+      const kind = r.kind ?? "one";
+      if (kind !== "one" && kind !== "many") fail(`kind is "one" or "many", not ${show(kind)}`, { ...rpath, attribute: "kind" });
+      if (r.doc !== undefined && typeof r.doc !== "string") fail("doc is a string", { ...rpath, attribute: "doc" });
+      relations.push(Object.freeze({ name: rname, to: r.to, kind, ...(typeof r.doc === "string" ? { doc: r.doc } : {}) }));
+    }
+  }
+  relations.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return Object.freeze({ name, ...(typeof raw.doc === "string" ? { doc: raw.doc } : {}), version: versions.length, fields: Object.freeze(fields), relations: Object.freeze(relations) });
+}
+
+/** Validates a whole schema `{ entities: [...] }`: each entity, unique names, relation targets. Entities sorted by name. */
+export function normalizeSchema(raw: unknown): NormalizedSchema {
+  if (!isObj(raw)) fail(`a schema is a table, not ${show(raw)}`, {});
+  checkKeys(raw, ["entity", "entities"], {}, "the schema");
+  const list = raw.entities ?? raw.entity;
+  if (!Array.isArray(list) || list.length === 0) fail("no entities: declare at least one ([[entity]] in TOML, \"entities\": [...] in JSON)", {});
+  const entities = (list as unknown[]).map((e, i) => normalizeEntity(e, i));
+  const names = new Set<string>();
+  entities.forEach((e, i) => {
+    if (names.has(e.name)) fail(`entity ${e.name} is declared twice`, { entity: e.name, entityIndex: i });
+    names.add(e.name);
+  });
+  entities.forEach((e, i) => {
+    for (const r of e.relations) if (!names.has(r.to)) fail(`relation to ${r.to}: no such entity`, { entity: e.name, entityIndex: i, field: r.name, attribute: "to" });
+  });
+  return Object.freeze({ entities: Object.freeze([...entities].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) });
+}
+
+/** Converts a TypeScript definition to the file form. */
+export function entityInputToRaw(d: EntityInput): unknown {
+  const versions = d.versions.map((v, i) =>
+    i === 0
+      ? { fields: Object.keys((v as { fields: object }).fields).map((name) => ({ name, type: (v as { fields: { [k: string]: unknown } }).fields[name] })) }
+      : {
+          fields: Object.keys((v as { add: object }).add).map((name) => {
+            const a = (v as { add: { [k: string]: { type: unknown; default?: unknown; doc?: unknown } } }).add[name]!;
+            return { name, type: a.type, ...(a.default !== undefined ? { default: a.default } : {}), ...(a.doc !== undefined ? { doc: a.doc } : {}) };
+          }),
+        },
+  );
+  const relations = d.relations === undefined ? undefined : Object.keys(d.relations).map((name) => ({ name, ...d.relations![name] }));
+  return { name: d.name, ...(d.doc !== undefined ? { doc: d.doc } : {}), versions, ...(relations !== undefined ? { relations } : {}) };
+}
+
+/**
+ * Defines an entity in TypeScript, with its types inferred (`InferEntity<typeof Sensor>`).
+ * Validated like a schema file; throws a SchemaError (no file, no line).
+ */
+export function defineEntity<const D extends EntityInput>(d: D): Entity<D> {
+  return normalizeEntity(entityInputToRaw(d)) as Entity<D>;
+}
+
+/** A schema from TypeScript entities: unique names, relation targets checked, sorted by name. */
+export function defineSchema(...entities: readonly NormalizedEntity[]): NormalizedSchema {
+  const names = new Set(entities.map((e) => e.name));
+  if (names.size !== entities.length) fail("two entities have the same name", {});
+  for (const e of entities) for (const r of e.relations) if (!names.has(r.to)) fail(`relation to ${r.to}: no such entity`, { entity: e.name, field: r.name, attribute: "to" });
+  return Object.freeze({ entities: Object.freeze([...entities].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) });
+}
