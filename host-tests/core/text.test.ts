@@ -9,6 +9,7 @@ import { ENGINE } from "../engine.js";
 import { retainedSlots } from "../xs/meter.js";
 import fixture from "../vectors/trace-fixture.json";
 import { encodeCbor, LichenError, Text } from "../../src/index.js";
+import { naiveIntegrate } from "./naive-sequence.js";
 
 const code = (f: () => unknown): string => {
   try {
@@ -294,27 +295,8 @@ class Naive {
   seq = 0;
   log: NaiveOp[] = [];
   constructor(readonly agent: string) {}
-  private at(x: NaiveItem | null, none: number): number {
-    return x === null ? none : this.items.indexOf(x);
-  }
   private integrate(n: NaiveItem): void {
-    const left = this.at(n.oL, -1);
-    const right = this.at(n.oR, this.items.length);
-    let dest = left + 1;
-    let scanning = false;
-    for (let i = dest; ; i++) {
-      if (!scanning) dest = i;
-      if (i === this.items.length || i === right) break;
-      const o = this.items[i];
-      const ol = this.at(o.oL, -1);
-      const or = this.at(o.oR, this.items.length);
-      if (ol < left) break;
-      if (ol > left) continue;
-      if (or < right) scanning = true;
-      else if (or === right && n.agent < o.agent) break;
-      else scanning = false;
-    }
-    this.items.splice(dest, 0, n);
+    naiveIntegrate(this.items, n);
     this.byId.set(`${n.agent}:${n.seq}`, n);
   }
   /** True if the op applied (its dependencies were there). */

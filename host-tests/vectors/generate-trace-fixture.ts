@@ -13,6 +13,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
+import { naiveIntegrate } from "../core/naive-sequence.js";
 
 const TRACES = "/work/shared/traces";
 const PAPER_EDITS = 2000;
@@ -45,27 +46,8 @@ type Op = { ins: [string, number, string | null, number, string | null, number, 
 class Naive {
   items: Item[] = [];
   byId = new Map<string, Item>();
-  at(item: Item | null, none: number): number {
-    return item === null ? none : this.items.indexOf(item);
-  }
   integrate(n: Item): void {
-    const left = this.at(n.oL, -1);
-    const right = this.at(n.oR, this.items.length);
-    let dest = left + 1;
-    let scanning = false;
-    for (let i = dest; ; i++) {
-      if (!scanning) dest = i;
-      if (i === this.items.length || i === right) break;
-      const o = this.items[i];
-      const ol = this.at(o.oL, -1);
-      const or = this.at(o.oR, this.items.length);
-      if (ol < left) break;
-      if (ol > left) continue;
-      if (or < right) scanning = true;
-      else if (or === right && n.agent < o.agent) break;
-      else scanning = false;
-    }
-    this.items.splice(dest, 0, n);
+    naiveIntegrate(this.items, n);
     this.byId.set(`${n.agent}:${n.seq}`, n);
   }
   apply(op: Op): void {
