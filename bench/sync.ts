@@ -424,7 +424,7 @@ export async function syncSection(progress: (text: string) => void = () => {}): 
       title: "5. Sync: bytes to catch up, gateway ingest, latency",
       tables: [catchUp.table, ingest.table, latency.table],
       targets: [],
-      notes: [catchUp.notes, latency.notes, "No targets are set for this section (none is given in the issue or DESIGN.md)."].filter((x) => x).join("\n\n"),
+      notes: [catchUp.notes, latency.notes, "No targets are set for this section (none is given in docs/design.md)."].filter((x) => x).join("\n\n"),
     },
     checks: [...catchUp.checks, ...ingest.checks, ...latency.checks],
   };

@@ -17,7 +17,7 @@ import { MAC_ID, PEER_ID, SHORT_ID, YJS_CLIENT_ID } from "./fixtures.js";
 import { type Check, met, num, type Section, type Table, type Target } from "./report.js";
 import { median, spread, timeRun } from "./timing.js";
 
-const TRACE = "/work/shared/traces/automerge-paper.json.gz";
+const TRACE = fileURLToPath(new URL("../data/traces/automerge-paper.json.gz", import.meta.url));
 const XS_EDITS = 20_000;
 const APPLY_SAMPLES = 5;
 const LOAD_SAMPLES = 21;

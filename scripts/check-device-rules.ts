@@ -4,7 +4,7 @@
  *   tsx scripts/check-device-rules.ts [--root DIR]
  *
  * Everything reachable from the device entry points ships to an ESP32 and is
- * preloaded by Moddable's XS (see "The device rules" in DESIGN.md). Each module
+ * preloaded by Moddable's XS (see "The device rules" in docs/design.md). Each module
  * is transpiled on its own with esbuild (no bundling, so `const` stays `const`),
  * parsed with acorn, and walked with acorn-walk plus our own scope tracking.
  *

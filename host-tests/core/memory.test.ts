@@ -13,7 +13,7 @@ async function retained(fn: () => void): Promise<number | undefined> {
   return slots;
 }
 
-/** A Y.Map entry costs 22 live slots in XS (measured, ../shared/DESIGN.md); lichen must do better. */
+/** A Y.Map entry costs 22 live slots in XS (measured, docs/design.md); lichen must do better. */
 const YMAP_ENTRY_SLOTS = 22;
 
 test("GCounter.increment() on an existing replica keeps no new slot", async () => {

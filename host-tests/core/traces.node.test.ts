@@ -1,14 +1,15 @@
 // The whole editing traces (gzipped, so under Node only; XS replays their prefixes from
 // host-tests/vectors/trace-fixture.json in text.test.ts). Source: Joseph Gentle's editing-traces,
-// CC BY 4.0, see /work/shared/traces/README.md. Positions there count code points; both traces are
+// CC BY 4.0, see data/traces/README.md. Positions there count code points; both traces are
 // ASCII, so they are UTF-16 positions too.
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Text } from "../../src/index.js";
 
-const TRACES = "/work/shared/traces";
+const TRACES = fileURLToPath(new URL("../../data/traces", import.meta.url));
 type Edit = [number, number, string];
 
 function load<T>(name: string): T {

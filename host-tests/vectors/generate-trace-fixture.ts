@@ -9,13 +9,14 @@
 //   reference-crdts' integrateYjsMod), independent of src/core/sequence.ts; agents are replicas
 //   "0" and "1".
 // Positions in the traces count code points; both traces are ASCII, so they are UTF-16 positions.
-// Source: Joseph Gentle's editing-traces (CC BY 4.0), see ../../../shared/traces/README.md.
+// Source: Joseph Gentle's editing-traces (CC BY 4.0), see data/traces/README.md.
 
 import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { naiveIntegrate } from "../core/naive-sequence.js";
 
-const TRACES = "/work/shared/traces";
+const TRACES = fileURLToPath(new URL("../../data/traces", import.meta.url));
 const PAPER_EDITS = 2000;
 const FRIENDS_TXNS = 1500;
 

@@ -102,7 +102,7 @@ export class MqttSync {
       like.onConnect?.();
     });
     this.client.on("close", () => like.onDisconnect?.());
-    // a copy: never a Buffer (DESIGN.md), never a view of MQTT.js's pooled memory
+    // a copy: never a Buffer (docs/design.md), never a view of MQTT.js's pooled memory
     this.client.on("message", (topic, payload) => like.onMessage?.(topic, new Uint8Array(payload)));
     this.client.on("error", (err) => options.log?.({ level: "warn", event: "mqtt-error", message: err.message }));
   }

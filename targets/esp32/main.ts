@@ -4,7 +4,7 @@
 // ssid=/password= and sets the clock by SNTP), then calls this default export.
 //
 // Everything happens inside main(): device modules are preloaded, so nothing may touch the flash,
-// the network or the timers at module scope (DESIGN.md, "The device rules"). The host simulation
+// the network or the timers at module scope (docs/design.md, "The device rules"). The host simulation
 // (sim-node.ts) bundles this same module with stand-ins for "mc/config", "net", "timer", "time",
 // "mqtt", "embedded:storage/key-value" and "embedded:io/i2c".
 
