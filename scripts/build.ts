@@ -3,10 +3,14 @@
  *
  *   tsx scripts/build.ts [--check-manifest]
  *
- * 1. Node: `dist/`, one ESM file per source file of src/ (esbuild, platform node, target es2022,
- *    no bundling: imports stay as written, cbor-x is resolved by Node at run time), plus `.d.ts`
- *    declarations from `tsc -p tsconfig.build.json`. package.json "exports" points at
- *    dist/index.js and dist/index.d.ts, so `import "lichen"` works, from the repo too.
+ * 1. Node: `dist/`, one ESM file per source file of src/ and targets/rpi/ (NODE_SOURCE_DIRS), at
+ *    the same path under dist/ (src/index.ts → dist/src/index.js, targets/rpi/cli.ts →
+ *    dist/targets/rpi/cli.js), by esbuild (platform node, target es2022, no bundling: imports
+ *    stay as written, packages are resolved by Node at run time), plus `.d.ts` declarations from
+ *    `tsc -p tsconfig.build.json`, plus the files the gateway reads at run time (NODE_ASSETS: the
+ *    dashboard's page). package.json "exports" points at dist/src/index.js ("lichen", the device
+ *    half) and dist/targets/rpi/node.js ("lichen/node"); its "bin", bin/lichen.js, runs
+ *    dist/targets/rpi/cli.js. `import "lichen"` works from the repo too.
  *
  * 2. Moddable: `build/moddable/`, the device modules transpiled FILE BY FILE (esbuild transform:
  *    top-level `const` stays `const`, which a bundle would turn into `var`), with every import
@@ -44,7 +48,7 @@
  *    and includes the library's manifest.json; mcconfig consumes the generated JavaScript.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -56,6 +60,12 @@ import { MODDABLE_MODULES, isNodeOnlyFile } from "./check-device-rules.js";
 // Configuration
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Directories compiled into dist/ for Node (the package), relative to the repo root. */
+export const NODE_SOURCE_DIRS: readonly string[] = ["src", "targets/rpi"];
+
+/** Files besides the modules that the Node build copies into dist/ at the same path: read at run time. */
+export const NODE_ASSETS: readonly string[] = ["targets/rpi/dashboard.html"];
 
 /** Directories whose modules ship to the device (Node-only files excepted). Missing ones are skipped. */
 export const DEVICE_SOURCE_DIRS: readonly string[] = ["src/core", "src/store", "src/transport"];
@@ -495,15 +505,14 @@ function tscBin(root: string): string {
   return path.join(path.dirname(pkg), bin);
 }
 
-/** dist/: JavaScript by esbuild, one file per source file, then declarations by tsc. Returns the files written (relative to outDir). */
+/** dist/: JavaScript by esbuild, one file per source file, then declarations by tsc, then the assets. Returns the files written (relative to outDir). */
 export async function buildNode(root: string, outDir: string): Promise<string[]> {
   rmSync(outDir, { recursive: true, force: true });
-  const srcDir = path.join(root, "src");
-  const entryPoints = walk(srcDir).filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f));
+  const entryPoints = NODE_SOURCE_DIRS.flatMap((dir) => walk(path.join(root, dir))).filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f));
   const result = await esbuild({
     absWorkingDir: root,
     entryPoints,
-    outbase: srcDir,
+    outbase: root,
     outdir: outDir,
     bundle: false,
     platform: "node",
@@ -521,6 +530,7 @@ export async function buildNode(root: string, outDir: string): Promise<string[]>
     encoding: "utf8",
   });
   if (tsc.status !== 0) throw new BuildError(`tsc (declarations) failed:\n${tsc.stdout}${tsc.stderr}`);
+  for (const asset of NODE_ASSETS) cpSync(path.join(root, asset), path.join(outDir, asset));
   return walk(outDir)
     .map((f) => toPosix(path.relative(outDir, f)))
     .sort();
@@ -600,23 +610,25 @@ async function main(argv: string[]): Promise<number> {
   }
   const js = r.distFiles.filter((f) => f.endsWith(".js")).length;
   const dts = r.distFiles.filter((f) => f.endsWith(".d.ts")).length;
-  console.log(`node:     dist/ (${js} .js, ${dts} .d.ts)`);
+  console.log(`node:     dist/ (${js} .js, ${dts} .d.ts; src/ and targets/rpi/)`);
   const lichen = r.modules.filter((m) => m.specifier.startsWith(`${MODDABLE_NAMESPACE}/`));
   const others = r.modules.filter((m) => !m.specifier.startsWith(`${MODDABLE_NAMESPACE}/`));
   console.log(`moddable: ${MODDABLE_OUT}/ (${lichen.length} lichen modules, ${others.length} cbor-x modules: ${others.map((m) => m.specifier).join(", ")})`);
   console.log(`manifest: manifest.json ${r.manifestStatus} (${r.modules.length} modules, all preloaded)`);
   if (r.esp32Modules.length > 0) console.log(`esp32:    ${ESP32_OUT}/ (${r.esp32Modules.map((m) => m.specifier).join(", ")}; targets/esp32/manifest.json)`);
 
-  // The package resolves through its own "exports", as a user's `import "lichen"` would.
-  const probe = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import("lichen"); console.log(Object.keys(m).length)`], {
+  // The package resolves through its own "exports", as a user's `import "lichen"` would; the
+  // Node half is only loaded (it would open nothing by itself).
+  const probe = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import("lichen"); const n = await import("lichen/node"); console.log(Object.keys(m).length, Object.keys(n).length)`], {
     cwd: ROOT,
     encoding: "utf8",
   });
   if (probe.status !== 0) {
-    console.error(`build failed: import("lichen") does not load dist/index.js:\n${probe.stderr}`);
+    console.error(`build failed: import("lichen") or import("lichen/node") does not load from dist/:\n${probe.stderr}`);
     return 1;
   }
-  console.log(`check:    import("lichen") → ${probe.stdout.trim()} exports`);
+  const [device, node] = probe.stdout.trim().split(" ");
+  console.log(`check:    import("lichen") → ${device} exports, import("lichen/node") → ${node} exports`);
   console.log(`built in ${Math.round(performance.now() - t0)} ms`);
   return 0;
 }

@@ -1,7 +1,7 @@
 // The gateway's storage (targets/rpi/gateway-db.ts) and the `lichen` CLI (targets/rpi/cli.ts),
 // Node only. A real database file is built in a temp dir (CRDT states in two namespaces, event
 // logs written through recordApplied, also as SyncEngine's onApplied, a CrdtDb entity); then the
-// CLI runs as a child process (`node targets/rpi/bin.js ...`, as `npx lichen` does) and its
+// CLI runs as a child process (from its sources: helpers.ts LICHEN_CLI) and its
 // outputs are checked: status, inspect, compact, export, and the errors (one line, no stack).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LICHEN_CLI } from "./helpers.js";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { GCounter, LichenError, LWWMap, ORSet, PNCounter } from "../../src/index.js";
 import type { Crdt } from "../../src/core/crdt.js";
@@ -25,7 +26,7 @@ import { progress } from "../../targets/rpi/progress.js";
 import { exportPlan, exportRows, inspect, status } from "../../targets/rpi/report.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BIN = join(ROOT, "targets/rpi/bin.js");
+
 const DIR = mkdtempSync(join(tmpdir(), "lichen-cli-"));
 const CLI_TIMEOUT_MS = 30_000;
 const NODE = "a4cf12b3c4d5"; // a sensor node's replica id
@@ -52,7 +53,7 @@ const MAX_CLI_PROCESSES = 4;
 let running = 0;
 const waiting: Array<() => void> = [];
 
-/** Runs `node targets/rpi/bin.js ...args`, killed after CLI_TIMEOUT_MS (a failure, not a hang). */
+/** Runs `lichen ...args` from its sources (LICHEN_CLI), killed after CLI_TIMEOUT_MS (a failure, not a hang). */
 async function lichen(...args: string[]): Promise<Run> {
   if (running >= MAX_CLI_PROCESSES) await new Promise<void>((r) => waiting.push(r));
   running++;
@@ -68,7 +69,7 @@ function runLichen(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.LICHEN_DEBUG;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...LICHEN_CLI, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     const timer = setTimeout(() => {
@@ -662,7 +663,7 @@ test("--help, --version, help per command", async () => {
   assert.is(version.code, 0);
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string; bin: Record<string, string> };
   assert.is(version.stdout.trim(), pkg.version);
-  assert.is(pkg.bin.lichen, "./targets/rpi/bin.js");
+  assert.is(pkg.bin.lichen, "./bin/lichen.js");
   assert.is(statusHelp.code, 0);
   assert.match(statusHelp.stdout, /Usage: lichen status \[options\] <db>/);
   assert.match(exportHelp.stdout, /--format <format>.*\(choices: "json", "csv", default: "json"\)/s);

@@ -2,7 +2,7 @@
 // LICHEN_* variables, which beat the config file, which beats the defaults; every value is
 // validated whatever its source; `lichen gateway` reports a bad flag, a bad config file or an
 // unknown option in one clear line with a non-zero exit and no stack trace. The rules are checked
-// in process (fast); a representative case of each kind through the CLI (`node targets/rpi/bin.js`).
+// in process (fast); a representative case of each kind through the CLI (from its sources: helpers.ts LICHEN_CLI).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LWWMap } from "../../src/core/maps.js";
 import { startDemoNode, type DemoNode } from "../../targets/rpi/demo-node.js";
-import { assertCleanError, BIN, freePort, getJson, lichen, spawnChild, waitFor, within, type Child, type Run } from "./helpers.js";
+import { assertCleanError, freePort, LICHEN_CLI, getJson, lichen, spawnChild, waitFor, within, type Child, type Run } from "./helpers.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-daemon-"));
 const GW = "gw-test";
@@ -26,7 +26,7 @@ test.after(async () => {
 
 /** Starts `lichen gateway ...args` and waits for its "ready" log line. */
 async function startDaemon(args: string[], env: NodeJS.ProcessEnv): Promise<Child> {
-  const child = spawnChild([BIN, "gateway", ...args], { env, timeoutMs: 60_000 });
+  const child = spawnChild([...LICHEN_CLI, "gateway", ...args], { env, timeoutMs: 60_000 });
   children.push(child);
   await waitFor("the gateway's ready line", () => child.lines().some((l) => l.event === "ready") || child.proc.exitCode !== null, 15_000, () => `stdout: ${child.stdout} stderr: ${child.stderr}`);
   assert.is(child.proc.exitCode, null, `the gateway runs (stderr: ${child.stderr})`);

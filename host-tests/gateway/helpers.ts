@@ -7,7 +7,12 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const BIN = join(ROOT, "targets/rpi/bin.js");
+/**
+ * Node's arguments that run the `lichen` command from its sources (cli.ts through tsx's loader):
+ * the tests check the code as it is, not a dist/ that may be older. The compiled command
+ * (bin/lichen.js over dist/) is tested from the packed tarball (host-tests/package/).
+ */
+export const LICHEN_CLI: readonly string[] = Object.freeze(["--import", import.meta.resolve("tsx"), join(ROOT, "targets/rpi/cli.ts")]);
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -86,9 +91,9 @@ export function spawnChild(args: string[], options: { env?: NodeJS.ProcessEnv; c
   return child;
 }
 
-/** Runs `lichen ...args` (bin.js, as `npx lichen` does) to its end. */
+/** Runs `lichen ...args` (from its sources, LICHEN_CLI) to its end. */
 export function lichen(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
-  return spawnChild([BIN, ...args], options).exited;
+  return spawnChild([...LICHEN_CLI, ...args], options).exited;
 }
 
 /** Fetches JSON from the dashboard, with a deadline. */

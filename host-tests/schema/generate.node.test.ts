@@ -11,6 +11,7 @@ import { MemoryKv } from "../../src/store/kv.js";
 import { GENERATED_HEADER } from "../../src/schema/index.js";
 import { runGenerate } from "../../targets/rpi/generate.js";
 import { SENSOR_TOML } from "./fixtures.js";
+import { LICHEN_CLI } from "../gateway/helpers.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DIR = mkdtempSync(join(tmpdir(), "lichen-generate-"));
@@ -98,13 +99,13 @@ test("over the air with generated code: v1 data read by v2 code, default filled,
 test("lichen generate: a schema error prints file:line: field: message and exits 1", () => {
   const bad = join(DIR, "bad.toml");
   writeFileSync(bad, SENSOR_TOML.replace('default = "celsius"', "default = 20"));
-  const r = spawnSync(process.execPath, [join(ROOT, "targets/rpi/bin.js"), "generate", "--schema", bad, "--out", join(DIR, "bad-out")], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, [...LICHEN_CLI, "generate", "--schema", bad, "--out", join(DIR, "bad-out")], { encoding: "utf8" });
   assert.is(r.status, 1, r.stderr);
   assert.is(r.stderr.trim(), `lichen: ${bad}:17: Sensor.unit: the default must be a string, not 20`);
-  const ok = spawnSync(process.execPath, [join(ROOT, "targets/rpi/bin.js"), "generate", "--schema", join(DIR, "v2.toml"), "--out", join(DIR, "cli-out")], { encoding: "utf8" });
+  const ok = spawnSync(process.execPath, [...LICHEN_CLI, "generate", "--schema", join(DIR, "v2.toml"), "--out", join(DIR, "cli-out")], { encoding: "utf8" });
   assert.is(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, "wrote 3 of 3 files");
-  const check = spawnSync(process.execPath, [join(ROOT, "targets/rpi/bin.js"), "generate", "--schema", join(DIR, "v2.toml"), "--out", join(DIR, "cli-out"), "--check"], { encoding: "utf8" });
+  const check = spawnSync(process.execPath, [...LICHEN_CLI, "generate", "--schema", join(DIR, "v2.toml"), "--out", join(DIR, "cli-out"), "--check"], { encoding: "utf8" });
   assert.is(check.status, 0, check.stderr);
 });
 

@@ -104,9 +104,9 @@ test("the committed manifest.json is the one the build generates", async () => {
   assert.ok(same, `manifest.json is out of date: ${describeManifestDiff(text, r.manifest)}; run \`npm run build\` and commit it`);
 });
 
-test("dist/index.js loads under Node, exports the public API, and works", async () => {
+test("dist/src/index.js loads under Node, exports the public API, and works", async () => {
   await built();
-  const dist = (await import(pathToFileURL(path.join(DIST, "index.js")).href)) as typeof import("../../src/index.js");
+  const dist = (await import(pathToFileURL(path.join(DIST, "src", "index.js")).href)) as typeof import("../../src/index.js");
   const src = await import("../../src/index.js");
   assert.equal(Object.keys(dist).sort(), Object.keys(src).sort());
   for (const name of ["GCounter", "PNCounter", "LWWMap", "ORSet", "Hlc", "VersionVector"]) {
@@ -124,16 +124,25 @@ test("dist/index.js loads under Node, exports the public API, and works", async 
   assert.equal(Array.from(s.delta()), Array.from(a.delta()));
 });
 
-test("dist has .d.ts declarations, where package.json's exports point", async () => {
+test("dist has the JavaScript and .d.ts of both entry points and of the CLI, where package.json points", async () => {
   await built();
   const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
-    exports: { ".": { types: string; import: string } };
+    exports: Record<string, { types: string; import: string }>;
+    bin: Record<string, string>;
   };
-  assert.is(pkg.exports["."].import, "./dist/index.js");
-  assert.is(pkg.exports["."].types, "./dist/index.d.ts");
-  assert.ok(existsSync(path.join(DIST, "index.js")));
-  assert.ok(existsSync(path.join(DIST, "index.d.ts")));
-  const counters = readFileSync(path.join(DIST, "core", "counters.d.ts"), "utf8");
+  assert.equal(Object.keys(pkg.exports).sort(), [".", "./node", "./package.json"]);
+  for (const entry of [".", "./node"]) {
+    for (const file of [pkg.exports[entry]!.import, pkg.exports[entry]!.types]) {
+      assert.ok(file.startsWith("./dist/"), file);
+      assert.ok(existsSync(path.join(DIST, file.slice("./dist/".length))), `${entry}: ${file} is built`);
+    }
+  }
+  // the bin runs the compiled CLI, whose gateway serves the dashboard's page from beside it
+  assert.match(readFileSync(path.join(ROOT, pkg.bin.lichen!), "utf8"), /"\.\.\/dist\/targets\/rpi\/cli\.js"/);
+  for (const f of ["targets/rpi/cli.js", "targets/rpi/gateway.js", "targets/rpi/generate.js", "targets/rpi/dashboard.html"]) assert.ok(existsSync(path.join(DIST, f)), f);
+  const node = (await import(pathToFileURL(path.join(DIST, "targets", "rpi", "node.js")).href)) as Record<string, unknown>;
+  for (const name of ["SqliteKv", "MqttSync", "startEmbeddedBroker", "startGateway", "gatewayConfig"]) assert.type(node[name], "function", name);
+  const counters = readFileSync(path.join(DIST, "src", "core", "counters.d.ts"), "utf8");
   assert.match(counters, /export declare class GCounter\b/);
 });
 

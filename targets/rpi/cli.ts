@@ -6,7 +6,8 @@
 //   lichen export  DB [--format json|csv]   every entity (namespace, id, type, value)
 //   lichen gateway ... / lichen generate ...  registered by other modules (see EXTENSIONS below)
 //
-// Run through bin.js (`npx lichen ...`, or `node targets/rpi/bin.js ...`), which registers tsx.
+// Run as `lichen` (bin/lichen.js, over the compiled dist/targets/rpi/cli.js), or from the sources
+// with `tsx targets/rpi/cli.ts ...`.
 //
 // Errors: a LichenError or a bad argument prints one line to stderr (`lichen: <message> [CODE]`)
 // and exits 1; a usage error (unknown command or option, a missing or invalid argument) prints
@@ -15,10 +16,11 @@
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { once } from "node:events";
-import { createWriteStream, existsSync, readFileSync, renameSync, rmSync, type WriteStream } from "node:fs";
+import { createWriteStream, existsSync, renameSync, rmSync, type WriteStream } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { LichenError } from "../../src/core/errors.js";
 import { DEFAULT_COMPACT_THRESHOLD, openGatewayDb, type CompactResult, type GatewayDb } from "./gateway-db.js";
+import { packageVersion } from "./package-version.js";
 import { progress } from "./progress.js";
 import { CSV_HEADER, csvRecord, exportPlan, exportRows, inspect, jsonRecord, logSize, status, statusWork, type EntityInfo, type StatusReport } from "./report.js";
 
@@ -33,14 +35,6 @@ export class CliError extends Error {
   }
 }
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version?: unknown };
-    return typeof pkg.version === "string" ? pkg.version : "unknown";
-  } catch {
-    return "unknown";
-  }
-}
 
 // ---- output helpers ----
 
@@ -463,7 +457,8 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   }
 }
 
-// `tsx targets/rpi/cli.ts ...` runs it too
+// `tsx targets/rpi/cli.ts ...` runs it too (the tests do). Not a top-level await: generate.ts
+// imports this module, and would wait for it forever.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await main();
+  void main().then((code) => (process.exitCode = code));
 }

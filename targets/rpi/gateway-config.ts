@@ -353,6 +353,19 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
   return { config: c, sources, file };
 }
 
+/** `lichen gateway`'s options as a program passes them: the keys of GatewayConfig, and `config` (a JSON file). */
+export type GatewayOptions = { readonly [K in ConfigKey]?: GatewayConfig[K] | string } & { readonly config?: string };
+
+/**
+ * The configuration `lichen gateway` would run with, for a program that starts the gateway itself:
+ * the options given (flags' names in camelCase: fleet, db, httpPort, ...), then `env` (LICHEN_*;
+ * none by default: a library does not read the process's environment unless told to), then the
+ * config file, then the defaults. Validated as the CLI does; throws ConfigError.
+ */
+export function gatewayConfig(options: GatewayOptions = {}, env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): GatewayConfig {
+  return resolveConfig({ ...options }, env, cwd).config;
+}
+
 function isAny(host: string): boolean {
   return host === "0.0.0.0" || host === "::";
 }

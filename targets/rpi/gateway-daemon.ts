@@ -27,7 +27,6 @@ import { createHash } from "node:crypto";
 import { readFileSync, realpathSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
 import type { Crdt } from "../../src/core/crdt.js";
 import type { CrdtClass } from "../../src/core/maps.js";
 import { openClock } from "../../src/store/clock-store.js";
@@ -39,6 +38,7 @@ import { startDashboard, tickEvent, type Dashboard, type DashboardContext, type 
 import { isLoopback, LOG_LEVELS, type GatewayConfig, type LogLevel } from "./gateway-config.js";
 import { openGatewayDb, type GatewayDb } from "./gateway-db.js";
 import { GatewayMonitor } from "./gateway-monitor.js";
+import { packageVersion } from "./package-version.js";
 
 // ---- logs ----
 
@@ -61,14 +61,6 @@ export function errorMessage(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, " ").trim();
 }
 
-export function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version?: unknown };
-    return typeof pkg.version === "string" ? pkg.version : "unknown";
-  } catch {
-    return "unknown";
-  }
-}
 
 /** A startup failure with a message for people (the CLI prints it in one line). */
 export class GatewayStartError extends Error {
