@@ -23,6 +23,7 @@ import { SqliteKv } from "../../src/store/sqlite.js";
 import { MqttSync, startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/mqtt-node.js";
 import type { NodeStatus } from "../../targets/esp32/node-app.js";
 import { startSimulatedNode, type SimulatedNode } from "../../targets/esp32/sim-node.js";
+import { PATIENCE_MS } from "../patience.js";
 
 const FLEET = "demo";
 const GATEWAY = "gw1";
@@ -41,7 +42,7 @@ const nodes = new Map<string, SimulatedNode>();
 const logs: string[] = [];
 const gwLogs: string[] = [];
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = PATIENCE_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${await snapshot()}\n${logs.slice(-25).join("\n")}`);
@@ -162,7 +163,7 @@ test("three simulated ESP32 nodes and a gateway converge, and the gateway's conf
   await waitFor("the fleet to converge", async () => {
     for (const id of nodes.keys()) if (!(await converged(id))) return false;
     return true;
-  }, 10_000);
+  });
   for (const id of nodes.keys()) {
     const s = await status(id);
     assert.is(s.recovery, "clean");
@@ -182,7 +183,7 @@ test("a node that loses power in the middle of a sync restarts without losing an
   await waitFor("the gateway to see n1 gone (its will)", () => !gw!.peers().some((p) => p.id === "n1" && p.online));
   const acknowledged = gwDoc("events/n1")!.value() as number;
   await n1.restart();
-  await waitFor("n1 to catch up after the restart", () => converged("n1"), 10_000);
+  await waitFor("n1 to catch up after the restart", () => converged("n1"));
   let s = await status("n1");
   // stored before sent: the flash has at least what the gateway has; the new samples go on top
   assert.ok(s.bootCounted >= acknowledged, `the flash had ${s.bootCounted} samples, the gateway ${acknowledged}`);
@@ -190,7 +191,7 @@ test("a node that loses power in the middle of a sync restarts without losing an
 
   // 2. the power goes during the second write of a flash batch (the journal is written, a head is not)
   for (let i = 0; i < 3; i++) await n1.sample();
-  const cut = n1.powerCut({ afterWrites: 1, landed: false, timeoutMs: 3000 });
+  const cut = n1.powerCut({ afterWrites: 1, landed: false, timeoutMs: PATIENCE_MS });
   await n1.flush();
   await cut;
   assert.ok(!n1.running);
@@ -199,7 +200,7 @@ test("a node that loses power in the middle of a sync restarts without losing an
   await n1.restart();
   s = await status("n1");
   assert.match(s.recovery, /rolled-back|clean/);
-  await waitFor("n1 to catch up after the second restart", () => converged("n1"), 10_000);
+  await waitFor("n1 to catch up after the second restart", () => converged("n1"));
   s = await status("n1");
   assert.ok(s.bootCounted >= acknowledged2, `the flash had ${s.bootCounted} samples, the gateway ${acknowledged2}`);
   assert.is(s.counted, s.bootCounted + s.samplesThisBoot);
@@ -225,14 +226,14 @@ test("a node offline for a simulated day catches up, and so does the gateway", a
   assert.is.not(s.fleetConfig["threshold.temperature"], 26, "n3 has not heard of the new config yet");
   assert.ok(!s.connected);
   n3.setLink(true);
-  await waitFor("n3 to come back and converge", async () => (await converged("n3")) && (await status("n3")).fleetConfig["threshold.temperature"] === 26, 10_000);
+  await waitFor("n3 to come back and converge", async () => (await converged("n3")) && (await status("n3")).fleetConfig["threshold.temperature"] === 26);
   s = await status("n3");
   assert.is(s.intervalMs, 2 * HOUR);
   assert.is(gwDoc("events/n3")!.value(), s.counted);
   await waitFor("the whole fleet to converge", async () => {
     for (const id of nodes.keys()) if (!(await converged(id))) return false;
     return true;
-  }, 10_000);
+  });
   assert.equal(gwLogs.filter((l) => /^(forged|refused)/.test(l)), []);
 });
 

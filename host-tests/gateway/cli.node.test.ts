@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LICHEN_CLI } from "./helpers.js";
+import { LICHEN_CLI, PATIENCE_MS } from "./helpers.js";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { GCounter, LichenError, LWWMap, ORSet, PNCounter } from "../../src/index.js";
 import type { Crdt } from "../../src/core/crdt.js";
@@ -28,7 +28,7 @@ import { exportPlan, exportRows, inspect, status } from "../../targets/rpi/repor
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-cli-"));
-const CLI_TIMEOUT_MS = 30_000;
+const CLI_TIMEOUT_MS = PATIENCE_MS;
 const NODE = "a4cf12b3c4d5"; // a sensor node's replica id
 const T0 = Date.UTC(2025, 0, 15, 12, 0, 0);
 

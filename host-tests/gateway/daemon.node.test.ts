@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LWWMap } from "../../src/core/maps.js";
 import { startDemoNode, type DemoNode } from "../../targets/rpi/demo-node.js";
-import { assertCleanError, freePort, LICHEN_CLI, getJson, lichen, spawnChild, waitFor, within, type Child, type Run } from "./helpers.js";
+import { assertCleanError, freePort, LICHEN_CLI, PATIENCE_MS, getJson, lichen, spawnChild, waitFor, within, type Child, type Run } from "./helpers.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-daemon-"));
 const GW = "gw-test";
@@ -26,16 +26,16 @@ test.after(async () => {
 
 /** Starts `lichen gateway ...args` and waits for its "ready" log line. */
 async function startDaemon(args: string[], env: NodeJS.ProcessEnv): Promise<Child> {
-  const child = spawnChild([...LICHEN_CLI, "gateway", ...args], { env, timeoutMs: 60_000 });
+  const child = spawnChild([...LICHEN_CLI, "gateway", ...args], { env, timeoutMs: PATIENCE_MS * 2 });
   children.push(child);
-  await waitFor("the gateway's ready line", () => child.lines().some((l) => l.event === "ready") || child.proc.exitCode !== null, 15_000, () => `stdout: ${child.stdout} stderr: ${child.stderr}`);
+  await waitFor("the gateway's ready line", () => child.lines().some((l) => l.event === "ready") || child.proc.exitCode !== null, PATIENCE_MS, () => `stdout: ${child.stdout} stderr: ${child.stderr}`);
   assert.is(child.proc.exitCode, null, `the gateway runs (stderr: ${child.stderr})`);
   return child;
 }
 
 async function sigterm(child: Child): Promise<Run> {
   child.kill("SIGTERM");
-  return within("the gateway to exit after SIGTERM", 8000, child.exited);
+  return within("the gateway to exit after SIGTERM", PATIENCE_MS, child.exited);
 }
 
 test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a restart keeps everything", async () => {
@@ -80,7 +80,7 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   await waitFor(
     "the nodes to converge through the gateway",
     () => n1.sync.engine.inSync(GW) && n2.sync.engine.inSync(GW) && Object.keys(n1.config.value()).length === 2 && Object.keys(n2.config.value()).length === 2,
-    10_000,
+    PATIENCE_MS,
     () => `n1 ${JSON.stringify(n1.config.value())} n2 ${JSON.stringify(n2.config.value())}; gateway log: ${gw.stdout.slice(-800)}`,
   );
   assert.equal(n1.config.value(), n2.config.value(), "both nodes hold the same fleet/config");
@@ -96,7 +96,7 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   const forged = n1.sync.engine.open("forged", "x", LWWMap);
   forged.applyDelta(foreign.delta());
   n1.sync.engine.changed("forged", "x");
-  await waitFor("the forged delta to be logged", () => gw.lines().some((l) => l.event === "forged" && l.peer === "n1"), 5000, () => gw.stdout.slice(-600));
+  await waitFor("the forged delta to be logged", () => gw.lines().some((l) => l.event === "forged" && l.peer === "n1"), PATIENCE_MS, () => gw.stdout.slice(-600));
 
   // the logs: every line a JSON object with ts, level, event
   for (const l of gw.lines()) {

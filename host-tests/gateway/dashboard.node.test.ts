@@ -15,7 +15,7 @@ import { LWWMap } from "../../src/core/maps.js";
 import { defaults } from "../../targets/rpi/gateway-config.js";
 import { startGateway, type Gateway } from "../../targets/rpi/gateway-daemon.js";
 import { startDemoNode, type DemoNode } from "../../targets/rpi/demo-node.js";
-import { getJson, ROOT, sleep, waitFor, within } from "./helpers.js";
+import { getJson, PATIENCE_MS, ROOT, sleep, waitFor, within } from "./helpers.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const DIR = mkdtempSync(join(tmpdir(), "lichen-dashboard-"));
@@ -46,11 +46,11 @@ test.before(async () => {
   // n3 comes, writes, and goes: the page shows it offline
   const n3 = await startDemoNode({ id: "n3", ...common, intervalMs: 0 });
   n3.write({ temp: 17.5, hum: 61 });
-  await waitFor("n3's readings at the gateway", () => gw!.engine.get("readings/n3") !== undefined, 5000);
+  await waitFor("n3's readings at the gateway", () => gw!.engine.get("readings/n3") !== undefined, PATIENCE_MS);
   await n3.stop();
   nodes.push(await startDemoNode({ id: "n1", ...common, intervalMs: 400 }), await startDemoNode({ id: "n2", ...common, intervalMs: 400 }));
   nodes[0]!.write({ temp: 21.5, setpoint: 20 });
-  await waitFor("both nodes online at the gateway", () => gw!.monitor.nodes().filter((n) => n.online).length === 2, 5000);
+  await waitFor("both nodes online at the gateway", () => gw!.monitor.nodes().filter((n) => n.online).length === 2, PATIENCE_MS);
 });
 
 test.after(async () => {
@@ -63,7 +63,7 @@ function raw(path: string, options: { method?: string; host?: string } = {}): Pr
   const url = new URL(path, gw!.httpUrl);
   return within(
     `${options.method ?? "GET"} ${path}`,
-    5000,
+    PATIENCE_MS,
     new Promise((resolve, reject) => {
       const req = request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: options.method ?? "GET", headers: options.host ? { host: options.host } : {} }, (res) => {
         let body = "";
@@ -78,7 +78,7 @@ function raw(path: string, options: { method?: string; host?: string } = {}): Pr
 
 test("the JSON endpoints and the event stream", async () => {
   const base = gw!.httpUrl;
-  await waitFor("n1's readings with its setpoint", () => (gw!.engine.get("readings/n1")?.value() as Record<string, unknown> | undefined)?.setpoint === 20, 5000);
+  await waitFor("n1's readings with its setpoint", () => (gw!.engine.get("readings/n1")?.value() as Record<string, unknown> | undefined)?.setpoint === 20, PATIENCE_MS);
   const status = await getJson(`${base}api/status`);
   assert.is(status.status, 200);
   assert.is(status.body.gateway.id, GW);
@@ -88,7 +88,9 @@ test("the JSON endpoints and the event stream", async () => {
   assert.is(byId.get("n1")?.online, true);
   assert.is(byId.get("n3")?.online, false, "n3 is offline");
   assert.ok(byId.get("n1")!.docs.includes("readings/n1"));
-  assert.ok(byId.get("n1")!.lagMs !== null && byId.get("n1")!.lagMs! < 5000, `n1's lag is small: ${byId.get("n1")!.lagMs}`);
+  // n1 writes every 400 ms: the time since its last change is measured, and recent (the bound is
+  // loose on purpose: a busy machine may delay the gateway by seconds)
+  assert.ok(byId.get("n1")!.lagMs !== null && byId.get("n1")!.lagMs! < PATIENCE_MS, `n1's lag is measured and recent: ${byId.get("n1")!.lagMs}`);
   const entities = (await getJson(`${base}api/entities`)).body.entities as Array<{ key: string; type: string; value: Record<string, unknown> }>;
   const r1 = entities.find((e) => e.key === "readings/n1");
   assert.is(r1?.type, "LWWMap");
@@ -117,7 +119,7 @@ test("the JSON endpoints and the event stream", async () => {
   const url = new URL("/events", gw!.httpUrl);
   const seen = await within(
     "a hello and a tick with n1's readings",
-    6000,
+    PATIENCE_MS,
     new Promise<string>((resolve, reject) => {
       const req = request({ host: url.hostname, port: url.port, path: url.pathname }, (res) => {
         assert.match(String(res.headers["content-type"]), /^text\/event-stream/);
@@ -147,7 +149,7 @@ test("the page in Chromium: nodes, values, live updates, details; a screenshot",
   const profile = mkdtempSync(join(DIR, "chromium-"));
   const context = await within(
     "Chromium to start",
-    15_000,
+    PATIENCE_MS,
     chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
@@ -162,11 +164,11 @@ test("the page in Chromium: nodes, values, live updates, details; a screenshot",
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(m.text());
     });
-    await page.goto(gw!.httpUrl, { timeout: 8000 });
-    const text = (sel: string): Promise<string> => page.locator(sel).first().innerText({ timeout: 5000 });
+    await page.goto(gw!.httpUrl, { timeout: PATIENCE_MS });
+    const text = (sel: string): Promise<string> => page.locator(sel).first().innerText({ timeout: PATIENCE_MS });
     // functions, not strings (the page's Content-Security-Policy forbids evaluating strings); they
     // run in the page, self-contained, and this project's tsconfig has no DOM types: hence `Page`
-    const until = (what: string, fn: (arg: string[]) => boolean, arg: string[], timeout = 8000): Promise<unknown> =>
+    const until = (what: string, fn: (arg: string[]) => boolean, arg: string[], timeout = PATIENCE_MS): Promise<unknown> =>
       page.waitForFunction(fn, arg, { timeout, polling: 100 }).catch((e: Error) => {
         throw new Error(`the page never showed ${what}: ${e.message.split("\n")[0]}`);
       });
@@ -181,13 +183,13 @@ test("the page in Chromium: nodes, values, live updates, details; a screenshot",
     // a node writes: the page shows it without a reload
     await page.evaluate(() => ((globalThis as unknown as Page).sameDocument = 42));
     nodes[0]!.write({ setpoint: 33.25 });
-    await until("n1's new setpoint", cellHas, ['tr[data-key="readings/n1"] .value', "setpoint33.25"], 6000);
+    await until("n1's new setpoint", cellHas, ['tr[data-key="readings/n1"] .value', "setpoint33.25"]);
     assert.is(await page.evaluate(() => (globalThis as unknown as Page).sameDocument), 42, "updated live, not reloaded");
 
     // an entity's details: value, version vector, event log
-    await page.locator('tr[data-key="readings/n1"]').click({ timeout: 5000 });
+    await page.locator('tr[data-key="readings/n1"]').click({ timeout: PATIENCE_MS });
     await until("the details of readings/n1", cellHas, ["#detail-body", "Event log"]);
-    const details = (await page.locator("#detail-body").textContent({ timeout: 5000 })) ?? "";
+    const details = (await page.locator("#detail-body").textContent({ timeout: PATIENCE_MS })) ?? "";
     assert.match(details, /LWWMap/);
     assert.match(details, /Version vector/);
     assert.match(details, /"setpoint": 33\.25/);
@@ -197,11 +199,11 @@ test("the page in Chromium: nodes, values, live updates, details; a screenshot",
     // let the charts fill a little, then the screenshot
     await sleep(2500);
     mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true, timeout: 8000 });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true, timeout: PATIENCE_MS });
     assert.ok(existsSync(join(ARTIFACTS, "dashboard.png")));
     assert.equal(errors, [], "no errors in the page");
   } finally {
-    await within("Chromium to close", 8000, context.close()).catch(() => {});
+    await within("Chromium to close", PATIENCE_MS, context.close()).catch(() => {});
   }
   assert.equal(logs.filter((l) => l.level === "error"), [], "the gateway logged no error");
 });

@@ -1,6 +1,9 @@
 // Shared by the gateway daemon's tests (daemon, dashboard, npm start): child processes with
 // deadlines, free ports, polling with deadlines (uvu has no timeouts of its own).
 import { freePort } from "../net.js";
+import { PATIENCE_MS } from "../patience.js";
+
+export { PATIENCE_MS };
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -17,7 +20,7 @@ export const LICHEN_CLI: readonly string[] = Object.freeze(["--import", import.m
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` every 25 ms; throws after timeoutMs, with `describe()` for the state at that time. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 8000, describe?: () => string): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = PATIENCE_MS, describe?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${describe()}` : ""}`);
@@ -80,7 +83,7 @@ export function spawnChild(args: string[], options: { env?: NodeJS.ProcessEnv; c
   };
   proc.stdout!.setEncoding("utf8").on("data", (s: string) => (child.stdout += s));
   proc.stderr!.setEncoding("utf8").on("data", (s: string) => (child.stderr += s));
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? PATIENCE_MS * 2;
   (child as { exited: Promise<Run> }).exited = new Promise((resolve) => {
     const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
     proc.on("close", (code, signal) => {
@@ -97,7 +100,7 @@ export function lichen(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
 }
 
 /** Fetches JSON from the dashboard, with a deadline. */
-export async function getJson<T = any>(url: string, timeoutMs = 5000): Promise<{ status: number; body: T }> {
+export async function getJson<T = any>(url: string, timeoutMs = PATIENCE_MS): Promise<{ status: number; body: T }> {
   const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   return { status: r.status, body: (await r.json()) as T };
 }

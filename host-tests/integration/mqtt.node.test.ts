@@ -20,6 +20,7 @@ import { decodeFrame, encodeFrame } from "../../src/transport/frames.js";
 import { MqttSync, startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/mqtt-node.js";
 import { encodePresence } from "../../src/transport/mqtt-topics.js";
 import { SyncEngine, type SyncLogEntry } from "../../src/transport/sync-engine.js";
+import { PATIENCE_MS } from "../patience.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const GATEWAY_PROCESS = fileURLToPath(new URL("./gateway-process.ts", import.meta.url));
@@ -32,7 +33,7 @@ const TUNING = { heartbeatMs: 400, antiEntropyMs: 1000, resendMs: 200, maxResend
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
+async function waitFor(what: string, cond: () => boolean, timeoutMs = PATIENCE_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -129,7 +130,7 @@ async function mosquittoBroker(): Promise<Broker> {
     const p = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
     p.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     proc = p;
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + PATIENCE_MS;
     while (!(await portOpen(port))) {
       if (p.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start on port ${port}: ${stderr.trim()}`);
       await sleep(20);
@@ -141,7 +142,7 @@ async function mosquittoBroker(): Promise<Broker> {
     if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once("exit", r));
     p.kill("SIGKILL");
-    await within("mosquitto to exit", 5000, exited);
+    await within("mosquitto to exit", PATIENCE_MS, exited);
   };
   await start();
   return { name: "mosquitto", url: `mqtt://127.0.0.1:${port}`, port, refused: [], qosSeen: new Map(), kill, restart: start, stop: kill };
@@ -168,18 +169,20 @@ interface FleetRig {
   close(): Promise<void>;
 }
 
-function startNode(url: string, fleet: string, id: string, logs: SyncLogEntry[]): NodeRig {
-  const sync = new MqttSync({ url, fleet, replica: id, role: "node", kv: new MemoryKv(), qos: 0, gateways: [GW], ...TUNING, log: (e) => logs.push({ ...e, peer: `${id}<-${e.peer ?? ""}` }) });
+function startNode(url: string, fleet: string, id: string, logs: SyncLogEntry[], tuning: Tuning = TUNING): NodeRig {
+  const sync = new MqttSync({ url, fleet, replica: id, role: "node", kv: new MemoryKv(), qos: 0, gateways: [GW], ...tuning, log: (e) => logs.push({ ...e, peer: `${id}<-${e.peer ?? ""}` }) });
   return { id, sync, readings: sync.engine.open("readings", id, LWWMap) as LWWMap<number>, config: sync.engine.open("fleet", "config", LWWMap) as LWWMap<string>, written: 0 };
 }
 
-async function startFleet(broker: Broker, fleet: string): Promise<FleetRig> {
+type Tuning = { readonly [K in keyof typeof TUNING]: number };
+
+async function startFleet(broker: Broker, fleet: string, tuning: Tuning = TUNING): Promise<FleetRig> {
   const logs: SyncLogEntry[] = [];
   const presence: FleetRig["presence"] = [];
   const gwKv = new SqliteKv(freshDb());
-  const gw = new MqttSync({ url: broker.url, fleet, replica: GW, role: "gateway", kv: gwKv, gateways: [GW], ...TUNING, log: (e) => logs.push(e), onPresence: (peer, s) => presence.push({ peer, online: s.online, at: Date.now() }) });
-  const nodes = NODES.map((id) => startNode(broker.url, fleet, id, logs));
-  await within("every client connected", 5000, Promise.all([gw.ready(), ...nodes.map((n) => n.sync.ready())]));
+  const gw = new MqttSync({ url: broker.url, fleet, replica: GW, role: "gateway", kv: gwKv, gateways: [GW], ...tuning, log: (e) => logs.push(e), onPresence: (peer, s) => presence.push({ peer, online: s.online, at: Date.now() }) });
+  const nodes = NODES.map((id) => startNode(broker.url, fleet, id, logs, tuning));
+  await within("every client connected", PATIENCE_MS, Promise.all([gw.ready(), ...nodes.map((n) => n.sync.ready())]));
   return {
     fleet,
     gw,
@@ -188,7 +191,7 @@ async function startFleet(broker: Broker, fleet: string): Promise<FleetRig> {
     logs,
     presence,
     close: async () => {
-      await within("the fleet to close", 5000, Promise.all([gw.close(), ...nodes.map((n) => n.sync.close())]));
+      await within("the fleet to close", PATIENCE_MS, Promise.all([gw.close(), ...nodes.map((n) => n.sync.close())]));
       gwKv.close();
     },
   };
@@ -224,7 +227,7 @@ function describe(f: FleetRig): string {
     .join("; ") + `; gw online=${onlineAt(f.gw)}`;
 }
 
-async function waitConverged(f: FleetRig, timeoutMs = 8000): Promise<void> {
+async function waitConverged(f: FleetRig, timeoutMs = PATIENCE_MS): Promise<void> {
   try {
     await waitFor("convergence", () => converged(f), timeoutMs);
   } catch (e) {
@@ -247,8 +250,8 @@ async function writeFor(f: { nodes: NodeRig[] }, ms: number, everyMs = 10, each?
 async function convergeScenario(broker: Broker, fleet: string): Promise<void> {
   const f = await startFleet(broker, fleet);
   try {
-    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), 3000);
-    for (const n of f.nodes) await waitFor(`${n.id} to see the gateway`, () => onlineAt(n.sync).join() === GW, 3000);
+    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), PATIENCE_MS);
+    for (const n of f.nodes) await waitFor(`${n.id} to see the gateway`, () => onlineAt(n.sync).join() === GW, PATIENCE_MS);
     for (const n of f.nodes) {
       n.config.set(n.id, `hello from ${n.id}`);
       n.sync.engine.changed("fleet", "config");
@@ -286,14 +289,14 @@ function openStored(kv: SqliteKv): SyncEngine {
 function rawClient(url: string, clientId: string): Promise<MqttClient> {
   const c = mqttConnect(url, { clientId, protocolVersion: 4, reconnectPeriod: 0 });
   c.on("error", () => {});
-  return within(`${clientId} to connect`, 3000, new Promise((resolve) => c.once("connect", () => resolve(c))));
+  return within(`${clientId} to connect`, PATIENCE_MS, new Promise((resolve) => c.once("connect", () => resolve(c))));
 }
 
 async function aclScenario(broker: Broker, fleet: string): Promise<void> {
   const f = await startFleet(broker, fleet);
   const raw: MqttClient[] = [];
   try {
-    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), 3000);
+    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), PATIENCE_MS);
     // 1. a client publishing as another: a delta "from n2" sent by "rogue", on n2's topic
     const fake = new LWWMap<number>("n2");
     fake.set("t", -40);
@@ -302,10 +305,10 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
     raw.push(rogue);
     rogue.publish(`lichen/${fleet}/${GW}/in/n2`, Buffer.from(forgedDelta), { qos: 0 });
     if (broker.name === "aedes") {
-      await waitFor("aedes to refuse the publish", () => broker.refused.some((r) => r.clientId === "rogue" && r.action === "publish"), 3000);
+      await waitFor("aedes to refuse the publish", () => broker.refused.some((r) => r.clientId === "rogue" && r.action === "publish"), PATIENCE_MS);
     }
     // both brokers close the connection of a client whose publish they refuse (mosquitto 2.0.11 does too)
-    await waitFor("the rogue to be disconnected", () => !rogue.connected, 3000);
+    await waitFor("the rogue to be disconnected", () => !rogue.connected, PATIENCE_MS);
     await sleep(300);
     assert.is(f.gw.engine.get("forged/x"), undefined, "the gateway never saw the forged delta");
     // a subscription to someone else's inbox is refused too (aedes: failure code; mosquitto: granted, nothing delivered)
@@ -313,7 +316,7 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
     raw.push(spy);
     const spied: string[] = [];
     spy.on("message", (t) => spied.push(t));
-    const granted = await within("suback", 3000, spy.subscribeAsync(`lichen/${fleet}/${GW}/in/+`, { qos: 0 }).then((g) => g[0]?.qos, (e: Error) => e.message));
+    const granted = await within("suback", PATIENCE_MS, spy.subscribeAsync(`lichen/${fleet}/${GW}/in/+`, { qos: 0 }).then((g) => g[0]?.qos, (e: Error) => e.message));
     if (broker.name === "aedes") assert.match(String(granted), /Subscribe error/, "aedes refuses the subscription (SUBACK 0x80)");
     // 2. the origin rule: "n9", a node publishing on its own topic, sends events of n2's
     const n9 = await rawClient(broker.url, "n9");
@@ -323,7 +326,7 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
     await waitFor("the gateway to log the forged delta", () => {
       n9.publish(`lichen/${fleet}/${GW}/in/n9`, Buffer.from(probe), { qos: 0 });
       return f.logs.some((l) => l.event === "forged" && l.peer === "n9");
-    }, 3000);
+    }, PATIENCE_MS);
     assert.is(f.gw.engine.get("probe/n9"), undefined, "nothing of it applied");
     assert.equal(spied, [], "the spy got nothing of the gateway's inbox");
     n9.publish(`lichen/${fleet}/n9/presence`, Buffer.from(encodePresence({ state: "offline", role: "node", ts: Date.now() })), { qos: 0, retain: true });
@@ -333,23 +336,28 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
   }
 }
 
+/**
+ * Heartbeats of an hour in this scenario: no peer can miss three of them while it runs, so a peer
+ * seen offline was reported by its will (or its clean close), however slow the machine.
+ */
+const SLOW_HEARTBEAT_MS = 3_600_000;
+
 async function willScenario(broker: Broker, fleet: string): Promise<void> {
-  const f = await startFleet(broker, fleet);
+  const f = await startFleet(broker, fleet, { ...TUNING, heartbeatMs: SLOW_HEARTBEAT_MS });
   try {
-    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), 3000);
+    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), PATIENCE_MS);
     const seenOnline = f.presence.filter((p) => p.online).map((p) => p.peer).sort();
     assert.equal(seenOnline, NODES, "presence online seen by the gateway");
     // n1's connection dies without a DISCONNECT: the broker publishes its will
     const n1 = f.nodes[0]!;
-    const killedAt = Date.now();
     n1.sync.client.end(true);
-    await waitFor("the gateway to see n1 offline", () => !onlineAt(f.gw).includes("n1"), 3000);
-    const took = Date.now() - killedAt;
-    assert.ok(took < 3 * TUNING.heartbeatMs, `offline after ${took} ms: the will, not 3 missed heartbeats`);
+    // PATIENCE_MS is far below 3 missed heartbeats: offline can only come from the will
+    assert.ok(PATIENCE_MS < 3 * SLOW_HEARTBEAT_MS);
+    await waitFor("the gateway to see n1 offline (its will)", () => !onlineAt(f.gw).includes("n1"), PATIENCE_MS);
     assert.ok(f.presence.some((p) => p.peer === "n1" && !p.online));
     // a clean close says offline too
     await f.nodes[1]!.sync.close();
-    await waitFor("the gateway to see n2 offline", () => !onlineAt(f.gw).includes("n2"), 3000);
+    await waitFor("the gateway to see n2 offline", () => !onlineAt(f.gw).includes("n2"), PATIENCE_MS);
     assert.equal(onlineAt(f.gw), ["n3"]);
   } finally {
     await f.close();
@@ -359,7 +367,7 @@ async function willScenario(broker: Broker, fleet: string): Promise<void> {
 async function brokerRestartScenario(broker: Broker, fleet: string): Promise<void> {
   const f = await startFleet(broker, fleet);
   try {
-    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), 3000);
+    await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), PATIENCE_MS);
     await writeFor(f, 200);
     await broker.kill();
     await writeFor(f, 300); // written while the broker is gone: never waits for the network
@@ -400,8 +408,8 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
   const nodes = NODES.map((id) => startNode(broker.url, fleet, id, logs));
   let gw = await startGatewayProcess(broker.url, fleet, db);
   try {
-    await within("nodes connected", 5000, Promise.all(nodes.map((n) => n.sync.ready())));
-    for (const n of nodes) await waitFor(`${n.id} to see the gateway`, () => onlineAt(n.sync).join() === GW, 5000);
+    await within("nodes connected", PATIENCE_MS, Promise.all(nodes.map((n) => n.sync.ready())));
+    for (const n of nodes) await waitFor(`${n.id} to see the gateway`, () => onlineAt(n.sync).join() === GW, PATIENCE_MS);
     for (const n of nodes) {
       n.config.set(n.id, "before");
       n.sync.engine.changed("fleet", "config");
@@ -431,7 +439,14 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
       while (i + 1 < at.length && at[i + 1]! <= c) i++;
       return i;
     };
-    await writeFor({ nodes }, 500, 5, record);
+    // write until every node has seen more than 10 of its writes acknowledged (however long that
+    // takes on a busy machine), then crash the gateway in the middle of the stream
+    const deadline = Date.now() + PATIENCE_MS;
+    while (!nodes.every((n) => ackedUpTo(n.id) >= 10)) {
+      if (Date.now() > deadline) throw new Error(`fewer than 11 acknowledged writes per node after ${PATIENCE_MS} ms: ${nodes.map((n) => `${n.id} ${ackedUpTo(n.id) + 1}`).join(", ")}`);
+      await writeFor({ nodes }, 50, 5, record);
+    }
+    await writeFor({ nodes }, 50, 5, record);
     await gw.kill("SIGKILL");
     await sleep(50); // acknowledgements already on their way count too: the gateway stored before it sent them
     const ackedAtKill = new Map(nodes.map((n) => [n.id, ackedUpTo(n.id)]));
@@ -457,7 +472,7 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
     }
     await writeFor({ nodes }, 200, 5);
     const settled = (): boolean => nodes.every((n) => n.sync.engine.inSync(GW)) && nodes.every((n) => n.config.equals(nodes[0]!.config)) && Object.keys(nodes[0]!.config.value()).length === 3;
-    await waitFor("the nodes to be acknowledged and to agree", settled, 8000);
+    await waitFor("the nodes to be acknowledged and to agree", settled, PATIENCE_MS);
     await gw.kill("SIGTERM");
     const kv = new SqliteKv(db);
     const stored = openStored(kv);
@@ -472,7 +487,7 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
     assert.equal(bad, [], "an honest fleet has nothing refused");
   } finally {
     await gw.kill("SIGKILL");
-    await within("nodes to close", 5000, Promise.all(nodes.map((n) => n.sync.close())));
+    await within("nodes to close", PATIENCE_MS, Promise.all(nodes.map((n) => n.sync.close())));
   }
 });
 
@@ -506,13 +521,13 @@ async function startGatewayProcess(url: string, fleet: string, db: string): Prom
   });
   p.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
   const exited = new Promise<void>((r) => p.once("exit", () => r()));
-  await within(`the gateway process to connect (stderr: ${stderr})`, 10_000, Promise.race([isReady, exited.then(() => Promise.reject(new Error(`the gateway process exited: ${stderr}`)))]));
+  await within(`the gateway process to connect (stderr: ${stderr})`, PATIENCE_MS, Promise.race([isReady, exited.then(() => Promise.reject(new Error(`the gateway process exited: ${stderr}`)))]));
   return {
     lines,
     kill: async (signal) => {
       if (p.exitCode !== null || p.signalCode !== null) return;
       p.kill(signal);
-      await within(`the gateway process to exit on ${signal}`, 5000, exited);
+      await within(`the gateway process to exit on ${signal}`, PATIENCE_MS, exited);
     },
   };
 }

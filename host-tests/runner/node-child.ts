@@ -14,6 +14,9 @@ import { MODDABLE_SHIMS } from "../xs/moddable-shims.js";
 import { SERVICE_GLOBAL, startHostService, type HostService } from "./host-service.js";
 import { MARK } from "./protocol.js";
 
+/** A test's deadline under Node unless LICHEN_TEST_TIMEOUT_MS or the file says otherwise. */
+const DEFAULT_TEST_TIMEOUT_MS = 120_000;
+
 const shimUrl = new URL("../xs/uvu-shim.ts", import.meta.url).href;
 const moddableShims = Object.fromEntries(Object.entries(MODDABLE_SHIMS).map(([name, path]) => [name, pathToFileURL(path).href]));
 register("./resolve-hook.mjs", import.meta.url, { data: { shimUrl, moddableShims } });
@@ -46,16 +49,21 @@ process.on("uncaughtException", (e) => {
 // code to reach through globalThis (host-tests/xs/service-bridge.ts).
 let service: HostService | undefined;
 let loaded = false;
+let fileTimeoutMs: unknown;
 try {
   service = await startHostService(file, process.cwd());
   if (service !== undefined) (globalThis as Record<string, unknown>)[SERVICE_GLOBAL] = service;
-  await import(pathToFileURL(resolve(file)).href);
+  ({ TEST_TIMEOUT_MS: fileTimeoutMs } = (await import(pathToFileURL(resolve(file)).href)) as { TEST_TIMEOUT_MS?: unknown });
   loaded = true;
 } catch (e) {
   send({ kind: "result", name: "(load)", ok: false, error: describeError(e), ms: 0 });
 }
 if (loaded) {
-  const timeoutMs = Number(process.env.LICHEN_TEST_TIMEOUT_MS) || undefined;
+  // A test's deadline guards against a hang; it is no measure of speed. Generous, since a busy
+  // 2-core machine runs several times slower than an idle one. A file whose tests wait for real
+  // work (an npm install compiling a native module) asks for more: `export const TEST_TIMEOUT_MS`.
+  const base = Number(process.env.LICHEN_TEST_TIMEOUT_MS) || DEFAULT_TEST_TIMEOUT_MS;
+  const timeoutMs = typeof fileTimeoutMs === "number" && fileTimeoutMs > base ? fileTimeoutMs : base;
   const r = await runQueued(
     (ev) => {
       if (ev.kind === "start") current = ev.name;
