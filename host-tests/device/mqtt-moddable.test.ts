@@ -11,6 +11,7 @@ import { ModdableMqttSync, timerScheduler } from "../../src/transport/mqtt-modda
 import { ENGINE } from "../engine.js";
 import { pump, pumpUntil, Timer } from "../xs/moddable-mqtt-shim.js";
 import { serviceRequest, serviceSend } from "../xs/service-bridge.js";
+import { PATIENCE_MS } from "../patience.js";
 
 interface Config {
   host: string;
@@ -57,8 +58,8 @@ test(`a node on Moddable's MQTT client (${ENGINE}) syncs with a Node gateway ove
   try {
     const readings = node.engine.open("readings", id, LWWMap) as LWWMap<number>;
     const config = node.engine.open("fleet", "config", LWWMap) as LWWMap<string>;
-    await pumpUntil("the node to see the gateway online", () => node.peers().some((p) => p.id === cfg.gateway && p.online));
-    await pumpUntil("the gateway to see the node online", async () => (await gatewayPresence()).online.includes(id));
+    await pumpUntil("the node to see the gateway online", () => node.peers().some((p) => p.id === cfg.gateway && p.online), PATIENCE_MS);
+    await pumpUntil("the gateway to see the node online", async () => (await gatewayPresence()).online.includes(id), PATIENCE_MS);
 
     // writes on the device reach the gateway; the gateway's reach the device
     for (let i = 0; i < 20; i++) {
@@ -67,20 +68,20 @@ test(`a node on Moddable's MQTT client (${ENGINE}) syncs with a Node gateway ove
       await pump(5);
     }
     await serviceRequest({ op: "gateway-write", doc: "fleet/config", key: "interval", value: "60s" });
-    await pumpUntil("the gateway to hold the node's readings", async () => sameJson(await gatewayDoc(`readings/${id}`), readings.value()));
-    await pumpUntil("the node to get the gateway's config", () => config.get("interval") === "60s");
-    await pumpUntil("the gateway to acknowledge everything", () => node.engine.inSync(cfg.gateway));
+    await pumpUntil("the gateway to hold the node's readings", async () => sameJson(await gatewayDoc(`readings/${id}`), readings.value()), PATIENCE_MS);
+    await pumpUntil("the node to get the gateway's config", () => config.get("interval") === "60s", PATIENCE_MS);
+    await pumpUntil("the gateway to acknowledge everything", () => node.engine.inSync(cfg.gateway), PATIENCE_MS);
 
     // the network fails (no DISCONNECT): the broker publishes the node's will, the binding makes
     // a new client after reconnectMs, and what was written meanwhile goes through
     serviceSend({ op: "drop", id });
-    await pumpUntil("the gateway to see the node offline (its will)", async () => !(await gatewayPresence()).online.includes(id));
+    await pumpUntil("the gateway to see the node offline (its will)", async () => !(await gatewayPresence()).online.includes(id), PATIENCE_MS);
     for (let i = 20; i < 30; i++) {
       readings.set(`k${i}`, i);
       node.engine.changed("readings", id);
     }
-    await pumpUntil("the node to reconnect", () => node.connected && node.peers().some((p) => p.id === cfg.gateway && p.online));
-    await pumpUntil("the gateway to hold the writes made while disconnected", async () => sameJson(await gatewayDoc(`readings/${id}`), readings.value()));
+    await pumpUntil("the node to reconnect", () => node.connected && node.peers().some((p) => p.id === cfg.gateway && p.online), PATIENCE_MS);
+    await pumpUntil("the gateway to hold the writes made while disconnected", async () => sameJson(await gatewayDoc(`readings/${id}`), readings.value()), PATIENCE_MS);
     assert.is((readings.value() as Record<string, number>).k29, 29);
     const presence = await gatewayPresence();
     assert.equal(
@@ -93,7 +94,7 @@ test(`a node on Moddable's MQTT client (${ENGINE}) syncs with a Node gateway ove
     node.close();
     await pump(100);
   }
-  await pumpUntil("the gateway to see the node's clean offline", async () => !(await gatewayPresence()).online.includes(id));
+  await pumpUntil("the gateway to see the node's clean offline", async () => !(await gatewayPresence()).online.includes(id), PATIENCE_MS);
 });
 
 test.run();

@@ -12,6 +12,7 @@ import { LichenError } from "../../src/index.js";
 import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/store/kv.js";
 import { decodeKey, encodeKey, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
 import { storeSuite } from "./suite.js";
+import { PATIENCE_MS } from "../patience.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-sqlite-"));
 let files = 0;
@@ -368,7 +369,7 @@ test("mirror: readable with the sqlite3 shell", () => {
   write(kv, [["readings", "n2", undefined]]);
   write(kv, [["readings", "n1", { temp: 22.25, note: "it's \"warm\"" }]]);
   // the store stays open (WAL): the shell reads the committed state beside it
-  const shell = (query: string): string => execFileSync(SQLITE3, [path, query], { encoding: "utf8", timeout: 10_000 }).trim();
+  const shell = (query: string): string => execFileSync(SQLITE3, [path, query], { encoding: "utf8", timeout: PATIENCE_MS }).trim();
   assert.is(shell("SELECT id, json_extract(value,'$.temp') FROM lichen_entities WHERE namespace='readings' ORDER BY id"), "n1|22.25");
   assert.is(shell("SELECT json_extract(value,'$.note') FROM lichen_entities WHERE id='n1'"), `it's "warm"`);
   assert.is(

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { PATIENCE_MS } from "../patience.js";
 import {
   checkDeviceRules,
   checkSource,
@@ -305,7 +306,7 @@ test("the CLI prints a summary and exits 0 when clean, 1 with violations", () =>
   const dirty = makeTree({ "src/core/a.ts": "export let a = 1;\n" });
   try {
     const run = (root: string) =>
-      spawnSync(process.execPath, ["--import", "tsx", SCRIPT, "--root", root], { encoding: "utf8", timeout: 60_000 });
+      spawnSync(process.execPath, ["--import", "tsx", SCRIPT, "--root", root], { encoding: "utf8", timeout: PATIENCE_MS });
     const ok = run(clean);
     assert.is(ok.status, 0, ok.stderr);
     assert.is(ok.stdout.trim(), "device-rules: 1 module checked, 0 violations");
