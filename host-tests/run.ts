@@ -42,6 +42,9 @@ import { XsException, XsTimeout, XsWorker, jsonCommandHandler } from "./xs/worke
  * there named `*.node.test.ts` (e.g. the SQLite backend's tests) runs under Node only. */
 const DEVICE_TEST_DIRS = ["host-tests/core/", "host-tests/store/", "host-tests/transport/", "host-tests/device/"] as const;
 const NODE_ONLY_SUFFIX = ".node.test.ts";
+/** Files that take minutes (an npm install that compiles a native module): started first, so that
+ * the other files run beside them instead of after them. Their results still print in order. */
+const LONG_RUNNING = ["host-tests/package/"] as const;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const NODE_CHILD = fileURLToPath(new URL("./runner/node-child.ts", import.meta.url));
@@ -325,7 +328,11 @@ async function main(): Promise<number> {
       steps.push({ title: "device rules", reports: [limit(() => checkCommand("device rules (scripts/check-device-rules.ts)", process.execPath, ["--import", "tsx", "scripts/check-device-rules.ts"]))] });
     } else notes.push("note: scripts/check-device-rules.ts does not exist yet: device rules not checked");
   } else notes.push("note: typecheck and device rules skipped (an engine flag or a filter was given)");
-  if (!flags.has("--xs-only")) steps.push({ title: `node: ${nodeFiles.length} file(s)`, reports: nodeFiles.map((f) => limit(() => runNodeFile(f))) });
+  if (!flags.has("--xs-only")) {
+    const long = (f: string): boolean => LONG_RUNNING.some((d) => f.startsWith(d));
+    const started = new Map([...nodeFiles.filter(long), ...nodeFiles.filter((f) => !long(f))].map((f) => [f, limit(() => runNodeFile(f))]));
+    steps.push({ title: `node: ${nodeFiles.length} file(s)`, reports: nodeFiles.map((f) => started.get(f)!) });
+  }
   if (!flags.has("--node-only")) steps.push({ title: `xs: ${xsFiles.length} device file(s) (${DEVICE_TEST_DIRS.join(", ")})`, reports: xsFiles.map((f) => limit(() => runXsFile(f))) });
 
   for (const n of notes) console.log(n);

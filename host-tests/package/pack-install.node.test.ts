@@ -32,7 +32,7 @@ const STEP_TIMEOUT_MS = 120_000;
 /** What `npm pack` needs from the repository; host-tests, bench, data and examples are not packed. */
 const PACKAGE_SOURCES = ["package.json", "package-lock.json", "README.md", "manifest.json", "tsconfig.json", "tsconfig.build.json", "bin", "docs", "scripts", "src", "targets"];
 /** Dependencies that must not reach a production install. */
-const DEV_ONLY = ["@agoric/xsnap", "@automerge/automerge", "yjs", "y-protocols", "lib0", "playwright-core", "tsx", "typescript", "esbuild", "fast-check", "uvu", "acorn", "@types/better-sqlite3"];
+const DEV_ONLY = ["@agoric/xsnap", "@automerge/automerge", "yjs", "y-protocols", "lib0", "playwright-core", "tsx", "typescript", "esbuild", "fast-check", "uvu", "acorn"];
 
 const WORK = mkdtempSync(join(tmpdir(), "lichen-pack-"));
 const STAGE = join(WORK, "stage");
