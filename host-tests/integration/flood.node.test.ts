@@ -2,6 +2,7 @@
 // all sent at once, to a gateway subscribed through its in-process connection. aedes 1.2.0 with
 // its default mqemitter queue threw "Maximum call stack size exceeded" here (broker-node.ts
 // says why): the broker must stay up, keep serving, and deliver an honest frame afterwards.
+import { connect as tcpConnect, type Socket } from "node:net";
 import { connect as mqttConnect, type MqttClient } from "mqtt";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -34,6 +35,34 @@ function client(url: string, id: string): Promise<MqttClient> {
   });
 }
 
+/** An MQTT 3.1.1 packet: type byte, remaining length, body. */
+function packet(type: number, body: Buffer): Buffer {
+  const len: number[] = [];
+  let n = body.length;
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    len.push(b);
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([type, ...len]), body]);
+}
+
+const str = (s: string): Buffer => {
+  const b = Buffer.from(s);
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+};
+
+/** What a flooding client sends: CONNECT, then (after CONNACK: aedes queues only 42 packets before it) FRAMES PUBLISH (QoS 0) of one valid frame. Raw bytes keep the senders cheap. */
+function floodBytes(id: string): [Buffer, Buffer] {
+  const m = new LWWMap<number>(id);
+  m.set("t", 1);
+  const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/${id}`, type: m.typeTag, delta: m.delta() }));
+  const connect = packet(0x10, Buffer.concat([str("MQTT"), Buffer.from([4, 2, 0, 60]), str(id)]));
+  const publish = packet(0x30, Buffer.concat([str(`lichen/${FLEET}/gw/in/${id}`), frame]));
+  return [connect, Buffer.concat(Array.from({ length: FRAMES }, () => publish))];
+}
+
 test(`the embedded broker survives ${IDS} ids × ${FRAMES} frames and keeps delivering`, async () => {
   const crashes: Error[] = [];
   const onCrash = (e: Error): void => {
@@ -44,6 +73,7 @@ test(`the embedded broker survives ${IDS} ids × ${FRAMES} frames and keeps deli
   const broker = await startEmbeddedBroker({ port: 0, fleet: FLEET, publishPerSecond: 0, reservedIds: ["gw"] });
   const gw = new MqttSync({ url: broker.url, stream: () => broker.connectInProcess(), fleet: FLEET, replica: "gw", role: "gateway", kv: new MemoryKv(), log: () => {} });
   const clients: MqttClient[] = [];
+  const closers: Array<() => void> = [];
   try {
     await gw.ready(5000);
     let received = 0;
@@ -54,13 +84,16 @@ test(`the embedded broker survives ${IDS} ids × ${FRAMES} frames and keeps deli
     broker.aedes.on("publish", (packet, c) => {
       if (c !== null && packet.topic.includes("/in/")) published++;
     });
-    for (let i = 0; i < IDS; i += 50) clients.push(...(await Promise.all(Array.from({ length: Math.min(50, IDS - i) }, (_, k) => client(broker.url, `n${i + k}`)))));
-    for (const [i, c] of clients.entries()) {
-      const m = new LWWMap<number>(`n${i}`);
-      m.set("t", i);
-      const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/n${i}`, type: m.typeTag, delta: m.delta() }));
-      for (let k = 0; k < FRAMES; k++) c.publish(`lichen/${FLEET}/gw/in/n${i}`, frame, { qos: 0 });
+    const sockets: Socket[] = [];
+    for (let i = 0; i < IDS; i++) {
+      const socket = tcpConnect(broker.port, "127.0.0.1");
+      socket.on("error", () => {});
+      sockets.push(socket);
+      const [connect, publishes] = floodBytes(`n${i}`);
+      socket.once("data", () => socket.write(publishes));
+      socket.write(connect);
     }
+    closers.push(() => sockets.forEach((s) => s.destroy()));
     await waitFor("the broker to take every frame", () => published === IDS * FRAMES || crashes.length > 0, 25_000);
     assert.equal(crashes.map((e) => e.message), [], "nothing thrown");
     console.log(`${published} frames published, ${received} delivered to the gateway`);
@@ -74,6 +107,7 @@ test(`the embedded broker survives ${IDS} ids × ${FRAMES} frames and keeps deli
     await waitFor("a frame after the flood", () => received > before, 5000);
   } finally {
     process.off("uncaughtException", onCrash);
+    for (const close of closers) close();
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
     await gw.close();
     await broker.close();
