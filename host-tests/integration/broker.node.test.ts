@@ -294,7 +294,7 @@ test("connections over maxConnections are dropped", async () => {
     assert.ok(fourth instanceof Error, "a fourth connection was accepted");
     assert.ok(rejected.some((r) => r.reason === "too-many-connections"));
     await open.pop()!.endAsync(true);
-    await waitFor("the broker to see the connection closed", () => Object.keys(broker.aedes.clients).length === 2);
+    await waitFor("the broker to see the connection closed", () => broker.aedes.connectedClients === 2);
     open.push(await connected(broker.url, "n4"));
   } finally {
     for (const c of open) await c.endAsync(true);
