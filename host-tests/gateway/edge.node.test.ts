@@ -1,7 +1,8 @@
 // The gateway's edge, in process (startGateway) on loopback: its embedded broker with a users
 // file, the gateway's own id out of reach, a node that logs in and syncs, and a peer's malformed
 // frames logged once per interval with a count (simulated time for the interval).
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as mqttConnect, type MqttClient } from "mqtt";
@@ -10,11 +11,11 @@ import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
-import { setPassword } from "../../src/transport/users-file-node.js";
+import { readUsersFile, setPassword, verifyPassword } from "../../src/transport/users-file-node.js";
 import { defaults, type GatewayConfig } from "../../targets/rpi/gateway-config.js";
 import { PEER_LOG_INTERVAL_MS, startGateway, type Gateway } from "../../targets/rpi/gateway-daemon.js";
 import { LogLimiter } from "../../targets/rpi/log-limit.js";
-import { waitFor } from "./helpers.js";
+import { BIN, ROOT, waitFor, within } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "lichen-edge-"));
 let seq = 0;
@@ -63,9 +64,31 @@ test("LogLimiter: one line per key and interval, the count of those held back; q
   assert.is(l.admit("frame-error n1"), 1, "the next line carries the count");
 });
 
+/** `lichen passwd FILE USER` with the password on stdin. */
+function passwd(file: string, user: string, password: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = spawn(process.execPath, [BIN, "passwd", file, user], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  p.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+  p.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  p.stdin.end(`${password}\n`);
+  return within("lichen passwd", 20_000, new Promise((resolve) => p.on("close", (code) => resolve({ code, stdout, stderr }))));
+}
+
+test("lichen passwd FILE USER: adds a user (password from stdin); a bad user name is one clear line, exit 1", async () => {
+  const users = join(tmp, "users");
+  const ok = await passwd(users, "n1", "pw-1");
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(ok.stdout, `added n1 in ${users}\n`);
+  assert.ok(await verifyPassword(readUsersFile(users), "n1", "pw-1"));
+  const bad = await passwd(users, "a/b", "pw");
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /^lichen: bad user name "a\/b": .* \[INVALID_ARGUMENT\]\n$/);
+});
+
 test("a gateway with --users: a node logs in and syncs; the gateway's own id is refused to the network", async () => {
   const users = join(tmp, "users");
-  await setPassword(users, "n1", "pw-1");
+  if (!existsSync(users)) await setPassword(users, "n1", "pw-1");
   const { gw, lines } = await gateway({ users });
   const node = new MqttSync({ url: gw.brokerUrl, username: "n1", password: "pw-1", fleet: "edge", replica: "n1", role: "node", kv: new MemoryKv(), qos: 0, gateways: ["gw"], heartbeatMs: 500, resendMs: 200 });
   let gwDrops = 0;
