@@ -78,7 +78,11 @@ test("validation (in process): every source, every kind of value, the conflicts"
     [{ config: file("v3.json", '{"ca": "nope.pem", "broker": "mqtts://b:8883"}') }, {}, /"ca": no such file: .*nope\.pem$/, false],
     [{ config: file("v4.json", '{"broker": "mqtt://b:1883", "port": 1884}') }, {}, /^"port" in .*v4\.json set the embedded broker's address, which is not started with "broker" in/, false],
     [{ broker: "mqtt://b:1883" }, { LICHEN_HOST: "0.0.0.0" }, /^LICHEN_HOST set the embedded broker's address, which is not started with --broker: drop one or the other$/, true],
-    [{ username: "u", password: "p" }, {}, /^--username, --password: these apply to an external broker only: add --broker <url>$/, true],
+    [{ username: "u", password: "p" }, {}, /^--username, --password: these apply to an external broker only: add --broker <url> \(the embedded broker's own users are in --users FILE, its certificate is --cert\/--key\)$/, true],
+    [{ broker: "mqtt://b:1883" }, { LICHEN_USERS: join(DIR, "v1.json"), LICHEN_PUBLISH_RATE: "5" }, /^LICHEN_USERS, LICHEN_PUBLISH_RATE: these set the embedded broker, which is not started with --broker/, true],
+    [{}, { LICHEN_MAX_PACKET_BYTES: "100" }, /^LICHEN_MAX_PACKET_BYTES: expected at least 256 bytes, got 100$/, false],
+    [{}, { LICHEN_MAX_CONNECTIONS: "0" }, /^LICHEN_MAX_CONNECTIONS: expected a positive integer, got "0"$/, false],
+    [{}, { LICHEN_USERS: join(DIR, "nope") }, /^LICHEN_USERS: no such file: /, false],
     [{ broker: "mqtts://b:8883", cert: join(DIR, "v1.json") }, {}, /^--cert needs --key too/, true],
     [{ port: 9000 }, { LICHEN_HTTP_PORT: "9000" }, /cannot both listen on port 9000: change --port or LICHEN_HTTP_PORT$/, true],
     [{ config: join(DIR, "none.json") }, {}, /^cannot read config file .*none\.json: no such file$/, false],
@@ -96,6 +100,9 @@ test("validation (in process): every source, every kind of value, the conflicts"
   // the same port is fine on different hosts, or as 0 (any free port)
   resolveConfig({ port: 0, httpPort: 0 }, {}, DIR);
   resolveConfig({ port: 9000, httpPort: 9000, httpHost: "127.0.0.2" }, {}, DIR);
+  // the embedded broker takes a users file, a certificate and its key, and limits
+  const embedded = resolveConfig({ users: "v1.json", cert: "v1.json", key: "v2.json" }, { LICHEN_PUBLISH_RATE: "0", LICHEN_MAX_PACKET_BYTES: "8192" }, DIR).config;
+  assert.equal([embedded.users, embedded.cert, embedded.key, embedded.publishRate, embedded.maxPacketBytes, embedded.maxConnections], [join(DIR, "v1.json"), join(DIR, "v1.json"), join(DIR, "v2.json"), 0, 8192, 1000]);
 });
 
 test("the CLI: --print-config shows each value's source; bad input is one line, non-zero, no stack trace", async () => {

@@ -1,13 +1,12 @@
-// lichen's MQTT binding for Node (gateways, tools, tests): a SyncEngine over MQTT.js, a Node
-// Scheduler, and, for a gateway that embeds its broker, aedes with lichen's ACL. Node only (the
-// file name marks it so for the device-rules check). The protocol logic is in mqtt-peer.ts,
+// lichen's MQTT binding for Node (gateways, tools, tests): a SyncEngine over MQTT.js and a Node
+// Scheduler. Node only (the file name marks it so for the device-rules check). The embedded
+// broker is broker-node.ts. The protocol logic is in mqtt-peer.ts,
 // shared with the device binding (mqtt-moddable.ts).
-import { createServer, type Socket } from "node:net";
-import { connect, type IClientOptions, type MqttClient } from "mqtt";
-import type { Aedes, AedesOptions } from "aedes";
+import type { Duplex } from "node:stream";
+import { connect, MqttClient, type IClientOptions } from "mqtt";
 import { invalidArgument } from "../core/errors.js";
 import { lastWill, MqttPeer, type MqttClientLike, type MqttPeerOptions, type PeerStatus } from "./mqtt-peer.js";
-import { decodePresence, mayPublish, maySubscribe, parseTopic } from "./mqtt-topics.js";
+import { DEFAULT_MAX_PACKET_BYTES, limitPacketSize } from "./packet-limit-node.js";
 import type { Scheduler, SyncEngine } from "./sync-engine.js";
 
 /** Time from performance.now() (monotonic), timers from setTimeout, unref'd: they never keep the process alive. */
@@ -44,6 +43,10 @@ export interface MqttSyncOptions extends Omit<MqttPeerOptions, "client" | "sched
   readonly keepaliveSec?: number;
   /** Connection timeout, default 10 s. */
   readonly connectTimeoutMs?: number;
+  /** Largest MQTT packet accepted from the broker (default 65,536 bytes): a larger one closes the connection before it is buffered. */
+  readonly maxPacketBytes?: number;
+  /** Connect through this stream instead of `url` (an embedded broker's connectInProcess); called again at every reconnection. */
+  readonly stream?: () => Duplex;
   /** Anything else for MQTT.js (not the options above, not the will). */
   readonly mqttOptions?: Partial<IClientOptions>;
 }
@@ -81,7 +84,9 @@ export class MqttSync {
         });
       },
     };
-    this.client = connect(options.url, {
+    const maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+    if (!Number.isSafeInteger(maxPacketBytes) || maxPacketBytes < 64) throw invalidArgument("maxPacketBytes must be an integer of at least 64");
+    const mqttOptions: IClientOptions = {
       ...options.mqttOptions,
       ...defined({ username: options.username, password: options.password, ca: options.ca, cert: options.cert, key: options.key, rejectUnauthorized: options.rejectUnauthorized }),
       clientId: options.clientId ?? options.replica,
@@ -93,7 +98,18 @@ export class MqttSync {
       resubscribe: false, // MqttPeer subscribes on every connection
       queueQoSZero: false,
       will: { topic: will.topic, payload: Buffer.from(will.payload), qos: qos, retain: true },
-    });
+      manualConnect: true,
+    };
+    this.client = options.stream === undefined ? connect(options.url, mqttOptions) : new MqttClient(options.stream, mqttOptions);
+    // MQTT.js has no packet size limit in MQTT 3.1.1: every stream it builds (one per connection) is watched
+    const internal = this.client as unknown as { streamBuilder: (c: MqttClient) => Duplex };
+    const build = internal.streamBuilder;
+    internal.streamBuilder = (c) => {
+      const stream = build(c);
+      limitPacketSize(stream, maxPacketBytes, (bytes) => options.log?.({ level: "warn", event: "mqtt-error", message: `the broker sent a packet of ${bytes} bytes, over the limit of ${maxPacketBytes}: connection closed` }));
+      return stream;
+    };
+    this.client.connect();
     this.peer = new MqttPeer({ ...options, scheduler, qos, heartbeatMs, client: like });
     this.client.on("connect", () => {
       // small frames must not wait for Nagle's algorithm and the peer's delayed ACK (~40 ms)
@@ -161,121 +177,5 @@ function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-// ---- the embedded broker (a gateway without mosquitto) ----
-
-export interface AclOptions {
-  /** Confine clients to this fleet. */
-  readonly fleet?: string;
-  /** Called for every publish or subscribe refused. */
-  readonly onRefused?: (refusal: { clientId: string | undefined; action: "publish" | "subscribe"; topic: string }) => void;
-}
-
-type AuthorizePublish = NonNullable<AedesOptions["authorizePublish"]>;
-type AuthorizeSubscribe = NonNullable<AedesOptions["authorizeSubscribe"]>;
-
-/**
- * aedes's authorizePublish with lichen's ACL (mqtt-topics.ts mayPublish): a client publishes
- * frames only as itself (`lichen/F/+/in/<client id>`) and only its own presence. A refused
- * publish makes aedes close the client's connection (MQTT 3.1.1 has no negative PUBACK).
- * Wills are checked too; a will aedes publishes for a client no longer known (client null)
- * passes only if it is an offline presence.
- */
-export function authorizePublish(options: AclOptions = {}): AuthorizePublish {
-  return (client, packet, callback) => {
-    const topic = packet.topic;
-    let ok: boolean;
-    if (client === null) {
-      const t = parseTopic(topic);
-      ok = t !== undefined && t.kind === "presence" && (options.fleet === undefined || t.fleet === options.fleet) && isOfflinePresence(packet.payload);
-    } else ok = mayPublish(client.id, topic, options.fleet);
-    if (ok) return callback(null);
-    options.onRefused?.({ clientId: client?.id, action: "publish", topic });
-    callback(new Error(`lichen ACL: ${client?.id ?? "(no client)"} may not publish to ${topic}`));
-  };
-}
-
-function isOfflinePresence(payload: unknown): boolean {
-  try {
-    const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : new Uint8Array(payload as Uint8Array);
-    return decodePresence(bytes).state === "offline";
-  } catch {
-    return false;
-  }
-}
-
-/**
- * aedes's authorizeSubscribe with lichen's ACL (maySubscribe): a client subscribes only to its
- * own inbox and to presence. A refused subscription is answered with a failure code (0x80);
- * the connection stays up.
- */
-export function authorizeSubscribe(options: AclOptions = {}): AuthorizeSubscribe {
-  return (client, sub, callback) => {
-    if (maySubscribe(client.id, sub.topic, options.fleet)) return callback(null, sub);
-    options.onRefused?.({ clientId: client.id, action: "subscribe", topic: sub.topic });
-    callback(null, null);
-  };
-}
-
-export interface EmbeddedBrokerOptions extends AclOptions {
-  /** Default 1883; 0 picks a free port. */
-  readonly port?: number;
-  /** Default 127.0.0.1: loopback only. */
-  readonly host?: string;
-  /** Credentials check (aedes's authenticate); default: anyone may connect, the ACL still applies. */
-  readonly authenticate?: AedesOptions["authenticate"];
-}
-
-export interface EmbeddedBroker {
-  readonly port: number;
-  readonly host: string;
-  /** mqtt://host:port */
-  readonly url: string;
-  /** The aedes instance (its events: "publish", "clientError", ...). */
-  readonly aedes: Aedes;
-  /** Stops listening and drops every client (their wills are published first). */
-  close(): Promise<void>;
-}
-
-/** An aedes broker (MQTT 3.1.1, in process) with lichen's ACL, listening on TCP. */
-export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
-  const { Aedes } = await import("aedes");
-  const broker = await Aedes.createBroker({
-    authorizePublish: authorizePublish(options),
-    authorizeSubscribe: authorizeSubscribe(options),
-    ...(options.authenticate === undefined ? {} : { authenticate: options.authenticate }),
-  });
-  const sockets = new Set<Socket>();
-  const server = createServer((socket: Socket) => {
-    socket.setNoDelay(true); // see MqttSync: no Nagle delay on small frames
-    broker.handle(socket);
-  });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 1883, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : (options.port ?? 1883);
-  let closing: Promise<void> | undefined;
-  return {
-    port,
-    host,
-    url: `mqtt://${host}:${port}`,
-    aedes: broker,
-    close: () =>
-      (closing ??= (async () => {
-        await new Promise<void>((resolve) => broker.close(() => resolve()));
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          for (const s of sockets) s.destroy();
-        });
-      })()),
-  };
-}
+// The embedded broker moved to its own module; re-exported for existing importers.
+export { authorizePublish, authorizeSubscribe, startEmbeddedBroker, type AclOptions, type EmbeddedBroker, type EmbeddedBrokerOptions } from "./broker-node.js";

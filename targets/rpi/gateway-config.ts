@@ -4,7 +4,7 @@
 // config file (`--config file.json`, or LICHEN_CONFIG), then the default. Every value is
 // validated whatever its source, and a bad one is a one-line ConfigError that names its source
 // (`--port`, `LICHEN_PORT`, `gateway.json: "port"`), so the CLI prints it without a stack trace.
-// Paths in a config file (db, ca, cert, key) are relative to the file's directory.
+// Paths in a config file (db, ca, cert, key, users) are relative to the file's directory.
 //
 // Node only. No side effects besides reading the config file and checking that TLS files exist.
 
@@ -34,10 +34,19 @@ export interface GatewayConfig {
   gateways: string[];
   username: string | undefined;
   password: string | undefined;
-  /** TLS files for an external broker (absolute paths). */
+  /** TLS files (absolute paths). cert and key: this gateway's client certificate with --broker, else the embedded broker's server certificate; ca: an external broker's CA. */
   ca: string | undefined;
   cert: string | undefined;
   key: string | undefined;
+  /** The embedded broker's users file (`lichen passwd`): every network client logs in as its own client id. */
+  users: string | undefined;
+  /** Largest MQTT packet, in bytes, the embedded broker accepts and this gateway's client reads. */
+  maxPacketBytes: number;
+  /** The embedded broker's most network connections at once. */
+  maxConnections: number;
+  /** The embedded broker's publish rate per client (per second; 0: no limit) and burst. */
+  publishRate: number;
+  publishBurst: number;
   /** Skip the broker certificate's verification (mqtts://, wss://). */
   insecure: boolean;
   logLevel: LogLevel;
@@ -63,7 +72,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = "id" | "string" | "path" | "file" | "url" | "host" | "port" | "list" | "bool" | "level" | "ms" | "count";
+type Kind = "id" | "string" | "path" | "file" | "url" | "host" | "port" | "list" | "bool" | "level" | "ms" | "count" | "positive";
 
 interface Spec {
   readonly key: ConfigKey;
@@ -88,8 +97,13 @@ export const OPTIONS: readonly Spec[] = Object.freeze([
   { key: "username", flag: "--username <name>", env: "LICHEN_USERNAME", kind: "string", help: "external broker: user name" },
   { key: "password", flag: "--password <secret>", env: "LICHEN_PASSWORD", kind: "string", help: "external broker: password (prefer LICHEN_PASSWORD: flags show in ps)" },
   { key: "ca", flag: "--ca <file>", env: "LICHEN_CA", kind: "file", help: "external broker: CA certificate (PEM) to verify it" },
-  { key: "cert", flag: "--cert <file>", env: "LICHEN_CERT", kind: "file", help: "external broker: this gateway's client certificate (PEM)" },
-  { key: "key", flag: "--key <file>", env: "LICHEN_KEY", kind: "file", help: "external broker: the client certificate's private key (PEM)" },
+  { key: "cert", flag: "--cert <file>", env: "LICHEN_CERT", kind: "file", help: "certificate (PEM): the embedded broker's, which then speaks TLS (mqtts); with --broker, this gateway's client certificate" },
+  { key: "key", flag: "--key <file>", env: "LICHEN_KEY", kind: "file", help: "the private key (PEM) of --cert" },
+  { key: "users", flag: "--users <file>", env: "LICHEN_USERS", kind: "file", help: "embedded broker: users file (lichen passwd): every client logs in, as its own client id" },
+  { key: "maxPacketBytes", flag: "--max-packet-bytes <n>", env: "LICHEN_MAX_PACKET_BYTES", kind: "positive", help: "largest MQTT packet the embedded broker accepts and the gateway reads (default 65536)" },
+  { key: "maxConnections", flag: "--max-connections <n>", env: "LICHEN_MAX_CONNECTIONS", kind: "positive", help: "embedded broker: most connections at once (default 1000)" },
+  { key: "publishRate", flag: "--publish-rate <n>", env: "LICHEN_PUBLISH_RATE", kind: "count", help: "embedded broker: publishes per second per client, beyond which it is slowed down (default 100; 0: no limit)" },
+  { key: "publishBurst", flag: "--publish-burst <n>", env: "LICHEN_PUBLISH_BURST", kind: "positive", help: "embedded broker: publishes a client may send at once above the rate (default 1000)" },
   { key: "insecure", flag: "--insecure", env: "LICHEN_INSECURE", kind: "bool", help: "external broker: do not verify its TLS certificate" },
   { key: "logLevel", flag: "--log-level <level>", env: "LICHEN_LOG_LEVEL", kind: "level", help: "debug, info, warn or error (default info)" },
   { key: "heartbeatMs", flag: "--heartbeat-ms <ms>", env: "LICHEN_HEARTBEAT_MS", kind: "ms", help: "presence heartbeat period (default 30000)" },
@@ -137,6 +151,11 @@ export function defaults(): GatewayConfig {
     ca: undefined,
     cert: undefined,
     key: undefined,
+    users: undefined,
+    maxPacketBytes: 65_536,
+    maxConnections: 1000,
+    publishRate: 100,
+    publishBurst: 1000,
     insecure: false,
     logLevel: "info",
     heartbeatMs: 30_000,
@@ -213,6 +232,8 @@ function convert(kind: Kind, raw: unknown, baseDir: string): unknown {
       return int(10, 86_400_000, "a duration in ms (10 to 86400000)");
     case "count":
       return int(0, Number.MAX_SAFE_INTEGER, "a non-negative integer");
+    case "positive":
+      return int(1, Number.MAX_SAFE_INTEGER, "a positive integer");
     case "list": {
       const items = Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split(",").map((s) => s.trim()).filter((s) => s !== "") : undefined;
       if (items === undefined) throw new Invalid(`expected a list of ids, got ${show(raw)}`);
@@ -341,14 +362,18 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
   if (c.broker !== undefined) {
     const clash = given(["host", "port"]);
     if (clash.length > 0) throw new ConfigError(`${clash.map(label).join(" and ")} set the embedded broker's address, which is not started with ${label("broker")}: drop one or the other`, usage([...clash, "broker"]));
+    const embeddedOnly = given(["users", "maxConnections", "publishRate", "publishBurst"]);
+    if (embeddedOnly.length > 0) throw new ConfigError(`${embeddedOnly.map(label).join(", ")}: ${embeddedOnly.length > 1 ? "these set" : "this sets"} the embedded broker, which is not started with ${label("broker")} (configure your broker instead, docs/mqtt.md)`, usage([...embeddedOnly, "broker"]));
   } else {
-    const clash = given(["username", "password", "ca", "cert", "key", "insecure"]).filter((k) => k !== "insecure" || c.insecure);
-    if (clash.length > 0) throw new ConfigError(`${clash.map(label).join(", ")}: ${clash.length > 1 ? "these apply" : "this applies"} to an external broker only: add --broker <url>`, usage(clash));
+    // the gateway reaches its embedded broker in process: it needs no credentials and verifies no certificate
+    const clash = given(["username", "password", "ca", "insecure"]).filter((k) => k !== "insecure" || c.insecure);
+    if (clash.length > 0) throw new ConfigError(`${clash.map(label).join(", ")}: ${clash.length > 1 ? "these apply" : "this applies"} to an external broker only: add --broker <url> (the embedded broker's own users are in --users FILE, its certificate is --cert/--key)`, usage(clash));
     if (c.port !== 0 && c.port === c.httpPort && (c.host === c.httpHost || isAny(c.host) || isAny(c.httpHost))) {
       throw new ConfigError(`the embedded broker and the dashboard cannot both listen on port ${c.port}: change ${label("port")} or ${label("httpPort")}`, usage(["port", "httpPort"]));
     }
   }
   if ((c.cert === undefined) !== (c.key === undefined)) throw new ConfigError(`${label(c.cert === undefined ? "key" : "cert")} needs ${c.cert === undefined ? "--cert" : "--key"} too: a client certificate and its key go together`, usage(["cert", "key"]));
+  if (c.maxPacketBytes < 256) throw new ConfigError(`${label("maxPacketBytes")}: expected at least 256 bytes, got ${c.maxPacketBytes}`, usage(["maxPacketBytes"]));
   if (c.gateways.includes(c.id)) c.gateways = c.gateways.filter((g) => g !== c.id);
   return { config: c, sources, file };
 }

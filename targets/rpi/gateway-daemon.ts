@@ -12,7 +12,10 @@
 //   if listed (--gateways): any other peer announcing the gateway role is held to the origin rule.
 // - Logs: one JSON object per line on stdout: {"ts","level","event",...fields}. The engine's log
 //   entries (forged, refused, rate-limited, frame-error, peer-error), presence, the broker's ACL
-//   refusals, MQTT errors, maintenance, start and stop.
+//   refusals, MQTT errors, maintenance, start and stop. A peer's warnings are rate-limited: one
+//   line per peer, event and 10 s, with `suppressed`: the count of lines held back before it.
+// - The embedded broker (broker-node.ts): this gateway connects to it in process, under its
+//   own id, which no network client may take; --users, --cert/--key and the limits set it up.
 // - SIGTERM / SIGINT: graceful shutdown: the engine flushed and closed with the offline presence
 //   published, the embedded broker, the dashboard and the database closed; exit 0. A second signal
 //   exits at once (1).
@@ -31,14 +34,20 @@ import type { Crdt } from "../../src/core/crdt.js";
 import type { CrdtClass } from "../../src/core/maps.js";
 import { openClock } from "../../src/store/clock-store.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
-import { MqttSync, startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/mqtt-node.js";
+import { startEmbeddedBroker, type BrokerRejection, type EmbeddedBroker } from "../../src/transport/broker-node.js";
+import { MqttSync } from "../../src/transport/mqtt-node.js";
+import { readUsersFile, type Users } from "../../src/transport/users-file-node.js";
 import type { PeerStatus } from "../../src/transport/mqtt-peer.js";
 import type { SyncEngine, SyncLogEntry } from "../../src/transport/sync-engine.js";
 import { startDashboard, tickEvent, type Dashboard, type DashboardContext, type GatewayInfo } from "./dashboard-server.js";
 import { isLoopback, LOG_LEVELS, type GatewayConfig, type LogLevel } from "./gateway-config.js";
 import { openGatewayDb, type GatewayDb } from "./gateway-db.js";
 import { GatewayMonitor } from "./gateway-monitor.js";
+import { LogLimiter } from "./log-limit.js";
 import { packageVersion } from "./package-version.js";
+
+/** A peer's warnings (malformed frames, refusals, broker rejections): at most one line per peer and event in this interval. */
+export const PEER_LOG_INTERVAL_MS = 10_000;
 
 // ---- logs ----
 
@@ -104,6 +113,8 @@ export interface StartOptions {
   readonly tickMs?: number;
   /** Maintenance period (default 60 s). */
   readonly maintenanceMs?: number;
+  /** Time of the rate-limited peer warnings (default Date.now). */
+  readonly now?: () => number;
 }
 
 /** Whether a TCP port is free to listen on (mosquitto or another gateway may hold it). */
@@ -188,6 +199,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     }
   };
 
+  // a peer's warnings: one line per peer, event and interval (see PEER_LOG_INTERVAL_MS)
+  const limiter = new LogLimiter(PEER_LOG_INTERVAL_MS, options.now ?? Date.now);
+  const KEY_SEP = "\u0000";
+  const peerWarning = (event: string, peer: string | undefined, fields: Record<string, unknown>): void => {
+    const held = limiter.admit(`${event}${KEY_SEP}${peer ?? ""}`);
+    if (held !== undefined) log("warn", event, held > 0 ? { ...fields, suppressed: held } : fields);
+  };
+  const flushWarnings = (): void => {
+    for (const h of limiter.flush()) {
+      const [event, peer] = h.key.split(KEY_SEP) as [string, string];
+      log("warn", event, { peer: peer === "" ? undefined : peer, suppressed: h.count, message: `${h.count} more like this in ${PEER_LOG_INTERVAL_MS / 1000} s` });
+    }
+  };
+
   try {
     // the lock is named after the real path (symbolic links resolved) of the file-to-be
     let real = config.db;
@@ -212,26 +237,46 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
           `cannot start the embedded MQTT broker: ${config.host}:${config.port} is in use (mosquitto? then use --broker mqtt://127.0.0.1:${config.port}; or choose another --port)`,
         );
       }
+      let users: Users | undefined;
+      let tls: { cert: Buffer; key: Buffer } | undefined;
+      try {
+        users = config.users === undefined ? undefined : readUsersFile(config.users);
+        tls = config.cert === undefined || config.key === undefined ? undefined : { cert: readFileSync(config.cert), key: readFileSync(config.key) };
+      } catch (e) {
+        throw new GatewayStartError(`cannot start the embedded MQTT broker: ${errorMessage(e)}`);
+      }
       try {
         broker = await startEmbeddedBroker({
           host: config.host,
           port: config.port,
           fleet: config.fleet,
-          onRefused: (r) => log("warn", "acl-refused", { client: r.clientId, action: r.action, topic: r.topic }),
+          users,
+          tls,
+          reservedIds: [config.id],
+          maxPacketBytes: config.maxPacketBytes,
+          maxConnections: config.maxConnections,
+          publishPerSecond: config.publishRate,
+          publishBurst: config.publishBurst,
+          onRefused: (r) => peerWarning("acl-refused", r.clientId, { client: r.clientId, action: r.action, topic: r.topic }),
+          onRejected: (r: BrokerRejection) => peerWarning("broker-rejected", r.clientId, { ...r, client: r.clientId, clientId: undefined }),
         });
       } catch (e) {
         throw new GatewayStartError(`cannot start the embedded MQTT broker on ${config.host}:${config.port}: ${errorMessage(e)}`);
       }
       const b = broker;
       cleanup.push(() => b.close());
-      brokerUrl = `mqtt://${urlHost(config.host)}:${broker.port}`;
-      log("info", "broker-listening", { url: `mqtt://${urlHost(config.host)}:${broker.port}`, embedded: true });
-      if (!isLoopback(config.host)) log("warn", "broker-exposed", { host: config.host, message: "the embedded broker takes anonymous clients on a non-loopback address: the ACL binds topics to client ids, but nothing binds client ids to devices (use mosquitto with credentials, docs/mqtt.md)" });
+      const scheme = tls === undefined ? "mqtt" : "mqtts";
+      brokerUrl = `${scheme}://${urlHost(config.host)}:${broker.port}`;
+      log("info", "broker-listening", { url: brokerUrl, embedded: true, users: users?.hashes.size ?? null, tls: tls !== undefined });
+      if (!isLoopback(config.host)) {
+        if (users === undefined) log("warn", "broker-exposed", { host: config.host, message: "the embedded broker takes anonymous clients on a non-loopback address: the ACL binds topics to client ids, but nothing binds client ids to devices (give it --users FILE, docs/gateway.md)" });
+        else if (tls === undefined) log("warn", "broker-cleartext", { host: config.host, message: "the embedded broker's clients send their passwords in clear text on a non-loopback address (give it --cert and --key, docs/gateway.md)" });
+      }
     } else brokerUrl = config.broker;
 
-    // the sync engine over MQTT
+    // the sync engine over MQTT: to the embedded broker in process, else with the external broker's credentials and TLS
     let tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-    try {
+    if (broker === undefined) try {
       tls = {
         ca: config.ca === undefined ? undefined : readFileSync(config.ca),
         cert: config.cert === undefined ? undefined : readFileSync(config.cert),
@@ -244,6 +289,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const lastMqttError = new Map<string, number>();
     const engineLog = (entry: SyncLogEntry): void => {
       if (entry.event === "forged" || entry.event === "refused") monitor?.refused(entry.peer, entry.event);
+      if (entry.level === "warn" && entry.peer !== undefined) return peerWarning(entry.event, entry.peer, { peer: entry.peer, doc: entry.doc, message: entry.message });
       if (entry.event === "mqtt-error") {
         // a broker that is down fails every reconnect: say it once a minute
         const at = lastMqttError.get(entry.message) ?? 0;
@@ -252,6 +298,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       }
       log(entry.level, entry.event, { peer: entry.peer, doc: entry.doc, message: entry.message });
     };
+    const inProcess = broker;
     const sync = new MqttSync({
       url: brokerUrl,
       fleet: config.fleet,
@@ -266,6 +313,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       password: config.password,
       ...tls,
       rejectUnauthorized: config.insecure ? false : undefined,
+      maxPacketBytes: config.maxPacketBytes,
+      stream: inProcess === undefined ? undefined : () => inProcess.connectInProcess(),
       log: engineLog,
       onApplied: (peer, doc, delta) => {
         try {
@@ -329,6 +378,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     if (!isLoopback(config.httpHost)) log("warn", "dashboard-exposed", { host: config.httpHost, message: "the dashboard has no authentication and is reachable from the network" });
 
     const tickTimer = setInterval(() => {
+      flushWarnings();
       try {
         dashboard.broadcast(tickEvent(ctx, m.tick()));
       } catch (e) {

@@ -20,7 +20,62 @@ function fail(message: string, code: number, e?: unknown): never {
   process.exit(code);
 }
 
+/** A password from stdin: its first line (piped), or typed twice without echo (a terminal). */
+async function readPassword(): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    let text = "";
+    for await (const chunk of stdin) {
+      text += String(chunk);
+      if (text.includes("\n")) break;
+    }
+    return text.split("\n")[0]!.replace(/\r$/, "");
+  }
+  const ask = (prompt: string): Promise<string> =>
+    new Promise((resolve) => {
+      process.stderr.write(prompt);
+      stdin.setRawMode(true);
+      stdin.resume();
+      let typed = "";
+      const onData = (b: Buffer): void => {
+        for (const ch of b.toString("utf8")) {
+          if (ch === "\r" || ch === "\n" || ch === "\u0004") {
+            stdin.off("data", onData);
+            stdin.setRawMode(false);
+            stdin.pause();
+            process.stderr.write("\n");
+            return resolve(typed);
+          }
+          if (ch === "\u0003") fail("interrupted", 130);
+          typed = ch === "\u007f" ? typed.slice(0, -1) : typed + ch;
+        }
+      };
+      stdin.on("data", onData);
+    });
+  const first = await ask("password: ");
+  if ((await ask("again: ")) !== first) fail("the passwords differ", 1);
+  return first;
+}
+
 export function registerCommands(program: Command): void {
+  program
+    .command("passwd")
+    .description("add a user to the embedded broker's users file (lichen gateway --users FILE), or change its password; the user name is the client id it connects as")
+    .argument("<file>", "the users file, created (mode 0600) if missing")
+    .argument("<user>", "the user name: a device's replica id, which is its MQTT client id")
+    .addHelpText("after", "\nThe password is read from stdin (its first line), or typed twice on a terminal. Stored as scrypt hashes.\n  printf '%s\\n' \"$PASSWORD\" | lichen passwd /etc/lichen/users n1")
+    .action(async (file: string, user: string) => {
+      const { setPassword } = await import("../../src/transport/users-file-node.js");
+      const password = await readPassword();
+      try {
+        const what = await setPassword(file, user, password);
+        process.stdout.write(`${what === "added" ? "added" : "changed the password of"} ${user} in ${file}\n`);
+      } catch (e) {
+        if (e instanceof LichenError) fail(`${e.message} [${e.code}]`, 1, e);
+        throw e;
+      }
+    });
+
   const cmd = program
     .command("gateway")
     .description("run the gateway daemon: sync with the nodes and other gateways over MQTT, keep everything in SQLite, serve a live dashboard")
