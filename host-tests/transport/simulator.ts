@@ -19,7 +19,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-const WALL_START = Date.UTC(2026, 0, 1);
+export const WALL_START = Date.UTC(2026, 0, 1);
 
 interface Timer {
   at: number;

@@ -99,24 +99,34 @@ export abstract class Crdt<P extends Patch = Patch> {
    * these deltas always gets through. Types that cannot cut return the whole delta.
    */
   deltaWithin(since: VersionLike | undefined, maxBytes: number): Uint8Array {
-    const whole = this.delta(since);
-    if (whole.length <= maxBytes) return whole;
     const s = since === undefined ? new Map<string, number>() : VersionVector.from(since).map;
     const ids = this.cutIds(s);
-    if (ids.length < 2) return whole;
-    // the largest cut that fits, by bisection over the candidate ids (the last one is the whole delta)
-    let lo = 0;
-    let hi = ids.length - 2;
-    let best = this.cutAt(s, ids[0]);
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const d = mid === 0 ? best : this.cutAt(s, ids[mid]);
-      if (d.length <= maxBytes) {
-        best = d;
-        lo = mid + 1;
-      } else hi = mid - 1;
+    if (ids.length < 2) return this.delta(since);
+    // the most events that fit: probe 1, 2, 4, ... of them (each probe small), then bisect;
+    // with all of them, the whole delta
+    const last = ids.length - 1;
+    let fit = -1;
+    let over = ids.length;
+    let best: Uint8Array | undefined;
+    for (let n = 1; fit < last; n *= 2) {
+      const i = n - 1 < last ? n - 1 : last;
+      const d = i === last ? this.delta(since) : this.cutAt(s, ids[i]);
+      if (d.length > maxBytes) {
+        over = i;
+        break;
+      }
+      fit = i;
+      best = d;
     }
-    return best;
+    while (over - fit > 1) {
+      const mid = (fit + over) >> 1;
+      const d = this.cutAt(s, ids[mid]);
+      if (d.length <= maxBytes) {
+        fit = mid;
+        best = d;
+      } else over = mid;
+    }
+    return best ?? this.cutAt(s, ids[0]);
   }
 
   private cutAt(since: ReadonlyMap<string, number>, upTo: number): Uint8Array {

@@ -560,7 +560,10 @@ export class SyncEngine {
         this.note(peerId, peer, "frame-error", undefined, `a frame of ${f.count} parts cannot fit in ${this.opts.maxReassemblyBytes} bytes: dropped`);
         return undefined;
       }
-      if (peer.partial.size >= this.opts.maxPartialFrames || this.partialCount >= this.opts.maxPartialFramesTotal) {
+      // a peer's older frames make room for its newer ones (a resend replaces a frame that lost a part)
+      for (const [id, old] of peer.partial) if (peer.partial.size >= this.opts.maxPartialFrames) this.dropPartial(peer, id, old);
+      if (this.partialCount >= this.opts.maxPartialFramesTotal) this.dropAbandoned(now);
+      if (this.partialCount >= this.opts.maxPartialFramesTotal) {
         this.note(peerId, peer, "frame-error", undefined, "too many frames being reassembled: dropped");
         return undefined;
       }
@@ -576,6 +579,11 @@ export class SyncEngine {
     if (r.parts[f.index] !== undefined) return undefined; // a duplicate
     let held = 0;
     for (const x of peer.partial.values()) held += x.bytes;
+    for (const [id, old] of peer.partial) {
+      if (held + f.bytes.length <= this.opts.maxReassemblyBytes || old === r) continue;
+      held -= old.bytes;
+      this.dropPartial(peer, id, old);
+    }
     if (held + f.bytes.length > this.opts.maxReassemblyBytes || this.partialBytes + f.bytes.length > this.opts.maxReassemblyTotalBytes) {
       this.dropPartial(peer, f.id, r);
       this.note(peerId, peer, "frame-error", undefined, `reassembly over ${this.opts.maxReassemblyBytes} bytes: dropped`);
@@ -594,6 +602,11 @@ export class SyncEngine {
       at += p!.length;
     }
     return whole;
+  }
+
+  /** Drops the frames of every peer whose parts stopped coming a minute ago. */
+  private dropAbandoned(now: number): void {
+    for (const peer of this.peers.values()) for (const [id, r] of peer.partial) if (now - r.started > 60000) this.dropPartial(peer, id, r);
   }
 
   private dropPartial(peer: Peer, id: number, r: Reassembly): void {
