@@ -7,6 +7,7 @@
  * one's run of characters stays together (runs are not interleaved) and all three converge.
  */
 import { Text } from "../src/index.js";
+import { makePolicy } from "../src/transport/policy.js";
 import { Fleet, rng } from "../host-tests/transport/simulator.js";
 import { runIfMain, type Log } from "./_shared.js";
 
@@ -18,6 +19,7 @@ export interface NotesResult {
 
 export function main(log: Log = () => {}): NotesResult {
   const fleet = new Fleet(rng(8), { loss: 0, duplicate: 0, maxDelayMs: 20 });
+  fleet.policy = makePolicy({ write: ["*/{self}", "notes/*"] }); // both nodes may write the shared notes
   fleet.add("gw", "gateway");
   fleet.add("laptop", "node");
   fleet.add("phone", "node");

@@ -9,4 +9,5 @@ export { openClock } from "./store/clock-store.js";
 export { FlashKv } from "./store/flash-kv.js";
 export { FlashSim } from "./store/flash-sim.js";
 export { SyncEngine, type Scheduler, type PeerRole, type SyncOptions, type SyncLogEntry } from "./transport/sync-engine.js";
+export { makePolicy, type SyncPolicy, type PolicyRules } from "./transport/policy.js";
 export * from "./schema/index.js";

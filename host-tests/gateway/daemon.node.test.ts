@@ -44,7 +44,10 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   const cfg = join(DIR, "gateway.json");
   writeFileSync(cfg, JSON.stringify({ db: "data/gw.db", fleet: FLEET, heartbeatMs: 500, antiEntropyMs: 1000, logLevel: "info", id: "overridden-by-env" }));
   const env = { LICHEN_ID: GW, LICHEN_HTTP_PORT: String(httpPort), LICHEN_FLEET: undefined, LICHEN_CONFIG: undefined };
-  const args = ["--config", cfg, "--port", String(port)];
+  // the nodes of this test edit the shared config too
+  const policy = join(DIR, "policy.json");
+  writeFileSync(policy, JSON.stringify({ write: ["*/{self}", "fleet/config"] }));
+  const args = ["--config", cfg, "--port", String(port), "--policy", policy];
   const dbPath = join(DIR, "data/gw.db");
   mkdirSync(join(DIR, "data"));
   // (meanwhile) the database's directory must exist: a clear error otherwise
@@ -90,12 +93,12 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   const nodesView = (await getJson(`${api}/api/nodes`)).body.nodes as Array<{ id: string; online: boolean; docs: string[] }>;
   assert.equal(nodesView.filter((n) => n.online).map((n) => n.id), ["n1", "n2"], "both nodes online");
 
-  // the origin rule: n1 relays events of another replica: refused, logged as a JSON line
+  // the origin rule: n1 relays events of another replica into its own document: refused, logged as a JSON line
   const foreign = new LWWMap("n9");
   foreign.set("t", -40);
-  const forged = n1.sync.engine.open("forged", "x", LWWMap);
+  const forged = n1.sync.engine.open("forged", "n1", LWWMap);
   forged.applyDelta(foreign.delta());
-  n1.sync.engine.changed("forged", "x");
+  n1.sync.engine.changed("forged", "n1");
   await waitFor("the forged delta to be logged", () => gw.lines().some((l) => l.event === "forged" && l.peer === "n1"), PATIENCE_MS, () => gw.stdout.slice(-600));
 
   // the logs: every line a JSON object with ts, level, event

@@ -6,6 +6,7 @@
 // {"event":"ready"} at the first connection, {"event":"presence","peer","online"}, {"event":"log",...}
 // for the engine's log. SIGTERM: clean shutdown (offline presence, engine closed), exit 0.
 // SIGKILL is what the tests use to crash it.
+import { makePolicy } from "../../src/transport/policy.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
 
@@ -33,6 +34,7 @@ const sync = new MqttSync({
   replica: config.replica,
   role: "gateway",
   kv,
+  policy: makePolicy({ write: ["*/{self}", "fleet/config"] }), // the test's nodes edit the shared config too
   heartbeatMs: config.heartbeatMs ?? 500,
   antiEntropyMs: config.antiEntropyMs ?? 1000,
   resendMs: config.resendMs ?? 200,

@@ -4,6 +4,7 @@
 // forged delta; presence and last wills; a broker killed and restarted mid-sync; a gateway
 // SIGKILLed mid-sync and restarted (in a child process), losing nothing it acknowledged.
 // Every wait has its own deadline (uvu has none).
+import { makePolicy } from "../../src/transport/policy.js";
 import { freePort, portOpen } from "../net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -180,7 +181,7 @@ async function startFleet(broker: Broker, fleet: string, tuning: Tuning = TUNING
   const logs: SyncLogEntry[] = [];
   const presence: FleetRig["presence"] = [];
   const gwKv = new SqliteKv(freshDb());
-  const gw = new MqttSync({ url: broker.url, fleet, replica: GW, role: "gateway", kv: gwKv, gateways: [GW], ...tuning, log: (e) => logs.push(e), onPresence: (peer, s) => presence.push({ peer, online: s.online, at: Date.now() }) });
+  const gw = new MqttSync({ url: broker.url, fleet, replica: GW, role: "gateway", kv: gwKv, gateways: [GW], policy: makePolicy({ write: ["*/{self}", "fleet/config"] }), ...tuning, log: (e) => logs.push(e), onPresence: (peer, s) => presence.push({ peer, online: s.online, at: Date.now() }) });
   const nodes = NODES.map((id) => startNode(broker.url, fleet, id, logs, tuning));
   await within("every client connected", PATIENCE_MS, Promise.all([gw.ready(), ...nodes.map((n) => n.sync.ready())]));
   return {

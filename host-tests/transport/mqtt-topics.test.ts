@@ -288,14 +288,14 @@ test("peer: with a gateways list, a node's claim to be a gateway earns it nothin
   assert.ok([...r.broker.clients].find((c) => c.id === "n1")!.subs.has("lichen/f1/gw/presence"));
   assert.not.ok([...r.broker.clients].find((c) => c.id === "n1")!.subs.has("lichen/f1/+/presence"));
   assert.equal(gw.peer.peers().find((s) => s.id === "rogue")?.role, "node", "the gateway takes it for a node");
-  // so the origin rule applies to it: events of n1 from the rogue are refused and logged
+  // so the origin rule applies to it: events of n1 from the rogue, in its own document, are refused and logged
   const forged = new LWWMap("n1");
   forged.set("t", -40);
-  const doc = rogue.peer.engine.open("readings", "n1", LWWMap);
+  const doc = rogue.peer.engine.open("readings", "rogue", LWWMap);
   doc.applyDelta(forged.delta());
-  rogue.peer.engine.changed("readings", "n1");
+  rogue.peer.engine.changed("readings", "rogue");
   r.time.runUntil(400);
-  assert.is(gw.peer.engine.get("readings/n1"), undefined, "nothing applied");
+  assert.is(gw.peer.engine.get("readings/rogue"), undefined, "nothing applied");
   assert.ok(r.logs.some((l) => l.event === "forged" && l.peer === "rogue"), "logged as forged");
   void rogue;
 });

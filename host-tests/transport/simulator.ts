@@ -4,7 +4,8 @@ import { AWMap, GCounter, LWWMap, LWWRegister } from "../../src/index.js";
 import { openClock } from "../../src/store/clock-store.js";
 import { MemoryKv, type KvStore } from "../../src/store/kv.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
-import { SyncEngine, type PeerRole, type Scheduler, type SyncLogEntry } from "../../src/transport/sync-engine.js";
+import { makePolicy, type SyncPolicy } from "../../src/transport/policy.js";
+import { SyncEngine, type PeerRole, type Scheduler, type SyncOptions, type SyncLogEntry } from "../../src/transport/sync-engine.js";
 
 /** mulberry32: a small seeded PRNG, the same on every engine. */
 export function rng(seed: number): () => number {
@@ -18,7 +19,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-const WALL_START = Date.UTC(2026, 0, 1);
+export const WALL_START = Date.UTC(2026, 0, 1);
 
 interface Timer {
   at: number;
@@ -82,6 +83,12 @@ export class Fleet {
   private readonly cut = new Set<string>();
   sent = 0;
   bytes = 0;
+  /** Frames sent, by sender. */
+  readonly sentBy = new Map<string, number>();
+  /** The gateways' policy: in these fleets the nodes also edit the shared fleet/ documents, as operators. */
+  policy: SyncPolicy = makePolicy({ write: ["*/{self}", "fleet/*"] });
+  /** More engine options, per peer id, for engines made from now on. */
+  readonly options = new Map<string, Partial<SyncOptions>>();
 
   constructor(
     private readonly random: () => number,
@@ -133,6 +140,8 @@ export class Fleet {
       log: (e) => this.logs.push(e),
       // every replica's wall clock reads the virtual time, from 2026: runs repeat exactly
       clock: openClock(storage, { wallClock: () => WALL_START + this.time.now() }),
+      policy: this.policy,
+      ...this.options.get(id),
     });
   }
 
@@ -164,6 +173,7 @@ export class Fleet {
   private transmit(from: string, to: string, frame: Uint8Array): void {
     this.sent++;
     this.bytes += frame.length;
+    this.sentBy.set(from, (this.sentBy.get(from) ?? 0) + 1);
     if (this.isCut(from, to) || this.random() < this.net.loss) return;
     const copies = this.random() < this.net.duplicate ? 2 : 1;
     for (let i = 0; i < copies; i++) {

@@ -139,12 +139,12 @@ test("a node's forged delta is refused, logged, and applies nothing", () => {
   fleet.add("n1", "node");
   fleet.link("n1", "gw");
   fleet.run(100);
-  // n1 writes under n2's replica id
+  // n1 writes under n2's replica id, into its own document
   const forged = new GCounter("n2");
   forged.incrementBy(1000);
-  const frame = encodeFrame({ kind: FrameKind.Delta, doc: "events/n2", type: forged.typeTag, delta: forged.delta() } as never);
+  const frame = encodeFrame({ kind: FrameKind.Delta, doc: "events/n1", type: forged.typeTag, delta: forged.delta() } as never);
   fleet.peers.get("gw")!.engine.receive("n1", frame);
-  assert.is(fleet.peers.get("gw")!.engine.get("events/n2"), undefined);
+  assert.is(fleet.peers.get("gw")!.engine.get("events/n1"), undefined);
   assert.equal(fleet.logs.map((l) => [l.event, l.peer]), [["forged", "n1"]]);
   // its own events it may send
   const own = new GCounter("n1");

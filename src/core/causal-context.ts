@@ -27,6 +27,25 @@ export class CausalContext {
     return false;
   }
 
+  /** True if every event of `replica` in (lo, hi] has been seen. */
+  covers(replica: string, lo: number, hi: number): boolean {
+    if (hi <= (this.vv.get(replica) ?? 0)) return true;
+    const c = this.cloud.get(replica);
+    if (c === undefined) return false;
+    // the prefix and the cloud ranges are disjoint and never adjacent: one of them must hold it all
+    for (let i = 0; i < c.length; i += 2) if (c[i] <= lo && hi <= c[i + 1]) return true;
+    return false;
+  }
+
+  /** The first replica other than `author` with a range in `ranges` not seen here. */
+  unseenBy(ranges: ContextRanges, author: string): string | undefined {
+    for (const [r, rs] of ranges) {
+      if (r === author) continue;
+      for (let i = 0; i < rs.length; i += 2) if (!this.covers(r, rs[i], rs[i + 1])) return r;
+    }
+    return undefined;
+  }
+
   /** The prefix for a replica: every event up to it has been seen. */
   prefix(replica: string): number {
     return this.vv.get(replica) ?? 0;
@@ -167,6 +186,17 @@ export class CausalContext {
  * Kept apart from CausalContext so a delta can be checked before anything is applied.
  */
 export type ContextRanges = ReadonlyArray<readonly [string, readonly number[]]>;
+
+/** The ranges cut at `upTo`: what was seen of event ids up to it. */
+export function rangesUpTo(ranges: ContextRanges, upTo: number): Array<[string, number[]]> {
+  const out: Array<[string, number[]]> = [];
+  for (const [r, rs] of ranges) {
+    const cut: number[] = [];
+    for (let i = 0; i < rs.length && rs[i] < upTo; i += 2) cut.push(rs[i], rs[i + 1] < upTo ? rs[i + 1] : upTo);
+    if (cut.length > 0) out.push([r, cut]);
+  }
+  return out;
+}
 
 /** True if the event lies in one of the ranges given for its replica. */
 export function rangesHave(ranges: ContextRanges, replica: string, id: number): boolean {

@@ -99,6 +99,12 @@ export class GCounter extends Crdt<CounterPatch> {
     return { rows: [...this.counts], maxTs: 0 };
   }
 
+  /** A replica's total is its own events: another's above ours is not held here. */
+  protected unheldOrigin(patch: CounterPatch, author: string): string | undefined {
+    for (const [r, c] of patch.rows) if (r !== author && c > (this.counts.get(r) ?? 0)) return r;
+    return undefined;
+  }
+
   /** Joins another counter directly: no timestamps to check, nothing to copy. */
   override merge(other: this): this {
     if (!(other instanceof GCounter)) return super.merge(other);
@@ -214,6 +220,11 @@ export class PNCounter extends Crdt<CounterPatch> {
 
   protected statePatch(): CounterPatch {
     return { rows: this.replicaIds().map((r) => [r, this.up.get(r) ?? 0, this.down.get(r) ?? 0] as [string, number, number]), maxTs: 0 };
+  }
+
+  protected unheldOrigin(patch: CounterPatch, author: string): string | undefined {
+    for (const [r, p, n] of patch.rows) if (r !== author && (p > (this.up.get(r) ?? 0) || n > (this.down.get(r) ?? 0))) return r;
+    return undefined;
   }
 
   protected applyPatch(patch: CounterPatch): void {

@@ -19,6 +19,19 @@ export interface Patch {
 }
 
 /**
+ * A delta decoded and checked against one replica's current state, ready to
+ * apply there once (`applyChecked`). Between the check and the apply the
+ * state must not change: decode, check the authorship, apply, in one go.
+ */
+export interface CheckedDelta {
+  readonly typeTag: number;
+  /** The greatest remote timestamp it carries. */
+  readonly maxTs: number;
+  /** @internal the type's patch */
+  readonly patch: Patch;
+}
+
+/**
  * The contract every lichen CRDT fulfils. Input from outside (bytes) goes
  * through three steps: decode and check the header, read the body into a
  * patch (throws MALFORMED on any bad shape, touches nothing), check its
@@ -46,8 +59,22 @@ export abstract class Crdt<P extends Patch = Patch> {
   /** What this state has seen, per replica. */
   abstract version(): VersionVector;
 
-  /** The body of a delta holding what a replica at `since` lacks; with an empty `since`, the whole state. */
-  protected abstract encodeBody(since: ReadonlyMap<string, number>): unknown;
+  /**
+   * The body of a delta holding what a replica at `since` lacks; with an
+   * empty `since`, the whole state. With `upTo` (types that list `cutIds`),
+   * only the events with ids up to it, and the context up to it.
+   */
+  protected abstract encodeBody(since: ReadonlyMap<string, number>, upTo?: number): unknown;
+  /**
+   * The first replica other than `author` of which the patch carries an
+   * event this state does not hold (one that would change it), if any.
+   * Reads only: the authorship check of a received delta.
+   */
+  protected abstract unheldOrigin(patch: P, author: string): string | undefined;
+  /** Ascending event ids where a delta above `since` can be cut (none: the type sends its deltas whole). */
+  protected cutIds(_since: ReadonlyMap<string, number>): number[] {
+    return [];
+  }
   /** Checks a body read from bytes and turns it into a patch. Must not change state. */
   protected abstract readBody(body: unknown): P;
   /** This state as a patch, for merging without encoding. */
@@ -65,8 +92,52 @@ export abstract class Crdt<P extends Patch = Patch> {
     return encodePayload(this.typeTag, this.encodeBody(since === undefined ? new Map() : VersionVector.from(since).map));
   }
 
-  /** Applies a delta (or a whole state) received as bytes. Duplicates and reordering are harmless. */
-  applyDelta(bytes: Uint8Array): void {
+  /**
+   * `delta(since)` cut to at most `maxBytes` where the type can cut it: the
+   * events up to some id, the rest left for the next delta, made from the
+   * version the receiver acknowledges. At least one event goes, so a run of
+   * these deltas always gets through. Types that cannot cut return the whole delta.
+   */
+  deltaWithin(since: VersionLike | undefined, maxBytes: number): Uint8Array {
+    const s = since === undefined ? new Map<string, number>() : VersionVector.from(since).map;
+    const ids = this.cutIds(s);
+    if (ids.length < 2) return this.delta(since);
+    // the most events that fit: probe 1, 2, 4, ... of them (each probe small), then bisect;
+    // with all of them, the whole delta
+    const last = ids.length - 1;
+    let fit = -1;
+    let over = ids.length;
+    let best: Uint8Array | undefined;
+    for (let n = 1; fit < last; n *= 2) {
+      const i = n - 1 < last ? n - 1 : last;
+      const d = i === last ? this.delta(since) : this.cutAt(s, ids[i]);
+      if (d.length > maxBytes) {
+        over = i;
+        break;
+      }
+      fit = i;
+      best = d;
+    }
+    while (over - fit > 1) {
+      const mid = (fit + over) >> 1;
+      const d = this.cutAt(s, ids[mid]);
+      if (d.length <= maxBytes) {
+        fit = mid;
+        best = d;
+      } else over = mid;
+    }
+    return best ?? this.cutAt(s, ids[0]);
+  }
+
+  private cutAt(since: ReadonlyMap<string, number>, upTo: number): Uint8Array {
+    return encodePayload(this.typeTag, this.encodeBody(since, upTo));
+  }
+
+  /**
+   * Decodes a delta and checks it against this state (shape, clock drift,
+   * base): throws a LichenError and changes nothing if it does not apply here.
+   */
+  checkDelta(bytes: Uint8Array): CheckedDelta {
     const { body } = decodePayload(bytes, this.typeTag, this.maxPayloadBytes);
     const patch = this.readBody(body);
     this.clock.check(patch.maxTs);
@@ -81,8 +152,30 @@ export abstract class Crdt<P extends Patch = Patch> {
         }
       }
     }
-    this.applyPatch(patch);
-    this.clock.observe(patch.maxTs);
+    return { typeTag: this.typeTag, maxTs: patch.maxTs, patch };
+  }
+
+  /**
+   * The authorship check: the first replica other than `author` of which
+   * the delta carries an event this state does not already hold, whatever
+   * its ranges, gaps or timestamps say; undefined if `author` brings only
+   * its own events (and copies of events held here). Reads only.
+   */
+  unheldAuthor(delta: CheckedDelta, author: string): string | undefined {
+    if (delta.typeTag !== this.typeTag) throw invalidArgument("a delta checked for another type");
+    return this.unheldOrigin(delta.patch as P, author);
+  }
+
+  /** Applies a delta checked by `checkDelta` on this state (never throws); the clock moves past its timestamps. */
+  applyChecked(delta: CheckedDelta): void {
+    if (delta.typeTag !== this.typeTag) throw invalidArgument("a delta checked for another type");
+    this.applyPatch(delta.patch as P);
+    this.clock.observe(delta.maxTs);
+  }
+
+  /** Applies a delta (or a whole state) received as bytes. Duplicates and reordering are harmless. */
+  applyDelta(bytes: Uint8Array): void {
+    this.applyChecked(this.checkDelta(bytes));
   }
 
   /** How far this state has seen a replica's events without a gap (its version's entry). */
@@ -137,6 +230,11 @@ export abstract class Crdt<P extends Patch = Patch> {
     const patch = crdt.readBody(body);
     crdt.applyPatch(patch);
     return patch.maxTs;
+  }
+
+  /** @internal the authorship check of a nested value: `from`'s events of replicas other than `author` that `into` (same type) lacks. */
+  static unheldIn(into: Crdt, from: Crdt, author: string): string | undefined {
+    return into.unheldOrigin(from.statePatch(), author);
   }
 
   /** @internal joins `from` into `into` (same type), without clock checks: for values already in a state. */

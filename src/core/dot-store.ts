@@ -1,4 +1,4 @@
-import { CausalContext, type ContextRanges } from "./causal-context.js";
+import { CausalContext, rangesUpTo, type ContextRanges } from "./causal-context.js";
 import { readArray, readCount, readIndex } from "./codec.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
@@ -122,13 +122,14 @@ export class DotStore<T> {
   }
 
   /** Builds the body of a delta for a peer at `since` (the whole state when `since` is empty). */
-  encode(since: ReadonlyMap<string, number>, codec: EntryCodec<T>): unknown {
-    const ctx = this.ctx.rangesSince(since);
+  encode(since: ReadonlyMap<string, number>, codec: EntryCodec<T>, upTo = Infinity): unknown {
+    const all = this.ctx.rangesSince(since);
+    const ctx = upTo === Infinity ? all : rangesUpTo(all, upTo);
     const entries: Array<[string, Dotted<T>[]]> = [];
     for (const [key, items] of this.entries) {
       let fresh: Dotted<T>[] | undefined;
       for (const it of items) {
-        if (it.t > (since.get(it.r) ?? 0)) (fresh ??= []).push(it);
+        if (it.t > (since.get(it.r) ?? 0) && it.t <= upTo) (fresh ??= []).push(it);
       }
       if (fresh !== undefined) entries.push([key, fresh.sort(byDot)]);
     }
@@ -175,6 +176,36 @@ export class DotStore<T> {
       summaries.map(([o, ranges, live]) => [table.index.get(o), rangesToWire(ranges), idsToWire(live)]),
       removals.map(([o, q, ts]) => [table.index.get(o), table.index.get(q), ts]),
     ];
+  }
+
+  /** The ids of the live events a delta for a peer at `since` carries, ascending: where it can be cut. */
+  cutIds(since: ReadonlyMap<string, number>): number[] {
+    const ids: number[] = [];
+    for (const items of this.entries.values()) for (const it of items) if (it.t > (since.get(it.r) ?? 0)) ids.push(it.t);
+    return ids.sort((a, b) => a - b);
+  }
+
+  /**
+   * The authorship check: the first replica other than `author` whose events
+   * in the patch are not held here. Its context, events and removal marks
+   * must already be seen here. What `author` removes is its own act. A
+   * new event of `author` may carry a nested value: `nested` checks it.
+   */
+  unheld(p: DotStorePatch<T>, author: string, nested?: (key: string, v: T) => string | undefined): string | undefined {
+    const unseen = this.ctx.unseenBy(p.ctx, author);
+    if (unseen !== undefined) return unseen;
+    for (const [key, items] of p.entries) {
+      for (const it of items) {
+        const held = this.ctx.has(it.r, it.t);
+        if (it.r !== author && !held) return it.r;
+        if (it.r === author && !held && nested !== undefined) {
+          const r = nested(key, it.v);
+          if (r !== undefined) return r;
+        }
+      }
+    }
+    for (const [, remover, ts] of p.removals) if (remover !== author && !this.ctx.has(remover, ts)) return remover;
+    return undefined;
   }
 
   private liveIds(origin: string, ranges: readonly number[]): number[] {

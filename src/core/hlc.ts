@@ -115,17 +115,19 @@ export class Hlc {
   }
 
   /**
-   * Throws CLOCK_DRIFT if a remote timestamp lies too far in the future.
+   * Throws CLOCK_DRIFT if a remote timestamp lies too far in the future
+   * (more than `maxDriftMs`, by default the clock's own, past the wall clock).
    * Checks only: call `observe` once the whole input has been validated.
    */
-  check(remote: number): void {
+  check(remote: number, maxDriftMs?: number): void {
     if (remote <= this.last) return; // not ahead of what this clock already accepted
     const p = physicalTimestamp(this.wallClock());
-    if (p > 0 && remote > p + this.maxDrift) {
+    const drift = maxDriftMs === undefined ? this.maxDrift : maxDriftMs * HLC_LOGICAL_SPAN;
+    if (p > 0 && remote > p + drift) {
       throw new LichenError(
         "CLOCK_DRIFT",
         `remote timestamp ${remote} (${new Date(timestampToMs(remote)).toISOString()}) is more than ` +
-          `${this.maxDrift / HLC_LOGICAL_SPAN} ms ahead of the local clock`,
+          `${drift / HLC_LOGICAL_SPAN} ms ahead of the local clock`,
       );
     }
   }

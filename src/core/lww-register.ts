@@ -134,6 +134,13 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
     return this;
   }
 
+  /** Another replica's write must be one this register has seen and that changes nothing here. */
+  protected unheldOrigin(p: RegisterPatch, author: string): string | undefined {
+    for (const [r, t] of p.seen) if (r !== author && t > (this.seen.get(r) ?? 0)) return r;
+    if (p.writer !== undefined && p.ts !== undefined && p.writer !== author && (p.ts > this.ts || (p.ts === this.ts && p.writer > this.writer))) return p.writer;
+    return undefined;
+  }
+
   protected applyPatch(p: RegisterPatch): void {
     for (const [r, t] of p.seen) if (t > (this.seen.get(r) ?? 0)) this.seen.set(r, t);
     if (p.writer === undefined || p.ts === undefined) return;

@@ -1,4 +1,4 @@
-import { CausalContext, type ContextRanges } from "./causal-context.js";
+import { CausalContext, rangesUpTo, type ContextRanges } from "./causal-context.js";
 import { readArray, readIndex } from "./codec.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
@@ -51,10 +51,12 @@ export class LwwStore<P> {
     this.ctx.addOwn(item.r, item.t);
   }
 
-  encode(since: ReadonlyMap<string, number>): unknown {
-    const ctx = this.ctx.rangesSince(since);
+  /** The body of a delta for a peer at `since`; with `upTo`, only the events with ids up to it. */
+  encode(since: ReadonlyMap<string, number>, upTo = Infinity): unknown {
+    const all = this.ctx.rangesSince(since);
+    const ctx = upTo === Infinity ? all : rangesUpTo(all, upTo);
     const rows: Array<[string, LwwItem<P>]> = [];
-    for (const [key, it] of this.entries) if (it.t > (since.get(it.r) ?? 0)) rows.push([key, it]);
+    for (const [key, it] of this.entries) if (it.t > (since.get(it.r) ?? 0) && it.t <= upTo) rows.push([key, it]);
     rows.sort((a, b) => compareKeys(a[0], b[0]));
     const base = baseOf(since, (r) => this.ctx.max(r));
     const table = replicaTable([...ctx.map((c) => c[0]), ...base.map((b) => b[0])]);
@@ -83,6 +85,30 @@ export class LwwStore<P> {
       entries.push([key, { r, t, p: this.codec.payloadFromWire(e.slice(3), e[0]) }]);
     }
     return { ctx: read.ctx, entries, maxTs: read.maxTs, base };
+  }
+
+  /** The ids of the winners a delta for a peer at `since` carries, ascending: where it can be cut. */
+  cutIds(since: ReadonlyMap<string, number>): number[] {
+    const ids: number[] = [];
+    for (const it of this.entries.values()) if (it.t > (since.get(it.r) ?? 0)) ids.push(it.t);
+    return ids.sort((a, b) => a - b);
+  }
+
+  /**
+   * The authorship check: the first replica other than `author` whose events
+   * in the patch are not held here. Its context must already be seen here,
+   * and its winners must change nothing (held already, or beaten).
+   */
+  unheld(p: LwwPatch<P>, author: string): string | undefined {
+    const unseen = this.ctx.unseenBy(p.ctx, author);
+    if (unseen !== undefined) return unseen;
+    const beats = this.codec.beats ?? later;
+    for (const [key, it] of p.entries) {
+      if (it.r === author) continue;
+      const mine = this.entries.get(key);
+      if (mine === undefined || beats(it, mine)) return it.r;
+    }
+    return undefined;
   }
 
   patch(): LwwPatch<P> {

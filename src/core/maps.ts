@@ -120,8 +120,16 @@ export class LWWMap<T extends Value = Value> extends Crdt<LwwPatch<Slot>> {
     return this.store.ctx.prefix(replica);
   }
 
-  protected encodeBody(since: ReadonlyMap<string, number>): unknown {
-    return this.store.encode(since);
+  protected encodeBody(since: ReadonlyMap<string, number>, upTo?: number): unknown {
+    return this.store.encode(since, upTo);
+  }
+
+  protected override cutIds(since: ReadonlyMap<string, number>): number[] {
+    return this.store.cutIds(since);
+  }
+
+  protected unheldOrigin(patch: LwwPatch<Slot>, author: string): string | undefined {
+    return this.store.unheld(patch, author);
   }
 
   protected readBody(body: unknown): LwwPatch<Slot> {
@@ -279,8 +287,21 @@ export class AWMap extends Crdt<DotStorePatch<Crdt>> {
     return this.store.ctx.prefix(replica);
   }
 
-  protected encodeBody(since: ReadonlyMap<string, number>): unknown {
-    return this.store.encode(since, this.codec);
+  protected encodeBody(since: ReadonlyMap<string, number>, upTo?: number): unknown {
+    return this.store.encode(since, this.codec, upTo);
+  }
+
+  protected override cutIds(since: ReadonlyMap<string, number>): number[] {
+    return this.store.cutIds(since);
+  }
+
+  /** A new value of `author` under a key holds a join of what it saw there: other replicas' events in it must be held in that key's values. */
+  protected unheldOrigin(patch: DotStorePatch<Crdt>, author: string): string | undefined {
+    return this.store.unheld(patch, author, (key, v) => {
+      const here = this.make(v.typeTag);
+      for (const it of this.store.entries.get(key) ?? []) if (it.v.typeTag === v.typeTag) Crdt.join(here, it.v);
+      return Crdt.unheldIn(here, v, author);
+    });
   }
 
   protected readBody(body: unknown): DotStorePatch<Crdt> {

@@ -73,6 +73,10 @@ export class MVRegister<T extends Value = Value> extends Crdt<DotStorePatch<Valu
     return this.store.encode(since, MV_CODEC);
   }
 
+  protected unheldOrigin(patch: DotStorePatch<Value>, author: string): string | undefined {
+    return this.store.unheld(patch, author);
+  }
+
   protected readBody(body: unknown): DotStorePatch<Value> {
     return DotStore.read(body, MV_CODEC, "MVRegister");
   }

@@ -416,6 +416,12 @@ export abstract class SequenceCrdt<C> extends Crdt<SeqPatch<C>> {
     return r === undefined ? 0 : this.ver[r];
   }
 
+  /** Operations are numbered per replica without gaps: another's above what is seen here is not held. */
+  protected unheldOrigin(p: SeqPatch<C>, author: string): string | undefined {
+    for (let w = 0; w < p.table.length; w++) if (p.table[w] !== author && p.hi[w] > this.seenUpTo(p.table[w])) return p.table[w];
+    return undefined;
+  }
+
   // ---- the structure ----
 
   private intern(id: string): number {

@@ -41,8 +41,16 @@ abstract class LwwKeyedSet<P> extends Crdt<LwwPatch<P>> {
     return this.store.ctx.prefix(replica);
   }
 
-  protected encodeBody(since: ReadonlyMap<string, number>): unknown {
-    return this.store.encode(since);
+  protected encodeBody(since: ReadonlyMap<string, number>, upTo?: number): unknown {
+    return this.store.encode(since, upTo);
+  }
+
+  protected override cutIds(since: ReadonlyMap<string, number>): number[] {
+    return this.store.cutIds(since);
+  }
+
+  protected unheldOrigin(patch: LwwPatch<P>, author: string): string | undefined {
+    return this.store.unheld(patch, author);
   }
 
   protected statePatch(): LwwPatch<P> {
@@ -320,8 +328,16 @@ export class ORSet<T extends Value = Value> extends Crdt<DotStorePatch<Value>> {
     return this.store.ctx.prefix(replica);
   }
 
-  protected encodeBody(since: ReadonlyMap<string, number>): unknown {
-    return this.store.encode(since, OR_SET_CODEC);
+  protected encodeBody(since: ReadonlyMap<string, number>, upTo?: number): unknown {
+    return this.store.encode(since, OR_SET_CODEC, upTo);
+  }
+
+  protected override cutIds(since: ReadonlyMap<string, number>): number[] {
+    return this.store.cutIds(since);
+  }
+
+  protected unheldOrigin(patch: DotStorePatch<Value>, author: string): string | undefined {
+    return this.store.unheld(patch, author);
   }
 
   protected readBody(body: unknown): DotStorePatch<Value> {

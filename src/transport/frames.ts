@@ -15,7 +15,7 @@ import { VersionVector } from "../core/version-vector.js";
  * - DELTA    [1, 3, doc, type, bytes]                 a CRDT delta (core format) for a document
  * - ACK      [1, 4, doc, vv]                          applied and stored: my version of the document is now vv
  * - PART     [1, 5, id, index, count, bytes]          a slice of a larger frame
- * - ERROR    [1, 6, doc, code, message]               a delta was refused (logged by the sender)
+ * - ERROR    [1, 6, doc, code, message]               a delta was refused: "forged", "forbidden", "quota", "refused", "unwanted"
  *
  * The CBOR is followed by its CRC-32 (4 bytes, big-endian): QoS 0 over flaky
  * links and broker bridges, and a flipped bit in a delta would otherwise be a
@@ -23,6 +23,12 @@ import { VersionVector } from "../core/version-vector.js";
  */
 export const FRAME_FORMAT = 1;
 export const DEFAULT_MAX_FRAME_BYTES = 4000;
+/** Smallest frame a peer may send (its maxFrameBytes). */
+export const MIN_FRAME_BYTES = 256;
+/** Bytes of a frame a PART carries: its size less the PART header and the CRC. */
+const PART_OVERHEAD = 28;
+/** Every PART but the last of a frame carries at least this much: a count of parts tells the least a frame weighs. */
+export const MIN_PART_BYTES = MIN_FRAME_BYTES - PART_OVERHEAD;
 
 export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6 });
 
@@ -152,7 +158,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       const index = readCount(f[3], "part index");
       const count = readCount(f[4], "part count");
       if (count < 2 || index >= count || count > 1024) throw malformed("part: bad index or count");
-      if (!(f[5] instanceof Uint8Array)) throw malformed("part: bytes expected");
+      if (!(f[5] instanceof Uint8Array) || f[5].length === 0) throw malformed("part: bytes expected");
       return { kind: 5, id: readCount(f[2], "part id"), index, count, bytes: f[5] };
     }
     case 6: {
@@ -166,7 +172,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
 
 /** PART frames carrying a frame too large for one: each at most maxBytes. */
 export function splitFrame(frame: Uint8Array, id: number, maxBytes: number): Uint8Array[] {
-  const room = maxBytes - 28; // the PART header (format, kind, id, index, count, byte-string length) and the CRC
+  const room = maxBytes - PART_OVERHEAD; // the PART header (format, kind, id, index, count, byte-string length) and the CRC
   const count = Math.ceil(frame.length / room);
   if (count > 1024) throw new LichenError("TOO_LARGE", `a frame of ${frame.length} bytes needs more than 1024 parts`);
   const out: Uint8Array[] = [];

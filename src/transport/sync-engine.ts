@@ -8,7 +8,8 @@ import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, splitFrame, versionHash, type Frame } from "./frames.js";
+import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, MIN_PART_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
+import { makePolicy, type SyncPolicy } from "./policy.js";
 
 /** Time and timers, given to the engine: the core and the store have none of their own. */
 export interface Scheduler {
@@ -28,6 +29,8 @@ export interface SyncLogEntry {
   readonly peer?: string;
   readonly doc?: string;
   readonly message: string;
+  /** How many such events this line stands for (one line per peer, event and interval). */
+  readonly count?: number;
 }
 
 export interface SyncOptions {
@@ -54,6 +57,33 @@ export interface SyncOptions {
   readonly ratePerSecond?: number;
   /** Bytes of partial frames held per peer while reassembling (default 64 KiB; keep it small on a device). */
   readonly maxReassemblyBytes?: number;
+  /** Frames being reassembled per peer (default 4). */
+  readonly maxPartialFrames?: number;
+  /** Bytes and frames being reassembled, all peers together (defaults 4 × maxReassemblyBytes, 64). */
+  readonly maxReassemblyTotalBytes?: number;
+  readonly maxPartialFramesTotal?: number;
+  /**
+   * Largest delta sent (default 12,000 bytes): a larger one is cut into
+   * several, each acknowledged before the next, where the type allows
+   * (see Crdt.deltaWithin). Keep it under every receiver's maxReassemblyBytes.
+   */
+  readonly maxDeltaBytes?: number;
+  /**
+   * How far past the local wall clock a node's timestamps may be (default
+   * 10 min: a node's clock runs up to its reservation span, about 65 s, ahead
+   * after each restart, so a node that restarts a few times in a row runs
+   * minutes ahead, honestly; plus clock skew). A delta stamped further
+   * ahead is refused (CLOCK_DRIFT) and applies once our wall clock nears it;
+   * so a node moves this replica's clock at most this far ahead. Gateways are
+   * held to the clock's own maxDriftMs.
+   */
+  readonly clockLeadMs?: number;
+  /** Who may write and read what, for peers that are not gateways (default: makePolicy(), see policy.ts). */
+  readonly policy?: SyncPolicy;
+  /** One log line per peer, event and this interval, with a count (default 10 s). */
+  readonly logIntervalMs?: number;
+  /** A node that started on an empty store learned its own events back from a gateway (see `recovering`). */
+  readonly onRecovered?: () => void;
   readonly log?: (entry: SyncLogEntry) => void;
   /** Called after a peer's delta was applied and stored (the gateway keeps an event log with it). */
   readonly onApplied?: (peer: string, doc: string, delta: Uint8Array) => void;
@@ -80,9 +110,20 @@ interface Reassembly {
   readonly started: number;
 }
 
+interface LogWindow {
+  until: number;
+  count: number;
+}
+
 interface Peer {
   readonly role: PeerRole;
   online: boolean;
+  /** Documents this peer created here (its quota). */
+  created: number;
+  /** Documents it refused to take from us (not ours to write there): not pushed again until it reconnects. */
+  readonly refused: Set<string>;
+  /** Log lines per event, rate-limited. */
+  readonly logs: Map<string, LogWindow>;
   /** Per document, a version the peer is known to have reached (acknowledged or told): deltas are made from it. */
   readonly known: Map<string, VersionVector>;
   /** Documents the peer holds or wants (a gateway peer wants everything). */
@@ -116,7 +157,19 @@ export class SyncEngine {
   private readonly states: StateStore;
   private readonly docs = new Map<string, Doc>();
   private readonly peers = new Map<string, Peer>();
-  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log" | "onApplied">>;
+  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log" | "onApplied" | "onRecovered">>;
+  private readonly onRecovered: (() => void) | undefined;
+  /** Partial frames held, all peers together. */
+  private partialBytes = 0;
+  private partialCount = 0;
+  /**
+   * A node that started on an empty store (new, or its flash wiped) may hold
+   * events of its own on a gateway: until a gateway has told it what it holds
+   * of its documents and it has learned its own events back, its clock and
+   * counters could reuse old ids, so its changes are kept and not sent.
+   * Documents still to confirm; undefined once recovered.
+   */
+  private awaiting: Map<string, number> | undefined;
   private readonly onApplied: ((peer: string, doc: string, delta: Uint8Array) => void) | undefined;
   private readonly log: (entry: SyncLogEntry) => void;
   private partId = 0;
@@ -141,8 +194,18 @@ export class SyncEngine {
       rateBurst: options.rateBurst ?? 200,
       ratePerSecond: options.ratePerSecond ?? 100,
       maxReassemblyBytes: options.maxReassemblyBytes ?? 65536,
+      maxPartialFrames: options.maxPartialFrames ?? 4,
+      maxReassemblyTotalBytes: options.maxReassemblyTotalBytes ?? 4 * (options.maxReassemblyBytes ?? 65536),
+      maxPartialFramesTotal: options.maxPartialFramesTotal ?? 64,
+      maxDeltaBytes: options.maxDeltaBytes ?? 12000,
+      clockLeadMs: options.clockLeadMs ?? 600000,
+      policy: options.policy ?? makePolicy(),
+      logIntervalMs: options.logIntervalMs ?? 10000,
     };
-    if (this.opts.maxFrameBytes < 256) throw invalidArgument("maxFrameBytes must be at least 256");
+    if (this.opts.maxDeltaBytes < 64) throw invalidArgument("maxDeltaBytes must be at least 64");
+    if (!(this.opts.clockLeadMs >= 0)) throw invalidArgument("clockLeadMs must be a number of ms, 0 or more");
+    this.onRecovered = options.onRecovered;
+    if (this.opts.maxFrameBytes < MIN_FRAME_BYTES) throw invalidArgument(`maxFrameBytes must be at least ${MIN_FRAME_BYTES}`);
     this.log = options.log ?? (() => {});
     this.onApplied = options.onApplied;
     this.clock = options.clock ?? openClock(options.kv);
@@ -160,6 +223,7 @@ export class SyncEngine {
       const crdt = this.states.load(ns, id, (bytes) => this.restore(bytes));
       if (crdt !== undefined) this.docs.set(`${ns}/${id}`, { ns, id, crdt });
     }
+    if (this.role === "node" && this.docs.size === 0) this.awaiting = new Map();
     this.scheduleAntiEntropy();
   }
 
@@ -177,8 +241,21 @@ export class SyncEngine {
     }
     const crdt = new type(this.replica, { clock: this.clock });
     this.docs.set(key, { ns, id, crdt });
-    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.sendFrames(peerId, [{ kind: 2, reply: false, docs: [[key, crdt.typeTag, crdt.version()]] }]);
+    this.awaiting?.set(key, -1);
+    const reply = this.awaiting !== undefined;
+    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.sendFrames(peerId, [{ kind: 2, reply, docs: [[key, crdt.typeTag, crdt.version()]] }]);
     return crdt;
+  }
+
+  /**
+   * True while a node that started on an empty store has not yet learned
+   * back, from a gateway, the events of its own that the gateway holds. Its
+   * writes wait meanwhile (they are kept and sent once it has recovered);
+   * the app should not write before (see `onRecovered`), since a write now
+   * could reuse the id of an event it made before its flash was wiped.
+   */
+  get recovering(): boolean {
+    return this.awaiting !== undefined;
   }
 
   /** Documents held, as "namespace/id". */
@@ -238,6 +315,9 @@ export class SyncEngine {
       peer = {
         role,
         online: true,
+        created: 0,
+        refused: new Set(),
+        logs: new Map(),
         known: new Map(),
         interest: new Set(),
         pushes: new Map(),
@@ -249,7 +329,22 @@ export class SyncEngine {
       this.peers.set(peerId, peer);
     }
     peer.online = true;
+    peer.refused.clear();
+    if (this.awaiting !== undefined && peer.role === "gateway") {
+      if (this.awaiting.size === 0) this.recovered();
+      else this.askOwn(peerId);
+    }
     this.sendDigest(peerId, peer);
+  }
+
+  /** Recovery: asks a gateway what it holds of our documents (answered for every one, see onVersions; asked again each anti-entropy round). */
+  private askOwn(peerId: string): void {
+    const rows: Array<[string, number, VersionVector]> = [];
+    for (const key of this.awaiting!.keys()) {
+      const crdt = this.docs.get(key)!.crdt;
+      rows.push([key, crdt.typeTag, crdt.version()]);
+    }
+    this.sendVersions(peerId, true, rows);
   }
 
   /** A peer went away: stop pushing to it; what it lacks is resent when it is back. */
@@ -259,6 +354,14 @@ export class SyncEngine {
     peer.online = false;
     for (const p of peer.pushes.values()) p.cancel?.();
     peer.pushes.clear();
+    this.dropPartials(peer);
+  }
+
+  private dropPartials(peer: Peer): void {
+    for (const r of peer.partial.values()) {
+      this.partialBytes -= r.bytes;
+      this.partialCount--;
+    }
     peer.partial.clear();
   }
 
@@ -291,7 +394,13 @@ export class SyncEngine {
   // ---- sending ----
 
   private wants(peer: Peer, doc: string): boolean {
+    if (peer.refused.has(doc)) return false;
     return peer.role === "gateway" && this.role === "gateway" ? true : peer.interest.has(doc) || (this.role === "node" && peer.role === "gateway");
+  }
+
+  /** Gateways are trusted with every document; other peers get what the policy lets them read. */
+  private mayRead(peerId: string, peer: Peer, doc: string): boolean {
+    return peer.role === "gateway" || this.opts.policy.mayRead(peerId, doc);
   }
 
   private sendFrames(peerId: string, frames: Frame[]): void {
@@ -334,7 +443,7 @@ export class SyncEngine {
    */
   private push(peerId: string, peer: Peer, key: string, attempt = 0): void {
     const doc = this.docs.get(key);
-    if (doc === undefined || !peer.online) return;
+    if (doc === undefined || !peer.online || this.awaiting !== undefined || peer.refused.has(key)) return;
     const current = peer.pushes.get(key);
     if (this.states.isPending(doc.ns, doc.id)) {
       // not stored yet: the write that stores it pushes it (onFlushed)
@@ -350,7 +459,7 @@ export class SyncEngine {
     }
     if (current !== undefined && attempt === 0) return; // in flight: its acknowledgement or its timer sends more
     current?.cancel?.();
-    this.sendFrames(peerId, [{ kind: 3, doc: key, type: doc.crdt.typeTag, delta: doc.crdt.delta(since) }]);
+    this.sendFrames(peerId, [{ kind: 3, doc: key, type: doc.crdt.typeTag, delta: doc.crdt.deltaWithin(since, this.opts.maxDeltaBytes) }]);
     const p: Push = { attempts: attempt, since, cancel: undefined };
     const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
     p.cancel = this.opts.scheduler.setTimer(delay, () => {
@@ -363,7 +472,11 @@ export class SyncEngine {
     this.cancelAntiEntropy = this.opts.scheduler.setTimer(this.opts.antiEntropyMs, () => {
       if (this.closed) return;
       this.states.tick();
-      for (const [peerId, peer] of this.peers) if (peer.online) this.sendDigest(peerId, peer);
+      for (const [peerId, peer] of this.peers) {
+        if (!peer.online) continue;
+        if (this.awaiting !== undefined && peer.role === "gateway") this.askOwn(peerId);
+        this.sendDigest(peerId, peer);
+      }
       this.scheduleAntiEntropy();
     });
   }
@@ -379,7 +492,7 @@ export class SyncEngine {
     try {
       frame = decodeFrame(bytes, this.opts.maxFrameBytes);
     } catch (e) {
-      this.log({ level: "warn", event: "frame-error", peer: peerId, message: (e as Error).message });
+      this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
       return;
     }
     if (frame.kind === 5) {
@@ -388,12 +501,31 @@ export class SyncEngine {
       try {
         frame = decodeFrame(whole, whole.length);
       } catch (e) {
-        this.log({ level: "warn", event: "frame-error", peer: peerId, message: (e as Error).message });
+        this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
         return;
       }
       if (frame.kind === 5) return;
     }
     this.handle(peerId, peer, frame);
+  }
+
+  /**
+   * Logs a warning about a peer, at most once per peer, event and interval:
+   * the line counts the events it stands for, so a flood costs one line.
+   */
+  private note(peerId: string, peer: Peer, event: string, doc: string | undefined, message: string): void {
+    const now = this.opts.scheduler.now();
+    let w = peer.logs.get(event);
+    if (w === undefined) {
+      w = { until: -Infinity, count: 0 };
+      peer.logs.set(event, w);
+    }
+    w.count++;
+    if (now < w.until) return;
+    const count = w.count;
+    w.count = 0;
+    w.until = now + this.opts.logIntervalMs;
+    this.log(doc === undefined ? { level: "warn", event, peer: peerId, message, count } : { level: "warn", event, peer: peerId, doc, message, count });
   }
 
   /** Token bucket per peer: a flood of frames is dropped, not processed. */
@@ -408,36 +540,61 @@ export class SyncEngine {
       peer.tokens -= 1;
       return true;
     }
-    if (peer.dropped++ % 100 === 0) this.log({ level: "warn", event: "rate-limited", peer: peerId, message: `frames from ${peerId} over ${this.opts.ratePerSecond}/s: dropped` });
+    peer.dropped++;
+    this.note(peerId, peer, "rate-limited", undefined, `frames from ${peerId} over ${this.opts.ratePerSecond}/s: dropped`);
     return false;
   }
 
+  /**
+   * Collects the parts of a large frame. What is held is bounded in bytes
+   * and in frames, per peer and for all peers together; a frame that could
+   * not fit, or parts beyond the bounds, are dropped (the sender resends).
+   */
   private reassemble(peerId: string, peer: Peer, f: Extract<Frame, { kind: 5 }>): Uint8Array | undefined {
     const now = this.opts.scheduler.now();
-    for (const [id, r] of peer.partial) if (now - r.started > 60000) peer.partial.delete(id); // abandoned
+    for (const [id, r] of peer.partial) if (now - r.started > 60000) this.dropPartial(peer, id, r); // abandoned
     let r = peer.partial.get(f.id);
     if (r === undefined) {
+      // parts are at least MIN_PART_BYTES but the last: a count that cannot fit is refused before anything is held
+      if ((f.count - 1) * MIN_PART_BYTES > this.opts.maxReassemblyBytes) {
+        this.note(peerId, peer, "frame-error", undefined, `a frame of ${f.count} parts cannot fit in ${this.opts.maxReassemblyBytes} bytes: dropped`);
+        return undefined;
+      }
+      // a peer's older frames make room for its newer ones (a resend replaces a frame that lost a part)
+      for (const [id, old] of peer.partial) if (peer.partial.size >= this.opts.maxPartialFrames) this.dropPartial(peer, id, old);
+      if (this.partialCount >= this.opts.maxPartialFramesTotal) this.dropAbandoned(now);
+      if (this.partialCount >= this.opts.maxPartialFramesTotal) {
+        this.note(peerId, peer, "frame-error", undefined, "too many frames being reassembled: dropped");
+        return undefined;
+      }
       r = { count: f.count, parts: new Array(f.count).fill(undefined), received: 0, bytes: 0, started: now };
       peer.partial.set(f.id, r);
+      this.partialCount++;
     }
     if (r.count !== f.count) {
-      peer.partial.delete(f.id);
-      this.log({ level: "warn", event: "frame-error", peer: peerId, message: "parts of one frame disagree on their count" });
+      this.dropPartial(peer, f.id, r);
+      this.note(peerId, peer, "frame-error", undefined, "parts of one frame disagree on their count");
       return undefined;
     }
     if (r.parts[f.index] !== undefined) return undefined; // a duplicate
     let held = 0;
     for (const x of peer.partial.values()) held += x.bytes;
-    if (held + f.bytes.length > this.opts.maxReassemblyBytes) {
-      peer.partial.delete(f.id);
-      this.log({ level: "warn", event: "frame-error", peer: peerId, message: `reassembly over ${this.opts.maxReassemblyBytes} bytes: dropped` });
+    for (const [id, old] of peer.partial) {
+      if (held + f.bytes.length <= this.opts.maxReassemblyBytes || old === r) continue;
+      held -= old.bytes;
+      this.dropPartial(peer, id, old);
+    }
+    if (held + f.bytes.length > this.opts.maxReassemblyBytes || this.partialBytes + f.bytes.length > this.opts.maxReassemblyTotalBytes) {
+      this.dropPartial(peer, f.id, r);
+      this.note(peerId, peer, "frame-error", undefined, `reassembly over ${this.opts.maxReassemblyBytes} bytes: dropped`);
       return undefined;
     }
     r.parts[f.index] = f.bytes.slice();
     r.received++;
     r.bytes += f.bytes.length;
+    this.partialBytes += f.bytes.length;
     if (r.received < r.count) return undefined;
-    peer.partial.delete(f.id);
+    this.dropPartial(peer, f.id, r);
     const whole = new Uint8Array(r.bytes);
     let at = 0;
     for (const p of r.parts) {
@@ -445,6 +602,23 @@ export class SyncEngine {
       at += p!.length;
     }
     return whole;
+  }
+
+  /** Drops the frames of every peer whose parts stopped coming a minute ago. */
+  private dropAbandoned(now: number): void {
+    for (const peer of this.peers.values()) for (const [id, r] of peer.partial) if (now - r.started > 60000) this.dropPartial(peer, id, r);
+  }
+
+  private dropPartial(peer: Peer, id: number, r: Reassembly): void {
+    if (peer.partial.get(id) !== r) return;
+    peer.partial.delete(id);
+    this.partialBytes -= r.bytes;
+    this.partialCount--;
+  }
+
+  /** Bytes of partial frames held now, all peers together. */
+  get reassemblyBytes(): number {
+    return this.partialBytes;
   }
 
   private handle(peerId: string, peer: Peer, f: Frame): void {
@@ -458,25 +632,29 @@ export class SyncEngine {
       case 4:
         return this.onAck(peerId, peer, f.doc, f.version);
       case 6:
-        if (f.code === "unwanted") {
-          peer.interest.delete(f.doc);
+        if (f.code === "unwanted" || f.code === "forbidden" || f.code === "quota" || f.code === "forged") {
+          // the peer will not take this delta: no resends. Nor this document, unless forged (a
+          // later change may be accepted): not pushed again until it reconnects
+          if (f.code === "unwanted") peer.interest.delete(f.doc);
+          else if (f.code !== "forged") peer.refused.add(f.doc);
           peer.pushes.get(f.doc)?.cancel?.();
           peer.pushes.delete(f.doc);
-          return;
+          if (f.code === "unwanted") return;
         }
-        this.log({ level: "warn", event: "peer-error", peer: peerId, doc: f.doc, message: `${f.code}: ${f.message}` });
+        this.note(peerId, peer, "peer-error", f.doc, `${f.code}: ${f.message}`);
         return;
     }
   }
 
   /** Whether this replica takes a document it does not hold yet. */
-  private accepts(peer: Peer, key: string): boolean {
-    return this.docs.has(key) || this.role === "gateway";
+  private accepts(peerId: string, peer: Peer, key: string): boolean {
+    return this.docs.has(key) || (this.role === "gateway" && this.mayRead(peerId, peer, key));
   }
 
   private onDigest(peerId: string, peer: Peer, docs: ReadonlyArray<readonly [string, number, number]>): void {
     const mismatch: Array<[string, number, VersionVector]> = [];
     for (const [key, type, hash] of docs) {
+      if (!this.mayRead(peerId, peer, key)) continue;
       peer.interest.add(key);
       const doc = this.docs.get(key);
       const mine = doc === undefined ? new VersionVector() : doc.crdt.version();
@@ -484,7 +662,7 @@ export class SyncEngine {
         // the same version: the peer has exactly what we have (a collision would only cost an OUT_OF_ORDER round trip)
         if (doc !== undefined) peer.known.set(key, mine);
       } else if (doc !== undefined) mismatch.push([key, doc.crdt.typeTag, mine]);
-      else if (this.accepts(peer, key)) mismatch.push([key, type, mine]);
+      else if (this.accepts(peerId, peer, key)) mismatch.push([key, type, mine]);
     }
     if (mismatch.length > 0) this.sendVersions(peerId, true, mismatch);
   }
@@ -508,15 +686,22 @@ export class SyncEngine {
     this.sendFrames(peerId, frames);
   }
 
+  /**
+   * A peer's versions: what it holds now. They replace what we took it to
+   * hold, even if less (a peer restored from an older backup, or with its
+   * storage wiped): pushes restart from there, so it is brought up to date
+   * instead of being sent deltas it cannot apply. A VERSIONS with `reply`
+   * asks for ours: answered for every document listed that it may read.
+   */
   private onVersions(peerId: string, peer: Peer, reply: boolean, docs: ReadonlyArray<readonly [string, number, VersionVector]>): void {
     const back: Array<[string, number, VersionVector]> = [];
     for (const [key, type, theirs] of docs) {
+      if (!this.mayRead(peerId, peer, key)) continue;
       peer.interest.add(key);
-      const known = peer.known.get(key);
-      peer.known.set(key, known === undefined ? theirs.clone() : known.clone().merge(theirs));
+      peer.known.set(key, theirs.clone());
       const doc = this.docs.get(key);
       if (doc === undefined) {
-        if (reply && theirs.size > 0 && this.accepts(peer, key)) back.push([key, type, new VersionVector()]);
+        if (reply && this.accepts(peerId, peer, key)) back.push([key, type, new VersionVector()]);
         continue;
       }
       const mine = doc.crdt.version();
@@ -530,38 +715,77 @@ export class SyncEngine {
           this.push(peerId, peer, key);
         }
       }
-      if (reply && !mine.dominates(theirs)) back.push([key, doc.crdt.typeTag, mine]);
+      if (reply) back.push([key, doc.crdt.typeTag, mine]);
+      if (this.awaiting !== undefined && peer.role === "gateway") this.awaitOwn(key, theirs.get(this.replica));
     }
     if (back.length > 0) this.sendVersions(peerId, false, back);
   }
 
+  /** Recovery: a gateway holds our own events of a document up to `upTo`; done with it once we hold them too. */
+  private awaitOwn(key: string, upTo: number): void {
+    const awaiting = this.awaiting!;
+    if (!awaiting.has(key)) return;
+    awaiting.set(key, upTo);
+    this.checkRecovered();
+  }
+
+  private checkRecovered(): void {
+    const awaiting = this.awaiting;
+    if (awaiting === undefined) return;
+    for (const [key, upTo] of awaiting) {
+      if (upTo < 0) continue;
+      if (this.docs.get(key)!.crdt.version().get(this.replica) >= upTo) awaiting.delete(key);
+    }
+    if (awaiting.size === 0) this.recovered();
+  }
+
+  private recovered(): void {
+    this.awaiting = undefined;
+    this.onRecovered?.();
+    for (const key of this.docs.keys()) this.pushToPeers(key);
+  }
+
   private onDelta(peerId: string, peer: Peer, key: string, type: number, delta: Uint8Array): void {
-    peer.interest.add(key);
+    // a peer that is not a gateway writes only what the policy lets it, and only events of its own
+    const checked = peer.role !== "gateway";
+    if (checked && !this.opts.policy.mayWrite(peerId, key)) {
+      this.refuse(peerId, peer, key, "forbidden", `${peerId} may not write ${key}: nothing applied`);
+      return;
+    }
+    if (this.mayRead(peerId, peer, key)) peer.interest.add(key);
     let doc = this.docs.get(key);
     if (doc === undefined) {
       const ctor = crdtClassForTag(type);
       if (ctor === undefined) {
-        this.refuse(peerId, key, "refused", `unknown type ${type}`);
+        this.refuse(peerId, peer, key, "refused", `unknown type ${type}`);
         return;
       }
-      if (!this.accepts(peer, key)) {
+      if (!this.accepts(peerId, peer, key)) {
         // a node keeps only the documents it opened: the peer stops sending this one
         this.sendFrames(peerId, [{ kind: 6, doc: key, code: "unwanted", message: "this replica does not hold that document" }]);
+        return;
+      }
+      if (checked && peer.created >= this.opts.policy.maxDocsPerPeer) {
+        this.refuse(peerId, peer, key, "quota", `${peerId} created ${peer.created} documents, its quota: nothing applied`);
         return;
       }
       const [ns, id] = splitDoc(key);
       doc = { ns, id, crdt: new ctor(this.replica, { clock: this.clock }) };
     } else if (doc.crdt.typeTag !== type) {
-      this.refuse(peerId, key, "refused", `${key} is of another type`);
+      this.refuse(peerId, peer, key, "refused", `${key} is of another type`);
       return;
     }
     try {
-      const forged = peer.role === "node" && this.role === "gateway" ? this.foreignEvents(peerId, doc.crdt, delta) : undefined;
+      // decoded and checked once, its authorship checked on the decoded delta, applied once
+      const d = doc.crdt.checkDelta(delta);
+      const forged = checked ? doc.crdt.unheldAuthor(d, peerId) : undefined;
       if (forged !== undefined) {
-        this.refuse(peerId, key, "forged", `node ${peerId} sent events of ${forged}: nothing applied`);
+        this.refuse(peerId, peer, key, "forged", `${peerId} sent events of ${forged}: nothing applied`);
         return;
       }
-      doc.crdt.applyDelta(delta);
+      // a node's timestamps move our clock at most clockLeadMs ahead: later ones wait (refused, resent) until our wall clock nears them
+      if (checked) this.clock.check(d.maxTs, this.opts.clockLeadMs);
+      doc.crdt.applyChecked(d);
     } catch (e) {
       const err = e as LichenError;
       if (err.code === "OUT_OF_ORDER") {
@@ -569,10 +793,13 @@ export class SyncEngine {
         this.sendVersions(peerId, false, [[key, doc.crdt.typeTag, doc.crdt.version()]]);
         return;
       }
-      this.refuse(peerId, key, "refused", `${err.code ?? "ERROR"}: ${err.message}`);
+      this.refuse(peerId, peer, key, "refused", `${err.code ?? "ERROR"}: ${err.message}`);
       return;
     }
-    if (!this.docs.has(key)) this.docs.set(key, doc);
+    if (!this.docs.has(key)) {
+      this.docs.set(key, doc);
+      if (checked) peer.created++;
+    }
     // the sender holds every event of its own that we hold (it stores before it sends)
     const own = doc.crdt.version().get(peerId);
     const known = peer.known.get(key) ?? new VersionVector();
@@ -582,24 +809,12 @@ export class SyncEngine {
     this.states.flush();
     this.onApplied?.(peerId, key, delta);
     this.sendFrames(peerId, [{ kind: 4, doc: key, version: doc.crdt.version() }]);
+    if (this.awaiting !== undefined) this.checkRecovered();
   }
 
-  /**
-   * The origin rule: a node may originate operations only under its own
-   * replica id (its MQTT client id). The delta is tried on a copy; if it
-   * brings events of another replica that this gateway has not seen, that
-   * replica is returned and the delta is forged. Throws what applyDelta throws.
-   */
-  private foreignEvents(peerId: string, crdt: Crdt, delta: Uint8Array): string | undefined {
-    const trial = crdt.clone();
-    trial.applyDelta(delta);
-    const before = crdt.version();
-    for (const [r, n] of trial.version().map) if (r !== peerId && n > before.get(r)) return r;
-    return undefined;
-  }
-
-  private refuse(peerId: string, doc: string, event: string, message: string): void {
-    this.log({ level: "warn", event, peer: peerId, doc, message });
+  /** A delta refused: nothing applied, the sender told (ERROR frame), one log line per peer, event and interval. */
+  private refuse(peerId: string, peer: Peer, doc: string, event: string, message: string): void {
+    this.note(peerId, peer, event, doc, message);
     this.sendFrames(peerId, [{ kind: 6, doc, code: event, message }]);
   }
 
@@ -611,7 +826,7 @@ export class SyncEngine {
       p.cancel?.();
       peer.pushes.delete(key);
     }
-    // changes made while the delta was in flight go now
+    // changes made while the delta was in flight go now (and the next part of a delta cut in several)
     const doc = this.docs.get(key);
     if (doc !== undefined && !peer.known.get(key)!.dominates(doc.crdt.version())) this.push(peerId, peer, key);
   }

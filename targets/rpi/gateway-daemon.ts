@@ -38,6 +38,7 @@ import { startEmbeddedBroker, type BrokerRejection, type EmbeddedBroker } from "
 import { MqttSync } from "../../src/transport/mqtt-node.js";
 import { readUsersFile, type Users } from "../../src/transport/users-file-node.js";
 import type { PeerStatus } from "../../src/transport/mqtt-peer.js";
+import type { SyncPolicy } from "../../src/transport/policy.js";
 import type { SyncEngine, SyncLogEntry } from "../../src/transport/sync-engine.js";
 import { startDashboard, tickEvent, type Dashboard, type DashboardContext, type GatewayInfo } from "./dashboard-server.js";
 import { isLoopback, LOG_LEVELS, type GatewayConfig, type LogLevel } from "./gateway-config.js";
@@ -103,6 +104,8 @@ export interface Gateway {
 
 export interface StartOptions {
   readonly log?: Logger;
+  /** Who may write what (default: each node its own documents; see src/transport/policy.ts). */
+  readonly policy?: SyncPolicy;
   /** Called on every presence change (after it is logged). */
   readonly onPresence?: (peer: string, status: PeerStatus) => void;
   /** Called after a peer's delta was applied, stored and logged. */
@@ -307,6 +310,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       kv: db.kv,
       clock,
       gateways: [config.id, ...config.gateways],
+      policy: options.policy,
       heartbeatMs: config.heartbeatMs,
       antiEntropyMs: config.antiEntropyMs,
       username: config.username,
@@ -444,7 +448,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
  * failures reject (the command prints them in one line). A fatal error at run time (an exception
  * nobody caught) is logged, the gateway is shut down, and the promise rejects.
  */
-export async function runDaemon(config: GatewayConfig, log: Logger = jsonLogger(config.logLevel)): Promise<void> {
+export async function runDaemon(config: GatewayConfig, log: Logger = jsonLogger(config.logLevel), policy?: SyncPolicy): Promise<void> {
   let stop: (reason: string) => void = () => {};
   const stopped = new Promise<string>((resolve) => (stop = resolve));
   let signalledAt: number | undefined;
@@ -471,7 +475,7 @@ export async function runDaemon(config: GatewayConfig, log: Logger = jsonLogger(
   try {
     let gateway: Gateway;
     try {
-      gateway = await startGateway(config, { log });
+      gateway = await startGateway(config, { log, policy });
     } catch (e) {
       log("error", "start-failed", { message: errorMessage(e) });
       throw e;

@@ -11,6 +11,7 @@
 
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { LichenError } from "../../src/core/errors.js";
+import { loadPolicy, POLICY_ENV } from "./gateway-policy.js";
 import { CONFIG_ENV, CONFIG_FLAG, ConfigError, describeConfig, flagName, OPTIONS, parseOption, resolveConfig } from "./gateway-config.js";
 
 /** One line on stderr and the exit code: the daemon's command owns its process. */
@@ -96,6 +97,7 @@ export function registerCommands(program: Command): void {
   }
   cmd
     .option("--print-config", "print the resolved configuration, each value with its source (flag, env, file, default), and exit")
+    .option("--policy <file>", `who may write which documents: a JSON policy file (default: each node its own documents, fleet/* read-only) [${POLICY_ENV}]`)
     .addHelpText(
       "after",
       `
@@ -122,9 +124,16 @@ Examples:
         process.stdout.write(`${JSON.stringify({ file: resolved.file ?? null, options: describeConfig(resolved) }, null, 2)}\n`);
         return;
       }
-      const { runDaemon, GatewayStartError } = await import("./gateway-daemon.js");
+      const { runDaemon, GatewayStartError, jsonLogger } = await import("./gateway-daemon.js");
+      const policyFile = (flags.policy as string | undefined) ?? process.env[POLICY_ENV];
+      let policy;
       try {
-        await runDaemon(resolved.config);
+        policy = policyFile === undefined ? undefined : loadPolicy(policyFile);
+      } catch (e) {
+        fail((e as Error).message, 2, e);
+      }
+      try {
+        await runDaemon(resolved.config, jsonLogger(resolved.config.logLevel), policy);
       } catch (e) {
         if (e instanceof GatewayStartError) fail(e.message, 1, e);
         if (e instanceof LichenError) fail(`${e.message} [${e.code}]`, 1, e);

@@ -1,0 +1,309 @@
+// Hostile peers against the sync engine: forgers, writers without permission, floods of
+// documents and of partial frames, peers that lost their data, clocks far ahead, deltas
+// larger than a node can reassemble. Each attack is a test; all run on simulated time.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, MemoryKv, TypeTag } from "../../src/index.js";
+import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
+import { makePolicy } from "../../src/transport/policy.js";
+import { Fleet, rng, WALL_START } from "./simulator.js";
+
+/** A clock on the fleet's simulated wall clock, `aheadMs` ahead of it. */
+const simClock = (fleet: Fleet, aheadMs = 0) => new Hlc({ wallClock: () => WALL_START + fleet.time.now() + aheadMs });
+
+/** A fleet of a gateway and nodes, no loss; `policy` for the gateway (default: lichen's). */
+function fleetOf(nodes: string[], policy = makePolicy()): Fleet {
+  const fleet = new Fleet(rng(7), { loss: 0, duplicate: 0, maxDelayMs: 20 });
+  fleet.policy = policy;
+  fleet.add("gw", "gateway");
+  for (const n of nodes) {
+    fleet.add(n, "node");
+    fleet.link(n, "gw");
+  }
+  return fleet;
+}
+
+/** An LWWMap delta written by hand, as a forger would: one entry, under `replica`, with the context given. */
+function lwwDelta(replica: string, base: number[][], ctx: number[], key: string, offset: number, value: string): Uint8Array {
+  return encodeCbor([FORMAT_VERSION, TypeTag.LWWMap, [[replica], base, [[0, ...ctx]], [[key, 0, offset, value]]]]);
+}
+
+const delta = (doc: string, bytes: Uint8Array, type: number = TypeTag.LWWMap) => encodeFrame({ kind: 3, doc, type, delta: bytes });
+
+test("authorship: an event of another node ahead of its version, after a gap, is refused", () => {
+  // the gateway lets n1 write n2's document: only the authorship check stands in the way
+  const fleet = fleetOf(["n1", "n2"], makePolicy({ write: ["*/*"] }));
+  const n2 = fleet.peers.get("n2")!.engine;
+  const own = n2.open("readings", "n2", LWWMap);
+  own.set("temp", 20);
+  n2.changed("readings", "n2");
+  fleet.run(2000);
+  const gw = fleet.peers.get("gw")!.engine;
+  const held = gw.get("readings/n2")!;
+  const before = held.toBytes();
+  const v = held.version().get("n2");
+  // context (v + 1000, v + 1005]: above the gap, no base (as out-of-order ranges are sent)
+  gw.receive("n1", delta("readings/n2", lwwDelta("n2", [[0, 0]], [v + 1000, 5], "temp", 0, "forged")));
+  assert.equal([...held.toBytes()], [...before], "nothing applied");
+  assert.equal(fleet.logs.map((l) => [l.event, l.peer]), [["forged", "n1"]]);
+  // the owner's later write wins as it should
+  own.set("temp", 21);
+  n2.changed("readings", "n2");
+  fleet.run(2000);
+  assert.is((gw.get("readings/n2") as LWWMap).get("temp"), 21);
+});
+
+test("authorship: an event of another node below the gateway's version, on a new key, is refused", () => {
+  const fleet = fleetOf(["n1", "n2"], makePolicy({ write: ["*/*"] }));
+  const n2 = fleet.peers.get("n2")!.engine;
+  const own = n2.open("readings", "n2", LWWMap);
+  own.set("a", 1);
+  n2.changed("readings", "n2");
+  fleet.run(100);
+  own.set("b", 2);
+  n2.changed("readings", "n2");
+  fleet.run(2000);
+  const gw = fleet.peers.get("gw")!.engine;
+  const held = gw.get("readings/n2")!;
+  const before = held.toBytes();
+  const v = held.version().get("n2");
+  // the whole context (0, v] is seen by the gateway; the entry claims id v - 1, which n2 never used for "new"
+  gw.receive("n1", delta("readings/n2", lwwDelta("n2", [], [0, v], "new", 1, "forged")));
+  assert.equal([...held.toBytes()], [...before], "nothing applied");
+  assert.equal(fleet.logs.map((l) => [l.event, l.peer, l.doc]), [["forged", "n1", "readings/n2"]]);
+  // a copy of what the gateway holds is no forgery: it changes nothing, and is acknowledged
+  gw.receive("n1", delta("readings/n2", held.delta()));
+  assert.is(fleet.logs.length, 1);
+});
+
+test("authorship: foreign counts, and foreign values nested in an own write, are refused", () => {
+  const fleet = fleetOf(["n1"], makePolicy({ write: ["*/*"] }));
+  const gw = fleet.peers.get("gw")!.engine;
+  const c = new GCounter("n1", { clock: simClock(fleet) });
+  c.increment();
+  const foreign = new GCounter("n9", { clock: simClock(fleet) });
+  foreign.incrementBy(5);
+  c.merge(foreign);
+  gw.receive("n1", delta("events/n1", c.delta(), TypeTag.GCounter));
+  assert.is(gw.get("events/n1"), undefined, "a count of n9 from n1: refused, and no document created");
+  assert.equal(fleet.logs.map((l) => l.event), ["forged"]);
+});
+
+test("permissions: by default a node writes only its own documents; fleet/config is for gateways and operators", () => {
+  const fleet = fleetOf(["n1"], makePolicy({ operators: ["console"] }));
+  const gw = fleet.peers.get("gw")!.engine;
+  for (const who of ["intruder", "n1"]) {
+    gw.connect(who, "node");
+    const m = new LWWMap(who, { clock: simClock(fleet) });
+    m.set("interval", 3600);
+    gw.receive(who, delta("fleet/config", m.delta()));
+    gw.receive(who, delta("readings/n7", m.delta()));
+  }
+  assert.is(gw.get("fleet/config"), undefined, "nobody wrote fleet/config");
+  assert.is(gw.get("readings/n7"), undefined);
+  assert.equal([...new Set(fleet.logs.map((l) => l.event))], ["forbidden"]);
+  // an operator may, and the node reads it
+  gw.connect("console", "node");
+  const op = new LWWMap("console", { clock: simClock(fleet) });
+  op.set("interval", 60);
+  gw.receive("console", delta("fleet/config", op.delta()));
+  assert.is((gw.get("fleet/config") as LWWMap).get("interval"), 60);
+  const n1 = fleet.peers.get("n1")!.engine;
+  const mine = n1.open("fleet", "config", LWWMap);
+  fleet.run(5000);
+  assert.is(mine.get("interval"), 60, "shared with the node");
+});
+
+test("quotas: 100 ids cannot create 20,000 documents", () => {
+  const fleet = fleetOf([]);
+  const gw = fleet.peers.get("gw")!.engine;
+  for (let i = 0; i < 100; i++) {
+    const id = `x${i}`;
+    gw.connect(id, "node");
+    const m = new LWWMap(id, { clock: simClock(fleet) });
+    m.set("k", 1);
+    const d = m.delta();
+    for (let j = 0; j < 200; j++) gw.receive(id, delta(`ns${j}/${id}`, d));
+    fleet.run(2000); // the rate limiter lets a burst of 200 through
+  }
+  const held = gw.documents().length;
+  assert.ok(held <= 100 * 32, `at most 32 documents per id: ${held}`);
+  assert.is(held, 100 * 32);
+  const quota = fleet.logs.filter((l) => l.event === "quota");
+  assert.is(quota.length, 100, "one log line per id");
+  assert.is(quota.reduce((n, l) => n + (l.count ?? 0), 0), 100, "counting the first refusal of each");
+});
+
+test("self-healing: a gateway restored from an older backup gets back what it lost, without a resend storm", () => {
+  const fleet = fleetOf(["n1"]);
+  const n1 = fleet.peers.get("n1")!.engine;
+  const m = n1.open("readings", "n1", LWWMap);
+  for (let i = 0; i < 5; i++) m.set(`k${i}`, i);
+  n1.changed("readings", "n1");
+  fleet.run(2000);
+  const gwKv = fleet.peers.get("gw")!.kv;
+  const backup = new Map(gwKv.keys("").map((k) => [k, gwKv.get(k)!]));
+  for (let i = 5; i < 10; i++) m.set(`k${i}`, i);
+  n1.changed("readings", "n1");
+  fleet.run(2000);
+  assert.ok(n1.inSync("gw"));
+  fleet.crash("gw");
+  for (const k of gwKv.keys("")) gwKv.delete(k);
+  for (const [k, v] of backup) gwKv.put(k, v);
+  fleet.restart("gw", []);
+  fleet.link("gw", "n1");
+  const sent = fleet.sentBy.get("n1") ?? 0;
+  fleet.run(15_000);
+  const gw = fleet.peers.get("gw")!.engine;
+  assert.ok(gw.get("readings/n1")?.equals(m), "the gateway has every write again");
+  assert.ok(n1.inSync("gw"));
+  const frames = (fleet.sentBy.get("n1") ?? 0) - sent;
+  assert.ok(frames < 40, `no resend storm: ${frames} frames from the node in 15 s`);
+});
+
+test("self-healing: a gateway on an empty database gets everything back", () => {
+  const fleet = fleetOf(["n1"]);
+  const n1 = fleet.peers.get("n1")!.engine;
+  const m = n1.open("readings", "n1", LWWMap);
+  m.set("a", 1);
+  n1.changed("readings", "n1");
+  fleet.run(2000);
+  const gwKv = fleet.peers.get("gw")!.kv;
+  fleet.crash("gw");
+  for (const k of gwKv.keys("")) gwKv.delete(k);
+  fleet.restart("gw", []);
+  fleet.link("gw", "n1");
+  const sent = fleet.sentBy.get("n1") ?? 0;
+  fleet.run(15_000);
+  assert.ok(fleet.peers.get("gw")!.engine.get("readings/n1")?.equals(m));
+  assert.ok((fleet.sentBy.get("n1") ?? 0) - sent < 40);
+});
+
+test("self-healing: a node with wiped flash learns its own events back before it writes again", () => {
+  const fleet = fleetOf(["n1"]);
+  let n1 = fleet.peers.get("n1")!.engine;
+  const c = n1.open("events", "n1", GCounter);
+  c.incrementBy(50);
+  n1.changed("events", "n1");
+  fleet.run(2000);
+  const gw = fleet.peers.get("gw")!.engine;
+  assert.is((gw.get("events/n1") as GCounter).value(), 50);
+  fleet.crash("n1");
+  const kv = fleet.peers.get("n1")!.kv as MemoryKv;
+  for (const k of kv.keys("")) kv.delete(k);
+  let recovered = 0;
+  fleet.options.set("n1", { onRecovered: () => recovered++ });
+  fleet.restart("n1", []);
+  n1 = fleet.peers.get("n1")!.engine;
+  assert.ok(n1.recovering, "an empty store: its own events may be elsewhere");
+  const again = n1.open("events", "n1", GCounter);
+  fleet.link("n1", "gw");
+  fleet.run(5000);
+  assert.not.ok(n1.recovering);
+  assert.is(recovered, 1);
+  assert.is(again.value(), 50, "it learned its count back");
+  again.increment();
+  n1.changed("events", "n1");
+  fleet.run(5000);
+  assert.is((gw.get("events/n1") as GCounter).value(), 51, "its new increment is not lost under the old count");
+  assert.ok(n1.inSync("gw"));
+});
+
+test("deltas of any size: 10,000 offline writes reach a gateway with 16 KiB of reassembly", () => {
+  const fleet = new Fleet(rng(5), { loss: 0.1, duplicate: 0.1, maxDelayMs: 100 });
+  fleet.options.set("gw", { maxReassemblyBytes: 16384 });
+  fleet.options.set("n1", { maxReassemblyBytes: 16384 });
+  fleet.add("gw", "gateway");
+  fleet.add("n1", "node");
+  const n1 = fleet.peers.get("n1")!.engine;
+  const m = n1.open("readings", "n1", LWWMap);
+  for (let i = 0; i < 10_000; i++) m.set(`key-${i}`, i);
+  n1.changed("readings", "n1");
+  assert.ok(m.delta().length > 100_000);
+  fleet.link("n1", "gw");
+  fleet.run(600_000);
+  assert.ok(fleet.peers.get("gw")!.engine.get("readings/n1")?.equals(m), "the gateway has all 10,000");
+  assert.ok(n1.inSync("gw"));
+  assert.not.ok(fleet.logs.some((l) => l.event === "frame-error"), "nothing over the reassembly limit");
+});
+
+test("deltas of any size: a node with 16 KiB of reassembly gets a 1 MB document in full", () => {
+  const fleet = new Fleet(rng(6), { loss: 0, duplicate: 0, maxDelayMs: 50 });
+  fleet.options.set("n1", { maxReassemblyBytes: 16384 });
+  fleet.add("gw", "gateway");
+  fleet.add("n1", "node");
+  const gw = fleet.peers.get("gw")!.engine;
+  const big = gw.open("fleet", "catalog", LWWMap);
+  for (let i = 0; i < 1000; i++) big.set(`item-${i}`, `${i}:`.padEnd(1000, "x"));
+  gw.changed("fleet", "catalog");
+  assert.ok(big.delta().length > 1_000_000);
+  const n1 = fleet.peers.get("n1")!.engine;
+  const mine = n1.open("fleet", "catalog", LWWMap);
+  fleet.link("n1", "gw");
+  fleet.run(600_000);
+  assert.ok(mine.equals(big), `the node has it all (${mine.size} of 1000 items)`);
+  assert.not.ok(fleet.logs.some((l) => l.event === "frame-error"));
+});
+
+test("bounded reassembly: partial frames are capped in bytes and count, per peer and in total", () => {
+  const fleet = fleetOf([]);
+  const gw = fleet.peers.get("gw")!.engine;
+  const chunk = new Uint8Array(3000).fill(7);
+  for (let p = 0; p < 40; p++) {
+    const id = `flood${p}`;
+    gw.connect(id, "node");
+    // frames of 2 parts whose second part never comes, and claims of 1,024 parts
+    for (let k = 0; k < 50; k++) {
+      gw.receive(id, encodeFrame({ kind: 5, id: k, index: 0, count: 2, bytes: chunk }));
+      gw.receive(id, encodeFrame({ kind: 5, id: 1000 + k, index: 0, count: 1024, bytes: chunk.subarray(0, 1) }));
+    }
+  }
+  assert.ok(gw.reassemblyBytes <= 4 * 65536, `held: ${gw.reassemblyBytes} bytes`);
+  assert.is(gw.reassemblyBytes, 64 * 3000, "64 frames in all");
+  // a peer's own whole frame still goes through once the flood has expired
+  fleet.run(61_000);
+  gw.connect("n1", "node");
+  const m = new LWWMap("n1", { clock: simClock(fleet) });
+  for (let i = 0; i < 200; i++) m.set(`k${i}`, "y".repeat(30));
+  const whole = delta("readings/n1", m.delta());
+  for (const part of splitFrame(whole, 1, 4000)) gw.receive("n1", part);
+  assert.ok(gw.get("readings/n1")?.equals(m));
+  assert.is(gw.reassemblyBytes, 0);
+});
+
+test("clock: a node cannot push the gateway's clock far ahead; its event applies once time catches up", () => {
+  const fleet = fleetOf(["n1"]);
+  const gw = fleet.peers.get("gw")!.engine;
+  const n1 = fleet.peers.get("n1")!.engine;
+  fleet.run(1000);
+  const ahead = 30 * 60_000;
+  const m = n1.open("readings", "n1", LWWMap);
+  // a delta stamped 30 minutes ahead of everyone's clock
+  const forged = new LWWMap("n1", { clock: simClock(fleet, ahead) });
+  forged.set("t", 1);
+  const wall = physicalTimestamp(WALL_START + fleet.time.now());
+  gw.receive("n1", delta("readings/n1", forged.delta()));
+  assert.ok(gw.clock.latest < wall + 11 * 60_000 * 1024, "the gateway's clock stayed within 10 minutes");
+  assert.is(gw.get("readings/n1"), undefined, "refused for now");
+  assert.equal(fleet.logs.map((l) => l.event), ["refused"]);
+  m.merge(forged);
+  n1.changed("readings", "n1");
+  fleet.run(40 * 60_000);
+  assert.is((gw.get("readings/n1") as LWWMap).get("t"), 1, "applied once the gateway's wall clock is within reach");
+});
+
+test("logs: a flood of malformed frames from one id writes one line per interval, with a count", () => {
+  const fleet = fleetOf(["n1"]);
+  const gw = fleet.peers.get("gw")!.engine;
+  fleet.logs.length = 0;
+  for (let s = 0; s < 10; s++) {
+    for (let i = 0; i < 100; i++) gw.receive("n1", new Uint8Array([1, 2, 3, 4, 5, i]));
+    fleet.run(1000);
+  }
+  const lines = fleet.logs.filter((l) => l.peer === "n1");
+  assert.ok(lines.length <= 2, `${lines.length} lines for 1,000 bad frames`);
+  assert.is(lines[0].count, 1, "the first one at once");
+  assert.is(lines.reduce((n, l) => n + (l.count ?? 0), 0) <= 1000, true);
+});
+
+test.run();
