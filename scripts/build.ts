@@ -18,8 +18,6 @@
  *
  *      src/core/codec.ts        → build/moddable/core/codec.js     specifier "lichen/core/codec"
  *      import "./errors.js"     → import "lichen/core/errors"
- *      node_modules/cbor-x/index.js  → build/moddable/cbor-x/index.js   specifier "cbor-x"
- *      node_modules/cbor-x/decode.js → build/moddable/cbor-x/decode.js  specifier "cbor-x/decode"
  *
  *    Specifiers are absolute (bare) module names, never relative: a bare name is looked up as it
  *    is among the modules the manifest lists, on every XS version. (Recent XS also resolves
@@ -37,8 +35,8 @@
  * except the Node-only ones (`sqlite.ts`, `*-node.ts`; the rule of scripts/check-device-rules.ts),
  * plus whatever they import relatively. The list grows by itself as files are added.
  *
- * cbor-x ships as its plain ESM files (index.js, encode.js, decode.js), transpiled the same way,
- * without its iterator/stream modules (CBOR_X_EXCLUDED): index.js loses the re-exports of those.
+ * Device modules import nothing but each other and the Moddable SDK's modules: no npm package
+ * ships to the device (the CBOR codec is lichen's own, src/core/cbor.ts).
  *
  * 4. The ESP32 firmware (`npm run build` only; `build()` with `esp32Dir`): `build/esp32/`, the
  *    modules of targets/esp32 transpiled the same way (Node-only files excepted: `sim-node.ts`). targets/esp32/main.ts → build/esp32/main.js, specifier "main";
@@ -76,9 +74,6 @@ export const MODDABLE_NAMESPACE = "lichen";
 /** Where the Moddable build goes, relative to the repo root (and to manifest.json). */
 export const MODDABLE_OUT = "build/moddable";
 
-/** cbor-x files not shipped to the device (streams and iterators: lichen does not use them). */
-export const CBOR_X_EXCLUDED: readonly string[] = ["iterators.js", "stream.js"];
-
 /**
  * Manifests of the Moddable SDK that bring in the SDK modules device code may import; the library
  * manifest includes those that its modules import. null: comes with
@@ -93,9 +88,6 @@ export const SDK_MANIFESTS: Readonly<Record<string, string | null>> = {
   timer: null,
   time: null,
 };
-
-/** The cbor-x module whose specifier is plain "cbor-x". */
-const CBOR_X_ENTRY = "index.js";
 
 const TRANSFORM_TARGET = "es2022";
 
@@ -238,11 +230,11 @@ function transform(code: string, fileName: string, loader: "ts" | "js"): string 
 // The Moddable build
 
 export interface ModdableModule {
-  /** The module specifier on the device: "lichen/core/codec", "cbor-x", "cbor-x/decode". */
+  /** The module specifier on the device: "lichen/core/codec". */
   specifier: string;
-  /** Where its source comes from (repo-relative, posix): "src/core/codec.ts", "node_modules/cbor-x/index.js". */
+  /** Where its source comes from (repo-relative, posix): "src/core/codec.ts". */
   source: string;
-  /** Its file, relative to the Moddable output dir (posix): "core/codec.js", "cbor-x/index.js". */
+  /** Its file, relative to the Moddable output dir (posix): "core/codec.js". */
   file: string;
   /** The Moddable SDK modules it imports ("mqtt", "preference", ...), if any. */
   sdkImports?: string[];
@@ -260,16 +252,7 @@ export function isModdableSdkModule(specifier: string): boolean {
   return specifier.startsWith("embedded:") || MODDABLE_MODULES.includes(specifier);
 }
 
-function cborXDir(root: string): string {
-  const req = createRequire(path.join(root, "package.json"));
-  return path.dirname(realpathSync(req.resolve("cbor-x/package.json")));
-}
-
-function cborXSpecifier(file: string): string {
-  return file === CBOR_X_ENTRY ? "cbor-x" : `cbor-x/${file.replace(/\.js$/, "")}`;
-}
-
-/** Transpiles lichen's device modules and cbor-x into `outDir`; returns what it wrote, sorted by specifier. */
+/** Transpiles lichen's device modules into `outDir`; returns what it wrote, sorted by specifier. */
 export function buildModdable(root: string, outDir: string): ModdableModule[] {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
@@ -286,7 +269,6 @@ export function buildModdable(root: string, outDir: string): ModdableModule[] {
   const queue = listDeviceSources(root);
   if (queue.length === 0) throw new BuildError(`no device modules under ${DEVICE_SOURCE_DIRS.join(", ")}`);
   const seen = new Set(queue);
-  const cborXImports = new Set<string>();
   while (queue.length > 0) {
     const source = queue.shift() as string;
     const abs = path.join(root, source);
@@ -306,14 +288,11 @@ export function buildModdable(root: string, outDir: string): ModdableModule[] {
           queue.push(rel);
         }
         target = moddableSpecifier(rel);
-      } else if (spec === "cbor-x") {
-        cborXImports.add(spec);
-        target = spec;
       } else if (isModdableSdkModule(spec)) {
         sdkImports.add(spec);
         target = spec;
       } else {
-        throw new BuildError(`${source}: imports "${spec}", which is neither a device module, cbor-x nor a Moddable SDK module`);
+        throw new BuildError(`${source}: imports "${spec}", which is neither a device module nor a Moddable SDK module`);
       }
       return { start: ref.start, end: ref.end, text: JSON.stringify(target) };
     });
@@ -323,50 +302,6 @@ export function buildModdable(root: string, outDir: string): ModdableModule[] {
     write(module, splice(js, edits));
   }
 
-  // --- cbor-x: its plain ESM files from index.js down, minus the excluded ones.
-  const cborDir = cborXDir(root);
-  const cborQueue = [CBOR_X_ENTRY];
-  const cborSeen = new Set(cborQueue);
-  while (cborQueue.length > 0) {
-    const file = cborQueue.shift() as string;
-    const source = toPosix(path.relative(root, path.join(cborDir, file)));
-    // First drop the re-exports of excluded modules, from the original (esbuild turns a
-    // re-export into an import plus an export).
-    const original = readFileSync(path.join(cborDir, file), "utf8");
-    const drops: Array<{ start: number; end: number; text: string }> = [];
-    for (const ref of findSpecifiers(original, source)) {
-      const dep = path.posix.normalize(ref.value.replace(/^\.\//, ""));
-      if (!CBOR_X_EXCLUDED.includes(dep)) continue;
-      // Only a re-export can be dropped: anything else would break the module.
-      const n = ref.node as acorn.Node & { type: string; declaration?: unknown };
-      if (ref.dynamic || !(n.type === "ExportNamedDeclaration" || n.type === "ExportAllDeclaration") || n.declaration) {
-        throw new BuildError(`${source}: needs ${dep}, which is not shipped to the device (CBOR_X_EXCLUDED)`);
-      }
-      drops.push({ start: n.start, end: n.end, text: "" });
-    }
-    const js = transform(splice(original, drops), source, "js");
-    const edits: Array<{ start: number; end: number; text: string }> = [];
-    for (const ref of findSpecifiers(js, source)) {
-      const spec = ref.value;
-      if (!spec.startsWith("./")) throw new BuildError(`${source}: imports "${spec}", which cannot be shipped to the device`);
-      const dep = path.posix.normalize(spec.slice(2));
-      if (dep.includes("/")) throw new BuildError(`${source}: imports "${spec}" from a subdirectory, not handled`);
-      if (!existsSync(path.join(cborDir, dep))) throw new BuildError(`${source}: cannot resolve "${spec}"`);
-      if (!cborSeen.has(dep)) {
-        cborSeen.add(dep);
-        cborQueue.push(dep);
-      }
-      edits.push({ start: ref.start, end: ref.end, text: JSON.stringify(cborXSpecifier(dep)) });
-    }
-    write({ specifier: cborXSpecifier(file), source, file: `cbor-x/${file}` }, splice(js, edits));
-  }
-  const license = path.join(cborDir, "LICENSE");
-  if (existsSync(license)) writeFileSync(path.join(outDir, "cbor-x", "LICENSE"), readFileSync(license));
-  if (cborXImports.size === 0) {
-    // Nothing imports cbor-x: don't ship it.
-    for (let i = written.length - 1; i >= 0; i--) if (written[i]!.file.startsWith("cbor-x/")) written.splice(i, 1);
-    rmSync(path.join(outDir, "cbor-x"), { recursive: true, force: true });
-  }
 
   return written.sort((a, b) => compareSpecifiers(a.specifier, b.specifier));
 }
@@ -474,8 +409,8 @@ export function buildEsp32App(root: string, outDir: string, library: readonly Mo
           target = moddableSpecifier(rel);
           if (!known.has(target)) throw new BuildError(`${source}: imports ${rel}, which is not among the library's device modules`);
         }
-      } else if (spec === "cbor-x" || isModdableSdkModule(spec)) {
-        if (spec !== "cbor-x") sdkImports.add(spec);
+      } else if (isModdableSdkModule(spec)) {
+        sdkImports.add(spec);
         target = spec;
       } else {
         throw new BuildError(`${source}: imports "${spec}", which is neither a firmware or library module nor a Moddable SDK module`);

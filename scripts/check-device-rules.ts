@@ -24,6 +24,16 @@
  *                    defined functions. Opt out for one call with
  *                    `// device-rules: allow-top-level-call <why>` on the line before.
  * - text-decoder     XS's TextDecoder accepts only the label "utf-8".
+ * - module-regexp    a RegExp created at load time (a literal or RegExp(...)): a
+ *                    preloaded RegExp corrupts memory in XS's garbage collector
+ *                    (Moddable SDK 8.2.3); create it inside the function that uses it.
+ * - builtin-name     `.name` of a built-in function (`Uint8Array.name`,
+ *                    `x.constructor.name`): Moddable's base manifest strips built-in
+ *                    functions' names, so it is undefined on the device.
+ * - frozen-override  assigning `this.name`, `this.message`, `this.constructor` or
+ *                    `this.toString` in a class that extends another: preloading
+ *                    freezes the intrinsics, and assigning a property that a frozen
+ *                    prototype holds throws; use Object.defineProperty.
  * - import           imports that cannot be resolved or checked.
  * - syntax           the module does not transpile or parse.
  */
@@ -54,8 +64,9 @@ export const DEVICE_ENTRY_DIRS: readonly string[] = [
   "targets/esp32",
 ];
 
-/** npm packages that device code may import (they are known to run in XS). */
-export const DEVICE_PACKAGES: readonly string[] = ["cbor-x"];
+/** npm packages that device code may import (they are known to build clean with Moddable's
+ * toolchain: preloaded without warnings, no built-in's `.name`). None today. */
+export const DEVICE_PACKAGES: readonly string[] = [];
 
 /**
  * Moddable SDK modules. They may be imported only by Moddable-specific files:
@@ -117,8 +128,21 @@ const PURE_GLOBAL_CALLS: ReadonlySet<string> = new Set([
 
 /** Builtin classes that may be constructed at load time. */
 const PURE_GLOBAL_CONSTRUCTORS: ReadonlySet<string> = new Set([
-  "Object", "Array", "RegExp", "Error", "TypeError", "RangeError", "SyntaxError",
+  "Object", "Array", "Error", "TypeError", "RangeError", "SyntaxError",
 ]);
+
+/** Built-in functions whose `.name` the device strips (Moddable's `"strip": "*"`). */
+const BUILTIN_FUNCTIONS: ReadonlySet<string> = new Set([
+  "Object", "Function", "Array", "String", "Number", "Boolean", "Symbol", "BigInt", "Math", "JSON", "Reflect",
+  "Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError", "EvalError", "URIError", "AggregateError",
+  "Promise", "Proxy", "RegExp", "Map", "Set", "WeakMap", "WeakSet", "WeakRef", "FinalizationRegistry", "Date",
+  "ArrayBuffer", "SharedArrayBuffer", "DataView", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array",
+  "Uint16Array", "Int32Array", "Uint32Array", "Float16Array", "Float32Array", "Float64Array", "BigInt64Array",
+  "BigUint64Array", "TextEncoder", "TextDecoder", "parseInt", "parseFloat", "isNaN", "isFinite",
+]);
+
+/** Properties that Error.prototype or Object.prototype hold, which an instance cannot assign once they are frozen. */
+const FROZEN_PROTOTYPE_PROPERTIES: ReadonlySet<string> = new Set(["name", "message", "constructor", "toString"]);
 
 const NODE_BUILTINS: ReadonlySet<string> = new Set(builtinModules);
 
@@ -136,6 +160,9 @@ export type RuleId =
   | "bigint"
   | "top-level-call"
   | "text-decoder"
+  | "module-regexp"
+  | "builtin-name"
+  | "frozen-override"
   | "import"
   | "syntax";
 
@@ -394,6 +421,8 @@ interface St {
   scope: Scope;
   /** True where the code runs when the module is loaded (i.e. at preload, on the device). */
   load: boolean;
+  /** True where `this` is an instance of a class that extends another (its methods and their arrow functions). */
+  inSubclass?: boolean;
 }
 
 type Walk = (node: acorn.AnyNode, st: St, override?: string) => void;
@@ -580,6 +609,10 @@ function analyzeModule(code: string, fileName: string): Analysis {
     reportTopLevelCall(node, `module-scope call to ${name}: only pure builtins and functions of this module may run at load time`);
   };
 
+  const reportRegExpAtLoad = (node: acorn.Node, shown: string): void => {
+    report(node, "module-regexp", `${shown} at module scope: a RegExp created at load time is preloaded, and XS's garbage collector corrupts memory with preloaded regexps; create it inside the function that uses it`);
+  };
+
   const checkInstanceAtLoad = (node: acorn.Node, className: string, how: string): void => {
     report(node, "module-instance", `${how} at module scope: a ${className} created at load time is preloaded into flash, read-only, and throws on write; create it inside a factory or function`);
   };
@@ -644,7 +677,7 @@ function analyzeModule(code: string, fileName: string): Analysis {
     const scope = new Scope(st.scope, true);
     if (fn.type === "FunctionExpression" && fn.id) scope.declare(fn.id.name, "function");
     for (const p of fn.params) for (const id of patternNames(p)) scope.declare(id.name, "param");
-    const inner: St = { scope, load: st.load && immediatelyInvoked.has(fn) };
+    const inner: St = { scope, load: st.load && immediatelyInvoked.has(fn), inSubclass: fn.type === "ArrowFunctionExpression" ? st.inSubclass : false };
     for (const p of fn.params) c(p, inner, "Pattern");
     if (fn.body.type === "BlockStatement") {
       hoistVars(scope, fn.body);
@@ -653,6 +686,18 @@ function analyzeModule(code: string, fileName: string): Analysis {
     } else {
       c(fn.body, inner, "Expression");
     }
+  };
+
+  /** A class method: its body sees `this` as the class's instance. */
+  const walkMethod = (fn: acorn.AnyNode, st: St, c: Walk): void => {
+    if (fn.type !== "FunctionExpression") return;
+    const scope = new Scope(st.scope, true);
+    for (const p of fn.params) for (const id of patternNames(p)) scope.declare(id.name, "param");
+    const inner: St = { scope, load: false, inSubclass: st.inSubclass };
+    for (const p of fn.params) c(p, inner, "Pattern");
+    hoistVars(scope, fn.body);
+    hoistLexical(scope, fn.body.body);
+    for (const s of fn.body.body) c(s, inner, "Statement");
   };
 
   const visitors: Record<string, Visitor> = {
@@ -669,7 +714,7 @@ function analyzeModule(code: string, fileName: string): Analysis {
       if (node.type !== "BlockStatement") return;
       const scope = new Scope(st.scope, false);
       hoistLexical(scope, node.body);
-      for (const s of node.body) c(s, { scope, load: st.load }, "Statement");
+      for (const s of node.body) c(s, { ...st, scope }, "Statement");
     },
 
     StaticBlock(node, st, c) {
@@ -678,7 +723,7 @@ function analyzeModule(code: string, fileName: string): Analysis {
       const scope = new Scope(st.scope, true);
       hoistVars(scope, node);
       hoistLexical(scope, node.body);
-      for (const s of node.body) c(s, { scope, load: st.load }, "Statement");
+      for (const s of node.body) c(s, { ...st, scope }, "Statement");
     },
 
     Function(node, st, c) {
@@ -689,21 +734,21 @@ function analyzeModule(code: string, fileName: string): Analysis {
       if (node.type !== "ForStatement") return;
       const scope = new Scope(st.scope, false);
       if (node.init) hoistLexical(scope, [node.init]);
-      base["ForStatement"](node, { scope, load: st.load }, c);
+      base["ForStatement"](node, { ...st, scope }, c);
     },
 
     ForInStatement(node, st, c) {
       if (node.type !== "ForInStatement" && node.type !== "ForOfStatement") return;
       const scope = new Scope(st.scope, false);
       hoistLexical(scope, [node.left]);
-      base["ForInStatement"](node, { scope, load: st.load }, c);
+      base["ForInStatement"](node, { ...st, scope }, c);
     },
 
     ForOfStatement(node, st, c) {
       if (node.type !== "ForOfStatement") return;
       const scope = new Scope(st.scope, false);
       hoistLexical(scope, [node.left]);
-      base["ForOfStatement"](node, { scope, load: st.load }, c);
+      base["ForOfStatement"](node, { ...st, scope }, c);
     },
 
     SwitchStatement(node, st, c) {
@@ -711,14 +756,14 @@ function analyzeModule(code: string, fileName: string): Analysis {
       c(node.discriminant, st, "Expression");
       const scope = new Scope(st.scope, false);
       for (const cs of node.cases) hoistLexical(scope, cs.consequent);
-      for (const cs of node.cases) c(cs, { scope, load: st.load });
+      for (const cs of node.cases) c(cs, { ...st, scope });
     },
 
     CatchClause(node, st, c) {
       if (node.type !== "CatchClause") return;
       const scope = new Scope(st.scope, false);
       for (const id of patternNames(node.param)) scope.declare(id.name, "catch");
-      const inner: St = { scope, load: st.load };
+      const inner: St = { ...st, scope };
       if (node.param) c(node.param, inner, "Pattern");
       c(node.body, inner, "Statement");
     },
@@ -730,7 +775,7 @@ function analyzeModule(code: string, fileName: string): Analysis {
         scope = new Scope(st.scope, false);
         scope.declare(node.id.name, "class");
       }
-      const outer: St = { scope, load: st.load };
+      const outer: St = { ...st, scope };
       if (node.superClass) c(node.superClass, outer, "Expression");
       for (const el of node.body.body) {
         if (el.type === "StaticBlock") {
@@ -739,10 +784,11 @@ function analyzeModule(code: string, fileName: string): Analysis {
         }
         if (el.computed) c(el.key, outer, "Expression"); // evaluated when the class is defined
         if (el.type === "MethodDefinition") {
-          c(el.value, { scope, load: false }, "Expression");
+          // a method is walked as a function: walkFunction keeps inSubclass for arrows only, so it is set on the method's own St
+          walkMethod(el.value, { scope, load: false, inSubclass: node.superClass != null }, c);
         } else if (el.value) {
           // Static field initializers run when the class is defined; instance ones on `new`.
-          const init: St = { scope: new Scope(scope, true), load: el.static ? st.load : false };
+          const init: St = { scope: new Scope(scope, true), load: el.static ? st.load : false, inSubclass: !el.static && node.superClass != null };
           c(el.value, init, "Expression");
         }
       }
@@ -766,8 +812,9 @@ function analyzeModule(code: string, fileName: string): Analysis {
       if (isGlobal(node.name, st.scope)) checkGlobalName(node.name, node, node.name);
     },
 
-    Literal(node) {
+    Literal(node, st) {
       if (node.type !== "Literal") return;
+      if (node.regex !== undefined && st.load) reportRegExpAtLoad(node, `\`${text(node)}\``);
       if (node.bigint !== undefined) {
         report(node, "bigint", `bigint literal \`${node.raw ?? node.bigint + "n"}\` in device code: BigInt allocates on every operation in XS; timestamps and counters must be numbers`);
       }
@@ -781,6 +828,13 @@ function analyzeModule(code: string, fileName: string): Analysis {
       }
       if (name !== null && BIGINT_ACCESSORS.has(name)) {
         report(node, "bigint", `\`${name}\` in device code: BigInt allocates on every operation in XS; timestamps and counters must be numbers`);
+      }
+      if (name === "name") {
+        const owner = globalName(node.object, st.scope);
+        const ofConstructor = node.object.type === "MemberExpression" && memberName(node.object) === "constructor";
+        if ((owner !== null && BUILTIN_FUNCTIONS.has(owner)) || ofConstructor) {
+          report(node, "builtin-name", `\`${text(node)}\`: Moddable strips the names of built-in functions, so this is undefined on the device; name the type yourself (a table, a string constant)`);
+        }
       }
       base["MemberExpression"](node, st, c);
     },
@@ -802,6 +856,12 @@ function analyzeModule(code: string, fileName: string): Analysis {
     AssignmentExpression(node, st, c) {
       if (node.type !== "AssignmentExpression") return;
       if (st.load) checkMutationAtLoad(node, node.left, st);
+      if (st.inSubclass && node.left.type === "MemberExpression" && node.left.object.type === "ThisExpression") {
+        const prop = memberName(node.left);
+        if (prop !== null && FROZEN_PROTOTYPE_PROPERTIES.has(prop)) {
+          report(node, "frozen-override", `\`${text(node)}\`: on the device the intrinsics are frozen, and assigning a property that a frozen prototype holds throws; use Object.defineProperty(this, ${JSON.stringify(prop)}, { value, writable: true, configurable: true })`);
+        }
+      }
       for (const root of assignmentRoots(node.left)) {
         if (root.type === "Identifier" && isGlobal(root.name, st.scope)) checkGlobalName(root.name, root, root.name);
       }
@@ -824,7 +884,9 @@ function analyzeModule(code: string, fileName: string): Analysis {
         if (globalName(callee, st.scope) === "Function") {
           report(node, "dynamic-code", "`Function(...)` compiles code at run time: forbidden in device code");
         }
-        if (st.load && !iife) {
+        if (st.load && !iife && globalName(callee, st.scope) === "RegExp") {
+          reportRegExpAtLoad(node, "`RegExp(...)`");
+        } else if (st.load && !iife) {
           if (callee.type === "MemberExpression") {
             const cls = globalName(callee.object, st.scope);
             const method = memberName(callee);
@@ -853,6 +915,8 @@ function analyzeModule(code: string, fileName: string): Analysis {
       if (st.load) {
         if (cls !== null && INSTANCE_CLASSES.has(cls)) {
           checkInstanceAtLoad(node, cls, `\`new ${cls}(...)\``);
+        } else if (cls === "RegExp") {
+          reportRegExpAtLoad(node, "`new RegExp(...)`");
         } else if (cls !== null) {
           if (!alreadyForbidden(cls) && !PURE_GLOBAL_CONSTRUCTORS.has(cls)) {
             reportTopLevelCall(node, `module-scope construction of ${cls}: host objects must not be created at load time; export a factory`);
@@ -943,7 +1007,7 @@ function checkSpecifier(spec: string, fileName: string): { rule: RuleId; message
   const pkg = packageName(spec);
   if (!DEVICE_PACKAGES.includes(pkg)) {
     const moddable = MODDABLE_MODULES.includes(spec) ? " (a Moddable module: import it only from a `*-moddable.ts` file or targets/esp32/)" : "";
-    return { rule: "node-only", message: `import of package "${spec}" in device code: not on the device allow-list (${DEVICE_PACKAGES.join(", ")})${moddable}` };
+    return { rule: "node-only", message: `import of package "${spec}" in device code: not on the device allow-list (${DEVICE_PACKAGES.join(", ") || "empty"})${moddable}` };
   }
   return null;
 }

@@ -222,12 +222,39 @@ test("a local binding named process (or setTimeout, Buffer) shadows the global",
   );
 });
 
-test("allowed packages, type-only imports and typeof feature tests are fine", () => {
+test("type-only imports and typeof feature tests are fine; a package is not", () => {
+  assertFires("import { Encoder } from \"cbor-x\";\nexport const make = () => new Encoder();\n", "node-only", 1);
   assertClean(
-    "import { Encoder } from \"cbor-x\";\n" +
-      "import type { Db } from \"../store/sqlite.js\";\n" +
-      "export const make = (db?: Db) => (db ? new Encoder() : null);\n" +
+    "import type { Db } from \"../store/sqlite.js\";\n" +
+      "export const make = (db?: Db) => (db ? 1 : null);\n" +
       "export const onNode = typeof process !== \"undefined\";\n",
+  );
+});
+
+// --- what only the real toolchain shows: preloaded regexps, stripped names, frozen intrinsics ---
+
+test("module-regexp: a RegExp made at load time fires; one made inside a function does not", () => {
+  assertFires("export const ID = /^[a-z]+$/;\n", "module-regexp", 1);
+  assertFires("const ID = new RegExp(\"^[a-z]+$\");\nexport const ok = (s: string) => ID.test(s);\n", "module-regexp", 1);
+  assertFires("export const ID = RegExp(\"x\");\n", "module-regexp", 1);
+  assertFires("export class K {\n  static re = /x/;\n}\n", "module-regexp", 2);
+  assertClean("export function ok(s: string): boolean {\n  return /^[a-z]+$/.test(s) && new RegExp(\"y\").test(s);\n}\n");
+});
+
+test("builtin-name: .name of a built-in function, or of any constructor, fires", () => {
+  assertFires("export function tag(): string {\n  return Uint8Array.name;\n}\n", "builtin-name", 2);
+  assertFires("export const kind = (x: object) => x.constructor.name;\n", "builtin-name", 1);
+  assertFires("export const m = () => globalThis.Map.name;\n", "builtin-name", 1);
+  assertClean("export const who = (p: { name: string }) => p.name;\nexport function f() {\n  return f.name;\n}\n");
+});
+
+test("frozen-override: assigning this.name (or message, constructor, toString) in a subclass fires", () => {
+  const hit = assertFires("export class E extends Error {\n  constructor(m: string) {\n    super(m);\n    this.name = \"E\";\n  }\n}\n", "frozen-override", 4);
+  assert.match(hit.message, /Object\.defineProperty/);
+  assertFires("export class E extends Error {\n  f() {\n    const g = () => {\n      this.message = \"x\";\n    };\n    g();\n  }\n}\n", "frozen-override", 4);
+  assertClean(
+    "export class E extends Error {\n  constructor(m: string) {\n    super(m);\n    Object.defineProperty(this, \"name\", { value: \"E\" });\n  }\n}\n" +
+      "export class P {\n  name = \"\";\n  rename(n: string) {\n    this.name = n;\n  }\n}\n",
   );
 });
 

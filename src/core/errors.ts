@@ -20,7 +20,9 @@ export class LichenError extends Error {
   constructor(code: LichenErrorCode, message: string) {
     super(message);
     this.code = code;
-    this.name = "LichenError";
+    // Preloading freezes Error.prototype on the device, and assigning a property that a frozen
+    // prototype holds throws: `name` is defined on the instance instead.
+    Object.defineProperty(this, "name", { value: "LichenError", writable: true, configurable: true });
   }
 }
 

@@ -1,3 +1,4 @@
+import { isPlainName } from "../core/names.js";
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { copyValue, valueFromWire, valueToWire, type Value } from "../core/value.js";
@@ -16,7 +17,6 @@ export interface EntityDef {
 }
 
 const ENVELOPE_FORMAT = 1;
-const TYPE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * Entities in versioned envelopes, with lazy migrations (crdt-kit's
@@ -33,7 +33,7 @@ export class CrdtDb {
 
   /** Declares an entity type and its migrations. Every step of the chain must be there. */
   define(def: EntityDef): this {
-    if (typeof def.type !== "string" || !TYPE_NAME.test(def.type)) throw invalidArgument("an entity type is 1 to 64 characters of A-Z a-z 0-9 _ . -");
+    if (typeof def.type !== "string" || !isPlainName(def.type)) throw invalidArgument("an entity type is 1 to 64 characters of A-Z a-z 0-9 _ . -");
     if (!Number.isSafeInteger(def.version) || def.version < 1) throw invalidArgument(`${def.type}: the schema version is an integer from 1`);
     for (let v = 1; v < def.version; v++) {
       if (typeof def.migrations?.[v] !== "function") throw invalidArgument(`${def.type}: no migration from version ${v} to ${v + 1}`);

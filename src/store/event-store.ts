@@ -1,3 +1,4 @@
+import { isPlainName } from "../core/names.js";
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { isTimestamp } from "../core/hlc.js";
@@ -19,7 +20,6 @@ export interface Snapshot {
 }
 
 const RECORD_FORMAT = 1;
-const LOG_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 // sequence numbers in keys: fixed-width base 36, so that key order is sequence order
 const SEQ_WIDTH = 11;
 
@@ -44,7 +44,7 @@ export class EventStore {
     private readonly kv: KvStore,
     readonly log: string,
   ) {
-    if (typeof log !== "string" || !LOG_NAME.test(log)) throw invalidArgument("a log name is 1 to 64 characters of A-Z a-z 0-9 _ . -");
+    if (typeof log !== "string" || !isPlainName(log)) throw invalidArgument("a log name is 1 to 64 characters of A-Z a-z 0-9 _ . -");
     this.eventPrefix = `e/${log}/`;
     this.snapshotKey = `e/${log}~snapshot`;
     const keys = kv.keys(this.eventPrefix);

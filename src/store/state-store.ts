@@ -1,3 +1,4 @@
+import { isPlainName } from "../core/names.js";
 import { typeName } from "../core/codec.js";
 import type { Crdt } from "../core/crdt.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
@@ -31,10 +32,9 @@ export interface StateStoreOptions {
   onFlushed?: (written: ReadonlyArray<readonly [string, string]>) => void;
 }
 
-const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 function checkNamespace(ns: unknown): string {
-  if (typeof ns !== "string" || !NAMESPACE.test(ns)) throw invalidArgument("a namespace is 1 to 64 characters of A-Z a-z 0-9 _ . -");
+  if (typeof ns !== "string" || !isPlainName(ns)) throw invalidArgument("a namespace is 1 to 64 characters of A-Z a-z 0-9 _ . -");
   return ns;
 }
 

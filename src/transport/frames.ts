@@ -40,11 +40,9 @@ export type Frame =
   | { readonly kind: 5; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
   | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string };
 
-/** A document key: "namespace/id". */
-const DOC = /^[A-Za-z0-9_.-]{1,64}\/[^\u0000-\u001f]{1,160}$/;
-
+/** A document key: "namespace/id" (the pattern is made here: a module-level RegExp would be preloaded on the device). */
 export function checkDocKey(doc: unknown): string {
-  if (typeof doc !== "string" || !DOC.test(doc)) throw malformed("a document key is namespace/id");
+  if (typeof doc !== "string" || !/^[A-Za-z0-9_.-]{1,64}\/[^\u0000-\u001f]{1,160}$/.test(doc)) throw malformed("a document key is namespace/id");
   return doc;
 }
 

@@ -1,0 +1,327 @@
+import { invalidArgument, malformed } from "./errors.js";
+
+/**
+ * lichen's CBOR (RFC 8949), strict and small: only the items lichen writes.
+ *
+ * Encoding gives the bytes cbor-x 1.6 gives with lichen's options (`useRecords: false,
+ * tagUint8Array: false, variableMapSize: true`), which the wire format was first defined by:
+ * - integers from -2^31 to 2^32-1 in their shortest form, and integers in [-2^32, -2^31) as
+ *   32-bit negatives; every other number (fractions, larger integers, NaN, ±Infinity) as a
+ *   64-bit float; -0 as the integer 0;
+ * - strings as UTF-8 (a lone surrogate as its 3-byte form), Uint8Array as a byte string,
+ *   arrays, Map and plain objects (in key order) as definite-length maps;
+ * - null, true, false. Anything else is refused: lichen never writes it.
+ * Decoding accepts definite lengths only, no tags, no undefined, 16/32/64-bit floats, integers
+ * within the safe range, valid UTF-8, no duplicate keys; maps become Map, byte strings are
+ * views into the input.
+ *
+ * Nothing here keeps state between calls: the encoder measures the value, then writes it into
+ * an array of the exact size (no shared buffer: on the device that is RAM kept for nothing).
+ */
+
+/** How deep the decoder follows nested arrays and maps. */
+export const CBOR_MAX_DEPTH = 48;
+
+// ---- encoding ----
+
+function headSize(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+function isSmallInt(v: number): boolean {
+  return (v >>> 0 === v || v >> 0 === v || (v < 0 && v >= -0x100000000 && Math.floor(v) === v));
+}
+
+// Strings are walked with for...of: XS keeps strings in UTF-8, where charCodeAt(i) costs O(i).
+function utf8Length(s: string): number {
+  let n = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
+
+function isPlainObject(v: object): boolean {
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
+/** Bytes `v` takes once encoded; throws on what lichen never writes. */
+function measure(v: unknown, depth: number): number {
+  if (depth > CBOR_MAX_DEPTH) throw invalidArgument("value nested too deeply to encode");
+  switch (typeof v) {
+    case "number":
+      if (isSmallInt(v)) return v >= 0 ? headSize(v) : headSize(-1 - v);
+      return 9;
+    case "string": {
+      const n = utf8Length(v);
+      return headSize(n) + n;
+    }
+    case "boolean":
+      return 1;
+    case "object": {
+      if (v === null) return 1;
+      if (v instanceof Uint8Array) return headSize(v.length) + v.length;
+      let n = 0;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) n += measure(v[i], depth + 1);
+        return headSize(v.length) + n;
+      }
+      if (v instanceof Map) {
+        for (const [k, x] of v) n += measure(k, depth + 1) + measure(x, depth + 1);
+        return headSize(v.size) + n;
+      }
+      if (isPlainObject(v)) {
+        const keys = Object.keys(v);
+        for (let i = 0; i < keys.length; i++) n += measure(keys[i], depth + 1) + measure((v as Record<string, unknown>)[keys[i]], depth + 1);
+        return headSize(keys.length) + n;
+      }
+      throw invalidArgument(`cannot encode ${Object.prototype.toString.call(v)}`);
+    }
+    default:
+      throw invalidArgument(`cannot encode a value of type ${typeof v}`);
+  }
+}
+
+interface Writer {
+  readonly out: Uint8Array;
+  at: number;
+  view: DataView | undefined;
+}
+
+function writeHead(w: Writer, major: number, n: number): void {
+  const out = w.out;
+  const m = major << 5;
+  if (n < 24) out[w.at++] = m | n;
+  else if (n < 0x100) {
+    out[w.at++] = m | 24;
+    out[w.at++] = n;
+  } else if (n < 0x10000) {
+    out[w.at++] = m | 25;
+    out[w.at++] = n >> 8;
+    out[w.at++] = n & 0xff;
+  } else {
+    out[w.at++] = m | 26;
+    out[w.at++] = (n >>> 24) & 0xff;
+    out[w.at++] = (n >> 16) & 0xff;
+    out[w.at++] = (n >> 8) & 0xff;
+    out[w.at++] = n & 0xff;
+  }
+}
+
+function writeString(w: Writer, s: string): void {
+  writeHead(w, 3, utf8Length(s));
+  const out = w.out;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!; // a lone surrogate is its own code point: 3 bytes, as cbor-x writes it
+    if (c < 0x80) out[w.at++] = c;
+    else if (c < 0x800) {
+      out[w.at++] = 0xc0 | (c >> 6);
+      out[w.at++] = 0x80 | (c & 0x3f);
+    } else if (c < 0x10000) {
+      out[w.at++] = 0xe0 | (c >> 12);
+      out[w.at++] = 0x80 | ((c >> 6) & 0x3f);
+      out[w.at++] = 0x80 | (c & 0x3f);
+    } else {
+      out[w.at++] = 0xf0 | (c >> 18);
+      out[w.at++] = 0x80 | ((c >> 12) & 0x3f);
+      out[w.at++] = 0x80 | ((c >> 6) & 0x3f);
+      out[w.at++] = 0x80 | (c & 0x3f);
+    }
+  }
+}
+
+function write(w: Writer, v: unknown): void {
+  switch (typeof v) {
+    case "number":
+      if (isSmallInt(v)) {
+        if (v >= 0) writeHead(w, 0, v);
+        else writeHead(w, 1, -1 - v);
+      } else {
+        w.out[w.at++] = 0xfb;
+        w.view ??= new DataView(w.out.buffer);
+        w.view.setFloat64(w.at, v);
+        w.at += 8;
+      }
+      return;
+    case "string":
+      writeString(w, v);
+      return;
+    case "boolean":
+      w.out[w.at++] = v ? 0xf5 : 0xf4;
+      return;
+  }
+  if (v === null) {
+    w.out[w.at++] = 0xf6;
+  } else if (v instanceof Uint8Array) {
+    writeHead(w, 2, v.length);
+    w.out.set(v, w.at);
+    w.at += v.length;
+  } else if (Array.isArray(v)) {
+    writeHead(w, 4, v.length);
+    for (let i = 0; i < v.length; i++) write(w, v[i]);
+  } else if (v instanceof Map) {
+    writeHead(w, 5, v.size);
+    for (const [k, x] of v) {
+      write(w, k);
+      write(w, x);
+    }
+  } else {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    writeHead(w, 5, keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      writeString(w, keys[i]);
+      write(w, o[keys[i]]);
+    }
+  }
+}
+
+/** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
+export function cborEncode(value: unknown): Uint8Array {
+  const w: Writer = { out: new Uint8Array(measure(value, 0)), at: 0, view: undefined };
+  write(w, value);
+  return w.out;
+}
+
+// ---- decoding ----
+
+interface Reader {
+  readonly b: Uint8Array;
+  at: number;
+}
+
+function need(r: Reader, n: number): void {
+  if (n > r.b.length - r.at) throw malformed("truncated payload");
+}
+
+/** The argument of the head whose additional information is `info`. */
+function readArgument(r: Reader, info: number): number {
+  const b = r.b;
+  if (info < 24) return info;
+  let n: number;
+  if (info === 24) {
+    need(r, 1);
+    n = b[r.at];
+    r.at += 1;
+  } else if (info === 25) {
+    need(r, 2);
+    n = (b[r.at] << 8) | b[r.at + 1];
+    r.at += 2;
+  } else if (info === 26) {
+    need(r, 4);
+    n = ((b[r.at] << 24) >>> 0) + (b[r.at + 1] << 16) + (b[r.at + 2] << 8) + b[r.at + 3];
+    r.at += 4;
+  } else if (info === 27) {
+    need(r, 8);
+    const hi = ((b[r.at] << 24) >>> 0) + (b[r.at + 1] << 16) + (b[r.at + 2] << 8) + b[r.at + 3];
+    const lo = ((b[r.at + 4] << 24) >>> 0) + (b[r.at + 5] << 16) + (b[r.at + 6] << 8) + b[r.at + 7];
+    if (hi >= 0x200000) throw malformed("integer or length beyond the safe integer range");
+    n = hi * 4294967296 + lo;
+    r.at += 8;
+  } else throw malformed(info === 31 ? "indefinite-length items are not used by lichen" : "reserved CBOR header");
+  return n;
+}
+
+function readUtf8(r: Reader, len: number): string {
+  const b = r.b;
+  const end = r.at + len;
+  let s = "";
+  let i = r.at;
+  while (i < end) {
+    const c = b[i++];
+    let cp: number;
+    if (c < 0x80) cp = c;
+    else if (c >= 0xc2 && c < 0xe0 && i < end && (b[i] & 0xc0) === 0x80) cp = ((c & 0x1f) << 6) | (b[i++] & 0x3f);
+    else if (c >= 0xe0 && c < 0xf0 && i + 1 < end && (b[i] & 0xc0) === 0x80 && (b[i + 1] & 0xc0) === 0x80) {
+      cp = ((c & 0x0f) << 12) | ((b[i] & 0x3f) << 6) | (b[i + 1] & 0x3f);
+      i += 2;
+      if (cp < 0x800) throw malformed("overlong UTF-8 in a string");
+    } else if (c >= 0xf0 && c < 0xf5 && i + 2 < end && (b[i] & 0xc0) === 0x80 && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80) {
+      cp = ((c & 0x07) << 18) | ((b[i] & 0x3f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f);
+      i += 3;
+      if (cp < 0x10000 || cp > 0x10ffff) throw malformed("invalid UTF-8 in a string");
+      cp -= 0x10000;
+      s += String.fromCharCode(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+      continue;
+    } else throw malformed("invalid UTF-8 in a string");
+    s += String.fromCharCode(cp);
+  }
+  r.at = end;
+  return s;
+}
+
+function readFloat(r: Reader, info: number): number {
+  const b = r.b;
+  if (info === 25) {
+    const h = (b[r.at] << 8) | b[r.at + 1];
+    r.at += 2;
+    const exp = (h >> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    const mag = exp === 0 ? mant * 2 ** -24 : exp === 31 ? (mant === 0 ? Infinity : NaN) : (1024 + mant) * 2 ** (exp - 25);
+    return h & 0x8000 ? -mag : mag;
+  }
+  const view = new DataView(b.buffer, b.byteOffset + r.at, info === 26 ? 4 : 8);
+  r.at += info === 26 ? 4 : 8;
+  return info === 26 ? view.getFloat32(0) : view.getFloat64(0);
+}
+
+function readItem(r: Reader, depth: number): unknown {
+  if (depth > CBOR_MAX_DEPTH) throw malformed("payload nested too deeply");
+  need(r, 1);
+  const head = r.b[r.at++];
+  const major = head >> 5;
+  const info = head & 31;
+  if (major === 7) {
+    if (info === 20) return false;
+    if (info === 21) return true;
+    if (info === 22) return null;
+    if (info === 25 || info === 26 || info === 27) {
+      need(r, info === 25 ? 2 : info === 26 ? 4 : 8);
+      return readFloat(r, info);
+    }
+    throw malformed(`unsupported CBOR simple value ${info}`);
+  }
+  const n = readArgument(r, info);
+  switch (major) {
+    case 0:
+      return n;
+    case 1:
+      return -1 - n;
+    case 2:
+      need(r, n);
+      r.at += n;
+      return r.b.subarray(r.at - n, r.at);
+    case 3:
+      need(r, n);
+      return readUtf8(r, n);
+    case 4: {
+      // every item takes at least one byte: a longer count is a lie, refused before allocating
+      if (n > r.b.length - r.at) throw malformed("array longer than the payload");
+      const a: unknown[] = [];
+      for (let i = 0; i < n; i++) a.push(readItem(r, depth + 1));
+      return a;
+    }
+    case 5: {
+      if (n * 2 > r.b.length - r.at) throw malformed("map longer than the payload");
+      const m = new Map<unknown, unknown>();
+      for (let i = 0; i < n; i++) {
+        const k = readItem(r, depth + 1);
+        if (m.has(k)) throw malformed("duplicate key in a map");
+        m.set(k, readItem(r, depth + 1));
+      }
+      return m;
+    }
+    default:
+      throw malformed("CBOR tags are not used by lichen");
+  }
+}
+
+/** Decodes exactly one item filling `bytes`. Throws MALFORMED on anything else. */
+export function cborDecode(bytes: Uint8Array): unknown {
+  const r: Reader = { b: bytes, at: 0 };
+  const v = readItem(r, 0);
+  if (r.at !== bytes.length) throw malformed(`${bytes.length - r.at} trailing bytes after the payload`);
+  return v;
+}
