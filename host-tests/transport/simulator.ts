@@ -4,7 +4,7 @@ import { AWMap, GCounter, LWWMap, LWWRegister } from "../../src/index.js";
 import { openClock } from "../../src/store/clock-store.js";
 import { MemoryKv, type KvStore } from "../../src/store/kv.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
-import { SyncEngine, type PeerRole, type Scheduler, type SyncLogEntry } from "../../src/transport/sync-engine.js";
+import { SyncEngine, type PeerRole, type Scheduler, type SyncOptions, type SyncLogEntry } from "../../src/transport/sync-engine.js";
 
 /** mulberry32: a small seeded PRNG, the same on every engine. */
 export function rng(seed: number): () => number {
@@ -18,7 +18,24 @@ export function rng(seed: number): () => number {
   };
 }
 
-const WALL_START = Date.UTC(2026, 0, 1);
+/** The virtual wall clock's start: every replica's clock reads it plus the virtual time. */
+export const WALL_START = Date.UTC(2026, 0, 1);
+
+/** Thrown by a storage write that a simulated power cut interrupted: the peer is down, nothing was written. */
+export class PowerCut extends Error {
+  constructor(readonly peer: string) {
+    super(`${peer} lost power during a write`);
+  }
+}
+
+/** Runs `fn`, absorbing a simulated power cut (the peer it hit is down). */
+function surviving(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof PowerCut)) throw e;
+  }
+}
 
 interface Timer {
   at: number;
@@ -69,7 +86,8 @@ export interface NetworkOptions {
 export interface SimPeer {
   readonly id: string;
   readonly role: PeerRole;
-  readonly kv: MemoryKv;
+  /** Its storage; replaced by an empty one when the peer is wiped. */
+  kv: MemoryKv;
   engine: SyncEngine;
   up: boolean;
 }
@@ -82,6 +100,12 @@ export class Fleet {
   private readonly cut = new Set<string>();
   sent = 0;
   bytes = 0;
+  /** Sees every frame a peer sends, before the network loses, delays or duplicates it. */
+  onSend: ((from: string, to: string, frame: Uint8Array) => void) | undefined;
+  /** Per peer, the chance that a storage write is cut by a power loss (none by default). */
+  readonly powerCuts = new Map<string, number>();
+  /** More engine options, per peer id, for engines made from now on. */
+  readonly options = new Map<string, Partial<SyncOptions>>();
 
   constructor(
     private readonly random: () => number,
@@ -101,20 +125,29 @@ export class Fleet {
     const dead = (): never => {
       throw new Error(`${id} has lost power`);
     };
-    // what a dead engine's leftover timers try to write never reaches the flash
+    // what a dead engine's leftover timers try to write never reaches the flash; a power cut
+    // (if configured for this peer) stops a write before it reaches the storage
+    const writable = (): void => {
+      if (!life.alive) dead();
+      const chance = this.powerCuts.get(id) ?? 0;
+      if (chance > 0 && this.random() < chance) {
+        this.crash(id);
+        throw new PowerCut(id);
+      }
+    };
     const storage: KvStore = {
       get: (k) => kv.get(k),
       keys: (p) => kv.keys(p),
-      put: (k, v) => (life.alive ? kv.put(k, v) : dead()),
-      delete: (k) => (life.alive ? kv.delete(k) : dead()),
-      batch: (ops, views) => (life.alive ? kv.batch(ops, views) : dead()),
+      put: (k, v) => (writable(), kv.put(k, v)),
+      delete: (k) => (writable(), kv.delete(k)),
+      batch: (ops, views) => (writable(), kv.batch(ops, views)),
       close: () => {},
     };
     const scheduler: Scheduler = {
       now: () => this.time.now(),
       setTimer: (ms, fn) =>
         this.time.setTimer(ms, () => {
-          if (life.alive) fn();
+          if (life.alive) surviving(fn);
         }),
     };
     return new SyncEngine({
@@ -133,6 +166,7 @@ export class Fleet {
       log: (e) => this.logs.push(e),
       // every replica's wall clock reads the virtual time, from 2026: runs repeat exactly
       clock: openClock(storage, { wallClock: () => WALL_START + this.time.now() }),
+      ...this.options.get(id),
     });
   }
 
@@ -161,7 +195,13 @@ export class Fleet {
     return this.cut.has(a < b ? `${a}|${b}` : `${b}|${a}`);
   }
 
+  /** Sends a frame as `from` would (an attacker's, say), through the same network. */
+  inject(from: string, to: string, frame: Uint8Array): void {
+    this.transmit(from, to, frame);
+  }
+
   private transmit(from: string, to: string, frame: Uint8Array): void {
+    this.onSend?.(from, to, frame);
     this.sent++;
     this.bytes += frame.length;
     if (this.isCut(from, to) || this.random() < this.net.loss) return;
@@ -170,7 +210,7 @@ export class Fleet {
       const bytes = frame.slice();
       this.time.setTimer(Math.floor(this.random() * this.net.maxDelayMs), () => {
         const p = this.peers.get(to);
-        if (p !== undefined && p.up && !this.isCut(from, to)) p.engine.receive(from, bytes);
+        if (p !== undefined && p.up && !this.isCut(from, to)) surviving(() => p.engine.receive(from, bytes));
       });
     }
   }
@@ -190,6 +230,14 @@ export class Fleet {
     p.up = true;
     openDocs(p.engine, id); // the firmware opens its documents at boot
     for (const other of links) if (this.peers.get(other)!.up) this.link(id, other);
+  }
+
+  /** Disk lost: the peer comes back with the same id and empty storage. */
+  wipe(id: string, links: string[]): void {
+    const p = this.peers.get(id)!;
+    if (p.up) this.crash(id);
+    p.kv = new MemoryKv();
+    this.restart(id, links);
   }
 
   run(ms: number): void {
