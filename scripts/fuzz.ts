@@ -1,118 +1,91 @@
-// `npm run fuzz`: the long runs that `npm test` samples.
-// - sync schedules (loss, duplicates, reordering, partitions, crashes; half of them with nodes that
-//   coalesce their flash writes) on the simulated network;
-// - malformed frames: random, truncated, bit-flipped and oversized, fed to a gateway mid-session.
-// Prints the seed of any failure; replay one schedule with `npm run fuzz -- --seed N`.
-// Options: --schedules N (default 10000), --frames N (default 100000), --seed N.
+// `npm run fuzz`: the long runs that `npm test` samples, and the attacks it does not.
+//   schedules   honest fleets (loss, duplicates, reordering, partitions, crashes), write-through
+//               and coalescing nodes (schedules.ts);
+//   hostile     fleets with one hostile behaviour each: forgers, replayers, writers of documents
+//               they do not own, wipers, power cuts mid-write (fuzz/fleet.ts);
+//   frames      structure-aware mutants of valid frames against a gateway mid-session (fuzz/frames.ts);
+//   flood, reassembly  one attacker against the rate limiter and the reassembly limit (fuzz/floods.ts).
+// Every failing check prints its seed and the command that replays it; the table at the end
+// lists every check. `npm run fuzz -- --mutants` is the fuzz's own proof (fuzz/mutants.ts).
+// Options: --seed N, --schedules N (default 1000), --hostile N (schedules per hostile kind,
+// default 100), --frames N (default 100000), --only SECTION (a prefix of the checks to run),
+// --json FILE (the findings, for the mutation proof), --mutants.
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { decodeFrame, encodeFrame } from "../src/transport/frames.js";
 import { checkConverged, runSchedule } from "../host-tests/transport/schedules.js";
-import { Fleet, openDocs, rng } from "../host-tests/transport/simulator.js";
+import { Findings } from "./fuzz/findings.js";
+import { HOSTILE_KINDS, runHostileSchedule } from "./fuzz/fleet.js";
+import { fuzzFlood, fuzzReassembly } from "./fuzz/floods.js";
+import { fuzzFrames } from "./fuzz/frames.js";
+import { runMutants } from "./fuzz/mutants.js";
 
 const { values } = parseArgs({
   options: {
-    schedules: { type: "string", default: "10000" },
+    schedules: { type: "string", default: "1000" },
+    hostile: { type: "string", default: "100" },
     frames: { type: "string", default: "100000" },
     seed: { type: "string" },
+    only: { type: "string" },
+    json: { type: "string" },
+    mutants: { type: "boolean", default: false },
   },
 });
 
-let failed = 0;
-let passed = 0;
-
-function schedules(count: number, first: number): void {
-  const started = Date.now();
-  for (let i = 0; i < count; i++) {
-    const seed = (first + i) >>> 0;
-    // every other schedule with nodes that coalesce their flash writes (a crash loses their last writes)
-    const coalescing = seed % 2 === 1;
-    try {
-      if (coalescing) checkConverged(runSchedule(seed, 60, { maxOps: 4, maxDelayMs: 2000 }), seed, false);
-      else checkConverged(runSchedule(seed), seed);
-      passed++;
-    } catch (e) {
-      failed++;
-      console.log(`FAIL schedule seed=${seed}: ${(e as Error).message.split("\n")[0]}`);
-      console.log(`  replay: npm run fuzz -- --seed ${seed} --frames 0`);
-    }
-    if ((i + 1) % 1000 === 0) console.log(`schedules: ${i + 1}/${count} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  }
+const seed = values.seed !== undefined ? Number(values.seed) >>> 0 : Math.floor(Math.random() * 0x7fffffff);
+if (values.mutants) {
+  process.exit(runMutants(seed) ? 0 : 1);
 }
 
-function frames(count: number, seed: number): void {
-  const random = rng(seed);
-  const fleet = new Fleet(random, { loss: 0, duplicate: 0, maxDelayMs: 5 });
-  fleet.add("gw", "gateway");
-  fleet.add("n1", "node");
-  fleet.link("n1", "gw");
-  const n1 = fleet.peers.get("n1")!.engine;
-  const gw = fleet.peers.get("gw")!.engine;
-  const docs = openDocs(n1, "n1");
-  const valid: Uint8Array[] = [];
-  for (let i = 0; i < 30; i++) {
-    docs.readings.set(`k${i % 7}`, i);
-    docs.events.increment();
-    valid.push(encodeFrame({ kind: 3, doc: "readings/n1", type: docs.readings.typeTag, delta: docs.readings.delta() }));
-    valid.push(encodeFrame({ kind: 4, doc: "readings/n1", version: docs.readings.version() }));
-    valid.push(encodeFrame({ kind: 2, reply: true, docs: [["events/n1", docs.events.typeTag, docs.events.version()]] }));
-  }
-  n1.changed("readings", "n1");
-  n1.changed("events", "n1");
-  fleet.run(2000);
-  const before = gw.get("readings/n1")!.toBytes();
-  let accepted = 0;
-  for (let i = 0; i < count; i++) {
-    const kind = i % 4;
-    let bytes: Uint8Array;
-    if (kind === 0) {
-      bytes = new Uint8Array(1 + Math.floor(random() * 120));
-      for (let j = 0; j < bytes.length; j++) bytes[j] = Math.floor(random() * 256);
-    } else {
-      const v = valid[Math.floor(random() * valid.length)];
-      if (kind === 1) bytes = v.subarray(0, Math.floor(random() * v.length));
-      else if (kind === 2) {
-        bytes = v.slice();
-        const at = Math.floor(random() * bytes.length);
-        bytes[at] ^= 1 << Math.floor(random() * 8);
-      } else bytes = new Uint8Array(4001 + Math.floor(random() * 4000));
-    }
-    try {
-      decodeFrame(bytes);
-      accepted++;
-    } catch {
-      // expected: the engine must drop it the same way
-    }
-    try {
-      gw.receive("n1", bytes);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL frame ${i} (seed ${seed}): receive threw ${(e as Error).message}`);
-      return;
-    }
-    if (i % 500 === 0) fleet.run(1000); // refill the rate limiter, let the session go on
-  }
-  const after = gw.get("readings/n1")!.toBytes();
-  if (accepted > count / 4 || after.length !== before.length || !after.every((b, i) => b === before[i])) {
-    failed++;
-    console.log(`FAIL frames (seed ${seed}): ${accepted} malformed frames accepted, or the state changed`);
-    return;
-  }
-  // the session still works
-  docs.readings.set("after", 1);
-  n1.changed("readings", "n1");
-  fleet.run(30_000);
-  if (!gw.get("readings/n1")!.equals(docs.readings)) {
-    failed++;
-    console.log(`FAIL frames (seed ${seed}): the session did not recover`);
-    return;
-  }
-  passed++;
-  console.log(`frames: ${count} malformed frames dropped (${fleet.logs.length} log lines), state unchanged, session recovered`);
-}
-
-const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 0x7fffffff);
+const findings = new Findings();
+const wanted = (section: string): boolean => values.only === undefined || section.startsWith(values.only) || values.only.startsWith(section);
+const started = Date.now();
+const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)} s`;
 console.log(`fuzz seed=${seed}`);
-schedules(values.seed !== undefined && values.schedules === "10000" ? 1 : Number(values.schedules), seed);
-if (Number(values.frames) > 0) frames(Number(values.frames), seed);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed > 0 ? 1 : 0);
+
+function crashed(check: string, s: number, e: unknown): void {
+  findings.fail(check, s, `threw ${(e as Error).name}: ${(e as Error).message}`);
+}
+
+if (wanted("schedules")) {
+  const count = Number(values.schedules);
+  for (let i = 0; i < count; i++) {
+    const s = (seed + i) >>> 0;
+    // every other schedule with nodes that coalesce their flash writes (a crash loses their last writes)
+    const check = s % 2 === 1 ? "schedules/coalescing" : "schedules/write-through";
+    try {
+      if (s % 2 === 1) checkConverged(runSchedule(s, 60, { maxOps: 4, maxDelayMs: 2000 }), s, false);
+      else checkConverged(runSchedule(s), s);
+      findings.pass(check);
+    } catch (e) {
+      crashed(check, s, e);
+    }
+  }
+  console.log(`schedules: ${count} (${elapsed()})`);
+}
+
+for (const kind of HOSTILE_KINDS) {
+  if (!wanted(`hostile/${kind}`)) continue;
+  const count = Number(values.hostile);
+  for (let i = 0; i < count; i++) {
+    const s = (seed + i) >>> 0;
+    runHostileSchedule(s, { kind, coalesce: s % 2 === 1 }, findings);
+  }
+  console.log(`hostile/${kind}: ${count} schedules (${elapsed()})`);
+}
+
+if (wanted("flood")) fuzzFlood(seed, findings);
+if (wanted("reassembly")) fuzzReassembly(seed, findings);
+if (wanted("frames") && Number(values.frames) > 0) {
+  fuzzFrames(Number(values.frames), seed, findings);
+  console.log(`frames: done (${elapsed()})`);
+}
+
+findings.print((s, check) => {
+  const section = check.split("/").slice(0, check.startsWith("hostile/") ? 2 : 1).join("/");
+  const one = section === "schedules" ? " --schedules 1" : section.startsWith("hostile/") ? " --hostile 1" : "";
+  return `npm run fuzz -- --seed ${s} --only ${section}${one}`;
+});
+if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(Object.fromEntries(findings.checks), null, 1));
+console.log(`fuzz seed=${seed}, ${elapsed()}`);
+console.log(`${findings.passed} passed, ${findings.failed} failed`);
+process.exit(findings.failed > 0 ? 1 : 0);

@@ -19,7 +19,24 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** The virtual wall clock's start: every replica's clock reads it plus the virtual time. */
 export const WALL_START = Date.UTC(2026, 0, 1);
+
+/** Thrown by a storage write that a simulated power cut interrupted: the peer is down, nothing was written. */
+export class PowerCut extends Error {
+  constructor(readonly peer: string) {
+    super(`${peer} lost power during a write`);
+  }
+}
+
+/** Runs `fn`, absorbing a simulated power cut (the peer it hit is down). */
+function surviving(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof PowerCut)) throw e;
+  }
+}
 
 interface Timer {
   at: number;
@@ -70,7 +87,8 @@ export interface NetworkOptions {
 export interface SimPeer {
   readonly id: string;
   readonly role: PeerRole;
-  readonly kv: MemoryKv;
+  /** Its storage; replaced by an empty one when the peer is wiped. */
+  kv: MemoryKv;
   engine: SyncEngine;
   up: boolean;
 }
@@ -87,6 +105,10 @@ export class Fleet {
   readonly sentBy = new Map<string, number>();
   /** The gateways' policy: in these fleets the nodes also edit the shared fleet/ documents, as operators. */
   policy: SyncPolicy = makePolicy({ write: ["*/{self}", "fleet/*"] });
+  /** Sees every frame a peer sends, before the network loses, delays or duplicates it. */
+  onSend: ((from: string, to: string, frame: Uint8Array) => void) | undefined;
+  /** Per peer, the chance that a storage write is cut by a power loss (none by default). */
+  readonly powerCuts = new Map<string, number>();
   /** More engine options, per peer id, for engines made from now on. */
   readonly options = new Map<string, Partial<SyncOptions>>();
 
@@ -108,20 +130,29 @@ export class Fleet {
     const dead = (): never => {
       throw new Error(`${id} has lost power`);
     };
-    // what a dead engine's leftover timers try to write never reaches the flash
+    // what a dead engine's leftover timers try to write never reaches the flash; a power cut
+    // (if configured for this peer) stops a write before it reaches the storage
+    const writable = (): void => {
+      if (!life.alive) dead();
+      const chance = this.powerCuts.get(id) ?? 0;
+      if (chance > 0 && this.random() < chance) {
+        this.crash(id);
+        throw new PowerCut(id);
+      }
+    };
     const storage: KvStore = {
       get: (k) => kv.get(k),
       keys: (p) => kv.keys(p),
-      put: (k, v) => (life.alive ? kv.put(k, v) : dead()),
-      delete: (k) => (life.alive ? kv.delete(k) : dead()),
-      batch: (ops, views) => (life.alive ? kv.batch(ops, views) : dead()),
+      put: (k, v) => (writable(), kv.put(k, v)),
+      delete: (k) => (writable(), kv.delete(k)),
+      batch: (ops, views) => (writable(), kv.batch(ops, views)),
       close: () => {},
     };
     const scheduler: Scheduler = {
       now: () => this.time.now(),
       setTimer: (ms, fn) =>
         this.time.setTimer(ms, () => {
-          if (life.alive) fn();
+          if (life.alive) surviving(fn);
         }),
     };
     return new SyncEngine({
@@ -170,7 +201,13 @@ export class Fleet {
     return this.cut.has(a < b ? `${a}|${b}` : `${b}|${a}`);
   }
 
+  /** Sends a frame as `from` would (an attacker's, say), through the same network. */
+  inject(from: string, to: string, frame: Uint8Array): void {
+    this.transmit(from, to, frame);
+  }
+
   private transmit(from: string, to: string, frame: Uint8Array): void {
+    this.onSend?.(from, to, frame);
     this.sent++;
     this.bytes += frame.length;
     this.sentBy.set(from, (this.sentBy.get(from) ?? 0) + 1);
@@ -180,7 +217,7 @@ export class Fleet {
       const bytes = frame.slice();
       this.time.setTimer(Math.floor(this.random() * this.net.maxDelayMs), () => {
         const p = this.peers.get(to);
-        if (p !== undefined && p.up && !this.isCut(from, to)) p.engine.receive(from, bytes);
+        if (p !== undefined && p.up && !this.isCut(from, to)) surviving(() => p.engine.receive(from, bytes));
       });
     }
   }
@@ -200,6 +237,14 @@ export class Fleet {
     p.up = true;
     openDocs(p.engine, id); // the firmware opens its documents at boot
     for (const other of links) if (this.peers.get(other)!.up) this.link(id, other);
+  }
+
+  /** Disk lost: the peer comes back with the same id and empty storage. */
+  wipe(id: string, links: string[]): void {
+    const p = this.peers.get(id)!;
+    if (p.up) this.crash(id);
+    p.kv = new MemoryKv();
+    this.restart(id, links);
   }
 
   run(ms: number): void {

@@ -1,0 +1,73 @@
+// Floods against a gateway, from one attacker:
+//   flood/rate-limit         a burst of valid frames at one instant is processed at most up to the
+//                            rate limiter's burst (counted by the acknowledgements it sends back);
+//   reassembly/capped        a frame sent in parts larger in total than the receiver's reassembly
+//                            limit is never put together and applied;
+//   reassembly/under-cap     one under the limit still is (the check above is not passed by a
+//                            gateway that drops every part).
+import { LWWMap } from "../../src/index.js";
+import { splitFrame } from "../../src/transport/frames.js";
+import { openDocs, rng, type Fleet, type SimPeer } from "../../host-tests/transport/simulator.js";
+import type { Findings } from "./findings.js";
+import { ATTACKER, FUZZ_LIMITS, fuzzFleet, GATEWAY } from "./fleet.js";
+import { deltaFrame, tryDecodeFrame } from "./wire.js";
+
+function attackedGateway(seed: number): { fleet: Fleet; acks: () => number } {
+  const fleet = fuzzFleet(rng(seed), { loss: 0, duplicate: 0, maxDelayMs: 5 });
+  fleet.add(GATEWAY, "gateway");
+  fleet.add(ATTACKER, "node");
+  openDocs(fleet.peers.get(GATEWAY)!.engine, GATEWAY);
+  fleet.link(ATTACKER, GATEWAY);
+  fleet.run(1000);
+  let acks = 0;
+  fleet.onSend = (from, to, bytes) => {
+    if (from === GATEWAY && to === ATTACKER && tryDecodeFrame(bytes)?.kind === 4) acks++;
+  };
+  return { fleet, acks: () => acks };
+}
+
+export function fuzzFlood(seed: number, findings: Findings): void {
+  const { fleet, acks } = attackedGateway(seed);
+  const gw = fleet.peers.get(GATEWAY)!.engine;
+  const x = fleet.peers.get(ATTACKER)!.engine;
+  const readings = x.open("readings", ATTACKER, LWWMap);
+  readings.set("t", 1);
+  const frame = deltaFrame(`readings/${ATTACKER}`, readings.typeTag, readings.delta());
+  const before = acks();
+  const sent = 10 * FUZZ_LIMITS.rateBurst;
+  for (let i = 0; i < sent; i++) gw.receive(ATTACKER, frame); // all at one instant: no refill
+  const processed = acks() - before;
+  findings.check("flood/rate-limit", seed, processed > 0 && processed <= FUZZ_LIMITS.rateBurst, () => `${sent} frames at one instant: ${processed} processed, over the burst of ${FUZZ_LIMITS.rateBurst}`);
+  console.log(`flood: ${sent} valid frames at one instant, ${processed} processed (burst ${FUZZ_LIMITS.rateBurst})`);
+}
+
+/** A delta of the attacker's own readings of about `bytes` bytes, in PART frames of 4,000 bytes. */
+function partsOf(x: SimPeer, bytes: number, tag: string, id: number): { parts: Uint8Array[]; key: string } {
+  const m = new LWWMap(ATTACKER, { clock: x.engine.clock });
+  const value = "v".repeat(100);
+  for (let i = 0; i * 110 < bytes; i++) m.set(`${tag}${i}`, value);
+  const frame = deltaFrame(`readings/${ATTACKER}`, m.typeTag, m.delta());
+  return { parts: splitFrame(frame, id, 4000), key: `${tag}0` };
+}
+
+export function fuzzReassembly(seed: number, findings: Findings): void {
+  const { fleet } = attackedGateway(seed);
+  const gw = fleet.peers.get(GATEWAY)!.engine;
+  const x = fleet.peers.get(ATTACKER)!;
+  const spacing = Math.ceil(1000 / FUZZ_LIMITS.ratePerSecond) + 1;
+  const deliver = (parts: Uint8Array[]): void => {
+    for (const p of parts) {
+      gw.receive(ATTACKER, p);
+      fleet.run(spacing);
+    }
+  };
+  const big = partsOf(x, 2 * FUZZ_LIMITS.maxReassemblyBytes, "big", 7001);
+  deliver(big.parts);
+  const held = (key: string): boolean => (gw.get(`readings/${ATTACKER}`) as LWWMap | undefined)?.get(key) !== undefined;
+  findings.check("reassembly/capped", seed, !held(big.key), () => `a frame of ${big.parts.length} parts (over ${FUZZ_LIMITS.maxReassemblyBytes} bytes) was reassembled and applied`);
+  fleet.run(61_000); // the parts of the refused frame that came after the refusal are abandoned by now
+  const small = partsOf(x, FUZZ_LIMITS.maxReassemblyBytes / 2, "small", 7002);
+  deliver(small.parts);
+  findings.check("reassembly/under-cap", seed, held(small.key), () => `a frame of ${small.parts.length} parts under ${FUZZ_LIMITS.maxReassemblyBytes} bytes was not applied`);
+  console.log(`reassembly: ${big.parts.length} parts over the limit ${held(big.key) ? "applied" : "dropped"}, ${small.parts.length} parts under it ${held(small.key) ? "applied" : "dropped"}`);
+}

@@ -1,0 +1,164 @@
+// The fuzz's proof: `npm run fuzz -- --mutants [--seed N]`. The sources are copied to a temporary
+// directory, each mutant is applied to the copy, and the fuzz's default run is run against it
+// with the same seed as an unmutated copy (the baseline). A mutant is killed if a check that
+// passes on the baseline fails on it; it survives otherwise. A mutant whose anchor is not found in
+// the sources stops the proof with an error: it never passes silently.
+//
+// The anchors are small snippets matched by regular expressions, chosen to survive rewrites of
+// the code around them; each mutant lists the checks expected to catch it.
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** Where the mutants are applied: the transport's device-side sources. */
+const TARGET_DIR = "src/transport";
+
+interface Anchor {
+  readonly find: RegExp;
+  readonly replace: (source: string, match: RegExpExecArray) => string;
+}
+
+interface Mutant {
+  readonly name: string;
+  readonly what: string;
+  /** Tried in order; the first that matches somewhere is applied. */
+  readonly anchors: readonly Anchor[];
+  readonly expected: readonly string[];
+}
+
+/** Replaces every match of a global regexp. */
+function everywhere(find: RegExp, by: string): Anchor {
+  return { find, replace: (source) => source.replace(find, by) };
+}
+
+const MUTANTS: readonly Mutant[] = [
+  {
+    name: "ack-before-store",
+    what: "the ACK of a received delta moved above its store write, in the same synchronous block",
+    anchors: [
+      {
+        // the ACK statement, and the first store write (states.save/flush) above it at the same indentation
+        find: /^([ \t]*)this\.sendFrames\([^\n]*kind: (?:4|FrameKind\.Ack)\b[^\n]*\);[ \t]*\n/m,
+        replace: (source, m) => {
+          const before = source.slice(0, m.index);
+          const indent = m[1];
+          const stores = [...before.matchAll(new RegExp(`^${indent}this\\.states\\.(?:save|flush)\\([^\\n]*\\);[^\\n]*\\n`, "gm"))];
+          // the store writes right above the ACK: the last run of them within the block
+          let first: RegExpMatchArray | undefined;
+          for (let i = stores.length - 1; i >= 0; i--) {
+            const gap = before.slice(stores[i].index! + stores[i][0].length, i === stores.length - 1 ? before.length : stores[i + 1].index!);
+            if (gap.includes("}")) break;
+            first = stores[i];
+          }
+          if (first === undefined) throw new Error("ack-before-store: no store write right above the ACK");
+          return before.slice(0, first.index!) + m[0] + before.slice(first.index!) + source.slice(m.index + m[0].length);
+        },
+      },
+    ],
+    expected: ["hostile/*/ack-durable"],
+  },
+  {
+    name: "rate-limiter-off",
+    what: "every incoming frame admitted",
+    anchors: [
+      { find: /(\bprivate\s+admit\s*\([^)]*\)\s*:\s*boolean\s*\{)/, replace: (s, m) => s.replace(m[0], `${m[1]} return true;`) },
+      { find: /if\s*\(\s*!this\.admit\([^)]*\)\s*\)\s*return;?/, replace: (s, m) => s.replace(m[0], "") },
+    ],
+    expected: ["flood/rate-limit"],
+  },
+  {
+    name: "unbounded-reassembly",
+    what: "every reassembly limit (per peer and in total) compared against Infinity",
+    anchors: [everywhere(/([<>]=?)\s*this\.opts\.maxReassembly\w*/g, "$1 Infinity")],
+    expected: ["reassembly/capped"],
+  },
+  {
+    name: "origin-rule-off",
+    what: "no delta found forged: the authorship check answers 'none'",
+    anchors: [
+      { find: /const forged = [^;]+;/, replace: (s, m) => s.replace(m[0], "const forged = undefined;") },
+      { find: /(\bprivate\s+foreignEvents\s*\([^)]*\)\s*:[^{]+\{)/, replace: (s, m) => s.replace(m[0], `${m[1]} return undefined;`) },
+    ],
+    expected: ["hostile/forge-contiguous/no-forged", "hostile/forge-new-replica/no-forged"],
+  },
+];
+
+function copySources(): string {
+  const dir = mkdtempSync(join(tmpdir(), "lichen-mutant-"));
+  for (const entry of ["src", "scripts", "host-tests", "package.json", "tsconfig.json"]) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  return dir;
+}
+
+/** Applies a mutant to the copy in `dir`; throws if no anchor matches. */
+function applyMutant(dir: string, mutant: Mutant): string {
+  const files = readdirSync(join(dir, TARGET_DIR)).filter((f) => f.endsWith(".ts")).map((f) => join(dir, TARGET_DIR, f));
+  for (const anchor of mutant.anchors) {
+    for (const file of files) {
+      const source = readFileSync(file, "utf8");
+      const m = new RegExp(anchor.find.source, anchor.find.flags.replace("g", "")).exec(source);
+      if (m === null) continue;
+      const mutated = anchor.replace(source, m);
+      if (mutated === source) throw new Error(`mutant ${mutant.name}: its anchor matched ${file} but changed nothing`);
+      writeFileSync(file, mutated);
+      return `${file.slice(dir.length + 1)} (anchor ${anchor.find.source.slice(0, 50)}…)`;
+    }
+  }
+  throw new Error(`mutant ${mutant.name}: no anchor found in ${TARGET_DIR}: update its anchors to the current code`);
+}
+
+type Checks = Record<string, { failures: number; passes: number; firstSeed?: number; firstMessage?: string }>;
+
+function runFuzz(dir: string, seed: number, label: string): Checks {
+  const json = join(dir, "findings.json");
+  const started = Date.now();
+  const r = spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(dir, "scripts/fuzz.ts"), "--seed", String(seed), "--json", json], { cwd: dir, encoding: "utf8", maxBuffer: 64 << 20 });
+  if (!existsSync(json)) throw new Error(`${label}: the fuzz did not finish (exit ${r.status}): ${(r.stderr || r.stdout).slice(-2000)}`);
+  console.log(`${label}: ${r.stdout.trim().split("\n").pop()} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  return JSON.parse(readFileSync(json, "utf8")) as Checks;
+}
+
+/** Runs the proof; true if every mutant was killed. */
+export function runMutants(seed: number): boolean {
+  console.log(`fuzz mutants seed=${seed}`);
+  // every anchor is checked before anything runs
+  for (const mutant of MUTANTS) {
+    const dir = copySources();
+    try {
+      applyMutant(dir, mutant);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const baseDir = copySources();
+  let baseline: Checks;
+  try {
+    baseline = runFuzz(baseDir, seed, "baseline");
+  } finally {
+    rmSync(baseDir, { recursive: true, force: true });
+  }
+  const failingAlready = Object.entries(baseline).filter(([, c]) => c.failures > 0).map(([k]) => k);
+  if (failingAlready.length > 0) console.log(`baseline fails ${failingAlready.length} checks (not counted for the mutants): ${failingAlready.join(", ")}`);
+  let survived = 0;
+  for (const mutant of MUTANTS) {
+    const dir = copySources();
+    try {
+      const where = applyMutant(dir, mutant);
+      const got = runFuzz(dir, seed, `mutant ${mutant.name}`);
+      const kills = Object.entries(got).filter(([k, c]) => c.failures > 0 && (baseline[k]?.failures ?? 0) === 0);
+      if (kills.length > 0) {
+        console.log(`  KILLED ${mutant.name} (${mutant.what}; ${where}) by ${kills.map(([k, c]) => `${k} (seed ${c.firstSeed}: ${c.firstMessage})`).join("; ")}`);
+      } else {
+        survived++;
+        console.log(`  SURVIVED ${mutant.name} (${mutant.what}; ${where}); expected to be caught by ${mutant.expected.join(", ")}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  console.log(`mutants: ${MUTANTS.length - survived} killed, ${survived} survived`);
+  return survived === 0;
+}
