@@ -25,7 +25,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { defaultGatewayId, defaults as gatewayDefaults } from "../targets/rpi/gateway-config.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const APP_DIR = path.join(ROOT, "targets", "esp32");
@@ -78,7 +77,7 @@ export function parseXslOutput(log: string, mcXsC: string): XslReport {
 /** Modules of lichen in an xsl warning: the library's and the firmware's. */
 export const isLichenModule = (module: string): boolean => module === "main" || module.startsWith("lichen/");
 
-interface Args {
+export interface Args {
   platform: "esp32" | "lin";
   flash: boolean;
   run: boolean;
@@ -86,7 +85,7 @@ interface Args {
   settings: Map<string, string>;
 }
 
-function parseArgs(argv: string[]): Args {
+export function parseArgs(argv: string[]): Args {
   const settings = new Map<string, string>();
   let platform: string | undefined;
   let flash = false;
@@ -183,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Defaults that meet: the gateway run on this machine (lichen gateway) and its fleet.
+  const { defaultGatewayId, defaults: gatewayDefaults } = await import("../targets/rpi/gateway-config.js");
   const settings = new Map(args.settings);
   if (!settings.has("fleet")) settings.set("fleet", gatewayDefaults().fleet);
   if (!settings.has("gateway")) settings.set("gateway", defaultGatewayId());
