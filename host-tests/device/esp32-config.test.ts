@@ -36,6 +36,7 @@ test("defaults, and the id from the MAC address", () => {
 
 test("in Moddable's simulator (no MAC address) the node is mcsim unless an id is given", () => {
   assert.is(parseNodeConfig({}, "").id, SIMULATOR_ID);
+  assert.is(parseNodeConfig({}, undefined).id, SIMULATOR_ID);
   assert.is(SIMULATOR_ID, "mcsim");
   assert.is(parseNodeConfig({ id: "n7" }, "").id, "n7");
 });
@@ -54,7 +55,7 @@ test("bad values are refused, naming the key", () => {
   throwsInvalid(() => parseNodeConfig({ interval: "soon" }, "a4:cf:12:b3:c4:d5"), /interval/);
   throwsInvalid(() => parseNodeConfig({ brokerPort: 70000 }, "a4:cf:12:b3:c4:d5"), /brokerPort/);
   throwsInvalid(() => parseNodeConfig({ thresholds: "temperature" }, "a4:cf:12:b3:c4:d5"), /thresholds/);
-  throwsInvalid(() => parseNodeConfig({}, undefined), /MAC/);
+  throwsInvalid(() => parseNodeConfig({}, "a4:cf"), /MAC/);
   throwsInvalid(() => parseNodeConfig({ broker: "192.168.1.2" }, "a4:cf:12:b3:c4:d5"), /gateway/);
   throwsInvalid(() => idFromMac("a4:cf"), /MAC/);
   assert.equal(parseThresholds(""), {});

@@ -78,7 +78,7 @@ export const CONFIG_KEYS: readonly string[] = Object.freeze([
   "keepalive",
 ]);
 
-/** The id of a node without a MAC address: Moddable's simulator (Net.get("MAC") is empty on lin). */
+/** The id of a node without a MAC address: Moddable's simulator (Net.get("MAC") gives none on lin). */
 export const SIMULATOR_ID = "mcsim";
 
 /** The fleet when none is configured: the same as `lichen gateway`'s (targets/rpi/gateway-config.ts). */
@@ -133,12 +133,12 @@ export function seedOf(s: string): number {
 
 /**
  * The node's configuration from mc/config's object. `mac` (Net.get("MAC")) names the node when
- * the id key is empty; an empty MAC (the simulator) gives SIMULATOR_ID. Throws INVALID_ARGUMENT,
+ * the id key is empty; no MAC (the simulator) gives SIMULATOR_ID. Throws INVALID_ARGUMENT,
  * naming the key, for a value it cannot use.
  */
 export function parseNodeConfig(raw: Readonly<Record<string, unknown>>, mac?: string): NodeConfig {
   const given = text(raw, "id", "");
-  const id = checkReplicaId(given !== "" ? given : mac === "" ? SIMULATOR_ID : idFromMac(mac ?? ""));
+  const id = checkReplicaId(given !== "" ? given : mac === undefined || mac === "" ? SIMULATOR_ID : idFromMac(mac));
   const broker = text(raw, "broker", "");
   const gateways = text(raw, "gateway", "")
     .split(",")
