@@ -17,8 +17,9 @@
 //
 // Output: one line per test (`node ✓ file › test`, `xs   ✗ file › test: error`), the lines of a
 // file together, console output of the tests indented under them; then every failure again with
-// its full error; then, as the very last line, `N passed, N failed`. Exit code 1 if anything
-// failed or nothing ran.
+// its full error; then, if a test was skipped (host-tests/skip.ts: a tool it needs is missing),
+// `N skipped (reasons)`; then, as the very last line, `N passed, N failed`, which counts no skipped
+// test. Exit code 1 if anything failed or nothing ran.
 //
 // Environment: LICHEN_SEED (property tests, both engines), LICHEN_TEST_TIMEOUT_MS (per test
 // under Node, default 30 000), LICHEN_FILE_TIMEOUT_MS (per file, both engines, default 120 000),
