@@ -17,8 +17,9 @@
 //
 // Output: one line per test (`node ✓ file › test`, `xs   ✗ file › test: error`), the lines of a
 // file together, console output of the tests indented under them; then every failure again with
-// its full error; then, as the very last line, `N passed, N failed`. Exit code 1 if anything
-// failed or nothing ran.
+// its full error; then, if a test was skipped (host-tests/skip.ts: a tool it needs is missing),
+// `N skipped (reasons)`; then, as the very last line, `N passed, N failed`, which counts no skipped
+// test. Exit code 1 if anything failed or nothing ran.
 //
 // Environment: LICHEN_SEED (property tests, both engines), LICHEN_TEST_TIMEOUT_MS (per test
 // under Node, default 120 000; a file may ask for more, runner/node-child.ts), LICHEN_FILE_TIMEOUT_MS
@@ -59,6 +60,8 @@ interface Outcome {
   name: string;
   ok: boolean;
   error?: string;
+  /** Why the test did not run (a tool it needs is missing): neither passed nor failed. */
+  skipped?: string;
 }
 
 /** What one file (or one check) produced: its outcomes and its printable lines, in order. */
@@ -72,6 +75,7 @@ const firstLine = (s: string): string => s.split("\n")[0]!;
 
 function resultLine(o: Outcome): string {
   const where = o.file ? `${o.file} › ${o.name}` : o.name;
+  if (o.skipped !== undefined) return `${label(o.engine)} - ${where}: skipped: ${o.skipped}`;
   return `${label(o.engine)} ${o.ok ? "✓" : "✗"} ${where}${o.ok ? "" : `: ${firstLine(o.error ?? "failed")}`}`;
 }
 
@@ -157,7 +161,7 @@ async function runNodeFile(file: string): Promise<Report> {
   const onEvent = (ev: RunnerEvent): void => {
     if (ev.kind === "start") current = ev.name;
     else if (ev.kind === "result") {
-      const o: Outcome = { engine: "node", file, name: ev.name, ok: ev.ok, error: ev.error };
+      const o: Outcome = { engine: "node", file, name: ev.name, ok: ev.ok, error: ev.error, skipped: ev.skipped };
       rep.outcomes.push(o);
       rep.lines.push(resultLine(o));
       if (current === ev.name) current = undefined;
@@ -204,8 +208,8 @@ async function runNodeFile(file: string): Promise<Report> {
 async function runXsFile(file: string): Promise<Report> {
   const rep: Report = { outcomes: [], lines: [] };
   let mapStack = (text: string): string => text;
-  const add = (name: string, ok: boolean, error?: string): void => {
-    const o: Outcome = { engine: "xs", file, name, ok, error: error === undefined ? undefined : mapStack(error) };
+  const add = (name: string, ok: boolean, error?: string, skipped?: string): void => {
+    const o: Outcome = { engine: "xs", file, name, ok, error: error === undefined ? undefined : mapStack(error), skipped };
     rep.outcomes.push(o);
     rep.lines.push(resultLine(o));
   };
@@ -248,7 +252,7 @@ async function runXsFile(file: string): Promise<Report> {
       current = ev.name;
     } else if (ev.kind === "result") {
       started = true;
-      add(ev.name, ev.ok, ev.error);
+      add(ev.name, ev.ok, ev.error, ev.skipped);
       if (current === ev.name) current = undefined;
     } else if (ev.kind === "slots") slotRequests++;
     else if (ev.kind === "done") done = true;
@@ -346,8 +350,9 @@ async function main(): Promise<number> {
     }
   }
 
-  const failed = outcomes.filter((o) => !o.ok);
-  const passed = outcomes.length - failed.length;
+  const skipped = outcomes.filter((o) => o.skipped !== undefined);
+  const failed = outcomes.filter((o) => !o.ok && o.skipped === undefined);
+  const passed = outcomes.filter((o) => o.ok).length;
   if (failed.length) {
     console.log(`\n── ${failed.length} failure(s)`);
     for (const o of failed) {
@@ -357,6 +362,8 @@ async function main(): Promise<number> {
     console.log("");
   }
   if (outcomes.length === 0) console.log("no tests ran");
+  // skipped tests count as neither: said here, before the last line, with their reasons above
+  if (skipped.length) console.log(`${skipped.length} skipped (${[...new Set(skipped.map((o) => o.skipped))].join("; ")})`);
   console.log(`${passed} passed, ${failed.length} failed`);
   return failed.length > 0 || outcomes.length === 0 ? 1 : 0;
 }

@@ -36,7 +36,8 @@ const element = fc.oneof(
 const key = fc.constantFrom("a", "b", "c", "__proto__", "constructor", "");
 const scalar = fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.string({ maxLength: 4 }), fc.constant(null), fc.double({ noNaN: true, noDefaultInfinity: true }));
 
-const named = (label: string, f: Op): Op => Object.assign(f, { toString: () => label });
+// defineProperty: Function.prototype is frozen in the device's XS, so assigning toString throws
+const named = (label: string, f: Op): Op => Object.defineProperty(f, "toString", { value: () => label });
 
 // Sequences: positions are drawn as fractions of the length (ops are made before the state is
 // known); Text positions inside an astral character move back to its start.

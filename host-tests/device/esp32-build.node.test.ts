@@ -8,7 +8,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { build, findSpecifiers, isModdableSdkModule, type BuildResult } from "../../scripts/build.js";
 import { runDeviceRules } from "../../scripts/check-device-rules.js";
-import { CONFIG_KEYS } from "../../targets/esp32/config.js";
+import { CONFIG_KEYS, DEFAULT_FLEET } from "../../targets/esp32/config.js";
+import { defaults as gatewayDefaults } from "../../targets/rpi/gateway-config.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const OUT = mkdtempSync(path.join(tmpdir(), "lichen-esp32-build-"));
@@ -25,8 +26,14 @@ interface AppManifest {
   modules: Record<string, string>;
   preload: string[];
   config: Record<string, unknown>;
-  platforms: { esp32: { creation: { static: number; chunk: { initial: number; incremental: number }; heap: { initial: number; incremental: number } } } };
+  platforms: {
+    esp32: { creation: { static: number; chunk: { initial: number; incremental: number }; heap: { initial: number; incremental: number }; stack: number } };
+    lin: { modules: Record<string, string>; preload: string[] };
+  };
 }
+
+/** Firmware modules that stand in for SDK modules lin lacks (mapped there only). */
+const LIN_STAND_INS = ["lichen/esp32/key-value-ram", "lichen/esp32/i2c-none"];
 
 const appManifest = (): AppManifest => JSON.parse(readFileSync(path.join(ROOT, "targets/esp32/manifest.json"), "utf8")) as AppManifest;
 
@@ -34,7 +41,7 @@ test.after(() => rmSync(OUT, { recursive: true, force: true }));
 
 test("the firmware's modules are built file by file under Moddable specifiers; the simulator is not among them", async () => {
   const r = await built();
-  assert.equal(r.esp32Modules.map((m) => m.specifier).sort(), ["lichen/esp32/config", "lichen/esp32/node-app", "lichen/esp32/sensor", "lichen/esp32/sensor-i2c", "main"]);
+  assert.equal(r.esp32Modules.map((m) => m.specifier).sort(), ["lichen/esp32/config", "lichen/esp32/i2c-none", "lichen/esp32/key-value-ram", "lichen/esp32/node-app", "lichen/esp32/sensor", "lichen/esp32/sensor-i2c", "main"]);
   assert.equal(readdirSync(ESP32).sort(), ["lichen", "main.js"]);
   assert.ok(!readdirSync(path.join(ESP32, "lichen")).includes("sim-node.js"));
 });
@@ -65,9 +72,21 @@ test("targets/esp32/manifest.json: the library's manifest, the built modules pre
   assert.ok(m.include.includes("$(MODDABLE)/modules/io/manifest.json"), "embedded:io/i2c and the device global");
   assert.ok(m.include.includes("$(MODDABLE)/examples/manifest_net.json"), "net, Wi-Fi setup, SNTP");
   assert.is(m.modules.main, "../../build/esp32/main");
-  assert.is(m.modules["lichen/esp32/*"], "../../build/esp32/lichen/*");
-  assert.equal(m.preload.sort(), ["lichen/esp32/*", "main"]);
+  // every firmware module but the simulator's stand-ins, preloaded; the stand-ins as
+  // "embedded:storage/key-value" and "embedded:io/i2c" on lin only (the SDK has neither there)
+  const r = await built();
+  const expected = Object.fromEntries(
+    r.esp32Modules.filter((x) => !LIN_STAND_INS.includes(x.specifier)).map((x) => [x.specifier, `../../build/esp32/${x.file.replace(/\.js$/, "")}`]),
+  );
+  assert.equal(m.modules, expected);
+  assert.equal(m.preload.sort(), Object.keys(expected).sort());
+  assert.equal(m.platforms.lin.modules, { "embedded:storage/key-value": "../../build/esp32/lichen/key-value-ram", "embedded:io/i2c": "../../build/esp32/lichen/i2c-none" });
+  assert.equal(m.platforms.lin.preload, ["embedded:storage/key-value", "embedded:io/i2c"]);
   assert.equal(Object.keys(m.config).sort(), [...CONFIG_KEYS].sort());
+  // defaults that meet: the fleet of lichen gateway; the gateway named on the command line
+  assert.is(m.config.fleet, gatewayDefaults().fleet);
+  assert.is(DEFAULT_FLEET, gatewayDefaults().fleet);
+  assert.is(m.config.gateway, "");
   const c = m.platforms.esp32.creation;
   assert.is(c.static, 0);
   assert.equal(c.chunk, { initial: 78_848, incremental: 0 });

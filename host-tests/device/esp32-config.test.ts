@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LichenError } from "../../src/core/errors.js";
-import { idFromMac, parseNodeConfig, parseThresholds, seedOf } from "../../targets/esp32/config.js";
+import { idFromMac, parseNodeConfig, parseThresholds, seedOf, SIMULATOR_ID } from "../../targets/esp32/config.js";
 import { SimulatedSensor } from "../../targets/esp32/sensor.js";
 
 function throwsInvalid(fn: () => unknown, key: RegExp): void {
@@ -24,14 +24,21 @@ test("defaults, and the id from the MAC address", () => {
   assert.is(c.id, "a4cf12b3c4d5");
   assert.is(c.broker, "");
   assert.is(c.brokerPort, 1883);
-  assert.is(c.fleet, "demo");
-  assert.equal([...c.gateways], ["gw1"]);
+  assert.is(c.fleet, "default");
+  assert.equal([...c.gateways], []);
   assert.is(c.intervalMs, 10_000);
   assert.is(c.sensor, "sim");
   assert.equal({ ...c.thresholds }, { temperature: 30 });
   assert.is(c.seed, seedOf("a4cf12b3c4d5"));
   assert.equal({ ...c.sync }, { heartbeatMs: 30_000, antiEntropyMs: 30_000, resendMs: 1000, maxResendMs: 60_000, reconnectMs: 1000, maxReconnectMs: 60_000, keepaliveMs: 60_000 });
   assert.ok(Object.isFrozen(c));
+});
+
+test("in Moddable's simulator (no MAC address) the node is mcsim unless an id is given", () => {
+  assert.is(parseNodeConfig({}, "").id, SIMULATOR_ID);
+  assert.is(parseNodeConfig({}, undefined).id, SIMULATOR_ID);
+  assert.is(SIMULATOR_ID, "mcsim");
+  assert.is(parseNodeConfig({ id: "n7" }, "").id, "n7");
 });
 
 test("values from mcconfig's command line are strings", () => {
@@ -48,7 +55,8 @@ test("bad values are refused, naming the key", () => {
   throwsInvalid(() => parseNodeConfig({ interval: "soon" }, "a4:cf:12:b3:c4:d5"), /interval/);
   throwsInvalid(() => parseNodeConfig({ brokerPort: 70000 }, "a4:cf:12:b3:c4:d5"), /brokerPort/);
   throwsInvalid(() => parseNodeConfig({ thresholds: "temperature" }, "a4:cf:12:b3:c4:d5"), /thresholds/);
-  throwsInvalid(() => parseNodeConfig({}, undefined), /MAC/);
+  throwsInvalid(() => parseNodeConfig({}, "a4:cf"), /MAC/);
+  throwsInvalid(() => parseNodeConfig({ broker: "192.168.1.2" }, "a4:cf:12:b3:c4:d5"), /gateway/);
   throwsInvalid(() => idFromMac("a4:cf"), /MAC/);
   assert.equal(parseThresholds(""), {});
 });

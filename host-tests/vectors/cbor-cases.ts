@@ -53,7 +53,6 @@ export const CBOR_CASES: ReadonlyArray<readonly [string, Described]> = [
   ["24 ASCII characters", s("abcdefghijklmnopqrstuvwx")],
   ["255 ASCII characters", { s: "x", times: 255 }],
   ["256 ASCII characters", { s: "y", times: 256 }],
-  ["65536 ASCII characters", { s: "z", times: 65536 }],
   ["2-byte UTF-8", s("é")],
   ["3-byte UTF-8", s("€")],
   ["4-byte UTF-8 (a surrogate pair)", s("𝄞")],
@@ -75,7 +74,6 @@ export const CBOR_CASES: ReadonlyArray<readonly [string, Described]> = [
   ["23 items", { a: Array.from({ length: 23 }, (_, i) => n(i)) }],
   ["24 items", { a: Array.from({ length: 24 }, (_, i) => n(i)) }],
   ["256 items", { each: null, times: 256 }],
-  ["65536 items", { each: true, times: 65536 }],
   ["nested arrays", { a: [{ a: [{ a: [n(1), { a: [] }] }] }, s("x")] }],
   ["empty map", { m: [] }],
   ["map of strings", { m: [[s("celsius"), n(21.5)], [s("ok"), true], [s("tags"), { a: [s("a"), s("b")] }]] }],
@@ -96,9 +94,19 @@ export function fromDescription(d: Described): unknown {
   return new Map(d.m.map(([k, v]) => [fromDescription(k), fromDescription(v)]));
 }
 
+/** Hex to bytes, walking the string once (in XS, slicing a long string at an offset costs O(offset)). */
 export function fromHex(h: string): Uint8Array {
   const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  let i = 0;
+  let high = -1;
+  for (const ch of h) {
+    const v = parseInt(ch, 16);
+    if (high < 0) high = v;
+    else {
+      out[i++] = high * 16 + v;
+      high = -1;
+    }
+  }
   return out;
 }
 

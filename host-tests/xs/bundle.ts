@@ -14,6 +14,11 @@ import { isModdableImporter, MODDABLE_SHIMS } from "./moddable-shims.js";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SHIM = fileURLToPath(new URL("./uvu-shim.ts", import.meta.url));
 const PRELUDE = fileURLToPath(new URL("./prelude.ts", import.meta.url));
+const DEVICE_REALM = fileURLToPath(new URL("./device-realm.ts", import.meta.url));
+
+/** Sources of modules that ship to the device (repo-relative): these are preloaded there. */
+const DEVICE_MODULE = /^(src\/(core|store|transport)|targets\/esp32)\/[^]*\.ts$/;
+const isDeviceModule = (rel: string): boolean => DEVICE_MODULE.test(rel) && !/(^|\/)(sqlite|sim-node)\.ts$|-node\.ts$/.test(rel);
 
 /** "uvu" (exactly: not uvu/assert, not uvu/diff) → the reporting shim. */
 const uvuShimPlugin: Plugin = {
@@ -49,6 +54,21 @@ const fastCheckTimersPlugin: Plugin = {
   },
 };
 
+/** uvu/assert's Assertion sets `this.name`, which throws once Error.prototype is frozen (as on the
+ * device, device-realm.ts): its module gets the name by defineProperty instead, the fix lichen's
+ * own LichenError uses. */
+const uvuAssertionNamePlugin: Plugin = {
+  name: "uvu-assertion-name",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]uvu[\\/]assert[\\/]index\.mjs$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      const patched = source.replace("this.name = 'Assertion';", "Object.defineProperty(this, 'name', { value: 'Assertion', writable: true, configurable: true });");
+      if (patched === source) throw new Error("uvu/assert changed: its Assertion no longer sets this.name as expected");
+      return { contents: patched, loader: "js" };
+    });
+  },
+};
+
 function seedDefine(): string {
   const raw = process.env.LICHEN_SEED;
   if (raw === undefined || raw === "") return "undefined";
@@ -67,6 +87,11 @@ export interface XsBundle {
  * `resolveDir` says otherwise) into a script for xsnap-worker. `plugins` run before the built-in
  * ones (the ESP32 simulation maps Moddable's modules onto its own stand-ins: esp32-sim.ts). */
 export async function bundleForXs(entry: string, opts: { resolveDir?: string; define?: Record<string, string>; plugins?: Plugin[] } = {}): Promise<XsBundle> {
+  return (await bundle(entry, opts)).bundle;
+}
+
+/** bundleForXs, and the repo-relative paths of the sources that went into the bundle. */
+async function bundle(entry: string, opts: { resolveDir?: string; define?: Record<string, string>; plugins?: Plugin[] }): Promise<{ bundle: XsBundle; inputs: string[] }> {
   const out = await build({
     stdin: { contents: entry, resolveDir: opts.resolveDir ?? ROOT, sourcefile: "xs-entry.ts", loader: "ts" },
     absWorkingDir: ROOT,
@@ -78,28 +103,36 @@ export async function bundleForXs(entry: string, opts: { resolveDir?: string; de
     target: "es2022",
     mainFields: ["module", "main"],
     define: { __LICHEN_ENGINE__: '"xs"', __LICHEN_SEED__: seedDefine(), ...opts.define },
-    plugins: [...(opts.plugins ?? []), uvuShimPlugin, moddableShimsPlugin, fastCheckTimersPlugin],
+    plugins: [...(opts.plugins ?? []), uvuShimPlugin, moddableShimsPlugin, fastCheckTimersPlugin, uvuAssertionNamePlugin],
     sourcemap: "external",
     sourcesContent: false,
     logLevel: "silent",
     charset: "utf8",
+    metafile: true,
   });
   const map = out.outputFiles.find((f) => f.path.endsWith(".map"));
   const js = out.outputFiles.find((f) => f.path.endsWith(".js"));
-  return { code: js!.text, map: map?.text ?? "{}" };
+  return { bundle: { code: js!.text, map: map?.text ?? "{}" }, inputs: Object.keys(out.metafile.inputs) };
 }
 
 /** Bundle one test file (path from the repo root) with the XS prelude (console, host channel) and
- * the call that runs its suites. "uvu" becomes the shim; the real uvu/assert is bundled as it is
- * (it and its dependencies dequal, diff and kleur work in XS). */
-export function bundleTestFileForXs(file: string): Promise<XsBundle> {
-  return bundleForXs(
+ * the call that runs its suites, in an XS made like the device's after preload (device-realm.ts):
+ * built-in names stripped before any module loads; once the module bodies ran, the intrinsics and
+ * the exports of every device module in the bundle frozen, then the tests run. "uvu" becomes the
+ * shim; the real uvu/assert is bundled as it is (it and its dependencies dequal, diff and kleur
+ * work in XS). Two passes: the first finds the device modules the test file reaches. */
+export async function bundleTestFileForXs(file: string): Promise<XsBundle> {
+  const entry = (deviceModules: readonly string[]): string =>
     [
       `import { runXsFile } from ${JSON.stringify(PRELUDE)};`,
+      `import { settleAsPreloaded } from ${JSON.stringify(DEVICE_REALM)};`,
+      ...deviceModules.map((m, i) => `import * as device${i} from ${JSON.stringify(join(ROOT, m))};`),
       `import ${JSON.stringify(join(ROOT, file))};`,
+      `settleAsPreloaded([${deviceModules.map((_, i) => `device${i}`).join(", ")}]);`,
       `runXsFile(${JSON.stringify(file)});`,
-    ].join("\n"),
-  );
+    ].join("\n");
+  const first = await bundle(entry([]), {});
+  return (await bundle(entry(first.inputs.filter(isDeviceModule).sort()), {})).bundle;
 }
 
 const MACHINERY = /node_modules|host-tests\/xs\/|host-tests\/runner\/|host-tests\/prop\./;

@@ -267,6 +267,8 @@ function trace(text: string): void {
 export function installEsp32Sim(main: () => SimApp | undefined): void {
   const g = globalThis as SimGlobals;
   g.trace = trace;
+  // before the intrinsics are frozen (device-realm.ts): the simulated clock is the only one
+  Date.now = () => sim.now;
   g.handleCommand = (request: ArrayBuffer): ArrayBuffer => {
     const msg = JSON.parse(new TextDecoder("utf-8").decode(new Uint8Array(request))) as Record<string, unknown>;
     let reply: unknown = null;
@@ -275,7 +277,6 @@ export function installEsp32Sim(main: () => SimApp | undefined): void {
         setTime(msg.now);
         Object.assign(config, msg.config as object);
         if (typeof msg.mac === "string") sim.mac = msg.mac;
-        Date.now = () => sim.now;
         sim.app = main();
         runTimers();
         reply = { booted: sim.app !== undefined, next: nextDue() };

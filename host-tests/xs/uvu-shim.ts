@@ -20,6 +20,7 @@
 //   test that awaits a promise nobody can resolve is caught when the job loop goes idle (run.ts).
 
 import { describeError } from "../runner/describe-error.js";
+import { skipReason } from "../skip.js";
 
 export { describeError };
 
@@ -43,7 +44,7 @@ export interface Test<T = Context> {
 
 export type ShimEvent =
   | { kind: "start"; name: string }
-  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number };
+  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; skipped?: string };
 
 export interface RunOptions {
   /** Per-test deadline in ms where setTimeout exists. Default 30 000. */
@@ -155,7 +156,10 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
       } catch {
         // the test already failed; its own error is the one to report
       }
-      report({ kind: "result", name: prefix + t.name, ok: false, error: describeError(e), ms: now() - t0 });
+      const skipped = skipReason(e);
+      // a skip is neither a pass nor a failure: ok is false so that nothing counts it as passed
+      if (skipped !== undefined) report({ kind: "result", name: prefix + t.name, ok: false, skipped, ms: now() - t0 });
+      else report({ kind: "result", name: prefix + t.name, ok: false, error: describeError(e), ms: now() - t0 });
     }
   }
   state.__test__ = "";
@@ -173,7 +177,7 @@ export async function runQueued(report: (ev: ShimEvent) => void, opts: RunOption
   let passed = 0;
   let failed = 0;
   const count = (ev: ShimEvent): void => {
-    if (ev.kind === "result") ev.ok ? passed++ : failed++;
+    if (ev.kind === "result" && ev.skipped === undefined) ev.ok ? passed++ : failed++;
     report(ev);
   };
   let ran = 0;
@@ -198,7 +202,7 @@ export async function runQueued(report: (ev: ShimEvent) => void, opts: RunOption
 /** uvu's `exec`, for code that calls it: runs the queue and prints one line per test. */
 export async function exec(): Promise<void> {
   const { failed } = await runQueued((ev) => {
-    if (ev.kind === "result") console.log(`${ev.ok ? "✓" : "✗"} ${ev.name}${ev.ok ? "" : `: ${ev.error}`}`);
+    if (ev.kind === "result") console.log(ev.skipped !== undefined ? `- ${ev.name}: skipped: ${ev.skipped}` : `${ev.ok ? "✓" : "✗"} ${ev.name}${ev.ok ? "" : `: ${ev.error}`}`);
   });
   if (failed && typeof process !== "undefined") process.exitCode = 1;
 }

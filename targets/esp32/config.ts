@@ -4,13 +4,15 @@
 //
 // | key            | default            | meaning                                                      |
 // |----------------|--------------------|--------------------------------------------------------------|
-// | id             | "" → from the MAC  | the replica id and MQTT client id: "a4cf12b3c4d5"            |
+// | id             | "" → from the MAC  | the replica id and MQTT client id: "a4cf12b3c4d5"; "mcsim"   |
+// |                |                    | in Moddable's simulator, which has no MAC address            |
 // | broker         | "" (required)      | the MQTT broker's host name or IP address (the gateway's)    |
 // | brokerPort     | 1883               |                                                              |
 // | brokerUser     | ""                 | MQTT user name, if the broker asks for one                   |
 // | brokerPassword | ""                 | (not `password`: that key is the Wi-Fi password)             |
-// | fleet          | "demo"             | the fleet: the second level of lichen's topics               |
-// | gateway        | "gw1"              | the trusted gateway ids, comma-separated                     |
+// | fleet          | "default"          | the fleet: the second level of lichen's topics               |
+// | gateway        | "" (required with a broker) | the trusted gateway ids, comma-separated: what      |
+// |                |                    | `lichen gateway` prints as its id (its host name by default) |
 // | interval       | 10000              | ms between two samples                                       |
 // | sensor         | "sim"              | "sim" (simulated), "tmp102" or "sht3x" (I2C, sensor-i2c.ts) |
 // | thresholds     | "temperature:30"   | alarm thresholds: "name:limit,name:limit"                    |
@@ -76,6 +78,12 @@ export const CONFIG_KEYS: readonly string[] = Object.freeze([
   "keepalive",
 ]);
 
+/** The id of a node without a MAC address: Moddable's simulator (Net.get("MAC") gives none on lin). */
+export const SIMULATOR_ID = "mcsim";
+
+/** The fleet when none is configured: the same as `lichen gateway`'s (targets/rpi/gateway-config.ts). */
+export const DEFAULT_FLEET = "default";
+
 /** The replica id of a MAC address: "A4:CF:12:B3:C4:D5" → "a4cf12b3c4d5". */
 export function idFromMac(mac: string): string {
   const hex = String(mac).toLowerCase().replace(/[^0-9a-f]/g, "");
@@ -125,25 +133,28 @@ export function seedOf(s: string): number {
 
 /**
  * The node's configuration from mc/config's object. `mac` (Net.get("MAC")) names the node when
- * the id key is empty. Throws INVALID_ARGUMENT, naming the key, for a value it cannot use.
+ * the id key is empty; no MAC (the simulator) gives SIMULATOR_ID. Throws INVALID_ARGUMENT,
+ * naming the key, for a value it cannot use.
  */
 export function parseNodeConfig(raw: Readonly<Record<string, unknown>>, mac?: string): NodeConfig {
   const given = text(raw, "id", "");
-  const id = checkReplicaId(given !== "" ? given : idFromMac(mac ?? ""));
-  const gateways = text(raw, "gateway", "gw1")
+  const id = checkReplicaId(given !== "" ? given : mac === undefined || mac === "" ? SIMULATOR_ID : idFromMac(mac));
+  const broker = text(raw, "broker", "");
+  const gateways = text(raw, "gateway", "")
     .split(",")
     .map((g) => g.trim())
     .filter((g) => g !== "");
   for (const g of gateways) checkReplicaId(g);
+  if (broker !== "" && gateways.length === 0) throw invalidArgument("config gateway is empty: name the gateway's id, as `lichen gateway` prints it (its host name by default)");
   const thresholds = parseThresholds(text(raw, "thresholds", "temperature:30"));
   const seed = integer(raw, "seed", 0, 0, 0xffffffff);
   return Object.freeze({
     id,
-    broker: text(raw, "broker", ""),
+    broker,
     brokerPort: integer(raw, "brokerPort", 1883, 1, 65535),
     brokerUser: text(raw, "brokerUser", ""),
     brokerPassword: text(raw, "brokerPassword", ""),
-    fleet: text(raw, "fleet", "demo"),
+    fleet: text(raw, "fleet", DEFAULT_FLEET),
     gateways: Object.freeze(gateways),
     intervalMs: integer(raw, "interval", 10_000, 10, 86_400_000),
     sensor: text(raw, "sensor", "sim"),

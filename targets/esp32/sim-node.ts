@@ -89,6 +89,7 @@ export interface SimulatedNode {
 }
 
 const SIM_SHIMS = fileURLToPath(new URL("../../host-tests/xs/esp32-sim.ts", import.meta.url));
+const DEVICE_REALM = fileURLToPath(new URL("../../host-tests/xs/device-realm.ts", import.meta.url));
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 const FLASH_FILE_FORMAT = "lichen-flash-sim/1";
 /** The longest wait between two ticks while nothing is due: how soon a moved clock is noticed. */
@@ -110,10 +111,17 @@ const simPlugin: Plugin = {
 
 let firmware: Promise<XsBundle> | undefined;
 
-/** The firmware and the stand-ins, bundled once per process. */
+/** The firmware and the stand-ins, bundled once per process, in an XS made like the device's after
+ * preload (host-tests/xs/device-realm.ts: built-in names stripped, then the intrinsics frozen). */
 export function bundleFirmware(): Promise<XsBundle> {
   firmware ??= bundleForXs(
-    [`import main from ${JSON.stringify(MAIN)};`, `import { installEsp32Sim } from ${JSON.stringify(SIM_SHIMS)};`, `installEsp32Sim(main);`].join("\n"),
+    [
+      `import { settleAsPreloaded } from ${JSON.stringify(DEVICE_REALM)};`,
+      `import * as firmware from ${JSON.stringify(MAIN)};`,
+      `import { installEsp32Sim } from ${JSON.stringify(SIM_SHIMS)};`,
+      `installEsp32Sim(firmware.default);`,
+      `settleAsPreloaded([firmware]);`,
+    ].join("\n"),
     { plugins: [simPlugin] },
   );
   return firmware;
