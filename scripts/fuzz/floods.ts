@@ -9,7 +9,7 @@ import { LWWMap } from "../../src/index.js";
 import { splitFrame } from "../../src/transport/frames.js";
 import { openDocs, rng, type Fleet, type SimPeer } from "../../host-tests/transport/simulator.js";
 import type { Findings } from "./findings.js";
-import { ATTACKER, FUZZ_LIMITS, fuzzFleet, GATEWAY } from "./fleet.js";
+import { ATTACKER, FUZZ_OPTIONS, fuzzFleet, GATEWAY } from "./fleet.js";
 import { deltaFrame, tryDecodeFrame } from "./wire.js";
 
 function attackedGateway(seed: number): { fleet: Fleet; acks: () => number } {
@@ -34,11 +34,11 @@ export function fuzzFlood(seed: number, findings: Findings): void {
   readings.set("t", 1);
   const frame = deltaFrame(`readings/${ATTACKER}`, readings.typeTag, readings.delta());
   const before = acks();
-  const sent = 10 * FUZZ_LIMITS.rateBurst;
+  const sent = 10 * FUZZ_OPTIONS.rateBurst;
   for (let i = 0; i < sent; i++) gw.receive(ATTACKER, frame); // all at one instant: no refill
   const processed = acks() - before;
-  findings.check("flood/rate-limit", seed, processed > 0 && processed <= FUZZ_LIMITS.rateBurst, () => `${sent} frames at one instant: ${processed} processed, over the burst of ${FUZZ_LIMITS.rateBurst}`);
-  console.log(`flood: ${sent} valid frames at one instant, ${processed} processed (burst ${FUZZ_LIMITS.rateBurst})`);
+  findings.check("flood/rate-limit", seed, processed > 0 && processed <= FUZZ_OPTIONS.rateBurst, () => `${sent} frames at one instant: ${processed} processed, over the burst of ${FUZZ_OPTIONS.rateBurst}`);
+  console.log(`flood: ${sent} valid frames at one instant, ${processed} processed (burst ${FUZZ_OPTIONS.rateBurst})`);
 }
 
 /** A delta of the attacker's own readings of about `bytes` bytes, in PART frames of 4,000 bytes. */
@@ -54,20 +54,20 @@ export function fuzzReassembly(seed: number, findings: Findings): void {
   const { fleet } = attackedGateway(seed);
   const gw = fleet.peers.get(GATEWAY)!.engine;
   const x = fleet.peers.get(ATTACKER)!;
-  const spacing = Math.ceil(1000 / FUZZ_LIMITS.ratePerSecond) + 1;
+  const spacing = Math.ceil(1000 / FUZZ_OPTIONS.ratePerSecond) + 1;
   const deliver = (parts: Uint8Array[]): void => {
     for (const p of parts) {
       gw.receive(ATTACKER, p);
       fleet.run(spacing);
     }
   };
-  const big = partsOf(x, 2 * FUZZ_LIMITS.maxReassemblyBytes, "big", 7001);
+  const big = partsOf(x, 2 * FUZZ_OPTIONS.maxReassemblyBytes, "big", 7001);
   deliver(big.parts);
   const held = (key: string): boolean => (gw.get(`readings/${ATTACKER}`) as LWWMap | undefined)?.get(key) !== undefined;
-  findings.check("reassembly/capped", seed, !held(big.key), () => `a frame of ${big.parts.length} parts (over ${FUZZ_LIMITS.maxReassemblyBytes} bytes) was reassembled and applied`);
+  findings.check("reassembly/capped", seed, !held(big.key), () => `a frame of ${big.parts.length} parts (over ${FUZZ_OPTIONS.maxReassemblyBytes} bytes) was reassembled and applied`);
   fleet.run(61_000); // the parts of the refused frame that came after the refusal are abandoned by now
-  const small = partsOf(x, FUZZ_LIMITS.maxReassemblyBytes / 2, "small", 7002);
+  const small = partsOf(x, FUZZ_OPTIONS.maxReassemblyBytes / 2, "small", 7002);
   deliver(small.parts);
-  findings.check("reassembly/under-cap", seed, held(small.key), () => `a frame of ${small.parts.length} parts under ${FUZZ_LIMITS.maxReassemblyBytes} bytes was not applied`);
+  findings.check("reassembly/under-cap", seed, held(small.key), () => `a frame of ${small.parts.length} parts under ${FUZZ_OPTIONS.maxReassemblyBytes} bytes was not applied`);
   console.log(`reassembly: ${big.parts.length} parts over the limit ${held(big.key) ? "applied" : "dropped"}, ${small.parts.length} parts under it ${held(small.key) ? "applied" : "dropped"}`);
 }

@@ -16,7 +16,7 @@ import { crdtClassForTag, loadCrdt } from "../../src/core/registry.js";
 import { decodeFrame } from "../../src/transport/frames.js";
 import { openDocs, rng, WALL_START } from "../../host-tests/transport/simulator.js";
 import type { Findings } from "./findings.js";
-import { ATTACKER, checkHeld, FUZZ_LIMITS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
+import { ATTACKER, checkHeld, FUZZ_OPTIONS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
 import { mutateFrame, type Strategy } from "./mutate.js";
 import { deltaFrame, frameBody, lwwDelta } from "./wire.js";
 
@@ -27,7 +27,7 @@ type Layer = "crc" | "cbor" | "frame" | "other" | "crdt" | "applied";
 /** How far a frame gets through the decoders, tried on a copy of what the gateway holds. */
 function reach(bytes: Uint8Array, gw: { get(doc: string): Crdt | undefined }, wall: () => number): { layer: Layer; refusedBy?: string; typed: boolean; detail: string } {
   try {
-    decodeFrame(bytes, FUZZ_LIMITS.maxReassemblyBytes);
+    decodeFrame(bytes, FUZZ_OPTIONS.maxReassemblyBytes);
   } catch (e) {
     const err = e as LichenError;
     if (!(err instanceof LichenError)) return { layer: "frame", typed: false, detail: `decodeFrame threw ${(e as Error).name}: ${(e as Error).message}` };
@@ -39,7 +39,7 @@ function reach(bytes: Uint8Array, gw: { get(doc: string): Crdt | undefined }, wa
     }
     return { layer: "frame", typed: true, detail: err.message };
   }
-  const f = decodeFrame(bytes, FUZZ_LIMITS.maxReassemblyBytes);
+  const f = decodeFrame(bytes, FUZZ_OPTIONS.maxReassemblyBytes);
   if (f.kind !== 3) return { layer: "other", typed: true, detail: `kind ${f.kind}` };
   const held = gw.get(f.doc);
   const clock = new Hlc({ wallClock: wall });
@@ -111,7 +111,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
 
   const gw = gwPeer.engine;
   const wall = (): number => WALL_START + fleet.time.now();
-  const spacing = Math.ceil(1000 / FUZZ_LIMITS.ratePerSecond) + 1;
+  const spacing = Math.ceil(1000 / FUZZ_OPTIONS.ratePerSecond) + 1;
   const layers: Record<Layer, number> = { crc: 0, cbor: 0, frame: 0, other: 0, crdt: 0, applied: 0 };
   const refusedBy = new Map<string, number>();
   const strategies: Record<Strategy, number> = { tree: 0, nested: 0, "cbor-bytes": 0, raw: 0 };
@@ -130,7 +130,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
     layers[got.layer]++;
     if (got.refusedBy !== undefined) refusedBy.set(got.refusedBy, (refusedBy.get(got.refusedBy) ?? 0) + 1);
     if (!got.typed) untyped ??= got.detail;
-    const target = got.layer === "crdt" ? decodeFrame(bytes, FUZZ_LIMITS.maxReassemblyBytes) : undefined;
+    const target = got.layer === "crdt" ? decodeFrame(bytes, FUZZ_OPTIONS.maxReassemblyBytes) : undefined;
     const before = target?.kind === 3 ? gw.get(target.doc)?.delta() : undefined;
     const docsBefore = gw.documents().length;
     try {
@@ -157,7 +157,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
   const passedFrame = passedCbor - layers.frame;
   console.log(
     `frames: ${made} mutants (${Object.entries(strategies).map(([k, v]) => `${k} ${v}`).join(", ")}); rate-limited: ${limited === 0 ? 0 : "some"}; ` +
-      `past the CRC: ${passedCrc}; past the CBOR decoder: ${passedCbor}; valid frames: ${passedFrame} (${layers.other} not deltas); ` +
+      `past the size limit and the CRC: ${passedCrc}; past the CBOR decoder: ${passedCbor}; valid frames: ${passedFrame} (${layers.other} not deltas); ` +
       `into the CRDT decoders: ${layers.crdt + layers.applied}; through them: ${layers.applied}; refused there: ${[...refusedBy].map(([k, v]) => `${k} ${v}`).join(", ")}`,
   );
 
