@@ -26,10 +26,12 @@ test("hostile peers: contiguous forgers, forgers of unknown replicas, replayers,
   assert.ok(f.passed >= KINDS.length * 6 * 7, `every check ran (${f.passed} passes)`);
 });
 
+const NOT_YET = ["frames/no-forged", "frames/no-unauthorized"];
+
 test("frame mutants reach the decoders, are refused with typed errors, change nothing when refused", () => {
-  const f = new Findings();
+  const f = new Findings((line, check) => console.log(NOT_YET.includes(check) ? `not asserted here (fails until the engine checks authorship and permissions): ${line}` : line));
   fuzzFrames(3000, seed, f);
-  assert.equal(failures(f, ["frames/no-forged", "frames/no-unauthorized"]), []);
+  assert.equal(failures(f, NOT_YET), []);
   for (const c of ["frames/no-crash", "frames/typed-errors", "frames/unchanged-on-reject", "frames/rate-limit-spared", "frames/recovers"]) assert.is(f.checks.get(c)?.passes, 1, c);
 });
 

@@ -4,9 +4,13 @@
 //   reassembly/capped        a frame sent in parts larger in total than the receiver's reassembly
 //                            limit is never put together and applied;
 //   reassembly/under-cap     one under the limit still is (the check above is not passed by a
-//                            gateway that drops every part).
+//                            gateway that drops every part);
+//   reassembly/count-capped  thousands of frames begun and never finished (one small part each) hold
+//                            at most PARTIALS_HEAP_BYTES of the gateway's heap (measured after a GC).
 import { LWWMap } from "../../src/index.js";
-import { splitFrame } from "../../src/transport/frames.js";
+import { runInNewContext } from "node:vm";
+import { setFlagsFromString } from "node:v8";
+import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
 import { openDocs, rng, type Fleet, type SimPeer } from "../../host-tests/transport/simulator.js";
 import type { Findings } from "./findings.js";
 import { ATTACKER, FUZZ_OPTIONS, fuzzFleet, GATEWAY } from "./fleet.js";
@@ -70,4 +74,31 @@ export function fuzzReassembly(seed: number, findings: Findings): void {
   deliver(small.parts);
   findings.check("reassembly/under-cap", seed, held(small.key), () => `a frame of ${small.parts.length} parts under ${FUZZ_OPTIONS.maxReassemblyBytes} bytes was not applied`);
   console.log(`reassembly: ${big.parts.length} parts over the limit ${held(big.key) ? "applied" : "dropped"}, ${small.parts.length} parts under it ${held(small.key) ? "applied" : "dropped"}`);
+}
+
+/** Heap the begun frames of one peer may hold: a cap in count keeps them well under it. */
+export const PARTIALS_HEAP_BYTES = 8 << 20;
+
+/** The heap in use after a full garbage collection. */
+function heapAfterGc(): number {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+  return process.memoryUsage().heapUsed;
+}
+
+export function fuzzPartials(seed: number, findings: Findings): void {
+  const { fleet } = attackedGateway(seed);
+  const gw = fleet.peers.get(GATEWAY)!.engine;
+  const spacing = Math.ceil(1000 / FUZZ_OPTIONS.ratePerSecond) + 1;
+  // as many as the rate limiter lets through before the first ones would be abandoned (60 s)
+  const count = Math.floor(55_000 / spacing);
+  const before = heapAfterGc();
+  for (let i = 0; i < count; i++) {
+    gw.receive(ATTACKER, encodeFrame({ kind: 5, id: 100_000 + i, index: 0, count: 1024, bytes: new Uint8Array(1) }));
+    fleet.run(spacing);
+  }
+  const grown = heapAfterGc() - before;
+  findings.check("reassembly/count-capped", seed, grown <= PARTIALS_HEAP_BYTES, () => `${count} frames begun and never finished hold ${(grown / 1048576).toFixed(1)} MiB of heap`);
+  console.log(`reassembly: ${count} frames begun and never finished, heap grown by ${(grown / 1048576).toFixed(1)} MiB (limit ${PARTIALS_HEAP_BYTES / 1048576} MiB)`);
+  fleet.onSend = undefined;
 }
