@@ -9,7 +9,8 @@
 // lists every check. `npm run fuzz -- --mutants` is the fuzz's own proof (fuzz/mutants.ts).
 // Options: --seed N, --schedules N (default 1000), --hostile N (schedules per hostile kind,
 // default 100), --frames N (default 100000), --only SECTION (a prefix of the checks to run),
-// --json FILE (the findings, for the mutation proof), --mutants.
+// --json FILE (the findings, for the mutation proof), --mutants. LICHEN_FUZZ_STACK=1 prints the
+// stack of a crash in a hostile schedule.
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { checkConverged, runSchedule } from "../host-tests/transport/schedules.js";

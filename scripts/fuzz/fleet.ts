@@ -27,7 +27,7 @@ export const ATTACKER = "x1";
 export const GATEWAY = "gw";
 
 /** The engine options every fuzzed engine runs with: the flood and reassembly checks measure against these limits. */
-export const FUZZ_OPTIONS = Object.freeze({ rateBurst: 200, ratePerSecond: 100, maxReassemblyBytes: 16384 } satisfies Partial<SyncOptions>);
+export const FUZZ_OPTIONS = Object.freeze({ maxFrameBytes: 4000, rateBurst: 200, ratePerSecond: 100, maxReassemblyBytes: 16384 } satisfies Partial<SyncOptions>);
 
 /** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS. */
 export function fuzzFleet(random: () => number, net: NetworkOptions, coalesce?: CoalescePolicy): Fleet {
