@@ -4,18 +4,19 @@
 //   hostile     fleets with one hostile behaviour each: forgers, replayers, writers of documents
 //               they do not own, wipers, power cuts mid-write (fuzz/fleet.ts);
 //   frames      structure-aware mutants of valid frames against a gateway mid-session (fuzz/frames.ts);
-//   flood, reassembly  one attacker against the rate limiter and the reassembly limit (fuzz/floods.ts).
+//   flood, reassembly  one attacker against the rate limiter and the reassembly limits (fuzz/floods.ts).
 // Every failing check prints its seed and the command that replays it; the table at the end
 // lists every check. `npm run fuzz -- --mutants` is the fuzz's own proof (fuzz/mutants.ts).
 // Options: --seed N, --schedules N (default 1000), --hostile N (schedules per hostile kind,
 // default 100), --frames N (default 100000), --only SECTION (a prefix of the checks to run),
-// --json FILE (the findings, for the mutation proof), --mutants.
+// --json FILE (the findings, for the mutation proof), --mutants. LICHEN_FUZZ_STACK=1 prints the
+// stack of a crash in a hostile schedule.
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { checkConverged, runSchedule } from "../host-tests/transport/schedules.js";
 import { Findings } from "./fuzz/findings.js";
 import { HOSTILE_KINDS, runHostileSchedule } from "./fuzz/fleet.js";
-import { fuzzFlood, fuzzReassembly } from "./fuzz/floods.js";
+import { fuzzFlood, fuzzPartials, fuzzReassembly } from "./fuzz/floods.js";
 import { fuzzFrames } from "./fuzz/frames.js";
 import { runMutants } from "./fuzz/mutants.js";
 
@@ -74,7 +75,10 @@ for (const kind of HOSTILE_KINDS) {
 }
 
 if (wanted("flood")) fuzzFlood(seed, findings);
-if (wanted("reassembly")) fuzzReassembly(seed, findings);
+if (wanted("reassembly")) {
+  fuzzReassembly(seed, findings);
+  fuzzPartials(seed, findings);
+}
 if (wanted("frames") && Number(values.frames) > 0) {
   fuzzFrames(Number(values.frames), seed, findings);
   console.log(`frames: done (${elapsed()})`);

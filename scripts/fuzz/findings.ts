@@ -11,6 +11,9 @@ export interface Finding {
 export class Findings {
   readonly checks = new Map<string, Finding>();
 
+  /** `say` prints the first failure of each check as it happens. */
+  constructor(private readonly say: (line: string, check: string) => void = (line) => console.log(line)) {}
+
   private entry(check: string): Finding {
     let f = this.checks.get(check);
     if (f === undefined) {
@@ -30,7 +33,7 @@ export class Findings {
     if (f.firstSeed === undefined) {
       f.firstSeed = seed;
       f.firstMessage = message.split("\n")[0].slice(0, 300);
-      console.log(`FAIL ${check} seed=${seed}: ${f.firstMessage}`);
+      this.say(`FAIL ${check} seed=${seed}: ${f.firstMessage}`, check);
     }
   }
 

@@ -9,7 +9,9 @@
 //   no-forged       no honest replica holds an event an honest replica did not make, nor one of an unknown id;
 //   no-unauthorized no honest replica holds an event in a document its writer may not write;
 //   honest-accepted no delta of an honest peer is refused;
-//   converge        after healing, every honest node and the gateway agree and have nothing unacknowledged.
+//   converge        after healing, every honest node and the gateway agree and have nothing unacknowledged;
+//   bounded-traffic the whole schedule sends at most TRAFFIC_BUDGET frames (a normal one sends under
+//                   700): more is a resend storm, and the schedule stops there.
 import { LWWMap, ORSet, type VersionVector } from "../../src/index.js";
 import { LichenError } from "../../src/core/errors.js";
 import { loadCrdt } from "../../src/core/registry.js";
@@ -24,13 +26,13 @@ export const HONEST_NODES = ["n1", "n2", "n3"] as const;
 export const ATTACKER = "x1";
 export const GATEWAY = "gw";
 
-/** The limits every fuzzed engine runs with: the flood and reassembly checks measure against them. */
-export const FUZZ_LIMITS = Object.freeze({ rateBurst: 200, ratePerSecond: 100, maxReassemblyBytes: 16384 } satisfies Partial<SyncOptions>);
+/** The engine options every fuzzed engine runs with: the flood and reassembly checks measure against these limits. */
+export const FUZZ_OPTIONS = Object.freeze({ maxFrameBytes: 4000, rateBurst: 200, ratePerSecond: 100, maxReassemblyBytes: 16384 } satisfies Partial<SyncOptions>);
 
-/** A fleet on the simulated network whose engines all run with FUZZ_LIMITS. */
+/** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS. */
 export function fuzzFleet(random: () => number, net: NetworkOptions, coalesce?: CoalescePolicy): Fleet {
   const fleet = new Fleet(random, net, coalesce, 5000);
-  for (const id of [GATEWAY, ...HONEST_NODES, ATTACKER]) fleet.options.set(id, FUZZ_LIMITS);
+  for (const id of [GATEWAY, ...HONEST_NODES, ATTACKER]) fleet.options.set(id, FUZZ_OPTIONS);
   return fleet;
 }
 
@@ -136,6 +138,11 @@ export function watchAcks(fleet: Fleet, honest: readonly string[], findings: Fin
   return { acked, durable: () => durable };
 }
 
+/** Frames a schedule may send in all, about 15 times what a normal one sends. */
+export const TRAFFIC_BUDGET = 10_000;
+
+class Storm extends Error {}
+
 /** The log events of a refused delta. */
 const REFUSALS = ["forged", "refused", "forbidden", "quota"];
 
@@ -221,7 +228,9 @@ export function runHostileSchedule(seed: number, opts: ScheduleOptions, findings
     openDocs(fleet.peers.get(GATEWAY)!.engine, GATEWAY);
     const { acked, durable } = watchAcks(fleet, honest, findings, check, seed);
     const watch = fleet.onSend!;
+    let sent = 0;
     fleet.onSend = (from, to, bytes) => {
+      if (++sent > TRAFFIC_BUDGET) throw new Storm(`over ${TRAFFIC_BUDGET} frames sent: a resend storm`);
       watch(from, to, bytes);
       if (opts.kind === "replay" && from !== ATTACKER && captured.length < 200) captured.push(bytes);
     };
@@ -290,6 +299,7 @@ export function runHostileSchedule(seed: number, opts: ScheduleOptions, findings
     for (const n of [...HONEST_NODES, ATTACKER]) if (!up(n)) fleet.restart(n, [GATEWAY]);
     fleet.run(90_000);
     findings.pass(`${check}/no-crash`);
+    findings.pass(`${check}/bounded-traffic`);
     if (durable()) findings.pass(`${check}/ack-durable`);
 
     const gw = fleet.peers.get(GATEWAY)!.engine;
@@ -316,6 +326,10 @@ export function runHostileSchedule(seed: number, opts: ScheduleOptions, findings
     }
     findings.check(`${check}/converge`, seed, differ === undefined, () => differ!);
   } catch (e) {
+    if (e instanceof Storm) {
+      findings.fail(`${check}/bounded-traffic`, seed, e.message);
+      return;
+    }
     findings.fail(`${check}/no-crash`, seed, `${e instanceof LichenError ? e.code : (e as Error).name}: ${(e as Error).message}`);
     if (process.env.LICHEN_FUZZ_STACK) console.log((e as Error).stack);
   }

@@ -13,10 +13,10 @@ import type { Crdt } from "../../src/core/crdt.js";
 import { LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
 import { crdtClassForTag, loadCrdt } from "../../src/core/registry.js";
-import { decodeFrame } from "../../src/transport/frames.js";
+import { crc32, decodeFrame } from "../../src/transport/frames.js";
 import { openDocs, rng, WALL_START } from "../../host-tests/transport/simulator.js";
 import type { Findings } from "./findings.js";
-import { ATTACKER, checkHeld, FUZZ_LIMITS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
+import { ATTACKER, checkHeld, FUZZ_OPTIONS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
 import { mutateFrame, type Strategy } from "./mutate.js";
 import { deltaFrame, frameBody, lwwDelta } from "./wire.js";
 
@@ -26,20 +26,21 @@ type Layer = "crc" | "cbor" | "frame" | "other" | "crdt" | "applied";
 
 /** How far a frame gets through the decoders, tried on a copy of what the gateway holds. */
 function reach(bytes: Uint8Array, gw: { get(doc: string): Crdt | undefined }, wall: () => number): { layer: Layer; refusedBy?: string; typed: boolean; detail: string } {
+  // the size limit and the CRC, checked here by the fuzz's own reading of the frame
+  const end = bytes.length - 4;
+  if (bytes.length > FUZZ_OPTIONS.maxFrameBytes || bytes.length < 5) return { layer: "crc", typed: true, detail: `${bytes.length} bytes` };
+  if (crc32(bytes, end) !== ((bytes[end] << 24) | (bytes[end + 1] << 16) | (bytes[end + 2] << 8) | bytes[end + 3]) >>> 0) return { layer: "crc", typed: true, detail: "stale CRC" };
   try {
-    decodeFrame(bytes, FUZZ_LIMITS.maxReassemblyBytes);
+    decodeCbor(frameBody(bytes));
   } catch (e) {
-    const err = e as LichenError;
-    if (!(err instanceof LichenError)) return { layer: "frame", typed: false, detail: `decodeFrame threw ${(e as Error).name}: ${(e as Error).message}` };
-    if (/checksum|too short/.test(err.message) || err.code === "TOO_LARGE") return { layer: "crc", typed: true, detail: err.message };
-    try {
-      decodeCbor(frameBody(bytes));
-    } catch (c) {
-      return { layer: "cbor", typed: c instanceof LichenError, detail: (c as Error).message };
-    }
-    return { layer: "frame", typed: true, detail: err.message };
+    return { layer: "cbor", typed: e instanceof LichenError, detail: (e as Error).message };
   }
-  const f = decodeFrame(bytes, FUZZ_LIMITS.maxReassemblyBytes);
+  try {
+    decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes);
+  } catch (e) {
+    return { layer: "frame", typed: e instanceof LichenError, detail: `decodeFrame: ${(e as Error).name}: ${(e as Error).message}` };
+  }
+  const f = decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes);
   if (f.kind !== 3) return { layer: "other", typed: true, detail: `kind ${f.kind}` };
   const held = gw.get(f.doc);
   const clock = new Hlc({ wallClock: wall });
@@ -111,7 +112,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
 
   const gw = gwPeer.engine;
   const wall = (): number => WALL_START + fleet.time.now();
-  const spacing = Math.ceil(1000 / FUZZ_LIMITS.ratePerSecond) + 1;
+  const spacing = Math.ceil(1000 / FUZZ_OPTIONS.ratePerSecond) + 1;
   const layers: Record<Layer, number> = { crc: 0, cbor: 0, frame: 0, other: 0, crdt: 0, applied: 0 };
   const refusedBy = new Map<string, number>();
   const strategies: Record<Strategy, number> = { tree: 0, nested: 0, "cbor-bytes": 0, raw: 0 };
@@ -130,7 +131,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
     layers[got.layer]++;
     if (got.refusedBy !== undefined) refusedBy.set(got.refusedBy, (refusedBy.get(got.refusedBy) ?? 0) + 1);
     if (!got.typed) untyped ??= got.detail;
-    const target = got.layer === "crdt" ? decodeFrame(bytes, FUZZ_LIMITS.maxReassemblyBytes) : undefined;
+    const target = got.layer === "crdt" ? decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes) : undefined;
     const before = target?.kind === 3 ? gw.get(target.doc)?.delta() : undefined;
     const docsBefore = gw.documents().length;
     try {
@@ -157,7 +158,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
   const passedFrame = passedCbor - layers.frame;
   console.log(
     `frames: ${made} mutants (${Object.entries(strategies).map(([k, v]) => `${k} ${v}`).join(", ")}); rate-limited: ${limited === 0 ? 0 : "some"}; ` +
-      `past the CRC: ${passedCrc}; past the CBOR decoder: ${passedCbor}; valid frames: ${passedFrame} (${layers.other} not deltas); ` +
+      `past the size limit and the CRC: ${passedCrc}; past the CBOR decoder: ${passedCbor}; valid frames: ${passedFrame} (${layers.other} not deltas); ` +
       `into the CRDT decoders: ${layers.crdt + layers.applied}; through them: ${layers.applied}; refused there: ${[...refusedBy].map(([k, v]) => `${k} ${v}`).join(", ")}`,
   );
 

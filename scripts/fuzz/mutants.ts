@@ -7,7 +7,7 @@
 // The anchors are small snippets matched by regular expressions, chosen to survive rewrites of
 // the code around them; each mutant lists the checks expected to catch it.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -112,12 +112,23 @@ function applyMutant(dir: string, mutant: Mutant): string {
 
 type Checks = Record<string, { failures: number; passes: number; firstSeed?: number; firstMessage?: string }>;
 
-function runFuzz(dir: string, seed: number, label: string): Checks {
+/** A run that takes longer than this has failed too: the default run is meant to take minutes. */
+const RUN_TIMEOUT_MS = 15 * 60_000;
+
+/** The fuzz's default run in `dir`; its output goes to `log` (printed as it is written, with `tail -f`). */
+function runFuzz(dir: string, seed: number, label: string, log: string): Checks | "timeout" {
   const json = join(dir, "findings.json");
   const started = Date.now();
-  const r = spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(dir, "scripts/fuzz.ts"), "--seed", String(seed), "--json", json], { cwd: dir, encoding: "utf8", maxBuffer: 64 << 20 });
-  if (!existsSync(json)) throw new Error(`${label}: the fuzz did not finish (exit ${r.status}): ${(r.stderr || r.stdout).slice(-2000)}`);
-  console.log(`${label}: ${r.stdout.trim().split("\n").pop()} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  const out = openSync(log, "w");
+  const r = spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(dir, "scripts/fuzz.ts"), "--seed", String(seed), "--json", json], { cwd: dir, stdio: ["ignore", out, out], timeout: RUN_TIMEOUT_MS, killSignal: "SIGKILL" });
+  closeSync(out);
+  const output = readFileSync(log, "utf8");
+  if (r.error !== undefined && !existsSync(json)) {
+    console.log(`${label}: no result after ${RUN_TIMEOUT_MS / 60_000} min (${r.error.message})`);
+    return "timeout";
+  }
+  if (!existsSync(json)) throw new Error(`${label}: the fuzz did not finish (exit ${r.status}): ${output.slice(-2000)}`);
+  console.log(`${label}: ${output.trim().split("\n").pop()} (${((Date.now() - started) / 1000).toFixed(0)} s; output in ${log})`);
   return JSON.parse(readFileSync(json, "utf8")) as Checks;
 }
 
@@ -133,13 +144,15 @@ export function runMutants(seed: number): boolean {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+  const logs = mkdtempSync(join(tmpdir(), "lichen-mutant-logs-"));
   const baseDir = copySources();
-  let baseline: Checks;
+  let baseline: Checks | "timeout";
   try {
-    baseline = runFuzz(baseDir, seed, "baseline");
+    baseline = runFuzz(baseDir, seed, "baseline", join(logs, "baseline.log"));
   } finally {
     rmSync(baseDir, { recursive: true, force: true });
   }
+  if (baseline === "timeout") throw new Error("the unmutated fuzz did not finish: no mutant can be judged");
   const failingAlready = Object.entries(baseline).filter(([, c]) => c.failures > 0).map(([k]) => k);
   if (failingAlready.length > 0) console.log(`baseline fails ${failingAlready.length} checks (not counted for the mutants): ${failingAlready.join(", ")}`);
   let survived = 0;
@@ -147,7 +160,11 @@ export function runMutants(seed: number): boolean {
     const dir = copySources();
     try {
       const where = applyMutant(dir, mutant);
-      const got = runFuzz(dir, seed, `mutant ${mutant.name}`);
+      const got = runFuzz(dir, seed, `mutant ${mutant.name}`, join(logs, `${mutant.name}.log`));
+      if (got === "timeout") {
+        console.log(`  KILLED ${mutant.name} (${mutant.what}; ${where}): the fuzz did not finish its default run`);
+        continue;
+      }
       const kills = Object.entries(got).filter(([k, c]) => c.failures > 0 && (baseline[k]?.failures ?? 0) === 0);
       if (kills.length > 0) {
         console.log(`  KILLED ${mutant.name} (${mutant.what}; ${where}) by ${kills.map(([k, c]) => `${k} (seed ${c.firstSeed}: ${c.firstMessage})`).join("; ")}`);

@@ -3,7 +3,7 @@
 // the nested delta's own tree), and it is re-encoded with its CRC recomputed, so the mutation
 // gets past the checksum and reaches the frame, CBOR and CRDT decoders. Some mutations work on
 // the CBOR bytes instead (headers and lengths, CRC recomputed) to reach the CBOR decoder itself,
-// and a few leave the CRC stale, to keep the checksum honest.
+// and a few leave the CRC stale or go over the size limit, to keep those checks honest.
 import { encodeCbor } from "../../src/core/codec.js";
 import { Decoder } from "cbor-x";
 import { frameBody, seal } from "./wire.js";
@@ -242,6 +242,7 @@ export function mutateFrame(frame: Uint8Array, strategy: Strategy, random: () =>
     case "cbor-bytes":
       return seal(mutateCborBytes(body, random));
     case "raw": {
+      if (random() < 0.1) return new Uint8Array(4001 + Math.floor(random() * 4000)); // over the frame limit
       const out = frame.slice();
       const at = Math.floor(random() * out.length);
       if (random() < 0.5) out[at] ^= 1 << Math.floor(random() * 8);
