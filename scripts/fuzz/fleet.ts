@@ -16,6 +16,7 @@ import { LWWMap, ORSet, type VersionVector } from "../../src/index.js";
 import { LichenError } from "../../src/core/errors.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { StateStore } from "../../src/store/state-store.js";
+import { makePolicy } from "../../src/transport/policy.js";
 import type { SyncOptions } from "../../src/transport/sync-engine.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
 import { Fleet, openDocs, PowerCut, rng, type NetworkOptions } from "../../host-tests/transport/simulator.js";
@@ -32,6 +33,7 @@ export const FUZZ_OPTIONS = Object.freeze({ maxFrameBytes: 4000, rateBurst: 200,
 /** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS. */
 export function fuzzFleet(random: () => number, net: NetworkOptions, coalesce?: CoalescePolicy): Fleet {
   const fleet = new Fleet(random, net, coalesce, 5000);
+  fleet.policy = makePolicy(); // the default: a node writes only its own documents (the simulator's fleets also grant fleet/*)
   for (const id of [GATEWAY, ...HONEST_NODES, ATTACKER]) fleet.options.set(id, FUZZ_OPTIONS);
   return fleet;
 }
