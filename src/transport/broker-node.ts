@@ -103,6 +103,8 @@ export interface EmbeddedBrokerOptions extends AclOptions, BrokerLimits {
   readonly users?: Users;
   /** Client ids that only connectInProcess() may use: the gateway's own. */
   readonly reservedIds?: readonly string[];
+  /** Client ids not held to the publish rate: other gateways, which relay a whole fleet. */
+  readonly unthrottledIds?: readonly string[];
   /** A PEM certificate (chain) and its key: the listener speaks TLS (mqtts). */
   readonly tls?: { readonly cert: string | Uint8Array; readonly key: string | Uint8Array };
   /** Called for every connection refused or closed by a limit. */
@@ -157,6 +159,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const publishPerSecond = positive("publishPerSecond", options.publishPerSecond, 100, 0);
   const publishBurst = positive("publishBurst", options.publishBurst, 1000);
   const reserved = new Set(options.reservedIds ?? []);
+  const unthrottled = new Set(options.unthrottledIds ?? []);
   const scheduler = options.scheduler ?? defaultScheduler();
   const inProcess = new WeakSet<object>();
   const trusted = (client: Client | null): boolean => client !== null && inProcess.has(client.conn as object);
@@ -184,7 +187,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     authorizePublish: (client, packet, callback) => {
       acl(client, packet, (err) => {
         if (err !== null && err !== undefined) return callback(err);
-        if (throttle === undefined || client === null || trusted(client) || client.closed) return callback(null);
+        if (throttle === undefined || client === null || trusted(client) || unthrottled.has(client.id) || client.closed) return callback(null);
         throttle(client, () => callback(null));
       });
     },
