@@ -27,6 +27,15 @@ const IDS = 200;
 const FRAMES = 1000;
 const BIG = 200 * 1024 * 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const progress = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** `p`, or an error after `ms`: nothing here waits for ever. */
+function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
 
 /** VmRSS and VmHWM (the peak since start) of a process, in MB. */
 function memory(pid: number): { rss: number; peak: number } {
@@ -56,13 +65,13 @@ const connectPacket = (id: string): Buffer => packet(0x10, Buffer.concat([str("M
 
 /** Opens a raw MQTT connection as `id`; resolves after CONNACK. */
 function rawClient(port: number, id: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
+  return within(`${id} connecting`, 180_000, new Promise((resolve, reject) => {
     const s = connect(port, "127.0.0.1");
     s.on("error", () => {});
     s.once("close", () => reject(new Error(`${id}: closed before CONNACK`)));
     s.once("data", () => resolve(s));
     s.write(connectPacket(id));
-  });
+  }));
 }
 
 /** Sends a PUBLISH announcing BIG bytes, then its body in 64 KiB writes until the connection closes or BIG bytes are sent. */
@@ -76,7 +85,7 @@ async function bigPublish(port: number, id: string): Promise<number> {
   s.once("close", () => (closed = true));
   const deadline = Date.now() + 60_000;
   while (!closed && sent < BIG && Date.now() < deadline) {
-    if (!s.write(chunk)) await new Promise<void>((r) => s.once("drain", () => r()).once("close", () => r()));
+    if (!s.write(chunk)) await Promise.race([new Promise<void>((r) => s.once("drain", () => r()).once("close", () => r())), sleep(5000)]);
     sent += chunk.length;
   }
   s.destroy();
@@ -85,9 +94,9 @@ async function bigPublish(port: number, id: string): Promise<number> {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "lichen-rss-"));
-  const args = [BIN, "gateway", "--id", "gw", "--fleet", FLEET, "--db", join(dir, "gw.db"), "--port", "0", "--http-port", "0", "--log-level", "error"];
+  const args = [BIN, "gateway", "--id", "gw", "--fleet", FLEET, "--db", join(dir, "gw.db"), "--port", "0", "--http-port", "0", "--log-level", "info"];
   if (values.unbounded) args.push("--max-packet-bytes", "268435455", "--publish-rate", "0");
-  const gw = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LICHEN_LOG_LEVEL: "info" } });
+  const gw = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   gw.stdout!.setEncoding("utf8").on("data", (s: string) => (out += s));
   gw.stderr!.setEncoding("utf8").on("data", (s: string) => (out += s));
@@ -108,6 +117,7 @@ async function main(): Promise<void> {
       rows.push([what, `${before.rss}`, `${after.peak}`, `${after.rss}`, gw.exitCode === null ? "up" : `exited ${gw.exitCode}`, extra]);
     };
 
+    progress(`gateway up (pid ${gw.pid}, broker port ${port}); flood of ${IDS} × ${FRAMES} frames`);
     // 1. the flood of valid frames
     let before = memory(gw.pid!);
     const sockets: Socket[] = [];
@@ -124,16 +134,21 @@ async function main(): Promise<void> {
     while (sockets.some((s) => s.writableLength > 0 && !s.destroyed) && Date.now() < floodEnd) await sleep(200);
     const pending = sockets.filter((s) => s.writableLength > 0 && !s.destroyed).length;
     await sleep(2000);
-    row(`${IDS} ids × ${FRAMES} frames`, before, pending > 0 ? `${pending} senders still throttled after 120 s` : "all frames taken");
+    // the gateway has digested the flood when it answers a new client
+    const probe = await rawClient(port, "probe");
+    probe.destroy();
+    row(`${IDS} ids × ${FRAMES} frames`, before, pending > 0 ? `${pending} senders still throttled after 120 s` : `all frames taken; answering again ${Math.round((Date.now() - floodEnd + 120_000) / 1000)} s after the start`);
     for (const s of sockets) s.destroy();
     await sleep(2000);
 
+    progress("one 200 MB publish");
     // 2. one 200 MB publish
     before = memory(gw.pid!);
     const sent = await bigPublish(port, "big1");
     await sleep(1000);
     row("one 200 MB publish", before, `${Math.round(sent / 1024)} KiB sent before the gateway closed it`);
 
+    progress("four at once");
     // 3. four at once
     before = memory(gw.pid!);
     const sents = await Promise.all([2, 3, 4, 5].map((k) => bigPublish(port, `big${k}`)));
