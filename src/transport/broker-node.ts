@@ -126,6 +126,9 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/** A client that reads nothing for this long while the broker writes to it is dropped: it would hold every publish to it (aedes waits for its socket to drain). */
+const DRAIN_TIMEOUT_MS = 10_000;
+
 const defaultScheduler: () => Scheduler = () => ({
   now: () => performance.now(),
   setTimer(ms, fn) {
@@ -169,6 +172,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const { Aedes } = await import("aedes");
   const broker = await Aedes.createBroker({
     concurrency: 0, // see above: mqemitter's queue overflows the stack under a flood
+    drainTimeout: DRAIN_TIMEOUT_MS,
     authenticate: (client, username, password, callback) => {
       const refuse = (reason: "bad-credentials" | "reserved-id" | "not-own-id", returnCode: number): void => {
         options.onRejected?.({ reason, clientId: client.id, username });
