@@ -107,7 +107,7 @@ test("every frame reaches the subscribed gateway, once", async () => {
   await waitFor("the gateway to receive them", () => received >= expected || crashes.length > 0, 27_000);
   assert.equal(crashes.map((e) => e.message), [], "nothing thrown");
   assert.is(received, expected);
-  console.log(`${published} frames published, ${received} bytes delivered to the gateway`);
+  console.log(`${published} frames published, ${received} bytes delivered to the gateway; this process: ${Math.round(process.memoryUsage().rss / 1048576)} MB RSS`);
 });
 
 test("after the flood the broker still serves: a new client's frame reaches the gateway", async () => {
