@@ -179,7 +179,7 @@ async function withMosquitto(noDelay: boolean): Promise<LatencyResult> {
   const dir = mkdtempSync(join(tmpdir(), "lichen-bench-mosquitto-"));
   const port = await freePort(); // mosquitto cannot take port 0
   const conf = join(dir, "mosquitto.conf");
-  const lines = [`listener ${port} 127.0.0.1`, "allow_anonymous true", "max_queued_messages 0", "persistence false", "log_dest none"];
+  const lines = [`listener ${port} 127.0.0.1`, "allow_anonymous true", "max_queued_messages 0", "max_packet_size 65536", "persistence false", "log_dest none"];
   if (noDelay) lines.push("set_tcp_nodelay true");
   writeFileSync(conf, `${lines.join("\n")}\n`);
   let proc: ChildProcess | undefined;

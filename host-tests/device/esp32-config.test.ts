@@ -6,6 +6,9 @@ import * as assert from "uvu/assert";
 import { LichenError } from "../../src/core/errors.js";
 import { idFromMac, parseNodeConfig, parseThresholds, seedOf, SIMULATOR_ID } from "../../targets/esp32/config.js";
 import { SimulatedSensor } from "../../targets/esp32/sensor.js";
+import { FlashSim } from "../../src/store/flash-sim.js";
+import type { ModdableClientConstructor, ModdableClientOptions } from "../../src/transport/mqtt-moddable.js";
+import { createNodeApp } from "../../targets/esp32/node-app.js";
 
 function throwsInvalid(fn: () => unknown, key: RegExp): void {
   try {
@@ -24,6 +27,8 @@ test("defaults, and the id from the MAC address", () => {
   assert.is(c.id, "a4cf12b3c4d5");
   assert.is(c.broker, "");
   assert.is(c.brokerPort, 1883);
+  assert.is(c.brokerTls, false, "TLS off by default");
+  assert.is(c.brokerCa, "broker-ca.der");
   assert.is(c.fleet, "default");
   assert.equal([...c.gateways], []);
   assert.is(c.intervalMs, 10_000);
@@ -49,6 +54,54 @@ test("values from mcconfig's command line are strings", () => {
   assert.is(c.intervalMs, 2500);
   assert.equal({ ...c.thresholds }, { temperature: 28.5, humidity: 80 });
   assert.is(c.sync.heartbeatMs, 5000);
+  const tls = parseNodeConfig({ id: "n1", brokerTls: "1", brokerCa: "fleet-ca.der" });
+  assert.is(tls.brokerTls, true);
+  assert.is(tls.brokerCa, "fleet-ca.der");
+});
+
+/** Starts the node app with a stand-in MQTT Client; returns the options each client was created with, and the log. */
+function startWith(raw: Record<string, unknown>, tls?: (ca: string) => { Socket: unknown; secure: unknown }): { clients: ModdableClientOptions[]; lines: string[] } {
+  const clients: ModdableClientOptions[] = [];
+  const lines: string[] = [];
+  const app = createNodeApp({
+    config: parseNodeConfig({ id: "n1", broker: "192.168.1.2", ...raw }),
+    flash: new FlashSim(),
+    // called with `new` by the binding: returning an object makes it the instance
+    Client: function Client(o: ModdableClientOptions) {
+      clients.push(o);
+      return { publish() {}, subscribe() {}, close() {} };
+    } as unknown as ModdableClientConstructor,
+    timer: { set: () => 0, clear: () => {} },
+    sensor: new SimulatedSensor(1),
+    now: () => 0,
+    wallClock: () => 0,
+    log: (l) => lines.push(l),
+    ...(tls === undefined ? {} : { tls }),
+  });
+  app.start();
+  app.stop();
+  return { clients, lines };
+}
+
+test("brokerTls=1: the broker connection goes through the firmware's SecureSocket, with the CA resource; without TLS in the build, no connection in clear text", () => {
+  function SecureSocket(): void {}
+  const asked: string[] = [];
+  const tls = (ca: string): { Socket: unknown; secure: unknown } => {
+    asked.push(ca);
+    return { Socket: SecureSocket, secure: { protocolVersion: 0x303, certificate: `resource ${ca}` } };
+  };
+  const plain = startWith({}, tls);
+  assert.is(plain.clients.length, 1);
+  assert.is(plain.clients[0]!.Socket, undefined, "off by default");
+  assert.equal(asked, [], "no certificate read");
+  const secure = startWith({ brokerTls: 1, brokerPort: 8883, brokerCa: "fleet-ca.der" }, tls);
+  assert.is(secure.clients[0]!.Socket, SecureSocket);
+  assert.equal(secure.clients[0]!.secure, { protocolVersion: 0x303, certificate: "resource fleet-ca.der" });
+  assert.is(secure.clients[0]!.port, 8883);
+  assert.ok(secure.lines.some((l) => l.endsWith("as n1 over TLS")), secure.lines.join("\n"));
+  const refused = startWith({ brokerTls: 1, brokerUser: "n1", brokerPassword: "secret" });
+  assert.is(refused.clients.length, 0, "no client: the password never leaves in clear text");
+  assert.ok(refused.lines.some((l) => /brokerTls=1 but this firmware has no TLS/.test(l)));
 });
 
 test("bad values are refused, naming the key", () => {

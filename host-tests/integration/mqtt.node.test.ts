@@ -18,7 +18,8 @@ import { LWWMap, type Crdt } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
 import { decodeFrame, encodeFrame } from "../../src/transport/frames.js";
-import { MqttSync, startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/mqtt-node.js";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/broker-node.js";
+import { MqttSync } from "../../src/transport/mqtt-node.js";
 import { encodePresence } from "../../src/transport/mqtt-topics.js";
 import { SyncEngine, type SyncLogEntry } from "../../src/transport/sync-engine.js";
 import { PATIENCE_MS } from "../patience.js";
@@ -124,7 +125,7 @@ async function mosquittoBroker(): Promise<Broker> {
   const acl = join(dir, "acl");
   const conf = join(dir, "mosquitto.conf");
   writeFileSync(acl, MOSQUITTO_ACL, { mode: 0o644 });
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "max_queued_messages 0", "persistence false", `acl_file ${acl}`, "log_dest stderr", "log_type error", "log_type warning", ""].join("\n"), { mode: 0o644 });
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "max_queued_messages 0", "max_packet_size 65536", "persistence false", `acl_file ${acl}`, "log_dest stderr", "log_type error", "log_type warning", ""].join("\n"), { mode: 0o644 });
   let proc: ChildProcess | undefined;
   let stderr = "";
   const start = async (): Promise<void> => {

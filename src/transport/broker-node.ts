@@ -103,6 +103,8 @@ export interface EmbeddedBrokerOptions extends AclOptions, BrokerLimits {
   readonly users?: Users;
   /** Client ids that only connectInProcess() may use: the gateway's own. */
   readonly reservedIds?: readonly string[];
+  /** Client ids not held to the publish rate: other gateways, which relay a whole fleet. */
+  readonly unthrottledIds?: readonly string[];
   /** A PEM certificate (chain) and its key: the listener speaks TLS (mqtts). */
   readonly tls?: { readonly cert: string | Uint8Array; readonly key: string | Uint8Array };
   /** Called for every connection refused or closed by a limit. */
@@ -123,6 +125,9 @@ export interface EmbeddedBroker {
   /** Stops listening and drops every client (their wills are published first). */
   close(): Promise<void>;
 }
+
+/** A client that reads nothing for this long while the broker writes to it is dropped: it would hold every publish to it (aedes waits for its socket to drain). */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 const defaultScheduler: () => Scheduler = () => ({
   now: () => performance.now(),
@@ -157,6 +162,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const publishPerSecond = positive("publishPerSecond", options.publishPerSecond, 100, 0);
   const publishBurst = positive("publishBurst", options.publishBurst, 1000);
   const reserved = new Set(options.reservedIds ?? []);
+  const unthrottled = new Set(options.unthrottledIds ?? []);
   const scheduler = options.scheduler ?? defaultScheduler();
   const inProcess = new WeakSet<object>();
   const trusted = (client: Client | null): boolean => client !== null && inProcess.has(client.conn as object);
@@ -166,6 +172,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const { Aedes } = await import("aedes");
   const broker = await Aedes.createBroker({
     concurrency: 0, // see above: mqemitter's queue overflows the stack under a flood
+    drainTimeout: DRAIN_TIMEOUT_MS,
     authenticate: (client, username, password, callback) => {
       const refuse = (reason: "bad-credentials" | "reserved-id" | "not-own-id", returnCode: number): void => {
         options.onRejected?.({ reason, clientId: client.id, username });
@@ -184,7 +191,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     authorizePublish: (client, packet, callback) => {
       acl(client, packet, (err) => {
         if (err !== null && err !== undefined) return callback(err);
-        if (throttle === undefined || client === null || trusted(client) || client.closed) return callback(null);
+        if (throttle === undefined || client === null || trusted(client) || unthrottled.has(client.id) || client.closed) return callback(null);
         throttle(client, () => callback(null));
       });
     },

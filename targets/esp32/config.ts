@@ -10,6 +10,8 @@
 // | brokerPort     | 1883               |                                                              |
 // | brokerUser     | ""                 | MQTT user name, if the broker asks for one                   |
 // | brokerPassword | ""                 | (not `password`: that key is the Wi-Fi password)             |
+// | brokerTls      | 0                  | 1: TLS to the broker (SecureSocket; a TLS build, docs/esp32.md) |
+// | brokerCa       | "broker-ca.der"    | the resource holding the CA certificate (DER) of the broker  |
 // | fleet          | "default"          | the fleet: the second level of lichen's topics               |
 // | gateway        | "" (required with a broker) | the trusted gateway ids, comma-separated: what      |
 // |                |                    | `lichen gateway` prints as its id (its host name by default) |
@@ -46,6 +48,10 @@ export interface NodeConfig {
   readonly brokerPort: number;
   readonly brokerUser: string;
   readonly brokerPassword: string;
+  /** TLS to the broker: never falls back to clear text. */
+  readonly brokerTls: boolean;
+  /** The resource name of the CA certificate (DER) that verifies the broker. */
+  readonly brokerCa: string;
   readonly fleet: string;
   readonly gateways: readonly string[];
   /** ms between samples. */
@@ -64,6 +70,8 @@ export const CONFIG_KEYS: readonly string[] = Object.freeze([
   "brokerPort",
   "brokerUser",
   "brokerPassword",
+  "brokerTls",
+  "brokerCa",
   "fleet",
   "gateway",
   "interval",
@@ -154,6 +162,8 @@ export function parseNodeConfig(raw: Readonly<Record<string, unknown>>, mac?: st
     brokerPort: integer(raw, "brokerPort", 1883, 1, 65535),
     brokerUser: text(raw, "brokerUser", ""),
     brokerPassword: text(raw, "brokerPassword", ""),
+    brokerTls: integer(raw, "brokerTls", 0, 0, 1) === 1,
+    brokerCa: text(raw, "brokerCa", "broker-ca.der"),
     fleet: text(raw, "fleet", DEFAULT_FLEET),
     gateways: Object.freeze(gateways),
     intervalMs: integer(raw, "interval", 10_000, 10, 86_400_000),

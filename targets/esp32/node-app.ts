@@ -51,6 +51,12 @@ export interface NodeAppOptions {
   readonly wallClock?: () => number;
   /** One line per event, without a newline: trace() on the device. */
   readonly log?: (line: string) => void;
+  /**
+   * TLS for the broker connection (config brokerTls=1), given by a firmware built with
+   * Moddable's TLS (docs/esp32.md): Moddable's SecureSocket and its options, the CA certificate
+   * read from the resource `ca`. Without it a node configured for TLS stays offline.
+   */
+  readonly tls?: (ca: string) => { readonly Socket: unknown; readonly secure: unknown };
 }
 
 export interface NodeGatewayStatus {
@@ -121,7 +127,7 @@ class NodeClient implements ModdableClient {
     o: ModdableClientOptions,
     log: (line: string) => void,
   ) {
-    log(`lichen: mqtt: connecting to ${o.host}:${o.port ?? 1883} as ${o.id}`);
+    log(`lichen: mqtt: connecting to ${o.host}:${o.port ?? 1883} as ${o.id}${o.Socket === undefined ? "" : " over TLS"}`);
     const c = new Base(o);
     this.c = c;
     c.onReady = () => {
@@ -213,8 +219,13 @@ class SensorNode implements NodeApp {
       `lichen: node ${id}, fleet ${cfg.fleet}, gateway ${cfg.gateways.join(",") || "(any)"}, broker ${cfg.broker === "" ? "(none)" : `${cfg.broker}:${cfg.brokerPort}`}, sample every ${cfg.intervalMs} ms`,
     );
     let engine: SyncEngine;
+    const tls = cfg.brokerTls && cfg.broker !== "" ? options.tls?.(cfg.brokerCa) : undefined;
     if (cfg.broker === "") {
       log("lichen: no broker configured (set broker=HOST): sampling and storing offline");
+      engine = new SyncEngine({ ...common, send: noSend });
+    } else if (cfg.brokerTls && tls === undefined) {
+      // never the credentials in clear text when TLS was asked for
+      log("lichen: brokerTls=1 but this firmware has no TLS (docs/esp32.md): sampling and storing offline");
       engine = new SyncEngine({ ...common, send: noSend });
     } else {
       const Base = options.Client;
@@ -226,6 +237,8 @@ class SensorNode implements NodeApp {
         port: cfg.brokerPort,
         user: cfg.brokerUser === "" ? undefined : cfg.brokerUser,
         password: cfg.brokerPassword === "" ? undefined : cfg.brokerPassword,
+        Socket: tls?.Socket,
+        secure: tls?.secure,
         // called with `new` by the binding: returning an object makes it the instance
         Client: function LoggingClient(o: ModdableClientOptions) {
           return new NodeClient(Base, o, log);

@@ -256,6 +256,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
           users,
           tls,
           reservedIds: [config.id],
+          unthrottledIds: config.gateways,
           maxPacketBytes: config.maxPacketBytes,
           maxConnections: config.maxConnections,
           publishPerSecond: config.publishRate,

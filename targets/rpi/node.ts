@@ -12,6 +12,7 @@ export {
   type EmbeddedBroker,
   type EmbeddedBrokerOptions,
 } from "../../src/transport/broker-node.js";
+export { readUsersFile, setPassword, type Users } from "../../src/transport/users-file-node.js";
 export type { PeerStatus } from "../../src/transport/mqtt-peer.js";
 export { gatewayConfig, defaults as gatewayDefaults, ConfigError, OPTIONS as GATEWAY_OPTIONS, type GatewayConfig, type GatewayOptions, type LogLevel } from "./gateway-config.js";
 export { startGateway, runDaemon, jsonLogger, GatewayStartError, type Gateway, type StartOptions, type Logger, type LogFields } from "./gateway-daemon.js";
