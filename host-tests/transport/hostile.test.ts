@@ -3,7 +3,7 @@
 // test; all run on simulated time (hostile-heal.test.ts: lost data, large deltas).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, TypeTag } from "../../src/index.js";
+import { encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, ORSet, Text, TypeTag } from "../../src/index.js";
 import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import { Fleet, rng, WALL_START } from "./simulator.js";
@@ -74,6 +74,60 @@ test("authorship: an event of another node below the gateway's version, on a new
   // a copy of what the gateway holds is no forgery: it changes nothing, and is acknowledged
   gw.receive("n1", delta("readings/n2", held.delta()));
   assert.is(fleet.logs.length, 1);
+});
+
+test("authorship: a context claiming another node's events the gateway has not seen is refused", () => {
+  const fleet = fleetOf(["n1", "n2"], makePolicy({ write: ["*/*"] }));
+  const n2 = fleet.peers.get("n2")!.engine;
+  const own = n2.open("readings", "n2", LWWMap);
+  own.set("temp", 20);
+  n2.changed("readings", "n2");
+  fleet.run(2000);
+  const gw = fleet.peers.get("gw")!.engine;
+  const v = gw.get("readings/n2")!.version().get("n2");
+  // no entry: only "n2's events in (v, v + 2^20] were seen", which would hide n2's next writes from the gateway's version
+  const ctxOnly = encodeCbor([FORMAT_VERSION, TypeTag.LWWMap, [["n2"], [], [[0, v, 2 ** 20]], []]]);
+  gw.receive("n1", delta("readings/n2", ctxOnly));
+  assert.is(gw.get("readings/n2")!.version().get("n2"), v, "the gateway's version of n2 did not move");
+  assert.equal(fleet.logs.map((l) => l.event), ["forged"]);
+});
+
+test("authorship: an ORSet add and a Text insert under another node's id are refused; relayed copies pass", () => {
+  const fleet = fleetOf(["n1", "n2"], makePolicy({ write: ["*/*"] }));
+  const gw = fleet.peers.get("gw")!.engine;
+  const n2 = fleet.peers.get("n2")!.engine;
+  const tags = n2.open("tags", "n2", ORSet);
+  const note = n2.open("notes", "n2", Text);
+  tags.add("a");
+  note.insert(0, "hi");
+  n2.changed("tags", "n2");
+  n2.changed("notes", "n2");
+  fleet.run(2000);
+  const clock = simClock(fleet);
+  const gwLogs = () => fleet.logs.filter((l) => l.peer === "n1"); // (n1 logs the ERROR frames it gets as from gw)
+  // n1 builds on what n2 wrote, then adds events in n2's name
+  const forgedTags = new ORSet("n2", { clock });
+  forgedTags.merge(tags);
+  forgedTags.add("evil");
+  const forgedNote = new Text("n2", { clock });
+  forgedNote.merge(note);
+  forgedNote.insert(2, "!");
+  gw.receive("n1", delta("tags/n2", forgedTags.delta(), TypeTag.ORSet));
+  gw.receive("n1", delta("notes/n2", forgedNote.delta(), TypeTag.Text));
+  assert.equal((gw.get("tags/n2") as ORSet).value(), ["a"]);
+  assert.is((gw.get("notes/n2") as Text).value(), "hi");
+  // one line per peer and interval: the second refusal is counted in the next line
+  assert.equal(gwLogs().map((l) => [l.event, l.doc, l.count]), [["forged", "tags/n2", 1]]);
+  fleet.run(11_000);
+  gw.receive("n1", delta("notes/n2", forgedNote.delta(), TypeTag.Text));
+  assert.equal(gwLogs().map((l) => [l.event, l.doc, l.count]), [["forged", "tags/n2", 1], ["forged", "notes/n2", 2]]);
+  // a copy of what the gateway holds changes nothing: no forgery
+  gw.receive("n1", delta("tags/n2", tags.delta(), TypeTag.ORSet));
+  gw.receive("n1", delta("notes/n2", note.delta(), TypeTag.Text));
+  fleet.run(11_000);
+  gw.receive("n1", new Uint8Array(3)); // a line of another kind, to flush nothing: no "forged" is pending
+  assert.equal(gwLogs().filter((l) => l.event === "forged").length, 2);
+  assert.is((gw.get("notes/n2") as Text).value(), "hi");
 });
 
 test("authorship: foreign counts, and foreign values nested in an own write, are refused", () => {
