@@ -3,7 +3,7 @@
 // test; all run on simulated time (hostile-heal.test.ts: lost data, large deltas).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, ORSet, Text, TypeTag } from "../../src/index.js";
+import { AWMap, encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, LWWRegister, ORSet, Text, TypeTag } from "../../src/index.js";
 import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import { Fleet, rng, WALL_START } from "./simulator.js";
@@ -140,7 +140,31 @@ test("authorship: foreign counts, and foreign values nested in an own write, are
   c.merge(foreign);
   gw.receive("n1", delta("events/n1", c.delta(), TypeTag.GCounter));
   assert.is(gw.get("events/n1"), undefined, "a count of n9 from n1: refused, and no document created");
-  assert.equal(fleet.logs.map((l) => l.event), ["forged"]);
+  // a register write of n1's own that claims to have seen a write of n9 the gateway never got
+  const reg = new LWWRegister("n1", { clock: simClock(fleet) });
+  const n9reg = new LWWRegister("n9", { clock: simClock(fleet) });
+  n9reg.set("n9's");
+  reg.merge(n9reg);
+  reg.set("n1's");
+  gw.receive("n1", delta("mode/n1", reg.delta(), TypeTag.LWWRegister));
+  assert.is(gw.get("mode/n1"), undefined, "n9's write claimed as seen by n1: refused");
+  // an AWMap write of n1's own whose nested map holds an entry of n9
+  const nested = new AWMap("n1", { clock: simClock(fleet) });
+  const n9 = new LWWMap("n9", { clock: simClock(fleet) });
+  n9.set("interval", 1);
+  nested.update("cfg", LWWMap, (m) => m.merge(n9));
+  gw.receive("n1", delta("config/n1", nested.delta(), TypeTag.AWMap));
+  assert.is(gw.get("config/n1"), undefined, "n9's entry inside n1's value: refused");
+  const [first] = fleet.logs.filter((l) => l.peer === "n1");
+  assert.equal([first.event, first.message.includes("n9")], ["forged", true]);
+  fleet.run(11_000);
+  // its own nested values pass
+  const honest = new AWMap("n1", { clock: simClock(fleet) });
+  honest.update("cfg", LWWMap, (m) => m.set("interval", 2));
+  gw.receive("n1", delta("config/n1", honest.delta(), TypeTag.AWMap));
+  assert.ok(gw.get("config/n1")?.equals(honest));
+  // (the AWMap refusal came within the interval: it waits, counted, for the next line)
+  assert.equal(fleet.logs.filter((l) => l.peer === "n1").map((l) => [l.event, l.count]), [["forged", 1]]);
 });
 
 test("permissions: by default a node writes only its own documents; fleet/config is for gateways and operators", () => {
