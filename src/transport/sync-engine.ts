@@ -337,7 +337,11 @@ export class SyncEngine {
     this.sendDigest(peerId, peer);
   }
 
-  /** Recovery: asks a gateway what it holds of our documents (answered for every one, see onVersions; asked again each anti-entropy round). */
+  /**
+   * Recovery: asks a gateway what it holds of our documents (answered for
+   * every one, see onVersions). Asked on connecting and again on each digest
+   * of the gateway: a request sent before the gateway linked us is lost.
+   */
   private askOwn(peerId: string): void {
     const rows: Array<[string, number, VersionVector]> = [];
     for (const key of this.awaiting!.keys()) {
@@ -472,11 +476,7 @@ export class SyncEngine {
     this.cancelAntiEntropy = this.opts.scheduler.setTimer(this.opts.antiEntropyMs, () => {
       if (this.closed) return;
       this.states.tick();
-      for (const [peerId, peer] of this.peers) {
-        if (!peer.online) continue;
-        if (this.awaiting !== undefined && peer.role === "gateway") this.askOwn(peerId);
-        this.sendDigest(peerId, peer);
-      }
+      for (const [peerId, peer] of this.peers) if (peer.online) this.sendDigest(peerId, peer);
       this.scheduleAntiEntropy();
     });
   }
@@ -652,6 +652,7 @@ export class SyncEngine {
   }
 
   private onDigest(peerId: string, peer: Peer, docs: ReadonlyArray<readonly [string, number, number]>): void {
+    if (this.awaiting !== undefined && peer.role === "gateway") this.askOwn(peerId);
     const mismatch: Array<[string, number, VersionVector]> = [];
     for (const [key, type, hash] of docs) {
       if (!this.mayRead(peerId, peer, key)) continue;
