@@ -167,7 +167,8 @@ export class SyncEngine {
    * events of its own on a gateway: until a gateway has told it what it holds
    * of its documents and it has learned its own events back, its clock and
    * counters could reuse old ids, so its changes are kept and not sent.
-   * Documents still to confirm; undefined once recovered.
+   * Documents still to confirm, each with how far the gateway holds our own
+   * events of it (-1 until it told us); undefined once recovered.
    */
   private awaiting: Map<string, number> | undefined;
   private readonly onApplied: ((peer: string, doc: string, delta: Uint8Array) => void) | undefined;
