@@ -207,6 +207,7 @@ test("bounded reassembly: partial frames are capped in bytes and count, per peer
   }
   assert.ok(gw.reassemblyBytes <= 4 * 65536, `held: ${gw.reassemblyBytes} bytes`);
   assert.is(gw.reassemblyBytes, 64 * 3000, "64 frames in all");
+
   // a peer's own whole frame still goes through once the flood has expired
   fleet.run(61_000);
   gw.connect("n1", "node");
@@ -216,6 +217,15 @@ test("bounded reassembly: partial frames are capped in bytes and count, per peer
   for (const part of splitFrame(whole, 1, 4000)) gw.receive("n1", part);
   assert.ok(gw.get("readings/n1")?.equals(m));
   assert.is(gw.reassemblyBytes, 0);
+  // one frame of 20 full parts (78 KB): over a peer's 64 KiB, dropped as it grows
+  gw.connect("big", "node");
+  const full = new Uint8Array(3900).fill(1);
+  let most = 0;
+  for (let i = 0; i < 20; i++) {
+    gw.receive("big", encodeFrame({ kind: 5, id: 1, index: i, count: 20, bytes: full }));
+    most = Math.max(most, gw.reassemblyBytes);
+  }
+  assert.ok(most <= 65536, `one peer holds at most 64 KiB: ${most}`);
 });
 
 test("clock: a node cannot push the gateway's clock far ahead; its event applies once time catches up", () => {
