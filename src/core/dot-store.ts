@@ -187,18 +187,18 @@ export class DotStore<T> {
 
   /**
    * The authorship check: the first replica other than `author` whose events
-   * in the patch are not held here. Its context, events and removal marks
-   * must already be seen here. What `author` removes is its own act. A
+   * in the patch are not held here. Its context (so its events) and removal
+   * marks must already be seen here. What `author` removes is its own act. A
    * new event of `author` may carry a nested value: `nested` checks it.
    */
   unheld(p: DotStorePatch<T>, author: string, nested?: (key: string, v: T) => string | undefined): string | undefined {
+    // events lie inside the patch's context (checked when read): covering it covers them
     const unseen = this.ctx.unseenBy(p.ctx, author);
     if (unseen !== undefined) return unseen;
-    for (const [key, items] of p.entries) {
-      for (const it of items) {
-        const held = this.ctx.has(it.r, it.t);
-        if (it.r !== author && !held) return it.r;
-        if (it.r === author && !held && nested !== undefined) {
+    if (nested !== undefined) {
+      for (const [key, items] of p.entries) {
+        for (const it of items) {
+          if (it.r !== author || this.ctx.has(it.r, it.t)) continue;
           const r = nested(key, it.v);
           if (r !== undefined) return r;
         }

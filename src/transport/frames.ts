@@ -11,7 +11,7 @@ import { VersionVector } from "../core/version-vector.js";
  * sent as PART frames and reassembled.
  *
  * - DIGEST   [1, 1, [[doc, type, hash], ...]]         what I hold, compactly: peers that agree exchange nothing more
- * - VERSIONS [1, 2, reply, [[doc, type, vv], ...]]    my versions of these documents: send me what I lack
+ * - VERSIONS [1, 2, reply, [[doc, type, vv], ...]]    my versions of these documents: send me what I lack (with reply: and tell me yours)
  * - DELTA    [1, 3, doc, type, bytes]                 a CRDT delta (core format) for a document
  * - ACK      [1, 4, doc, vv]                          applied and stored: my version of the document is now vv
  * - PART     [1, 5, id, index, count, bytes]          a slice of a larger frame

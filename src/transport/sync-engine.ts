@@ -8,8 +8,9 @@ import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, MIN_PART_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
+import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
+import { Reassembler } from "./reassembly.js";
 
 /** Time and timers, given to the engine: the core and the store have none of their own. */
 export interface Scheduler {
@@ -102,14 +103,6 @@ interface Push {
   cancel: (() => void) | undefined;
 }
 
-interface Reassembly {
-  readonly count: number;
-  readonly parts: Array<Uint8Array | undefined>;
-  received: number;
-  bytes: number;
-  readonly started: number;
-}
-
 interface LogWindow {
   until: number;
   count: number;
@@ -129,7 +122,6 @@ interface Peer {
   /** Documents the peer holds or wants (a gateway peer wants everything). */
   readonly interest: Set<string>;
   readonly pushes: Map<string, Push>;
-  readonly partial: Map<number, Reassembly>;
   tokens: number;
   refilled: number;
   dropped: number;
@@ -159,15 +151,14 @@ export class SyncEngine {
   private readonly peers = new Map<string, Peer>();
   private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log" | "onApplied" | "onRecovered">>;
   private readonly onRecovered: (() => void) | undefined;
-  /** Partial frames held, all peers together. */
-  private partialBytes = 0;
-  private partialCount = 0;
+  private readonly partial: Reassembler;
   /**
    * A node that started on an empty store (new, or its flash wiped) may hold
    * events of its own on a gateway: until a gateway has told it what it holds
    * of its documents and it has learned its own events back, its clock and
    * counters could reuse old ids, so its changes are kept and not sent.
-   * Documents still to confirm; undefined once recovered.
+   * Documents still to confirm, each with how far the gateway holds our own
+   * events of it (-1 until it told us); undefined once recovered.
    */
   private awaiting: Map<string, number> | undefined;
   private readonly onApplied: ((peer: string, doc: string, delta: Uint8Array) => void) | undefined;
@@ -205,6 +196,13 @@ export class SyncEngine {
     if (this.opts.maxDeltaBytes < 64) throw invalidArgument("maxDeltaBytes must be at least 64");
     if (!(this.opts.clockLeadMs >= 0)) throw invalidArgument("clockLeadMs must be a number of ms, 0 or more");
     this.onRecovered = options.onRecovered;
+    this.partial = new Reassembler({
+      maxBytes: this.opts.maxReassemblyBytes,
+      maxFrames: this.opts.maxPartialFrames,
+      maxTotalBytes: this.opts.maxReassemblyTotalBytes,
+      maxTotalFrames: this.opts.maxPartialFramesTotal,
+      abandonMs: 60000,
+    });
     if (this.opts.maxFrameBytes < MIN_FRAME_BYTES) throw invalidArgument(`maxFrameBytes must be at least ${MIN_FRAME_BYTES}`);
     this.log = options.log ?? (() => {});
     this.onApplied = options.onApplied;
@@ -321,7 +319,6 @@ export class SyncEngine {
         known: new Map(),
         interest: new Set(),
         pushes: new Map(),
-        partial: new Map(),
         tokens: this.opts.rateBurst,
         refilled: this.opts.scheduler.now(),
         dropped: 0,
@@ -337,7 +334,11 @@ export class SyncEngine {
     this.sendDigest(peerId, peer);
   }
 
-  /** Recovery: asks a gateway what it holds of our documents (answered for every one, see onVersions; asked again each anti-entropy round). */
+  /**
+   * Recovery: asks a gateway what it holds of our documents (answered for
+   * every one, see onVersions). Asked on connecting and again on each digest
+   * of the gateway: a request sent before the gateway linked us is lost.
+   */
   private askOwn(peerId: string): void {
     const rows: Array<[string, number, VersionVector]> = [];
     for (const key of this.awaiting!.keys()) {
@@ -354,15 +355,7 @@ export class SyncEngine {
     peer.online = false;
     for (const p of peer.pushes.values()) p.cancel?.();
     peer.pushes.clear();
-    this.dropPartials(peer);
-  }
-
-  private dropPartials(peer: Peer): void {
-    for (const r of peer.partial.values()) {
-      this.partialBytes -= r.bytes;
-      this.partialCount--;
-    }
-    peer.partial.clear();
+    this.partial.dropPeer(peerId);
   }
 
   /** The documents the peer wants that it is not known to hold at our version, sorted (undefined for an unknown peer). */
@@ -472,11 +465,7 @@ export class SyncEngine {
     this.cancelAntiEntropy = this.opts.scheduler.setTimer(this.opts.antiEntropyMs, () => {
       if (this.closed) return;
       this.states.tick();
-      for (const [peerId, peer] of this.peers) {
-        if (!peer.online) continue;
-        if (this.awaiting !== undefined && peer.role === "gateway") this.askOwn(peerId);
-        this.sendDigest(peerId, peer);
-      }
+      for (const [peerId, peer] of this.peers) if (peer.online) this.sendDigest(peerId, peer);
       this.scheduleAntiEntropy();
     });
   }
@@ -496,8 +485,13 @@ export class SyncEngine {
       return;
     }
     if (frame.kind === 5) {
-      const whole = this.reassemble(peerId, peer, frame);
-      if (whole === undefined) return;
+      const got = this.partial.add(peerId, frame, this.opts.scheduler.now());
+      if (got === undefined) return;
+      if ("dropped" in got) {
+        this.note(peerId, peer, "frame-error", undefined, `${got.dropped}: dropped`);
+        return;
+      }
+      const whole = got.whole;
       try {
         frame = decodeFrame(whole, whole.length);
       } catch (e) {
@@ -545,80 +539,9 @@ export class SyncEngine {
     return false;
   }
 
-  /**
-   * Collects the parts of a large frame. What is held is bounded in bytes
-   * and in frames, per peer and for all peers together; a frame that could
-   * not fit, or parts beyond the bounds, are dropped (the sender resends).
-   */
-  private reassemble(peerId: string, peer: Peer, f: Extract<Frame, { kind: 5 }>): Uint8Array | undefined {
-    const now = this.opts.scheduler.now();
-    for (const [id, r] of peer.partial) if (now - r.started > 60000) this.dropPartial(peer, id, r); // abandoned
-    let r = peer.partial.get(f.id);
-    if (r === undefined) {
-      // parts are at least MIN_PART_BYTES but the last: a count that cannot fit is refused before anything is held
-      if ((f.count - 1) * MIN_PART_BYTES > this.opts.maxReassemblyBytes) {
-        this.note(peerId, peer, "frame-error", undefined, `a frame of ${f.count} parts cannot fit in ${this.opts.maxReassemblyBytes} bytes: dropped`);
-        return undefined;
-      }
-      // a peer's older frames make room for its newer ones (a resend replaces a frame that lost a part)
-      for (const [id, old] of peer.partial) if (peer.partial.size >= this.opts.maxPartialFrames) this.dropPartial(peer, id, old);
-      if (this.partialCount >= this.opts.maxPartialFramesTotal) this.dropAbandoned(now);
-      if (this.partialCount >= this.opts.maxPartialFramesTotal) {
-        this.note(peerId, peer, "frame-error", undefined, "too many frames being reassembled: dropped");
-        return undefined;
-      }
-      r = { count: f.count, parts: new Array(f.count).fill(undefined), received: 0, bytes: 0, started: now };
-      peer.partial.set(f.id, r);
-      this.partialCount++;
-    }
-    if (r.count !== f.count) {
-      this.dropPartial(peer, f.id, r);
-      this.note(peerId, peer, "frame-error", undefined, "parts of one frame disagree on their count");
-      return undefined;
-    }
-    if (r.parts[f.index] !== undefined) return undefined; // a duplicate
-    let held = 0;
-    for (const x of peer.partial.values()) held += x.bytes;
-    for (const [id, old] of peer.partial) {
-      if (held + f.bytes.length <= this.opts.maxReassemblyBytes || old === r) continue;
-      held -= old.bytes;
-      this.dropPartial(peer, id, old);
-    }
-    if (held + f.bytes.length > this.opts.maxReassemblyBytes || this.partialBytes + f.bytes.length > this.opts.maxReassemblyTotalBytes) {
-      this.dropPartial(peer, f.id, r);
-      this.note(peerId, peer, "frame-error", undefined, `reassembly over ${this.opts.maxReassemblyBytes} bytes: dropped`);
-      return undefined;
-    }
-    r.parts[f.index] = f.bytes.slice();
-    r.received++;
-    r.bytes += f.bytes.length;
-    this.partialBytes += f.bytes.length;
-    if (r.received < r.count) return undefined;
-    this.dropPartial(peer, f.id, r);
-    const whole = new Uint8Array(r.bytes);
-    let at = 0;
-    for (const p of r.parts) {
-      whole.set(p!, at);
-      at += p!.length;
-    }
-    return whole;
-  }
-
-  /** Drops the frames of every peer whose parts stopped coming a minute ago. */
-  private dropAbandoned(now: number): void {
-    for (const peer of this.peers.values()) for (const [id, r] of peer.partial) if (now - r.started > 60000) this.dropPartial(peer, id, r);
-  }
-
-  private dropPartial(peer: Peer, id: number, r: Reassembly): void {
-    if (peer.partial.get(id) !== r) return;
-    peer.partial.delete(id);
-    this.partialBytes -= r.bytes;
-    this.partialCount--;
-  }
-
   /** Bytes of partial frames held now, all peers together. */
   get reassemblyBytes(): number {
-    return this.partialBytes;
+    return this.partial.bytes;
   }
 
   private handle(peerId: string, peer: Peer, f: Frame): void {
@@ -652,6 +575,7 @@ export class SyncEngine {
   }
 
   private onDigest(peerId: string, peer: Peer, docs: ReadonlyArray<readonly [string, number, number]>): void {
+    if (this.awaiting !== undefined && peer.role === "gateway") this.askOwn(peerId);
     const mismatch: Array<[string, number, VersionVector]> = [];
     for (const [key, type, hash] of docs) {
       if (!this.mayRead(peerId, peer, key)) continue;
