@@ -12,6 +12,7 @@ import { esp32Section } from "./esp32.js";
 import { type Check, checksTable, markdownSection, type Section, targetsTable } from "./report.js";
 import { sizeSection } from "./size.js";
 import { textSection } from "./text.js";
+import { concurrentTextSection } from "./text-concurrent.js";
 import { storeSection } from "./store.js";
 import { syncSection } from "./sync.js";
 
@@ -38,6 +39,9 @@ async function main(): Promise<void> {
   progress("sequences: Text beside Y.Text (about a minute)");
   const sequences = await textSection();
   checks.push(...sequences.checks);
+  progress("concurrent text: Text beside Y.Text on friendsforever (about a minute)");
+  const concurrent = await concurrentTextSection();
+  checks.push(...concurrent.checks);
   checks.push(...xs.checks);
   progress("core size");
   const size = await sizeSection();
@@ -48,7 +52,7 @@ async function main(): Promise<void> {
 
   progress("ESP32 firmware inside XS");
   const esp32 = await esp32Section();
-  const sections = [timing, encoding.section, xs.section, sequences.section, size, store.section, sync.section, esp32];
+  const sections = [timing, encoding.section, xs.section, sequences.section, concurrent.section, size, store.section, sync.section, esp32];
   const failed = checks.filter((c) => !c.ok).length;
   const overview: Section = {
     title: "At a glance",

@@ -165,6 +165,29 @@ for (const model of MODELS) {
     }, { numRuns: 100, xsRuns: 10 });
   });
 
+  test(`${model.name}: a clone, and a merge into a clone, edit on as the original would`, () => {
+    property(`${model.name} clone edits on`, [scheduleArb(model), model.op], (s, op) => {
+      const { replicas } = play(model, s);
+      for (const c of replicas) {
+        const copy = c.clone();
+        assertSame(copy, c, "clone vs original");
+        // the copy's own edit continues the original's history: sent back, the two agree
+        op(copy);
+        c.applyDelta(copy.delta(c.version()));
+        assertSame(copy, c, "after an edit on the clone");
+        for (const other of replicas) {
+          if (other === c) continue;
+          const joined = c.clone().merge(other);
+          op(joined);
+          const viaDelta = c.clone();
+          viaDelta.applyDelta(other.delta(viaDelta.version()));
+          viaDelta.applyDelta(joined.delta(viaDelta.version()));
+          assertSame(viaDelta, joined, `${other.replica} merged into a clone of ${c.replica}, then an edit`);
+        }
+      }
+    }, { numRuns: 60, xsRuns: 8 });
+  });
+
   test(`${model.name}: bytes round trip to an equal state, and editing goes on`, () => {
     property(`${model.name} round trip`, [scheduleArb(model), model.op], (s, op) => {
       for (const c of play(model, s).replicas) {

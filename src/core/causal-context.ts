@@ -57,6 +57,14 @@ export class CausalContext {
     return c === undefined ? (this.vv.get(replica) ?? 0) : c[c.length - 1];
   }
 
+  /** Highest event id seen from any replica (0 if none). */
+  maxSeen(): number {
+    let m = 0;
+    for (const n of this.vv.values()) if (n > m) m = n;
+    for (const c of this.cloud.values()) if (c[c.length - 1] > m) m = c[c.length - 1];
+    return m;
+  }
+
   /** Records a new local event; everything of our own before it has been seen. */
   addOwn(replica: string, id: number): void {
     const p = this.vv.get(replica) ?? 0;

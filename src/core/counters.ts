@@ -44,6 +44,8 @@ interface CounterPatch extends Patch {
 export class GCounter extends Crdt<CounterPatch> {
   private readonly counts = new Map<string, number>();
   private total = 0;
+  /** This replica's entry of `counts`, kept beside it so that an increment looks nothing up. */
+  private own = 0;
 
   constructor(replica: string, options?: CrdtOptions) {
     super(replica, options);
@@ -63,8 +65,9 @@ export class GCounter extends Crdt<CounterPatch> {
 
   incrementBy(n: number): void {
     checkAmount(n);
-    const next = addChecked(this.counts.get(this.replica) ?? 0, n);
+    const next = addChecked(this.own, n);
     this.total = addChecked(this.total, n);
+    this.own = next;
     this.counts.set(this.replica, next);
   }
 
@@ -108,23 +111,28 @@ export class GCounter extends Crdt<CounterPatch> {
   /** Joins another counter directly: no timestamps to check, nothing to copy. */
   override merge(other: this): this {
     if (!(other instanceof GCounter)) return super.merge(other);
-    for (const [r, c] of other.counts) {
-      const mine = this.counts.get(r) ?? 0;
-      if (c > mine) {
-        this.counts.set(r, c);
-        this.total += c - mine;
-      }
-    }
+    other.counts.forEach(this.join, this);
     return this;
   }
 
+  /** A copy made directly, without building a patch. */
+  override clone(): this {
+    const c = this.empty(this.replica);
+    this.counts.forEach(c.join, c);
+    return c;
+  }
+
   protected applyPatch(patch: CounterPatch): void {
-    for (const [r, c] of patch.rows) {
-      const mine = this.counts.get(r) ?? 0;
-      if (c > mine) {
-        this.counts.set(r, c);
-        this.total += c - mine;
-      }
+    for (const [r, c] of patch.rows) this.join(c, r);
+  }
+
+  /** Takes replica r's total c if it is ahead (a Map.forEach callback: value first). */
+  private join(c: number, r: string): void {
+    const mine = this.counts.get(r) ?? 0;
+    if (c > mine) {
+      this.counts.set(r, c);
+      this.total += c - mine;
+      if (r === this.replica) this.own = c;
     }
   }
 
@@ -138,6 +146,9 @@ export class PNCounter extends Crdt<CounterPatch> {
   private readonly up = new Map<string, number>();
   private readonly down = new Map<string, number>();
   private total = 0;
+  /** This replica's entries of `up` and `down`, kept beside them so that an operation looks nothing up. */
+  private ownUp = 0;
+  private ownDown = 0;
 
   constructor(replica: string, options?: CrdtOptions) {
     super(replica, options);
@@ -157,9 +168,10 @@ export class PNCounter extends Crdt<CounterPatch> {
 
   incrementBy(n: number): void {
     checkAmount(n);
-    const next = addChecked(this.up.get(this.replica) ?? 0, n);
-    addChecked(next, this.down.get(this.replica) ?? 0); // the version must stay safe too
+    const next = addChecked(this.ownUp, n);
+    addChecked(next, this.ownDown); // the version must stay safe too
     this.total = addChecked(this.total, n);
+    this.ownUp = next;
     this.up.set(this.replica, next);
   }
 
@@ -169,10 +181,11 @@ export class PNCounter extends Crdt<CounterPatch> {
 
   decrementBy(n: number): void {
     checkAmount(n);
-    const next = addChecked(this.down.get(this.replica) ?? 0, n);
-    addChecked(next, this.up.get(this.replica) ?? 0);
+    const next = addChecked(this.ownDown, n);
+    addChecked(next, this.ownUp);
     if (!Number.isSafeInteger(this.total - n)) throw invalidArgument("counter would exceed the safe integer range");
     this.total -= n;
+    this.ownDown = next;
     this.down.set(this.replica, next);
   }
 
@@ -234,10 +247,12 @@ export class PNCounter extends Crdt<CounterPatch> {
       if (p > mp) {
         this.up.set(r, p);
         this.total += p - mp;
+        if (r === this.replica) this.ownUp = p;
       }
       if (n > mn) {
         this.down.set(r, n);
         this.total -= n - mn;
+        if (r === this.replica) this.ownDown = n;
       }
     }
   }

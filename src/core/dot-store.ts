@@ -282,6 +282,18 @@ export class DotStore<T> {
     return { ctx, entries: this.entries, summaries: [], removals, maxTs };
   }
 
+  /** Copies another store into this empty one (a clone): its events (arrays of its own), context and watermarks. */
+  copyFrom(other: DotStore<T>): void {
+    other.entries.forEach(this.copyEntry, this);
+    this.ctx.merge(other.ctx);
+    for (const [o, m] of other.removals) this.removals.set(o, new Map(m));
+  }
+
+  /** A Map.forEach callback: value first. */
+  private copyEntry(items: Dotted<T>[], key: string): void {
+    this.entries.set(key, items.slice());
+  }
+
   /**
    * Joins a checked patch. `onDrop` hears of every key that loses its last
    * event, `onAdd` of every key that gains one (for types that keep an index).

@@ -41,6 +41,8 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
   private ts = 0;
   private writer = "";
   private readonly seen = new Map<string, number>();
+  /** The greatest timestamp in `seen` (0 if none): what a merge checks against the clock. */
+  private latest = 0;
 
   constructor(replica: string, options?: CrdtOptions) {
     super(replica, options);
@@ -61,6 +63,7 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
     this.ts = t;
     this.writer = this.replica;
     this.seen.set(this.replica, t);
+    this.latest = t;
   }
 
   /** The current value, or undefined if never set. */
@@ -121,10 +124,9 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
   /** Joins another register directly, without building a patch. */
   override merge(other: this): this {
     if (!(other instanceof LWWRegister)) return super.merge(other);
-    let maxTs = 0;
-    for (const t of other.seen.values()) if (t > maxTs) maxTs = t;
+    const maxTs = other.latest;
     this.clock.check(maxTs);
-    for (const [r, t] of other.seen) if (t > (this.seen.get(r) ?? 0)) this.seen.set(r, t);
+    other.seen.forEach(this.see, this);
     if (other.current !== undefined && (other.ts > this.ts || (other.ts === this.ts && other.writer > this.writer))) {
       this.current = other.current;
       this.ts = other.ts;
@@ -132,6 +134,22 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
     }
     this.clock.observe(maxTs);
     return this;
+  }
+
+  /** A copy made directly, without building a patch. */
+  override clone(): this {
+    const c = this.empty(this.replica);
+    this.seen.forEach(c.see, c);
+    c.current = this.current;
+    c.ts = this.ts;
+    c.writer = this.writer;
+    return c;
+  }
+
+  /** Notes replica r's timestamp t (a Map.forEach callback: value first). */
+  private see(t: number, r: string): void {
+    if (t > (this.seen.get(r) ?? 0)) this.seen.set(r, t);
+    if (t > this.latest) this.latest = t;
   }
 
   /** Another replica's write must be one this register has seen and that changes nothing here. */
@@ -142,7 +160,7 @@ export class LWWRegister<T extends Value = Value> extends Crdt<RegisterPatch> {
   }
 
   protected applyPatch(p: RegisterPatch): void {
-    for (const [r, t] of p.seen) if (t > (this.seen.get(r) ?? 0)) this.seen.set(r, t);
+    for (const [r, t] of p.seen) this.see(t, r);
     if (p.writer === undefined || p.ts === undefined) return;
     if (p.ts > this.ts || (p.ts === this.ts && p.writer > this.writer)) {
       this.current = p.value;

@@ -118,6 +118,24 @@ export class LwwStore<P> {
     return { ctx, entries: this.entries, maxTs };
   }
 
+  /** Joins another store of the same type directly (a merge), without building a patch. */
+  join(other: LwwStore<P>): void {
+    if (this.entries.size === 0) other.entries.forEach(this.take, this);
+    else other.entries.forEach(this.offer, this);
+    this.ctx.merge(other.ctx);
+  }
+
+  /** Sets a winner (a Map.forEach callback: value first). */
+  private take(it: LwwItem<P>, key: string): void {
+    this.entries.set(key, it);
+  }
+
+  /** Keeps `it` if it beats this store's winner of `key` (a Map.forEach callback). */
+  private offer(it: LwwItem<P>, key: string): void {
+    const mine = this.entries.get(key);
+    if (mine === undefined || (this.codec.beats ?? later)(it, mine)) this.entries.set(key, it);
+  }
+
   apply(p: LwwPatch<P>): void {
     const beats = this.codec.beats ?? later;
     if (this.entries.size === 0) {

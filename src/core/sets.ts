@@ -60,6 +60,23 @@ abstract class LwwKeyedSet<P> extends Crdt<LwwPatch<P>> {
   protected applyPatch(patch: LwwPatch<P>): void {
     this.store.apply(patch);
   }
+
+  /** Joins another set of the same type directly, without building a patch. */
+  override merge(other: this): this {
+    if (!(other instanceof LwwKeyedSet) || other.typeTag !== this.typeTag) return super.merge(other);
+    const maxTs = other.store.ctx.maxSeen();
+    this.clock.check(maxTs);
+    this.store.join(other.store);
+    this.clock.observe(maxTs);
+    return this;
+  }
+
+  /** A copy made directly, without building a patch. */
+  override clone(): this {
+    const c = this.empty(this.replica);
+    c.store.join(this.store);
+    return c;
+  }
 }
 
 /** A grow-only set. */
@@ -350,6 +367,13 @@ export class ORSet<T extends Value = Value> extends Crdt<DotStorePatch<Value>> {
 
   protected applyPatch(patch: DotStorePatch<Value>): void {
     this.store.apply(patch);
+  }
+
+  /** A copy made directly, without building a patch. */
+  override clone(): this {
+    const c = this.empty(this.replica);
+    c.store.copyFrom(this.store);
+    return c;
   }
 
   protected empty(replica: string): this {
