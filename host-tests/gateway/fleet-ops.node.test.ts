@@ -97,6 +97,7 @@ test("settings: refusals are clear and change nothing", async () => {
   assert.is(nested.status, 400);
   assert.match(nested.body.error, /a value is a finite number/);
   assert.is((await post("/api/settings?doc=fleet/config", "{not json", { "Content-Type": "application/json" })).status, 400);
+  assert.is((await post("/api/settings?doc=readings/n1", '{"temp":1}', { "Content-Type": "application/json" })).status, 403, "a node's document");
   assert.is(JSON.stringify(gw!.engine.get("fleet/config")!.value()), config, "nothing changed");
 
   const down = await lichen(["get", "--url", "http://127.0.0.1:1/"]);

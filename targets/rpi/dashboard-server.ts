@@ -33,7 +33,7 @@ import type { GatewayDb } from "./gateway-db.js";
 import { readHistory } from "./gateway-history.js";
 import { health, metricsText, type MetricsInput } from "./gateway-metrics.js";
 import type { GatewayMonitor, NodeView, Sample, Totals } from "./gateway-monitor.js";
-import { checkSettingsDoc, DEFAULT_SETTINGS_DOC, type SettingsChange, type SettingsView } from "./gateway-settings.js";
+import { checkSettingsDoc, DEFAULT_SETTINGS_DOC, SETTINGS_NAMESPACE, type SettingsChange, type SettingsView } from "./gateway-settings.js";
 import { envelopeKeys, inspect, jsonText, readEnvelope, status } from "./report.js";
 
 export interface GatewayInfo {
@@ -384,7 +384,8 @@ export async function startDashboard(ctx: DashboardContext, options: { host: str
       try {
         return send(res, 200, ctx.settings.set(doc, body as SettingsChange));
       } catch (e) {
-        if (e instanceof LichenError) return send(res, /not permitted/.test(e.message) ? 403 : 400, { error: e.message, code: e.code });
+        // outside fleet/*: a document the gateway may not write (403); else bad input (400)
+        if (e instanceof LichenError) return send(res, doc.startsWith(`${SETTINGS_NAMESPACE}/`) ? 400 : 403, { error: e.message, code: e.code });
         throw e;
       }
     } catch (e) {
