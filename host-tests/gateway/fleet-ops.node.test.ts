@@ -111,6 +111,7 @@ test("history: one row per changed field; lichen history as CSV and JSON; --sinc
   n1.write({ temp: 20.5, hum: 40 });
   await waitFor("temp 20.5 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temp === 20.5);
   const afterFirst = count();
+  await new Promise((r) => setTimeout(r, 10)); // t0 after the first write's rows, in another millisecond
   const t0 = Date.now();
   n1.write({ temp: 21.25 }); // hum unchanged
   await waitFor("temp 21.25 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temp === 21.25);
@@ -124,7 +125,7 @@ test("history: one row per changed field; lichen history as CSV and JSON; --sinc
   assert.is(lines[0], "time,hum,temp", "one column per field");
   assert.match(lines[lines.length - 1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z,40,21\.25$/, "the last row carries hum forward");
 
-  const json = await lichen(["history", DB, "readings/n1", "--format", "json", "--field", "temp", "--since", new Date(t0 - 1).toISOString()]);
+  const json = await lichen(["history", DB, "readings/n1", "--format", "json", "--field", "temp", "--since", new Date(t0).toISOString()]);
   assert.is(json.code, 0, json.stderr);
   const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
   assert.is(rows.length, 1);
@@ -136,7 +137,7 @@ test("history: one row per changed field; lichen history as CSV and JSON; --sinc
   assert.match(none.stderr, /no history of readings\/nope.*readings\/n1/);
 
   // the API the dashboard's chart reads
-  const api = await getJson(new URL(`/api/history?doc=readings/n1&field=temp&since=${t0 - 1}`, gw!.httpUrl).href);
+  const api = await getJson(new URL(`/api/history?doc=readings/n1&field=temp&since=${t0}`, gw!.httpUrl).href);
   assert.equal(api.body.rows.map((r: { value: number }) => r.value), [21.25]);
 
   // retention: rows older than --history-days go at the next maintenance
