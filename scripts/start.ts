@@ -10,12 +10,16 @@
  * available; otherwise the same protocol stack in Node (SyncEngine + MqttSync + MemoryKv with a
  * simulated sensor, targets/rpi/demo-node.ts), and it says so. The broker takes port 1883, or a
  * free port if 1883 is in use (a mosquitto, say); the dashboard 8080, or a free port. The database
- * goes to a new temporary directory, kept afterwards for `npx lichen status`.
+ * goes to a new temporary directory, removed at the end (give --db FILE to keep it).
  *
- * --duration: stop by itself after that many seconds; the exit code is 0 if the nodes converged
- * with the gateway, 1 if not (the test of `npm start` uses it).
+ * --duration: stop by itself that many seconds after every node is online (at most a minute of
+ * start-up is waited for); the exit code is 0 if the nodes converged with the gateway, 1 if not
+ * (the test of `npm start` uses it).
+ *
+ * Signals: SIGINT or SIGTERM stop it cleanly at any time, start-up included. package.json runs
+ * it as `exec node --import tsx ...`: one process, which a signal npm relays reaches.
  */
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -117,9 +121,37 @@ const fmtValue = (v: unknown): string => {
     .join(" · ");
 };
 
+/** Most start-up waited for before --duration counts anyway. */
+const STARTUP_WAIT_MS = 60_000;
+
 async function main(): Promise<number> {
+  // Ctrl-C: a clean stop, start-up included; another one a second later or more: at once. (Under
+  // `npm start` the first Ctrl-C arrives twice, from the terminal and relayed by npm: that is one.)
+  let stopRequested: (why: string) => void = () => {};
+  const stopped = new Promise<string>((r) => (stopRequested = r));
+  let signalledAt: number | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalledAt === undefined) {
+      signalledAt = Date.now();
+      stopRequested(signal === "SIGINT" ? "Ctrl-C" : signal);
+    } else if (Date.now() - signalledAt > 1000) process.exit(130);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
   plain(`lichen demo: a gateway and ${nodeCount} simulated sensor nodes, syncing over MQTT`);
-  const dbPath = args.values.db === undefined ? join(mkdtempSync(join(tmpdir(), "lichen-demo-")), "lichen.db") : resolve(args.values.db);
+  const tempDir = args.values.db === undefined ? mkdtempSync(join(tmpdir(), "lichen-demo-")) : undefined;
+  try {
+    return await run(tempDir === undefined ? resolve(args.values.db!) : join(tempDir, "lichen.db"), stopped, (why) => stopRequested(why));
+  } finally {
+    if (tempDir !== undefined) {
+      rmSync(tempDir, { recursive: true, force: true });
+      say(`the database was temporary and is removed (give --db FILE to keep it)`);
+    }
+  }
+}
+
+async function run(dbPath: string, stopped: Promise<string>, stopRequested: (why: string) => void): Promise<number> {
   mkdirSync(dirname(dbPath), { recursive: true });
   const port = await choosePort(wantPort ?? 1883, "broker", "--port");
   const httpPort = await choosePort(wantHttpPort ?? 8080, "dashboard", "--http-port");
@@ -166,7 +198,7 @@ async function main(): Promise<number> {
   plain(`gateway    ${gw.config.id}, fleet "${FLEET}", database ${gw.db.path}`);
   plain(`broker     ${gw.brokerUrl} (embedded, with lichen's ACL)`);
   plain(`dashboard  ${gw.httpUrl}   <- open it in a browser`);
-  plain(duration === undefined ? "Ctrl-C stops everything.\n" : `stopping by itself after ${duration} s.\n`);
+  plain(duration === undefined ? "Ctrl-C stops everything.\n" : `stopping by itself ${duration} s after every node is online.\n`);
 
   // the gateway's own document, synced to every node
   gw.write("fleet", "config", LWWMap, (c) => {
@@ -261,9 +293,18 @@ async function main(): Promise<number> {
     return `summary: ${online}/${view.length} nodes online · ${gw.engine.documents().length} documents · ${rate.toFixed(1)} deltas/s · lag ≤ ${(maxLag / 1000).toFixed(1)} s · ${pending.length === 0 ? "all in sync" : `pending: ${pending.join(", ")}`} · ${gw.monitor.totals.applied} deltas stored`;
   };
 
-  let stopRequested: ((why: string) => void) | undefined;
-  const stopped = new Promise<string>((r) => (stopRequested = r));
+  // --duration counts from the moment every node is online (or STARTUP_WAIT_MS after start)
+  let durationTimer: NodeJS.Timeout | undefined;
+  const startDuration = (): void => {
+    if (duration === undefined || durationTimer !== undefined) return;
+    durationTimer = setTimeout(() => stopRequested(`${duration} s elapsed`), duration * 1000);
+  };
+  const startupTimer = setTimeout(startDuration, Math.max(0, STARTUP_WAIT_MS - (Date.now() - t0)));
   const checker = setInterval(() => {
+    if (durationTimer === undefined && ids.every((id) => gw.monitor.nodes().some((n) => n.id === id && n.online))) {
+      say(`all ${ids.length} nodes online`);
+      startDuration();
+    }
     if (convergedAt === undefined && converged()) {
       convergedAt = Date.now();
       say(`converged: all ${ids.length} nodes in sync with the gateway, ${((convergedAt - t0) / 1000).toFixed(1)} s after start (${gw.engine.documents().length} documents)`);
@@ -288,19 +329,6 @@ async function main(): Promise<number> {
       }, 20_000),
     );
   }
-  // counted from the start of the demo, the nodes' start-up included
-  if (duration !== undefined) timers.push(setTimeout(() => stopRequested?.(`${duration} s elapsed`), Math.max(0, duration * 1000 - (Date.now() - t0))));
-  // Ctrl-C: a clean stop; another one a second later or more: at once. (Under `npm start` the
-  // first Ctrl-C arrives twice, from the terminal and relayed by npm: that is one.)
-  let signalledAt: number | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalledAt === undefined) {
-      signalledAt = Date.now();
-      stopRequested?.(signal === "SIGINT" ? "Ctrl-C" : signal);
-    } else if (Date.now() - signalledAt > 1000) process.exit(130);
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
   // keep the process alive (the engine's timers are unref'd)
   const keepAlive = setInterval(() => {}, 60_000);
 
@@ -309,12 +337,14 @@ async function main(): Promise<number> {
   say(`stopping (${why})…`);
   clearInterval(checker);
   clearInterval(summaries);
+  clearTimeout(startupTimer);
+  clearTimeout(durationTimer);
   for (const t of timers) clearTimeout(t);
   say(summary());
   await Promise.all(nodes.map((n) => n.stop().catch((e) => say(`${n.id}: stop failed: ${errorMessage(e)}`))));
   await gw.stop(why);
   clearInterval(keepAlive);
-  say(`stopped. The database is kept: npx lichen status ${gw.db.path}`);
+  say(`stopped.${args.values.db === undefined ? "" : ` The database is kept: npx lichen status ${gw.db.path}`}`);
   if (convergedAt === undefined) {
     say("the nodes did not converge with the gateway");
     return 1;

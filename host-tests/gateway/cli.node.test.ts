@@ -589,9 +589,11 @@ test("lichen export: JSON and CSV, parsed back, equal to the SQL mirror; --names
   assert.match(toFile.stderr, /^exported 5 entities to /);
   assert.is(readFileSync(out, "utf8"), csv.stdout);
 
+  // a namespace that is not there is an error, as it is for compact (not an empty export)
   const none = await lichen("export", f.path, "--namespace", "nothing-here");
-  assert.is(none.code, 0);
-  assert.equal(JSON.parse(none.stdout), []);
+  assert.is(none.code, 1);
+  assert.match(none.stderr, /no namespace or CrdtDb type nothing-here/);
+  assert.is(none.stdout, "");
 });
 
 test("errors: bad flags, unknown command → exit 2; missing, non-SQLite, foreign, damaged file → one clear line, exit 1", async () => {

@@ -25,7 +25,7 @@ const FLEET = "dash";
 
 /** What the page functions below use of the browser's globals. */
 interface Page {
-  document: { querySelector(selector: string): { textContent: string | null } | null };
+  document: { querySelector(selector: string): { textContent: string | null } | null; documentElement: { scrollWidth: number; clientWidth: number } };
   sameDocument?: number;
 }
 
@@ -196,12 +196,45 @@ test("the page in Chromium: nodes, values, live updates, details; a screenshot",
     assert.match(details, /events of this entity in log readings/);
     await until("namespaces", ([sel]) => (globalThis as unknown as Page).document.querySelector(sel!) !== null, ['#namespaces tr[data-ns="readings"]']);
 
-    // let the charts fill a little, then the screenshot
+    // the Ingest card: the gateway's own figure (deltas per second over the last 10 s)
     await sleep(2500);
+    const card = Number((await text("#c-ingest")).replace("/s", ""));
+    const measured = gw!.monitor.ingestRate();
+    assert.ok(measured > 0, "the nodes write");
+    assert.ok(Math.abs(card - measured) <= Math.max(1, measured * 0.35), `the card (${card}/s) shows what the gateway measures (${measured}/s)`);
+
+    // the history chart of a numeric field
+    await page.selectOption("#hist-doc", "readings/n1", { timeout: PATIENCE_MS });
+    await page.selectOption("#hist-field", "setpoint", { timeout: PATIENCE_MS });
+    await until("the history of setpoint", cellHas, ["#hist-info", "values of readings/n1 setpoint, last 33.25"]);
+
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true, timeout: PATIENCE_MS });
     assert.ok(existsSync(join(ARTIFACTS, "dashboard.png")));
-    assert.equal(errors, [], "no errors in the page");
+
+    // a phone: 390 px wide, nothing wider than the screen; the settings form works there
+    await page.setViewportSize({ width: 390, height: 844 });
+    await sleep(300);
+    const widths = await page.evaluate(() => [(globalThis as unknown as Page).document.documentElement.scrollWidth, (globalThis as unknown as Page).document.documentElement.clientWidth]);
+    assert.ok(widths[0]! <= 390, `the page is ${widths[0]} px wide at 390 px`);
+    await page.locator("#settings-table tbody tr:last-child .s-key").fill("threshold.temp", { timeout: PATIENCE_MS });
+    await page.locator("#settings-table tbody tr:last-child .s-value").fill("28.5", { timeout: PATIENCE_MS });
+    await page.locator("#settings-apply").click({ timeout: PATIENCE_MS });
+    await until("the change made", cellHas, ["#settings-status", "applied at the gateway"]);
+    await waitFor("both nodes hold threshold.temp", () => nodes.every((n) => n.config.get("threshold.temp") === 28.5), PATIENCE_MS);
+    await until("n1 and n2 applied it", (ids) => ids.every((id) => (globalThis as unknown as Page).document.querySelector(`#settings-nodes tr[data-node="${id}"] .state`)?.textContent === "applied"), ["n1", "n2"]);
+    assert.is(await text('#settings-nodes tr[data-node="n3"] .state'), "offline", "n3 is offline: not applied");
+    assert.is((gw!.engine.get("fleet/config")!.value() as Record<string, unknown>)["threshold.temp"], 28.5, "written by the gateway");
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-390.png"), fullPage: true, timeout: PATIENCE_MS });
+
+    // the gateway goes away: the page says so, and shows no figure as current
+    await gw!.stop("test: gateway gone");
+    await until("the gateway shown unreachable", cellHas, ["#live-text", "gateway unreachable"], PATIENCE_MS);
+    assert.match(await text("#c-online"), /^\? \/ 3$/, "nodes online: unknown");
+    assert.is(await text('tr[data-node="n1"] .state'), "unknown");
+    assert.is(await text("#c-ingest"), "–");
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-offline.png"), fullPage: false, timeout: PATIENCE_MS });
+    assert.equal(errors.filter((e) => !/ERR_CONNECTION_REFUSED|Failed to load resource|EventSource/.test(e)), [], "no errors in the page");
   } finally {
     await within("Chromium to close", PATIENCE_MS, context.close()).catch(() => {});
   }

@@ -369,6 +369,11 @@ export class SyncEngine {
     return out.sort();
   }
 
+  /** The version of `doc` the peer is known to hold (acknowledged or told), if any. */
+  acknowledged(peerId: string, doc: string): VersionVector | undefined {
+    return this.peers.get(peerId)?.known.get(doc)?.clone();
+  }
+
   /** True if every document the peer wants has been acknowledged at our current version. */
   inSync(peerId: string): boolean {
     return this.pending(peerId)?.length === 0;

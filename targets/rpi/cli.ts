@@ -4,6 +4,7 @@
 //   lichen inspect DB ENTITY [--events]     one entity: type, value, version vector, its events
 //   lichen compact DB [--threshold N]       snapshot + truncate the namespace logs over N events
 //   lichen export  DB [--format json|csv]   every entity (namespace, id, type, value)
+//   lichen history / backup / set / get      fleet-cli.ts (values over time, online backup, settings)
 //   lichen gateway ... / lichen generate ...  registered by other modules (see EXTENSIONS below)
 //
 // Run as `lichen` (bin/lichen.js, over the compiled dist/targets/rpi/cli.js), or from the sources
@@ -11,7 +12,9 @@
 //
 // Errors: a LichenError or a bad argument prints one line to stderr (`lichen: <message> [CODE]`)
 // and exits 1; a usage error (unknown command or option, a missing or invalid argument) prints
-// commander's message and exits 2. No stack trace unless LICHEN_DEBUG=1.
+// commander's message and exits 2. Damaged rows (a state, envelope, event or snapshot that does
+// not decode) never abort a command: they are skipped, the rest is done, and the command ends
+// with one line counting them and exit code 3 (DAMAGED_EXIT). No stack trace unless LICHEN_DEBUG=1.
 // Progress bars go to stderr, only when stderr is a terminal (progress.ts).
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -20,21 +23,13 @@ import { createWriteStream, existsSync, renameSync, rmSync, type WriteStream } f
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { LichenError } from "../../src/core/errors.js";
 import { DEFAULT_COMPACT_THRESHOLD, openGatewayDb, type CompactResult, type GatewayDb } from "./gateway-db.js";
+import { CliError, DAMAGED_EXIT, damagedError } from "./cli-errors.js";
+import { registerFleetCommands } from "./fleet-cli.js";
 import { packageVersion } from "./package-version.js";
 import { progress } from "./progress.js";
-import { CSV_HEADER, csvRecord, exportPlan, exportRows, inspect, jsonRecord, logSize, status, statusWork, type EntityInfo, type StatusReport } from "./report.js";
+import { CSV_HEADER, csvRecord, envelopeKeys, exportPlan, exportRows, inspect, jsonRecord, logSize, status, statusWork, type EntityInfo, type StatusReport } from "./report.js";
 
-/** A user error the CLI reports in one line (exit 1): a missing entity, an unwritable --out. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = "CliError";
-  }
-}
-
+export { CliError, DAMAGED_EXIT, damagedError };
 
 // ---- output helpers ----
 
@@ -114,12 +109,17 @@ function printStatus(s: StatusReport): void {
     const rows = [["namespace", "events", "seq", "snapshot"]];
     for (const l of s.logs) {
       const seq = l.events === 0 ? "-" : `${l.firstSeq}..${l.lastSeq}`;
-      const snap = l.snapshot === null ? "none" : `at seq ${l.snapshot.seq}, ${bytes(l.snapshot.bytes)}${l.snapshot.entities === null ? "" : `, ${plural(l.snapshot.entities, "entity", "entities")}`}`;
+      const snap = l.damaged !== undefined ? `DAMAGED: ${l.damaged}` : l.snapshot === null ? "none" : `at seq ${l.snapshot.seq}, ${bytes(l.snapshot.bytes)}${l.snapshot.entities === null ? "" : `, ${plural(l.snapshot.entities, "entity", "entities")}`}`;
       rows.push([l.namespace, String(l.events), seq, snap]);
     }
     for (const line of table(rows)) out(line);
   }
   if (s.otherKeys > 0) out(`other keys  ${s.otherKeys} (clock reservation, ...)`);
+  if (s.damaged.length > 0) {
+    out();
+    out(`damaged     ${s.damaged.length}`);
+    for (const d of s.damaged) out(`  ${d}`);
+  }
 }
 
 // ---- inspect ----
@@ -159,6 +159,7 @@ function printEntity(e: EntityInfo): void {
     for (const line of table(rows)) out(line);
   }
   if (l.unreadable > 0) out(`          ${plural(l.unreadable, "event")} of the log unreadable (not [id, delta])`);
+  if (l.damaged !== undefined) out(`          DAMAGED: ${l.damaged}`);
   if (l.snapshot === null) out("snapshot  none");
   else {
     const s = l.snapshot;
@@ -205,14 +206,14 @@ async function writeChunks(stream: NodeJS.WritableStream, chunks: Iterable<strin
   await flush();
 }
 
-function* exportText(db: GatewayDb, format: "json" | "csv", namespace: string | undefined, onRow: () => void): Generator<string> {
+function* exportText(db: GatewayDb, format: "json" | "csv", namespace: string | undefined, onRow: () => void, onDamaged: (entity: string, e: LichenError) => void): Generator<string> {
   const plan = exportPlan(db, namespace);
   const bar = progress("exporting", plan.length);
   try {
     let n = 0;
     if (format === "csv") yield `${CSV_HEADER}\r\n`;
     else yield "[";
-    for (const row of exportRows(db, plan)) {
+    for (const row of exportRows(db, plan, onDamaged)) {
       if (format === "csv") yield `${csvRecord(row)}\r\n`;
       else yield `${n === 0 ? "\n" : ",\n"}  ${jsonRecord(row)}`;
       n++;
@@ -225,9 +226,9 @@ function* exportText(db: GatewayDb, format: "json" | "csv", namespace: string | 
   }
 }
 
-async function exportTo(db: GatewayDb, format: "json" | "csv", namespace: string | undefined, file: string | undefined): Promise<number> {
+async function exportTo(db: GatewayDb, format: "json" | "csv", namespace: string | undefined, file: string | undefined, onDamaged: (entity: string, e: LichenError) => void): Promise<number> {
   let rows = 0;
-  const text = exportText(db, format, namespace, () => rows++);
+  const text = exportText(db, format, namespace, () => rows++, onDamaged);
   if (file === undefined) {
     await writeChunks(process.stdout, text);
     return rows;
@@ -267,7 +268,7 @@ export function buildProgram(): Command {
     .exitOverride() // inherited by the subcommands below: main() picks the exit code
     .showHelpAfterError("(add --help for usage)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
-    .addHelpText("after", "\nExamples:\n  lichen status /var/lib/lichen/lichen.db\n  lichen inspect lichen.db readings/n1 --events\n  lichen compact lichen.db --threshold 500\n  lichen export lichen.db --format csv --out entities.csv");
+    .addHelpText("after", "\nExit codes: 0 done, 1 error, 2 usage, 3 done but damaged rows skipped (counted on stderr).\n\nExamples:\n  lichen status /var/lib/lichen/lichen.db\n  lichen inspect lichen.db readings/n1 --events\n  lichen compact lichen.db --threshold 500\n  lichen export lichen.db --format csv --out entities.csv\n  lichen history lichen.db readings/n1 --since 1h --format csv\n  lichen set fleet/config sampleMs=5000   (through the running gateway)\n  lichen backup /var/lib/lichen/lichen.db /backup/lichen-$(date +%F).db");
 
   program
     .command("status")
@@ -285,6 +286,7 @@ export function buildProgram(): Command {
       });
       if (opts.json) out(JSON.stringify(report, null, 2));
       else printStatus(report);
+      if (report.damaged.length > 0) throw damagedError(`${report.path}`, report.damaged);
     });
 
   program
@@ -297,6 +299,7 @@ export function buildProgram(): Command {
     .option("--envelope", "look for a CrdtDb entity first (when a namespace and a type share a name)")
     .option("--json", "print as JSON")
     .action(async (path: string, entity: string, opts: { events?: boolean; last?: number; envelope?: boolean; json?: boolean }) => {
+      if (opts.last !== undefined && !opts.events) throw new CliError("--last lists the last events: give --events too", 2);
       const info = await withDb(path, "read", (db) => {
         const [ns] = entity.split("/", 1);
         const bar = opts.events ? progress("reading events", logSize(db, ns ?? "")) : undefined;
@@ -316,6 +319,8 @@ export function buildProgram(): Command {
         const { valueJson: _text, ...rest } = info;
         out(JSON.stringify(rest, null, 2));
       } else printEntity(info);
+      if (info.log?.damaged !== undefined) throw damagedError(`log ${info.log.namespace}`, [info.log.damaged]);
+      if (info.log && info.log.unreadable > 0) throw damagedError(`log ${info.log.namespace}`, [`${plural(info.log.unreadable, "event")} unreadable`]);
     });
 
   program
@@ -337,16 +342,26 @@ export function buildProgram(): Command {
         const work = chosen.filter((ns) => logSize(db, ns) > opts.threshold).reduce((n, ns) => n + db.states.list(ns).length, 0);
         const bar = progress("compacting", work);
         try {
-          return chosen.map((ns) => {
+          // one log at a time: a damaged one is reported and the others still compacted
+          const done: CompactResult[] = [];
+          const failed: string[] = [];
+          for (const ns of chosen) {
             bar.label(`compacting ${ns}`);
-            return db.compact(ns, { threshold: opts.threshold, dryRun: opts.dryRun, onEntity: () => bar.tick() });
-          });
+            try {
+              done.push(db.compact(ns, { threshold: opts.threshold, dryRun: opts.dryRun, onEntity: () => bar.tick() }));
+            } catch (e) {
+              if (!(e instanceof LichenError)) throw e;
+              failed.push(`${ns}: ${e.message}`);
+            }
+          }
+          return { done, failed };
         } finally {
           bar.done();
         }
       });
-      if (opts.json) out(JSON.stringify({ threshold: opts.threshold, dryRun: opts.dryRun === true, logs: results }, null, 2));
-      else printCompact(results, opts.threshold, opts.dryRun === true);
+      if (opts.json) out(JSON.stringify({ threshold: opts.threshold, dryRun: opts.dryRun === true, logs: results.done, failed: results.failed }, null, 2));
+      else printCompact(results.done, opts.threshold, opts.dryRun === true);
+      if (results.failed.length > 0) throw damagedError(`compact: ${plural(results.failed.length, "log")} not compacted, ${results.done.length} done`, results.failed);
     });
 
   program
@@ -357,10 +372,19 @@ export function buildProgram(): Command {
     .addOption(new Option("--format <format>", "json: an array of objects; csv: RFC 4180, value as JSON text").choices(["json", "csv"]).default("json"))
     .option("--out <file>", "write to this file instead of stdout")
     .action(async (path: string, opts: { namespace?: string; format: "json" | "csv"; out?: string }) => {
-      const rows = await withDb(path, "read", (db) => exportTo(db, opts.format, opts.namespace, opts.out));
+      const damaged: string[] = [];
+      const rows = await withDb(path, "read", (db) => {
+        if (opts.namespace !== undefined && exportPlan(db, opts.namespace).length === 0) {
+          const names = [...new Set([...db.states.all().map(([n]) => n), ...envelopeKeys(db).map(([t]) => t)])].sort();
+          throw new CliError(`no namespace or CrdtDb type ${opts.namespace} in ${db.path} (there are: ${names.length > 0 ? names.join(", ") : "none"})`);
+        }
+        return exportTo(db, opts.format, opts.namespace, opts.out, (entity, e) => damaged.push(`${entity}: ${e.message}`));
+      });
       if (opts.out !== undefined) process.stderr.write(`exported ${plural(rows, "entity", "entities")} to ${opts.out}\n`);
+      if (damaged.length > 0) throw damagedError(`export: ${plural(rows, "entity", "entities")} exported`, damaged);
     });
 
+  registerFleetCommands(program);
   return program;
 }
 

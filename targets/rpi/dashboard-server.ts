@@ -9,11 +9,18 @@
 //   GET /api/entity?key=ns/id[&events=N]   one entity (report.ts's inspect): value, version, envelope, events, snapshot
 //   GET /events                server-sent events: "hello" then one "tick" per second
 //                              ({ t, ingest, totals, nodes, changed: [entity rows], more })
+//   GET /api/settings?doc=fleet/config      a settings document and, per node, whether it applied the last change
+//   POST /api/settings?doc=fleet/config     {"key": value, ...} (null removes a key): written by the gateway (gateway-settings.ts)
+//   GET /api/history?doc=ns/id[&field=f][&since=ms][&limit=n]   a document's values over time (gateway-history.ts)
+//   GET /metrics               Prometheus text format (gateway-metrics.ts)
+//   GET /healthz               200 {"ok":true,...} when the broker is connected and the database answers, else 503
 //
 // Bound to loopback by default. While it is, requests must name a loopback host (Host header):
-// a web page elsewhere cannot read it through DNS rebinding. There is no authentication: to
-// reach it from another machine, use an SSH tunnel rather than --http-host 0.0.0.0.
-// Node only.
+// a web page elsewhere cannot read it through DNS rebinding. There is no authentication, so
+// writes (POST) are taken only from a loopback peer (whatever --http-host is), as JSON
+// (Content-Type application/json: a cross-site form cannot send that without a preflight, which
+// is never granted), and with an Origin, if any, of this server itself. To reach it from another
+// machine, use an SSH tunnel rather than --http-host 0.0.0.0. Node only.
 
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -23,7 +30,10 @@ import { LichenError } from "../../src/core/errors.js";
 import { timestampToMs } from "../../src/core/hlc.js";
 import type { SyncEngine } from "../../src/transport/sync-engine.js";
 import type { GatewayDb } from "./gateway-db.js";
+import { readHistory } from "./gateway-history.js";
+import { health, metricsText, type MetricsInput } from "./gateway-metrics.js";
 import type { GatewayMonitor, NodeView, Sample, Totals } from "./gateway-monitor.js";
+import { checkSettingsDoc, DEFAULT_SETTINGS_DOC, SETTINGS_NAMESPACE, type SettingsChange, type SettingsView } from "./gateway-settings.js";
 import { envelopeKeys, inspect, jsonText, readEnvelope, status } from "./report.js";
 
 export interface GatewayInfo {
@@ -48,6 +58,10 @@ export interface DashboardContext {
   readonly db: GatewayDb;
   /** Reports a request that failed unexpectedly. */
   readonly onError?: (e: unknown, url: string) => void;
+  /** The fleet's settings: read them, change them (through the gateway's engine). */
+  readonly settings: { view(doc: string): SettingsView | undefined; set(doc: string, change: SettingsChange): SettingsView };
+  /** What /metrics reports beyond the monitor's figures. */
+  metrics(): MetricsInput;
 }
 
 export interface EntityRow {
@@ -65,7 +79,10 @@ export interface EntityRow {
 
 export interface TickEvent {
   t: number;
+  /** Deltas applied during the last second. */
   ingest: number;
+  /** Deltas applied per second, averaged over the last INGEST_WINDOW seconds (the Ingest card). */
+  ingestRate: number;
   totals: Totals;
   connected: boolean;
   nodes: NodeView[];
@@ -170,6 +187,63 @@ export function entityDetail(ctx: DashboardContext, key: string, events = 50): u
   return { ...rest, versionTimes, history };
 }
 
+/** A loopback peer address (IPv4, IPv6, or IPv4-mapped). */
+function loopbackPeer(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.replace(/^::ffff:/, "");
+  return a === "::1" || /^127\.\d+\.\d+\.\d+$/.test(a);
+}
+
+const MAX_BODY_BYTES = 16 * 1024;
+
+/** The request's body as JSON (at most MAX_BODY_BYTES). */
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(Object.assign(new Error(`the body is over ${MAX_BODY_BYTES} bytes`), { status: 413 }));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch {
+        reject(Object.assign(new Error("the body is not JSON"), { status: 400 }));
+      }
+    });
+    req.on("error", reject);
+  });
+}
+
+/** Why this request may not write (undefined: it may). */
+function writeRefusal(req: IncomingMessage): string | undefined {
+  if (!loopbackPeer(req.socket.remoteAddress)) return "settings are changed from this machine only (an SSH tunnel, or lichen set on the gateway)";
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") return "a write is Content-Type: application/json";
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== "null") {
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      return "a bad Origin";
+    }
+    if (host !== req.headers.host) return `writes from ${origin} are not allowed`;
+  } else if (origin === "null") return "writes from an opaque origin are not allowed";
+  return undefined;
+}
+
+function sendText(res: ServerResponse, code: number, type: string, text: string): void {
+  res.writeHead(code, { "Content-Type": type, "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
 function send(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(code, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(text) });
@@ -184,6 +258,7 @@ export async function startDashboard(ctx: DashboardContext, options: { host: str
   const hello = (): unknown => ({
     gateway: ctx.info(),
     totals: ctx.monitor.totals,
+    ingestRate: ctx.monitor.ingestRate(),
     nodes: ctx.monitor.nodes(),
     samples: ctx.monitor.samples(),
   });
@@ -191,8 +266,12 @@ export async function startDashboard(ctx: DashboardContext, options: { host: str
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://dashboard");
     if (loopbackOnly && !loopbackHost(req.headers.host)) return send(res, 403, { error: "this dashboard answers to localhost only" });
+    if (req.method === "POST" && url.pathname === "/api/settings") {
+      void postSettings(req, res, url);
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.setHeader("Allow", "GET, HEAD");
+      res.setHeader("Allow", url.pathname === "/api/settings" ? "GET, HEAD, POST" : "GET, HEAD");
       return send(res, 405, { error: `${req.method} not allowed` });
     }
     try {
@@ -230,6 +309,40 @@ export async function startDashboard(ctx: DashboardContext, options: { host: str
           if (detail === undefined) return send(res, 404, { error: `no entity ${key}` });
           return send(res, 200, detail);
         }
+        case "/api/settings": {
+          const doc = url.searchParams.get("doc") ?? DEFAULT_SETTINGS_DOC;
+          try {
+            checkSettingsDoc(doc);
+            const view = ctx.settings.view(doc);
+            if (view === undefined) return send(res, 404, { error: `no settings document ${doc} yet (lichen set ${doc} key=value makes it)` });
+            return send(res, 200, view);
+          } catch (e) {
+            if (e instanceof LichenError) return send(res, 400, { error: e.message, code: e.code });
+            throw e;
+          }
+        }
+        case "/api/history": {
+          const doc = url.searchParams.get("doc");
+          if (doc === null || !doc.includes("/")) return send(res, 400, { error: "missing ?doc=namespace/id" });
+          const num = (name: string): number | undefined | null => {
+            const v = url.searchParams.get(name);
+            if (v === null) return undefined;
+            const n = Number(v);
+            return v.trim() !== "" && Number.isSafeInteger(n) && n >= 0 ? n : null;
+          };
+          const since = num("since");
+          const limit = num("limit");
+          if (since === null || limit === null) return send(res, 400, { error: "since and limit are non-negative integers (since: wall-clock ms)" });
+          const fields = url.searchParams.getAll("field").filter((f) => f !== "");
+          const { rows, damaged } = readHistory(ctx.db.sql, doc, { since, fields, limit: Math.min(limit ?? 20_000, 20_000) });
+          return send(res, 200, { doc, rows: rows.map((r) => ({ t: r.t, field: r.field, value: r.value })), damaged });
+        }
+        case "/metrics":
+          return sendText(res, 200, "text/plain; version=0.0.4; charset=utf-8", metricsText(ctx.metrics()));
+        case "/healthz": {
+          const h = health(ctx.info().connected, () => ctx.db.sql.prepare("SELECT 1").get());
+          return send(res, h.ok ? 200 : 503, h);
+        }
         case "/events": {
           if (streams.size >= MAX_SSE_CLIENTS) return send(res, 503, { error: "too many dashboards open" });
           res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store", Connection: "keep-alive", "X-Accel-Buffering": "no" });
@@ -250,6 +363,34 @@ export async function startDashboard(ctx: DashboardContext, options: { host: str
       ctx.onError?.(e, url.pathname);
       const message = e instanceof Error ? e.message : String(e);
       if (!res.headersSent) send(res, 500, { error: message });
+      else res.end();
+    }
+  };
+
+  const postSettings = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    try {
+      const refusal = writeRefusal(req);
+      if (refusal !== undefined) {
+        req.resume();
+        return send(res, 403, { error: refusal });
+      }
+      const doc = url.searchParams.get("doc") ?? DEFAULT_SETTINGS_DOC;
+      let body: unknown;
+      try {
+        body = await readJson(req);
+      } catch (e) {
+        return send(res, (e as { status?: number }).status ?? 400, { error: (e as Error).message });
+      }
+      try {
+        return send(res, 200, ctx.settings.set(doc, body as SettingsChange));
+      } catch (e) {
+        // outside fleet/*: a document the gateway may not write (403); else bad input (400)
+        if (e instanceof LichenError) return send(res, doc.startsWith(`${SETTINGS_NAMESPACE}/`) ? 400 : 403, { error: e.message, code: e.code });
+        throw e;
+      }
+    } catch (e) {
+      ctx.onError?.(e, url.pathname);
+      if (!res.headersSent) send(res, 500, { error: e instanceof Error ? e.message : String(e) });
       else res.end();
     }
   };
@@ -306,5 +447,5 @@ export function tickEvent(ctx: DashboardContext, sample: Sample, maxChanged = 10
     const row = entityRow(ctx.engine, key, now);
     if (row !== undefined) changed.push(row);
   }
-  return { t: sample.t, ingest: sample.ingest, totals: { ...ctx.monitor.totals }, connected: ctx.info().connected, nodes: sample.nodes ?? ctx.monitor.nodes(), changed, more };
+  return { t: sample.t, ingest: sample.ingest, ingestRate: ctx.monitor.ingestRate(), totals: { ...ctx.monitor.totals }, connected: ctx.info().connected, nodes: sample.nodes ?? ctx.monitor.nodes(), changed, more };
 }

@@ -56,6 +56,12 @@ export interface GatewayConfig {
   compactThreshold: number;
   /** Keep the SQL mirror's change rows of the last N db_versions (0: keep all). */
   keepChanges: number;
+  /** Keep the history (lichen_history) of the last N days (0: keep all). */
+  historyDays: number;
+  /** Publish Home Assistant MQTT discovery messages (external broker only). */
+  haDiscovery: boolean;
+  /** Home Assistant's discovery prefix. */
+  haPrefix: string;
 }
 
 export type ConfigKey = keyof GatewayConfig;
@@ -110,6 +116,9 @@ export const OPTIONS: readonly Spec[] = Object.freeze([
   { key: "antiEntropyMs", flag: "--anti-entropy-ms <ms>", env: "LICHEN_ANTI_ENTROPY_MS", kind: "ms", help: "digest exchange period (default 30000)" },
   { key: "compactThreshold", flag: "--compact-threshold <n>", env: "LICHEN_COMPACT_THRESHOLD", kind: "count", help: "compact an event log over n events, checked every minute (default 10000; 0: never)" },
   { key: "keepChanges", flag: "--keep-changes <n>", env: "LICHEN_KEEP_CHANGES", kind: "count", help: "keep the SQL change rows of the last n db_versions (default 100000; 0: all)" },
+  { key: "historyDays", flag: "--history-days <n>", env: "LICHEN_HISTORY_DAYS", kind: "count", help: "keep the values' history (lichen history) of the last n days, pruned every minute (default 30; 0: all)" },
+  { key: "haDiscovery", flag: "--ha-discovery", env: "LICHEN_HA_DISCOVERY", kind: "bool", help: "publish Home Assistant MQTT discovery messages for the nodes' numeric readings (needs --broker)" },
+  { key: "haPrefix", flag: "--ha-prefix <prefix>", env: "LICHEN_HA_PREFIX", kind: "string", help: 'Home Assistant\'s discovery prefix (default "homeassistant")' },
 ] satisfies Spec[]);
 
 export const CONFIG_FLAG = "--config <file>";
@@ -162,6 +171,9 @@ export function defaults(): GatewayConfig {
     antiEntropyMs: 30_000,
     compactThreshold: 10_000,
     keepChanges: 100_000,
+    historyDays: 30,
+    haDiscovery: false,
+    haPrefix: "homeassistant",
   };
 }
 
@@ -371,6 +383,9 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
     if (c.port !== 0 && c.port === c.httpPort && (c.host === c.httpHost || isAny(c.host) || isAny(c.httpHost))) {
       throw new ConfigError(`the embedded broker and the dashboard cannot both listen on port ${c.port}: change ${label("port")} or ${label("httpPort")}`, usage(["port", "httpPort"]));
     }
+  }
+  if (c.haDiscovery && c.broker === undefined) {
+    throw new ConfigError(`${label("haDiscovery")} needs an external broker (--broker): Home Assistant cannot subscribe to the embedded broker's topics (docs/gateway.md)`, usage(["haDiscovery"]));
   }
   if ((c.cert === undefined) !== (c.key === undefined)) throw new ConfigError(`${label(c.cert === undefined ? "key" : "cert")} needs ${c.cert === undefined ? "--cert" : "--key"} too: a client certificate and its key go together`, usage(["cert", "key"]));
   if (c.maxPacketBytes < 256) throw new ConfigError(`${label("maxPacketBytes")}: expected at least 256 bytes, got ${c.maxPacketBytes}`, usage(["maxPacketBytes"]));

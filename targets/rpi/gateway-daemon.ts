@@ -20,14 +20,19 @@
 //   published, the embedded broker, the dashboard and the database closed; exit 0. A second signal
 //   exits at once (1).
 // - Maintenance, every minute: event logs over --compact-threshold events are compacted
-//   (gateway-db's compact), and the SQL mirror's change rows older than the last --keep-changes
-//   db_versions are pruned.
+//   (gateway-db's compact), the SQL mirror's change rows older than the last --keep-changes
+//   db_versions are pruned, and the history's rows older than --history-days.
+// - History (gateway-history.ts): every change stored, local or from a peer, adds one row per
+//   field that changed to lichen_history, through a connection of its own.
+// - Settings (gateway-settings.ts): fleet/* documents written through `write`, from the HTTP API
+//   (`lichen set`, the dashboard's form); the tracker follows which nodes applied a change.
+// - Home Assistant discovery (ha-discovery.ts), with --ha-discovery: published by the MQTT client.
 //
 // startGateway() is the daemon without the process around it (signals, exit): scripts/start.ts
 // and the tests use it in process.
 
 import { createHash } from "node:crypto";
-import { readFileSync, realpathSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { createServer } from "node:net";
 import type { Crdt } from "../../src/core/crdt.js";
@@ -43,7 +48,11 @@ import type { SyncEngine, SyncLogEntry } from "../../src/transport/sync-engine.j
 import { startDashboard, tickEvent, type Dashboard, type DashboardContext, type GatewayInfo } from "./dashboard-server.js";
 import { isLoopback, LOG_LEVELS, type GatewayConfig, type LogLevel } from "./gateway-config.js";
 import { openGatewayDb, type GatewayDb } from "./gateway-db.js";
+import { HistoryRecorder, openHistoryConnection } from "./gateway-history.js";
 import { GatewayMonitor } from "./gateway-monitor.js";
+import { SettingsTracker } from "./gateway-settings.js";
+import { HaDiscovery } from "./ha-discovery.js";
+import { LWWMap } from "../../src/core/maps.js";
 import { LogLimiter } from "./log-limit.js";
 import { packageVersion } from "./package-version.js";
 
@@ -95,6 +104,8 @@ export interface Gateway {
   /** The dashboard's URL. */
   readonly httpUrl: string;
   readonly dashboard: Dashboard;
+  readonly history: HistoryRecorder;
+  readonly settings: SettingsTracker;
   info(): GatewayInfo;
   /** Opens (or creates) a document, changes it, and syncs it: a write made by the gateway itself. */
   write<C extends Crdt>(ns: string, id: string, type: CrdtClass<C>, change: (doc: C) => void): C;
@@ -156,7 +167,15 @@ export async function lockDatabase(path: string): Promise<() => Promise<void>> {
 }
 
 /** Runs the periodic upkeep of the database once; returns what it did. */
-export function maintain(db: GatewayDb, config: Pick<GatewayConfig, "compactThreshold" | "keepChanges">, log: Logger): void {
+export function maintain(db: GatewayDb, config: Pick<GatewayConfig, "compactThreshold" | "keepChanges" | "historyDays">, log: Logger, history?: HistoryRecorder, now = Date.now()): void {
+  if (history !== undefined && config.historyDays > 0) {
+    try {
+      const rows = history.prune(now - config.historyDays * 86_400_000);
+      if (rows > 0) log("info", "history-pruned", { rows, days: config.historyDays });
+    } catch (e) {
+      log("error", "history-prune-failed", { message: errorMessage(e) });
+    }
+  }
   if (config.compactThreshold > 0) {
     for (const ns of db.logs()) {
       try {
@@ -226,20 +245,34 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     }
     const unlock = await lockDatabase(real);
     cleanup.push(unlock);
+    // ports first: a start that fails on a busy port leaves no new database behind
+    if (config.broker === undefined && config.port !== 0 && !(await portFree(config.port, config.host))) {
+      throw new GatewayStartError(
+        `cannot start the embedded MQTT broker: ${config.host}:${config.port} is in use (mosquitto? then use --broker mqtt://127.0.0.1:${config.port}; or choose another --port)`,
+      );
+    }
+    if (config.httpPort !== 0 && !(await portFree(config.httpPort, config.httpHost))) {
+      throw new GatewayStartError(`cannot serve the dashboard on ${config.httpHost}:${config.httpPort}: the port is in use (choose another --http-port)`);
+    }
+    // a file this start creates is removed if the start fails
+    const created = !existsSync(config.db);
+    if (created) cleanup.push(() => {
+      for (const suffix of ["", "-wal", "-shm"]) rmSync(`${config.db}${suffix}`, { force: true });
+    });
     const db = openGatewayDb(config.db, { create: true });
     cleanup.push(() => db.close());
-    maintain(db, config, log);
+    const historySql = openHistoryConnection(db.path);
+    cleanup.push(() => {
+      historySql.close();
+    });
+    const history = new HistoryRecorder(historySql);
+    maintain(db, config, log, history);
     const clock = openClock(db.kv);
 
     // the broker
     let broker: EmbeddedBroker | undefined;
     let brokerUrl: string;
     if (config.broker === undefined) {
-      if (config.port !== 0 && !(await portFree(config.port, config.host))) {
-        throw new GatewayStartError(
-          `cannot start the embedded MQTT broker: ${config.host}:${config.port} is in use (mosquitto? then use --broker mqtt://127.0.0.1:${config.port}; or choose another --port)`,
-        );
-      }
       let users: Users | undefined;
       let tls: { cert: Buffer; key: Buffer } | undefined;
       try {
@@ -290,9 +323,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       throw new GatewayStartError(`cannot read a TLS file: ${errorMessage(e)}`);
     }
     let monitor: GatewayMonitor | undefined;
+    let ha: HaDiscovery | undefined;
     const lastMqttError = new Map<string, number>();
+    const REFUSALS = new Set(["forged", "refused", "forbidden", "quota", "rate-limited", "frame-error"]);
+    const recordHistory = (doc: string): void => {
+      const crdt = engine.get(doc);
+      if (crdt === undefined) return;
+      try {
+        history.record(doc, crdt.value(), Date.now());
+      } catch (e) {
+        // the state is stored (the truth); only its history row is lost
+        log("error", "history-failed", { doc, message: errorMessage(e) });
+      }
+    };
     const engineLog = (entry: SyncLogEntry): void => {
-      if (entry.event === "forged" || entry.event === "refused") monitor?.refused(entry.peer, entry.event);
+      if (REFUSALS.has(entry.event)) monitor?.refused(entry.peer, entry.event, entry.count ?? 1);
       if (entry.level === "warn" && entry.peer !== undefined) return peerWarning(entry.event, entry.peer, { peer: entry.peer, doc: entry.doc, message: entry.message });
       if (entry.event === "mqtt-error") {
         // a broker that is down fails every reconnect: say it once a minute
@@ -329,19 +374,45 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
           log("error", "event-log-failed", { peer, doc, message: errorMessage(e) });
         }
         monitor?.applied(peer, doc, delta.length);
+        recordHistory(doc);
+        if (ha !== undefined) {
+          try {
+            ha.changed(peer, doc, engine.get(doc)?.value());
+          } catch (e) {
+            log("error", "ha-failed", { peer, doc, message: errorMessage(e) });
+          }
+        }
         log("debug", "applied", { peer, doc, bytes: delta.length });
         options.onApplied?.(peer, doc, delta.length);
       },
       onPresence: (peer, s) => {
         monitor?.presence(peer);
+        if (s.role === "node") ha?.presence(peer, s.online);
         log("info", "presence", { peer, role: s.role, online: s.online });
         options.onPresence?.(peer, s);
       },
     });
     cleanup.push(() => sync.close());
     const engine = sync.engine;
+    for (const doc of engine.documents()) history.know(doc, engine.get(doc)!.value());
     const m = new GatewayMonitor({ self: config.id, gateways: config.gateways, engine, peers: () => sync.peers() });
     monitor = m;
+    if (config.haDiscovery) {
+      ha = new HaDiscovery({ fleet: config.fleet, prefix: config.haPrefix, publish: (topic, payload, retain) => void sync.client.publish(topic, payload, { qos: 0, retain }) });
+      for (const doc of engine.documents()) {
+        const id = doc.slice(doc.indexOf("/") + 1);
+        if (id !== config.id) ha.changed(id, doc, engine.get(doc)!.value());
+      }
+    }
+    const write = <C extends Crdt>(ns: string, id: string, type: CrdtClass<C>, change: (doc: C) => void): C => {
+      const doc = engine.open(ns, id, type);
+      change(doc);
+      engine.changed(ns, id);
+      m.changedLocally(`${ns}/${id}`);
+      recordHistory(`${ns}/${id}`);
+      return doc;
+    };
+    const settings = new SettingsTracker(engine, (ns, id, change) => write(ns, id, LWWMap, change), () => m.nodes());
     let connected = false;
     sync.client.on("connect", () => {
       connected = true;
@@ -370,7 +441,32 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     });
 
     // the dashboard
-    const ctx: DashboardContext = { info, monitor: m, engine, db, onError: (e, url) => log("error", "http-error", { url, message: errorMessage(e) }) };
+    const ctx: DashboardContext = {
+      info,
+      monitor: m,
+      engine,
+      db,
+      onError: (e, url) => log("error", "http-error", { url, message: errorMessage(e) }),
+      settings: {
+        view: (doc) => settings.view(doc),
+        set: (doc, change) => {
+          const view = settings.set(doc, change);
+          log("info", "settings-changed", { doc, keys: Object.keys(change) });
+          return view;
+        },
+      },
+      metrics: () => ({
+        fleet: config.fleet,
+        version,
+        connected: sync.connected,
+        uptimeMs: Date.now() - startedAt,
+        totals: m.totals,
+        nodes: m.nodes(),
+        dbPath: db.path,
+        brokerClients: broker?.aedes.connectedClients,
+        ingest: m.ingestRate(),
+      }),
+    };
     let dashboard: Dashboard;
     try {
       dashboard = await startDashboard(ctx, { host: config.httpHost, port: config.httpPort });
@@ -385,13 +481,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const tickTimer = setInterval(() => {
       flushWarnings();
       try {
+        settings.observe();
         dashboard.broadcast(tickEvent(ctx, m.tick()));
       } catch (e) {
         log("error", "tick-failed", { message: errorMessage(e) });
       }
     }, options.tickMs ?? 1000);
     tickTimer.unref();
-    const maintenanceTimer = setInterval(() => maintain(db, config, log), options.maintenanceMs ?? 60_000);
+    const maintenanceTimer = setInterval(() => maintain(db, config, log, history), options.maintenanceMs ?? 60_000);
     maintenanceTimer.unref();
 
     log("info", "ready", { id: config.id, fleet: config.fleet, documents: engine.documents().length, broker: brokerUrl, dashboard: dashboard.url });
@@ -407,13 +504,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       httpUrl: dashboard.url,
       dashboard,
       info,
-      write<C extends Crdt>(ns: string, id: string, type: CrdtClass<C>, change: (doc: C) => void): C {
-        const doc = engine.open(ns, id, type);
-        change(doc);
-        engine.changed(ns, id);
-        m.changedLocally(`${ns}/${id}`);
-        return doc;
-      },
+      history,
+      settings,
+      write,
       stop: (reason = "stop") =>
         (stopping ??= (async () => {
           log("info", "stopping", { reason });
@@ -430,6 +523,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
           await step("sync", () => sync.close());
           await step("broker", () => broker?.close());
           await step("dashboard", () => dashboard.close());
+          await step("history", () => {
+            historySql.close();
+          });
           await step("db", () => db.close());
           await step("lock", () => unlock());
           log("info", "stopped", { reason });

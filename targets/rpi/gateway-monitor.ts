@@ -57,9 +57,12 @@ export interface Sample {
 export interface Totals {
   applied: number;
   appliedBytes: number;
+  /** Deltas and frames refused, all reasons together; `refusedBy` splits them by reason. */
   refused: number;
   forged: number;
   local: number;
+  /** Refusals by the engine's reason: forged, refused, forbidden, quota, rate-limited, frame-error. */
+  refusedBy: Record<string, number>;
 }
 
 interface Track {
@@ -88,6 +91,8 @@ export interface MonitorOptions {
 }
 
 const YEAR_MS = 366 * 86_400_000;
+/** Seconds averaged by the ingest rate (the dashboard's Ingest card, /metrics). */
+export const INGEST_WINDOW = 10;
 
 /** The documents with changes `peer` lacks, as far as the gateway knows (undefined: an unknown peer). */
 export function pendingDocs(engine: SyncEngine, peer: string): string[] | undefined {
@@ -95,7 +100,7 @@ export function pendingDocs(engine: SyncEngine, peer: string): string[] | undefi
 }
 
 export class GatewayMonitor {
-  readonly totals: Totals = { applied: 0, appliedBytes: 0, refused: 0, forged: 0, local: 0 };
+  readonly totals: Totals = { applied: 0, appliedBytes: 0, refused: 0, forged: 0, local: 0, refusedBy: {} };
   private readonly tracks = new Map<string, Track>();
   /** Per document, the version counters seen per replica: tells which replicas a delta brought news of. */
   private readonly seen = new Map<string, Map<string, number>>();
@@ -171,11 +176,12 @@ export class GatewayMonitor {
     this.dirty.add(doc);
   }
 
-  /** The engine refused a peer's delta ("forged", "refused"). */
-  refused(peer: string | undefined, event: string): void {
-    if (event === "forged") this.totals.forged++;
-    this.totals.refused++;
-    if (peer !== undefined) this.track(peer).refused++;
+  /** The engine refused `count` of a peer's deltas or frames for this reason (its log lines carry the count). */
+  refused(peer: string | undefined, event: string, count = 1): void {
+    if (event === "forged") this.totals.forged += count;
+    this.totals.refused += count;
+    this.totals.refusedBy[event] = (this.totals.refusedBy[event] ?? 0) + count;
+    if (peer !== undefined) this.track(peer).refused += count;
   }
 
   /** Presence changed (MqttSync's onPresence). */
@@ -193,6 +199,16 @@ export class GatewayMonitor {
     this.history.push(s);
     if (this.history.length > this.historySize) this.history.splice(0, this.history.length - this.historySize);
     return { ...s, nodes };
+  }
+
+  /**
+   * Deltas applied per second over the last `seconds` closed samples (fewer while the history is
+   * shorter): one second's count alone swings between 0 and 2 at about one delta a second.
+   */
+  ingestRate(seconds = INGEST_WINDOW): number {
+    const window = this.history.slice(-seconds);
+    if (window.length === 0) return 0;
+    return window.reduce((n, s) => n + s.ingest, 0) / window.length;
   }
 
   samples(): Sample[] {

@@ -76,6 +76,8 @@ export interface LogStatus {
   firstSeq: number;
   lastSeq: number;
   snapshot: { seq: number; bytes: number; entities: number | null } | null;
+  /** Why the log could not be read (a damaged snapshot or event key), if it could not. */
+  damaged?: string;
 }
 
 export interface StatusReport {
@@ -92,6 +94,8 @@ export interface StatusReport {
   logs: LogStatus[];
   /** Keys that are none of the above (the clock reservation, keys of other modules). */
   otherKeys: number;
+  /** What could not be read: one line per damaged state, envelope or log (the rest is reported). */
+  damaged: string[];
 }
 
 /** Counts what `status` reads: states and envelopes (one decode each). */
@@ -100,6 +104,7 @@ export function statusWork(db: GatewayDb): number {
 }
 
 export function status(db: GatewayDb, onItem?: () => void): StatusReport {
+  const damaged: string[] = [];
   const namespaces = new Map<string, NamespaceStatus>();
   for (const [ns, id] of db.states.all()) {
     let s = namespaces.get(ns);
@@ -119,6 +124,7 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
     } catch {
       // counted as unreadable
     }
+    if (type === "unreadable") damaged.push(`state ${ns}/${id}: unreadable`);
     s.types[type] = (s.types[type] ?? 0) + 1;
     onItem?.();
   }
@@ -141,6 +147,7 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
     } catch {
       // counted as unreadable
     }
+    if (version === "unreadable") damaged.push(`envelope ${type}/${id}: unreadable`);
     s.schemaVersions[version] = (s.schemaVersions[version] ?? 0) + 1;
     onItem?.();
   }
@@ -148,9 +155,19 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
   const logs: LogStatus[] = [];
   let logKeys = 0;
   for (const ns of db.logs()) {
-    const log = new EventStore(db.kv, ns);
     const events = db.kv.keys(`e/${ns}/`).length;
     logKeys += events;
+    let log: EventStore;
+    try {
+      log = new EventStore(db.kv, ns);
+    } catch (e) {
+      // a damaged snapshot (or event key): the log is reported as such, the rest still is
+      const message = e instanceof Error ? e.message : String(e);
+      if (db.kv.get(`e/${ns}~snapshot`) !== undefined) logKeys++;
+      damaged.push(`log ${ns}: ${message}`);
+      logs.push({ namespace: ns, events, firstSeq: 0, lastSeq: 0, snapshot: null, damaged: message });
+      continue;
+    }
     let snapshot: LogStatus["snapshot"] = null;
     const snap = log.snapshot();
     if (snap !== undefined) {
@@ -184,6 +201,7 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
     envelopes: [...envelopes.values()],
     logs,
     otherKeys: db.kv.keys().length - states - envs - logKeys,
+    damaged,
   };
 }
 
@@ -230,8 +248,10 @@ export interface EntityInfo {
     entityEvents: EventInfo[];
     /** How many events of the log are this entity's (entityEvents may list only the last ones). */
     entityEventCount: number;
-    /** Events of the log that are not [id, delta]. */
+    /** Events of the log that are not [id, delta], or not readable at all. */
     unreadable: number;
+    /** Why the log itself could not be read (a damaged snapshot), if it could not. */
+    damaged?: string;
     snapshot: { seq: number; bytes: number; entities: number | null; entityBytes: number | null } | null;
   } | null;
 }
@@ -318,11 +338,28 @@ export function parseEntity(entity: string): [string, string] {
 /** The log of an entity's namespace: its events for that id (one pass over the log). */
 function entityLog(db: GatewayDb, ns: string, id: string, onEvent?: () => void): EntityInfo["log"] {
   if (!db.logs().includes(ns)) return null;
-  const log = new EventStore(db.kv, ns);
+  let log: EventStore;
+  try {
+    log = new EventStore(db.kv, ns);
+  } catch (e) {
+    const events = db.kv.keys(`e/${ns}/`).length;
+    return { namespace: ns, events, firstSeq: 0, lastSeq: 0, entityEvents: [], entityEventCount: 0, unreadable: events, snapshot: null, damaged: e instanceof Error ? e.message : String(e) };
+  }
   const entityEvents: EventInfo[] = [];
   let unreadable = 0;
   let events = 0;
-  for (const ev of log.range()) {
+  for (let seq = log.firstSeq; seq <= log.lastSeq; seq++) {
+    // one event at a time: a damaged event is counted and skipped, the others still read
+    let ev;
+    try {
+      ev = log.range(seq, seq)[0];
+    } catch {
+      events++;
+      unreadable++;
+      onEvent?.();
+      continue;
+    }
+    if (ev === undefined) continue;
     events++;
     onEvent?.();
     let applied;
@@ -335,7 +372,12 @@ function entityLog(db: GatewayDb, ns: string, id: string, onEvent?: () => void):
     if (applied.id === id) entityEvents.push({ seq: ev.seq, ts: ev.ts, time: tsToIso(ev.ts), node: ev.node, deltaBytes: applied.delta.length });
   }
   let snapshot: NonNullable<EntityInfo["log"]>["snapshot"] = null;
-  const snap = log.snapshot();
+  let snap;
+  try {
+    snap = log.snapshot();
+  } catch {
+    snap = undefined;
+  }
   if (snap !== undefined) {
     let entities: number | null = null;
     let entityBytes: number | null = null;
@@ -405,19 +447,30 @@ export function exportPlan(db: GatewayDb, namespace?: string): Array<["state" | 
   ];
 }
 
-/** The rows of export, one entity at a time; a corrupt entity throws CORRUPT naming it. */
-export function* exportRows(db: GatewayDb, plan: ReturnType<typeof exportPlan>): Generator<ExportRow> {
+/**
+ * The rows of export, one entity at a time. A damaged entity (CORRUPT, UNSUPPORTED_VERSION) is
+ * skipped and handed to `onDamaged`; without it, it throws, naming the entity.
+ */
+export function* exportRows(db: GatewayDb, plan: ReturnType<typeof exportPlan>, onDamaged?: (entity: string, e: LichenError) => void): Generator<ExportRow> {
   for (const [kind, ns, id] of plan) {
     const key = kind === "state" ? `s/${ns}/${id}` : `d/${ns}/${id}`;
     const bytes = db.kv.get(key);
     if (bytes === undefined) continue; // deleted meanwhile
-    if (kind === "state") {
-      const crdt = loadState(`${ns}/${id}`, bytes);
-      yield { namespace: ns, id, type: typeName(crdt.typeTag), valueJson: jsonText(crdt.value()) };
-    } else {
-      const env = readEnvelope(key, bytes);
-      yield { namespace: ns, id, type: `${env.type}@${env.schemaVersion}`, valueJson: jsonText(env.value) };
+    let row: ExportRow;
+    try {
+      if (kind === "state") {
+        const crdt = loadState(`${ns}/${id}`, bytes);
+        row = { namespace: ns, id, type: typeName(crdt.typeTag), valueJson: jsonText(crdt.value()) };
+      } else {
+        const env = readEnvelope(key, bytes);
+        row = { namespace: ns, id, type: `${env.type}@${env.schemaVersion}`, valueJson: jsonText(env.value) };
+      }
+    } catch (e) {
+      if (onDamaged === undefined || !(e instanceof LichenError)) throw e;
+      onDamaged(`${ns}/${id}`, e);
+      continue;
     }
+    yield row;
   }
 }
 

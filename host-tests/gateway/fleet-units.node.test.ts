@@ -1,0 +1,142 @@
+// The pieces of running a fleet, alone and in simulated time: settings' parsing and checks, the
+// history's changed-fields rows and table, the ingest rate of the monitor (the dashboard's card and
+// /metrics), the Prometheus text, Home Assistant's messages.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import Database from "better-sqlite3";
+import { LichenError } from "../../src/core/errors.js";
+import { MemoryKv } from "../../src/store/kv.js";
+import { SyncEngine, type Scheduler } from "../../src/transport/sync-engine.js";
+import { HistoryRecorder, pivot, readHistory } from "../../targets/rpi/gateway-history.js";
+import { metricsText } from "../../targets/rpi/gateway-metrics.js";
+import { GatewayMonitor } from "../../targets/rpi/gateway-monitor.js";
+import { checkChange, checkSettingsDoc, parseAssignments } from "../../targets/rpi/gateway-settings.js";
+import { HaDiscovery } from "../../targets/rpi/ha-discovery.js";
+import { parseSince } from "../../targets/rpi/fleet-cli.js";
+
+const throwsCode = (fn: () => unknown, code: string, pattern: RegExp): void => {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, LichenError);
+    assert.is((e as LichenError).code, code);
+    assert.match((e as Error).message, pattern);
+    return;
+  }
+  assert.unreachable("it should throw");
+};
+
+test("settings: key=value words, types, removal; what is refused", () => {
+  assert.equal(parseAssignments(["a=1", "b=2.5", "c=true", "d=eco", 'e="42"', "f=", "g=-3e2"]), { a: 1, b: 2.5, c: true, d: "eco", e: "42", f: null, g: -300 });
+  throwsCode(() => parseAssignments(["novalue"]), "INVALID_ARGUMENT", /is not key=value/);
+  throwsCode(() => parseAssignments(["=1"]), "INVALID_ARGUMENT", /is not key=value/);
+  throwsCode(() => parseAssignments(["bad key=1"]), "INVALID_ARGUMENT", /a key is 1 to 64/);
+  throwsCode(() => checkChange({ a: { b: 1 } }), "INVALID_ARGUMENT", /a value is a finite number/);
+  throwsCode(() => checkChange({ a: Number.NaN }), "INVALID_ARGUMENT", /a value is a finite number/);
+  throwsCode(() => checkChange({}), "INVALID_ARGUMENT", /no setting given/);
+  throwsCode(() => checkChange([1]), "INVALID_ARGUMENT", /a JSON object/);
+  assert.is(checkSettingsDoc("fleet/config"), "fleet/config");
+  throwsCode(() => checkSettingsDoc("readings/n1"), "INVALID_ARGUMENT", /not permitted/);
+  throwsCode(() => checkSettingsDoc("fleet"), "INVALID_ARGUMENT", /"fleet\/<id>"/);
+});
+
+test("history: only the fields that changed, removals as NULL, nothing for a restart; the table carries values forward", () => {
+  const sql = new Database(":memory:");
+  const h = new HistoryRecorder(sql);
+  h.know("readings/n1", { temp: 20, hum: 40 }); // what the gateway held at start: no row
+  assert.is(h.record("readings/n1", { temp: 20, hum: 40 }, 1000), 0, "no change, no row");
+  assert.is(h.record("readings/n1", { temp: 21, hum: 40 }, 2000), 1, "temp only");
+  assert.is(h.record("readings/n1", { temp: 21, hum: 41, battery: 90 }, 3000), 2);
+  assert.is(h.record("readings/n1", { temp: 21, hum: 41 }, 4000), 1, "battery removed");
+  assert.is(h.record("counters/n1", 7, 4000), 1, "a counter: one field, value");
+  const { rows, damaged } = readHistory(sql, "readings/n1");
+  assert.is(damaged, 0);
+  assert.equal(rows.map((r) => [r.t, r.field, r.value]), [[2000, "temp", 21], [3000, "hum", 41], [3000, "battery", 90], [4000, "battery", null]]);
+  const table = pivot(rows);
+  assert.equal(table.columns, ["battery", "hum", "temp"]);
+  assert.equal(table.records, [
+    { t: 2000, values: [null, null, 21] },
+    { t: 3000, values: [90, 41, 21] },
+    { t: 4000, values: [null, 41, 21] },
+  ]);
+  assert.equal(readHistory(sql, "readings/n1", { since: 3000, fields: ["hum"] }).rows.map((r) => r.value), [41]);
+  // a damaged row is skipped and counted
+  sql.prepare("INSERT INTO lichen_history (t, doc, field, value) VALUES (5000, 'readings/n1', 'temp', '{not json')").run();
+  const after = readHistory(sql, "readings/n1");
+  assert.is(after.damaged, 1);
+  assert.is(after.rows.length, 4);
+  assert.is(h.prune(3500), 3, "the three rows before 3.5 s pruned");
+  sql.close();
+});
+
+test("the ingest rate: deltas per second over the last 10 s, steady where one second's count swings", () => {
+  let now = 1_000_000;
+  const scheduler: Scheduler = { now: () => now, setTimer: () => () => {} };
+  const engine = new SyncEngine({ replica: "gw", role: "gateway", kv: new MemoryKv(), scheduler, send: () => {} });
+  const m = new GatewayMonitor({ self: "gw", gateways: [], engine, peers: () => [], now: () => now, monotonic: () => now });
+  // 1.2 deltas a second: 12 in 10 seconds, as 1, 1, 2, 1, 1, 1, 2, 1, 1, 1
+  const perSecond = [1, 1, 2, 1, 1, 1, 2, 1, 1, 1];
+  const cards: number[] = [];
+  for (const n of perSecond) {
+    for (let i = 0; i < n; i++) m.applied("n1", "readings/n1", 10);
+    now += 1000;
+    m.tick();
+    cards.push(m.ingestRate());
+  }
+  assert.is(m.ingestRate(), 1.2);
+  assert.is(m.totals.applied, 12);
+  assert.ok(cards.every((c) => c >= 1), "never 0 while deltas arrive");
+  engine.close();
+});
+
+test("/metrics: the text format, labels escaped, refusals by reason", () => {
+  const text = metricsText({
+    fleet: 'g"h\\1',
+    version: "0.1.0",
+    connected: true,
+    uptimeMs: 5000,
+    totals: { applied: 12, appliedBytes: 1200, refused: 3, forged: 1, local: 2, refusedBy: { forged: 1, quota: 2 } },
+    nodes: [
+      { id: "n1", role: "node", online: true, lastSeen: 0, lastChange: 0, lagMs: 1500, deliveryMs: 10, inSync: true, pending: [], docs: [], applied: 12, appliedBytes: 1200, refused: 0 },
+      { id: "n2", role: "node", online: false, lastSeen: 0, lastChange: null, lagMs: null, deliveryMs: null, inSync: null, pending: null, docs: [], applied: 0, appliedBytes: 0, refused: 3 },
+    ],
+    dbPath: "/nonexistent/lichen.db",
+    brokerClients: undefined,
+    ingest: 1.2,
+  });
+  const lines = text.trimEnd().split("\n");
+  for (const l of lines) assert.match(l, /^(# (HELP|TYPE) lichen_[a-z_]+ .+|lichen_[a-z_]+(\{[a-z]+="(?:[^"\\]|\\.)*"(,[a-z]+="(?:[^"\\]|\\.)*")*\})? -?[\d.]+(e[+-]?\d+)?)$/, `a valid line: ${l}`);
+  assert.ok(lines.includes('lichen_info{fleet="g\\"h\\\\1",version="0.1.0"} 1'));
+  assert.ok(lines.includes("lichen_nodes_online 1"));
+  assert.ok(lines.includes('lichen_node_lag_seconds{peer="n1",role="node"} 1.5'));
+  assert.not.ok(text.includes('lichen_node_lag_seconds{peer="n2"'), "no lag where it is unknown");
+  assert.ok(lines.includes('lichen_deltas_refused_total{reason="quota"} 2'));
+  assert.ok(lines.includes('lichen_sqlite_bytes{file="db"} 0'));
+  assert.not.ok(text.includes("lichen_broker_clients"), "no broker figure with an external broker");
+});
+
+test("Home Assistant: one config per numeric field, once; only a node's own documents; values and availability", () => {
+  const sent: Array<[string, string, boolean]> = [];
+  const ha = new HaDiscovery({ fleet: "gh", publish: (t, p, r) => sent.push([t, p, r]) });
+  ha.changed("n1", "readings/n1", { temp: 20, hum: 40, note: "x" });
+  ha.changed("n1", "readings/n1", { temp: 21, hum: 40 });
+  ha.changed("n1", "readings/n2", { temp: 5 }); // not n1's
+  ha.changed("n1", "counters/n1", 7); // not an object
+  ha.presence("n1", false);
+  assert.equal(sent.filter(([t]) => t.endsWith("/config")).map(([t]) => t), ["homeassistant/sensor/lichen_gh_n1_readings_temp/config", "homeassistant/sensor/lichen_gh_n1_readings_hum/config"]);
+  assert.equal(sent.filter(([t]) => t === "lichen-ha/gh/n1/readings").map(([, p]) => JSON.parse(p)), [{ temp: 20, hum: 40 }, { temp: 21, hum: 40 }]);
+  assert.equal(sent[sent.length - 1], ["lichen-ha/gh/n1/availability", "offline", true]);
+  assert.ok(sent.every(([, , r]) => r), "retained");
+});
+
+test("--since: durations ago, ISO dates, ms", () => {
+  const now = Date.UTC(2026, 0, 31, 12);
+  assert.is(parseSince("30m", now), now - 1_800_000);
+  assert.is(parseSince("2h", now), now - 7_200_000);
+  assert.is(parseSince("7d", now), now - 7 * 86_400_000);
+  assert.is(parseSince("2026-01-31T08:00Z", now), Date.UTC(2026, 0, 31, 8));
+  assert.is(parseSince("1769860800000", now), 1769860800000);
+  assert.throws(() => parseSince("yesterday-ish", now), /expected a time/);
+});
+
+test.run();
