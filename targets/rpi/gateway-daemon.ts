@@ -338,7 +338,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     };
     const engineLog = (entry: SyncLogEntry): void => {
       if (REFUSALS.has(entry.event)) monitor?.refused(entry.peer, entry.event, entry.count ?? 1);
-      if (entry.level === "warn" && entry.peer !== undefined) return peerWarning(entry.event, entry.peer, { peer: entry.peer, doc: entry.doc, message: entry.message });
+      // the engine already writes a peer's warnings once per event and interval, with their count
+      if (entry.level === "warn" && entry.peer !== undefined) return log("warn", entry.event, { peer: entry.peer, doc: entry.doc, message: entry.message, count: entry.count });
       if (entry.event === "mqtt-error") {
         // a broker that is down fails every reconnect: say it once a minute
         const at = lastMqttError.get(entry.message) ?? 0;
@@ -357,6 +358,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       clock,
       gateways: [config.id, ...config.gateways],
       policy: options.policy,
+      logIntervalMs: PEER_LOG_INTERVAL_MS,
       heartbeatMs: config.heartbeatMs,
       antiEntropyMs: config.antiEntropyMs,
       username: config.username,
