@@ -1,8 +1,10 @@
 // The package as a user gets it. The repository's package files are copied to a staging directory
 // (the build must not touch the working tree while other tests run), `npm pack` there (its
 // "prepare" builds dist/), then the tarball is installed with production dependencies only into an
-// empty project, as `npm install --omit=dev ./lichen-*.tgz` would for a user (better-sqlite3
-// compiles from source: a minute or more). Then, from that install only:
+// empty project, as `npm install --omit=dev ./lichen-*.tgz` would for a user. better-sqlite3 gets
+// its native binary as a user's install does, from a prebuilt archive (prebuild-install), here one
+// made from the repository's own build of it (its release downloads are out of reach, and compiling
+// it takes minutes on a busy machine); without one it compiles. Then, from that install only:
 //   - a TypeScript consumer of both entry points compiles (strict, module/moduleResolution nodenext)
 //     and runs;
 //   - `lichen gateway` (the compiled CLI, no tsx) runs on free loopback ports, the consumer syncs a
@@ -21,9 +23,10 @@ import { spawnChild, waitFor, within, type Child } from "../gateway/helpers.js";
 const ROOT = realpathSync(new URL("../..", import.meta.url));
 
 /**
- * Each step waits for real processes (npm, a C++ compiler, node) on a machine that other work may
- * keep busy: a deadline here is a guard against a hang, not a measure. The install compiles
- * better-sqlite3 (about 60-100 s on an idle 2-core machine; several times that under load).
+ * Each step waits for real processes (npm, node, maybe a C++ compiler) on a machine that other
+ * work may keep busy: a deadline here is a guard against a hang, not a measure. Should
+ * better-sqlite3 compile (no prebuilt binary), that alone takes 1.5 min on an idle 2-core machine,
+ * several times that under load.
  */
 export const TEST_TIMEOUT_MS = 540_000;
 const INSTALL_TIMEOUT_MS = 480_000;
@@ -65,7 +68,24 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs = STEP_TIMEOUT_
   });
 }
 
-const npm = (args: string[], cwd: string, timeoutMs?: number): Promise<string> => run("npm", [...args, "--no-audit", "--no-fund", "--no-update-notifier"], cwd, timeoutMs);
+const npm = (args: string[], cwd: string, timeoutMs?: number, env?: NodeJS.ProcessEnv): Promise<string> => run("npm", [...args, "--no-audit", "--no-fund", "--no-update-notifier"], cwd, timeoutMs, env);
+
+/**
+ * better-sqlite3's prebuilt binary where its install script (prebuild-install) looks before it
+ * downloads: a `<name>-v<version>-node-v<abi>-<platform>-<arch>.tar.gz` of build/Release/*.node in
+ * the directory named by npm_config_better_sqlite3_local_prebuilds. Made from the repository's
+ * build (same version, same Node). Returns the environment that points the install at it.
+ */
+async function localPrebuild(dir: string): Promise<NodeJS.ProcessEnv> {
+  const pkgDir = realpathSync(join(ROOT, "node_modules", "better-sqlite3"));
+  const { version } = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { version: string };
+  const binary = "build/Release/better_sqlite3.node";
+  if (!existsSync(join(pkgDir, binary))) return {};
+  mkdirSync(dir, { recursive: true });
+  const archive = join(dir, `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`);
+  await run("tar", ["-czf", archive, "-C", pkgDir, binary], pkgDir);
+  return { npm_config_better_sqlite3_local_prebuilds: dir };
+}
 
 /** Bytes of the files under dir (symlinks not followed): the installed size. */
 function bytesUnder(dir: string): number {
@@ -97,7 +117,7 @@ test("npm install --omit=dev of the tarball into an empty project: no developmen
   assert.ok(tarball !== "", "packed");
   mkdirSync(APP);
   writeFileSync(join(APP, "package.json"), JSON.stringify({ name: "lichen-consumer", private: true, type: "module" }, null, 2));
-  await npm(["install", "--omit=dev", "--prefer-offline", tarball], APP, INSTALL_TIMEOUT_MS);
+  await npm(["install", "--omit=dev", "--prefer-offline", tarball], APP, INSTALL_TIMEOUT_MS, await localPrebuild(join(WORK, "prebuilds")));
   const modules = join(APP, "node_modules");
   assert.ok(existsSync(BIN), "node_modules/.bin/lichen");
   for (const dev of DEV_ONLY) assert.not.ok(existsSync(join(modules, dev)), `${dev} is not installed`);
