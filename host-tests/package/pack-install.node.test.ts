@@ -51,17 +51,34 @@ test.after(() => {
   rmSync(WORK, { recursive: true, force: true });
 });
 
-/** Runs a command to its end; fails the test with its output if it fails. */
+/** The process groups of the commands running: killed with the test file (a compiler npm started must not outlive it). */
+const groups = new Set<number>();
+const killGroup = (pid: number): void => {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+};
+process.on("exit", () => groups.forEach(killGroup));
+
+/** Runs a command to its end, in its own process group; fails the test with its output if it fails. */
 function run(cmd: string, args: string[], cwd: string, timeoutMs = STEP_TIMEOUT_MS, env: NodeJS.ProcessEnv = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const pid = child.pid;
+    if (pid !== undefined) groups.add(pid);
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     child.stderr.setEncoding("utf8").on("data", (s: string) => (out += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => pid !== undefined && killGroup(pid), timeoutMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      if (pid !== undefined) {
+        groups.delete(pid);
+        killGroup(pid); // whatever it left running
+      }
       if (code === 0) resolve(out);
       else reject(new Error(`${cmd} ${args.join(" ")} (in ${cwd}): ${signal ? `killed (${signal}) after ${timeoutMs} ms` : `exit code ${code}`}\n${out.trim().split("\n").slice(-40).join("\n")}`));
     });
