@@ -13,7 +13,7 @@
  * goes to a new temporary directory, kept afterwards for `npx lichen status`.
  *
  * --duration: stop by itself after that many seconds; the exit code is 0 if the nodes converged
- * with the gateway, 1 if not (the test of `npm start` uses it).
+ * with the gateway, 1 if not.
  */
 import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
