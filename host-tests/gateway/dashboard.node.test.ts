@@ -25,7 +25,7 @@ const FLEET = "dash";
 
 /** What the page functions below use of the browser's globals. */
 interface Page {
-  document: { querySelector(selector: string): { textContent: string | null } | null; documentElement: { scrollWidth: number; clientWidth: number } };
+  document: { querySelector(selector: string): { textContent: string | null; click(): void } | null; documentElement: { scrollWidth: number; clientWidth: number } };
   sameDocument?: number;
 }
 
@@ -187,7 +187,10 @@ test("the page in Chromium: nodes, values, live updates, details; a screenshot",
     assert.is(await page.evaluate(() => (globalThis as unknown as Page).sameDocument), 42, "updated live, not reloaded");
 
     // an entity's details: value, version vector, event log
-    await page.locator('tr[data-key="readings/n1"]').click({ timeout: PATIENCE_MS });
+    // clicked inside the page, in one step: the live updates redraw the table every tick, and on a
+    // busy machine Playwright's click may never find the row in place between two redraws
+    await until("the row of readings/n1", ([sel]) => (globalThis as unknown as Page).document.querySelector(sel!) !== null, ['tr[data-key="readings/n1"]']);
+    await page.evaluate(() => (globalThis as unknown as Page).document.querySelector('tr[data-key="readings/n1"]')!.click());
     await until("the details of readings/n1", cellHas, ["#detail-body", "Event log"]);
     const details = (await page.locator("#detail-body").textContent({ timeout: PATIENCE_MS })) ?? "";
     assert.match(details, /LWWMap/);

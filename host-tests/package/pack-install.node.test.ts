@@ -1,8 +1,10 @@
 // The package as a user gets it. The repository's package files are copied to a staging directory
 // (the build must not touch the working tree while other tests run), `npm pack` there (its
 // "prepare" builds dist/), then the tarball is installed with production dependencies only into an
-// empty project, as `npm install --omit=dev ./lichen-*.tgz` would for a user (better-sqlite3
-// compiles from source: a minute or more). Then, from that install only:
+// empty project, as `npm install --omit=dev ./lichen-*.tgz` would for a user. better-sqlite3 gets
+// its native binary as a user's install does, from a prebuilt archive (prebuild-install), here one
+// made from the repository's own build of it (its release downloads are out of reach, and compiling
+// it takes minutes on a busy machine); without one it compiles. Then, from that install only:
 //   - a TypeScript consumer of both entry points compiles (strict, module/moduleResolution nodenext)
 //     and runs;
 //   - `lichen gateway` (the compiled CLI, no tsx) runs on free loopback ports, the consumer syncs a
@@ -21,13 +23,12 @@ import { spawnChild, waitFor, within, type Child } from "../gateway/helpers.js";
 const ROOT = realpathSync(new URL("../..", import.meta.url));
 
 /**
- * Each step waits for real processes (npm, a C++ compiler, node) on a machine that other work may
- * keep busy: a deadline here is a guard against a hang, not a measure. The install compiles
- * better-sqlite3 (about 60-100 s on an idle 2-core machine; several times that under load).
+ * Each command waits for real work (npm, node, maybe a C++ compiler) on a machine that other work
+ * may keep busy: its deadline is a guard against a hang, not a measure, below the runner's per-test
+ * deadline (10 minutes) so that a hang names its command. Should better-sqlite3 compile (no
+ * prebuilt binary), that alone takes 1.5 min on an idle 2-core machine, several times that under load.
  */
-export const TEST_TIMEOUT_MS = 540_000;
-const INSTALL_TIMEOUT_MS = 480_000;
-const STEP_TIMEOUT_MS = 120_000;
+const COMMAND_TIMEOUT_MS = 480_000;
 
 /** What `npm pack` needs from the repository; host-tests, bench, data and examples are not packed. */
 const PACKAGE_SOURCES = ["package.json", "package-lock.json", "README.md", "manifest.json", "tsconfig.json", "tsconfig.build.json", "bin", "docs", "scripts", "src", "targets"];
@@ -48,24 +49,58 @@ test.after(() => {
   rmSync(WORK, { recursive: true, force: true });
 });
 
-/** Runs a command to its end; fails the test with its output if it fails. */
-function run(cmd: string, args: string[], cwd: string, timeoutMs = STEP_TIMEOUT_MS, env: NodeJS.ProcessEnv = {}): Promise<string> {
+/** The process groups of the commands running: killed with the test file (a compiler npm started must not outlive it). */
+const groups = new Set<number>();
+const killGroup = (pid: number): void => {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+};
+process.on("exit", () => groups.forEach(killGroup));
+
+/** Runs a command to its end, in its own process group; fails the test with its output if it fails. */
+function run(cmd: string, args: string[], cwd: string, timeoutMs = COMMAND_TIMEOUT_MS, env: NodeJS.ProcessEnv = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const pid = child.pid;
+    if (pid !== undefined) groups.add(pid);
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     child.stderr.setEncoding("utf8").on("data", (s: string) => (out += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => pid !== undefined && killGroup(pid), timeoutMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      if (pid !== undefined) {
+        groups.delete(pid);
+        killGroup(pid); // whatever it left running
+      }
       if (code === 0) resolve(out);
       else reject(new Error(`${cmd} ${args.join(" ")} (in ${cwd}): ${signal ? `killed (${signal}) after ${timeoutMs} ms` : `exit code ${code}`}\n${out.trim().split("\n").slice(-40).join("\n")}`));
     });
   });
 }
 
-const npm = (args: string[], cwd: string, timeoutMs?: number): Promise<string> => run("npm", [...args, "--no-audit", "--no-fund", "--no-update-notifier"], cwd, timeoutMs);
+const npm = (args: string[], cwd: string, timeoutMs?: number, env?: NodeJS.ProcessEnv): Promise<string> => run("npm", [...args, "--no-audit", "--no-fund", "--no-update-notifier"], cwd, timeoutMs, env);
+
+/**
+ * better-sqlite3's prebuilt binary where its install script (prebuild-install) looks before it
+ * downloads: a `<name>-v<version>-node-v<abi>-<platform>-<arch>.tar.gz` of build/Release/*.node in
+ * the directory named by npm_config_better_sqlite3_local_prebuilds. Made from the repository's
+ * build (same version, same Node). Returns the environment that points the install at it.
+ */
+async function localPrebuild(dir: string): Promise<NodeJS.ProcessEnv> {
+  const pkgDir = realpathSync(join(ROOT, "node_modules", "better-sqlite3"));
+  const { version } = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { version: string };
+  const binary = "build/Release/better_sqlite3.node";
+  if (!existsSync(join(pkgDir, binary))) return {};
+  mkdirSync(dir, { recursive: true });
+  const archive = join(dir, `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`);
+  await run("tar", ["-czf", archive, "-C", pkgDir, binary], pkgDir);
+  return { npm_config_better_sqlite3_local_prebuilds: dir };
+}
 
 /** Bytes of the files under dir (symlinks not followed): the installed size. */
 function bytesUnder(dir: string): number {
@@ -97,7 +132,7 @@ test("npm install --omit=dev of the tarball into an empty project: no developmen
   assert.ok(tarball !== "", "packed");
   mkdirSync(APP);
   writeFileSync(join(APP, "package.json"), JSON.stringify({ name: "lichen-consumer", private: true, type: "module" }, null, 2));
-  await npm(["install", "--omit=dev", "--prefer-offline", tarball], APP, INSTALL_TIMEOUT_MS);
+  await npm(["install", "--omit=dev", "--prefer-offline", tarball], APP, COMMAND_TIMEOUT_MS, await localPrebuild(join(WORK, "prebuilds")));
   const modules = join(APP, "node_modules");
   assert.ok(existsSync(BIN), "node_modules/.bin/lichen");
   for (const dev of DEV_ONLY) assert.not.ok(existsSync(join(modules, dev)), `${dev} is not installed`);
@@ -131,14 +166,14 @@ if (dbFile === undefined) {
   // a node: one reading, synced through the gateway, acknowledged
   const kv = new SqliteKv(dbFile);
   const sync = new MqttSync({ url, fleet: "pkgtest", replica, role: "node", gateways: [gateway], kv, reconnectMs: 200 });
-  await sync.ready(60_000);
+  await sync.ready(300_000);
   const readings = sync.engine.open("readings", replica, LWWMap);
   readings.set("temp", 21.5);
   readings.set("unit", "C");
   sync.engine.changed("readings", replica);
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 300_000;
   while (!sync.engine.inSync(gateway)) {
-    if (Date.now() > deadline) throw new Error("the gateway did not acknowledge within 60 s");
+    if (Date.now() > deadline) throw new Error("the gateway did not acknowledge within 300 s");
     await new Promise((r) => setTimeout(r, 50));
   }
   console.log(JSON.stringify({ synced: readings.value() }));
@@ -175,19 +210,19 @@ test("lichen gateway from the install: a replica syncs through it, SIGINT stops 
   const gw = spawnChild([BIN, "gateway", "--id", "gw1", "--fleet", "pkgtest", "--db", db, "--port", String(port), "--http-port", String(httpPort)], {
     cwd: APP,
     env: { LICHEN_CONFIG: undefined, LICHEN_BROKER: undefined },
-    timeoutMs: STEP_TIMEOUT_MS * 2,
+    timeoutMs: COMMAND_TIMEOUT_MS,
   });
   children.push(gw);
-  await waitFor("the gateway's ready line", () => gw.lines().some((l) => l.event === "ready") || gw.proc.exitCode !== null, STEP_TIMEOUT_MS, () => `stdout: ${gw.stdout} stderr: ${gw.stderr}`);
+  await waitFor("the gateway's ready line", () => gw.lines().some((l) => l.event === "ready") || gw.proc.exitCode !== null, COMMAND_TIMEOUT_MS, () => `stdout: ${gw.stdout} stderr: ${gw.stderr}`);
   assert.is(gw.proc.exitCode, null, `the gateway runs (stderr: ${gw.stderr})`);
-  const page = await fetch(`http://127.0.0.1:${httpPort}/`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+  const page = await fetch(`http://127.0.0.1:${httpPort}/`, { signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS) });
   assert.is(page.status, 200, "the dashboard's page ships");
 
   const out = await run(process.execPath, ["out/consumer.js", `mqtt://127.0.0.1:${port}`, "gw1", "n1", join(APP, "n1.db")], APP);
   assert.equal(JSON.parse(out.trim().split("\n").pop()!), { synced: { temp: 21.5, unit: "C" } });
 
   gw.kill("SIGINT");
-  const exit = await within("the gateway to exit after SIGINT", STEP_TIMEOUT_MS, gw.exited);
+  const exit = await within("the gateway to exit after SIGINT", COMMAND_TIMEOUT_MS, gw.exited);
   assert.is(exit.code, 0, `SIGINT: a clean exit (stderr: ${exit.stderr})`);
   assert.ok(gw.lines().some((l) => l.event === "stopped"), "it logged its stop");
 
