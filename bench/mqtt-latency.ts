@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { LWWMap } from "../src/core/index.js";
 import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../src/store/kv.js";
 import { SqliteKv } from "../src/store/sqlite.js";
-import { authorizePublish, authorizeSubscribe, MqttSync, startEmbeddedBroker } from "../src/transport/mqtt-node.js";
+import { authorizePublish, authorizeSubscribe, startEmbeddedBroker } from "../src/transport/broker-node.js";
+import { MqttSync } from "../src/transport/mqtt-node.js";
 import type { SyncLogEntry } from "../src/transport/sync-engine.js";
 import { MAC_ID, PEER_ID } from "./fixtures.js";
 

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { connect, type MqttClient } from "mqtt";
 import { LWWMap } from "../../src/index.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
-import { MqttSync, startEmbeddedBroker } from "../../src/transport/mqtt-node.js";
+import { startEmbeddedBroker } from "../../src/transport/broker-node.js";
+import { MqttSync } from "../../src/transport/mqtt-node.js";
 import type { SyncLogEntry } from "../../src/transport/sync-engine.js";
 import type { HostService, ServiceMessage } from "../runner/host-service.js";
 

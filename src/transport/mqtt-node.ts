@@ -176,6 +176,3 @@ export class MqttSync {
 function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
-
-// The embedded broker moved to its own module; re-exported for existing importers.
-export { authorizePublish, authorizeSubscribe, startEmbeddedBroker, type AclOptions, type EmbeddedBroker, type EmbeddedBrokerOptions } from "./broker-node.js";
