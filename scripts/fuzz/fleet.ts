@@ -247,7 +247,9 @@ export function runHostileSchedule(seed: number, opts: ScheduleOptions, findings
       const node = HONEST_NODES[Math.floor(random() * HONEST_NODES.length)];
       const p = fleet.peers.get(node)!;
       if (r < 0.45) {
-        if (!p.up) continue;
+        // a node back from a wipe writes only once it has learned its own events back (the engine's
+        // contract, see SyncEngine.recovering: a write before could reuse the id of a lost event)
+        if (!p.up || p.engine.recovering) continue;
         // a node writes its own documents
         const docs = openDocs(p.engine, node);
         const key = `k${Math.floor(random() * 5)}`;
