@@ -64,7 +64,7 @@ function startWith(raw: Record<string, unknown>, tls?: (ca: string) => { Socket:
   const clients: ModdableClientOptions[] = [];
   const lines: string[] = [];
   const app = createNodeApp({
-    config: parseNodeConfig({ id: "n1", broker: "192.168.1.2", ...raw }),
+    config: parseNodeConfig({ id: "n1", broker: "192.168.1.2", gateway: "gw", ...raw }),
     flash: new FlashSim(),
     // called with `new` by the binding: returning an object makes it the instance
     Client: function Client(o: ModdableClientOptions) {
