@@ -98,6 +98,7 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   foreign.set("t", -40);
   const forged = n1.sync.engine.open("forged", "n1", LWWMap);
   forged.applyDelta(foreign.delta());
+  forged.set("own", 1); // a node pushes only when it holds events of its own the gateway lacks
   n1.sync.engine.changed("forged", "n1");
   await waitFor("the forged delta to be logged", () => gw.lines().some((l) => l.event === "forged" && l.peer === "n1"), PATIENCE_MS, () => gw.stdout.slice(-600));
 

@@ -94,4 +94,29 @@ test("self-healing: a node with wiped flash learns its own events back before it
   assert.ok(n1.inSync("gw"));
 });
 
+test("self-healing: a node never hands a wiped gateway back the gateway's own events, and gets its later writes", () => {
+  const fleet = fleetOf(["n1"]);
+  const gw0 = fleet.peers.get("gw")!.engine;
+  gw0.open("fleet", "limits", LWWMap).set("interval", 60);
+  gw0.changed("fleet", "limits");
+  const n1 = fleet.peers.get("n1")!.engine;
+  const mode = n1.open("fleet", "limits", LWWMap);
+  fleet.run(3000);
+  assert.is(mode.get("interval"), 60);
+  const gwKv = fleet.peers.get("gw")!.kv;
+  fleet.crash("gw");
+  for (const k of gwKv.keys("")) gwKv.delete(k);
+  fleet.restart("gw", []);
+  fleet.link("gw", "n1");
+  fleet.run(10_000);
+  const refused = fleet.logs.filter((l) => l.peer === "n1" && ["forged", "forbidden", "refused"].includes(l.event));
+  assert.equal(refused, [], "the node sent nothing of the gateway's");
+  const gw = fleet.peers.get("gw")!.engine;
+  assert.not.ok((gw.get("fleet/limits") as LWWMap<number> | undefined)?.get("interval") !== undefined, "the gateway's lost write stays lost to it");
+  gw.open("fleet", "limits", LWWMap).set("interval", 30);
+  gw.changed("fleet", "limits");
+  fleet.run(5000);
+  assert.is(mode.get("interval"), 30, "the gateway's new write reaches the node");
+});
+
 test.run();

@@ -72,7 +72,14 @@ const MUTANTS: readonly Mutant[] = [
   {
     name: "unbounded-reassembly",
     what: "every reassembly limit (per peer and in total) compared against Infinity",
-    anchors: [everywhere(/([<>]=?)\s*this\.opts\.maxReassembly\w*/g, "$1 Infinity")],
+    anchors: [
+      // the limits read once in reassembly.ts (the Reassembler): each limit taken as Infinity
+      {
+        find: /const \{([^}]*\bmaxBytes\b[^}]*)\} = this\.limits;/,
+        replace: (s, m) => s.replace(m[0], `const { ${m[1].trim()} } = { maxBytes: Infinity, maxFrames: Infinity, maxTotalBytes: Infinity, maxTotalFrames: Infinity };`),
+      },
+      everywhere(/([<>]=?)\s*this\.opts\.maxReassembly\w*/g, "$1 Infinity"),
+    ],
     expected: ["reassembly/capped"],
   },
   {

@@ -106,7 +106,14 @@ function mutateArray(a: unknown[], random: () => number): unknown {
 /** The bytes of a byte string: the nested payload's tree if it is CBOR, else the bytes themselves. */
 function mutateBytes(b: Uint8Array, random: () => number, depth: number): unknown {
   const inner = decodeTree(b);
-  if (inner !== undefined && random() < 0.8) return encodeCbor(mutateTree(inner, random, depth + 1));
+  if (inner !== undefined && random() < 0.8) {
+    // a mutant tree may hold what CBOR cannot encode (an undefined from a swap in an empty array): then mutate the bytes
+    try {
+      return encodeCbor(mutateTree(inner, random, depth + 1));
+    } catch {
+      // fall through
+    }
+  }
   const out = b.slice();
   if (out.length === 0) return new Uint8Array([0]);
   const at = Math.floor(random() * out.length);

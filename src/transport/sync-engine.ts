@@ -450,7 +450,10 @@ export class SyncEngine {
       return;
     }
     const since = peer.known.get(key);
-    if (since !== undefined && since.dominates(doc.crdt.version())) {
+    // a node sends only events of its own: what it holds of others' that the peer lacks (a
+    // gateway that lost its disk) is not its to hand back, and would be refused as forged
+    const nothingOfMine = this.role === "node" && (since?.get(this.replica) ?? 0) >= doc.crdt.version().get(this.replica);
+    if (nothingOfMine || (since !== undefined && since.dominates(doc.crdt.version()))) {
       current?.cancel?.();
       peer.pushes.delete(key);
       return;
