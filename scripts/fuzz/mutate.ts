@@ -6,7 +6,8 @@
 // and a few leave the CRC stale or go over the size limit, to keep those checks honest.
 import { encodeCbor } from "../../src/core/codec.js";
 import { Decoder } from "cbor-x";
-import { frameBody, seal } from "./wire.js";
+import { sealFrame } from "../../src/transport/frames.js";
+import { frameBody } from "./wire.js";
 
 export type Strategy = "tree" | "nested" | "cbor-bytes" | "raw";
 
@@ -241,13 +242,13 @@ export function mutateFrame(frame: Uint8Array, strategy: Strategy, random: () =>
         mutated = copy;
       } else mutated = mutateTree(tree, random);
       try {
-        return seal(encodeCbor(mutated));
+        return sealFrame(encodeCbor(mutated));
       } catch {
         return undefined;
       }
     }
     case "cbor-bytes":
-      return seal(mutateCborBytes(body, random));
+      return sealFrame(mutateCborBytes(body, random));
     case "raw": {
       if (random() < 0.1) return new Uint8Array(4001 + Math.floor(random() * 4000)); // over the frame limit
       const out = frame.slice();

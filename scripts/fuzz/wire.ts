@@ -3,19 +3,7 @@
 import { decodeCbor, encodeCbor, TypeTag } from "../../src/core/codec.js";
 import type { Crdt } from "../../src/core/crdt.js";
 import { compareReplicaIds } from "../../src/core/replica.js";
-import { crc32, decodeFrame, encodeFrame, type Frame } from "../../src/transport/frames.js";
-
-/** CBOR bytes followed by their CRC-32, as every frame is sent. */
-export function seal(cbor: Uint8Array): Uint8Array {
-  const out = new Uint8Array(cbor.length + 4);
-  out.set(cbor);
-  const c = crc32(cbor);
-  out[cbor.length] = c >>> 24;
-  out[cbor.length + 1] = (c >>> 16) & 0xff;
-  out[cbor.length + 2] = (c >>> 8) & 0xff;
-  out[cbor.length + 3] = c & 0xff;
-  return out;
-}
+import { decodeFrame, encodeFrame, type Frame } from "../../src/transport/frames.js";
 
 /** The CBOR of a frame, without its CRC. */
 export function frameBody(frame: Uint8Array): Uint8Array {

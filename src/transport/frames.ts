@@ -79,7 +79,8 @@ export function crc32(bytes: Uint8Array, end = bytes.length): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-function sealed(cbor: Uint8Array): Uint8Array {
+/** CBOR bytes followed by their CRC-32, as every frame is sent. */
+export function sealFrame(cbor: Uint8Array): Uint8Array {
   const out = new Uint8Array(cbor.length + 4);
   out.set(cbor);
   const c = crc32(cbor);
@@ -91,7 +92,7 @@ function sealed(cbor: Uint8Array): Uint8Array {
 }
 
 export function encodeFrame(f: Frame): Uint8Array {
-  return sealed(encodeBody(f));
+  return sealFrame(encodeBody(f));
 }
 
 function encodeBody(f: Frame): Uint8Array {
