@@ -4,20 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { GCounter, LWWMap, MemoryKv } from "../../src/index.js";
-import { makePolicy } from "../../src/transport/policy.js";
-import { Fleet, rng } from "./simulator.js";
-
-/** A fleet of a gateway and nodes, no loss; `policy` for the gateway (default: lichen's). */
-function fleetOf(nodes: string[], policy = makePolicy()): Fleet {
-  const fleet = new Fleet(rng(7), { loss: 0, duplicate: 0, maxDelayMs: 20 });
-  fleet.policy = policy;
-  fleet.add("gw", "gateway");
-  for (const n of nodes) {
-    fleet.add(n, "node");
-    fleet.link(n, "gw");
-  }
-  return fleet;
-}
+import { fleetOf } from "./simulator.js";
 
 test("self-healing: a gateway restored from an older backup gets back what it lost, without a resend storm", () => {
   const fleet = fleetOf(["n1"]);

@@ -6,22 +6,10 @@ import * as assert from "uvu/assert";
 import { AWMap, encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, LWWRegister, ORSet, Text, TypeTag } from "../../src/index.js";
 import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
-import { Fleet, rng, WALL_START } from "./simulator.js";
+import { fleetOf, WALL_START, type Fleet } from "./simulator.js";
 
 /** A clock on the fleet's simulated wall clock, `aheadMs` ahead of it. */
 const simClock = (fleet: Fleet, aheadMs = 0) => new Hlc({ wallClock: () => WALL_START + fleet.time.now() + aheadMs });
-
-/** A fleet of a gateway and nodes, no loss; `policy` for the gateway (default: lichen's). */
-function fleetOf(nodes: string[], policy = makePolicy()): Fleet {
-  const fleet = new Fleet(rng(7), { loss: 0, duplicate: 0, maxDelayMs: 20 });
-  fleet.policy = policy;
-  fleet.add("gw", "gateway");
-  for (const n of nodes) {
-    fleet.add(n, "node");
-    fleet.link(n, "gw");
-  }
-  return fleet;
-}
 
 /** An LWWMap delta written by hand, as a forger would: one entry, under `replica`, with the context given. */
 function lwwDelta(replica: string, base: number[][], ctx: number[], key: string, offset: number, value: string): Uint8Array {

@@ -261,3 +261,15 @@ export function openDocs(engine: SyncEngine, node: string) {
     mode: engine.open("fleet", "mode", LWWRegister),
   };
 }
+
+/** A fleet of a gateway and nodes, no loss; `policy` for the gateway (default: lichen's). */
+export function fleetOf(nodes: string[], policy = makePolicy()): Fleet {
+  const fleet = new Fleet(rng(7), { loss: 0, duplicate: 0, maxDelayMs: 20 });
+  fleet.policy = policy;
+  fleet.add("gw", "gateway");
+  for (const n of nodes) {
+    fleet.add(n, "node");
+    fleet.link(n, "gw");
+  }
+  return fleet;
+}
