@@ -1,6 +1,7 @@
 // Loopback helpers for the tests and benchmarks that run brokers and gateways.
 import { spawnSync } from "node:child_process";
 import { createConnection, createServer } from "node:net";
+import { connect as mqttConnect, type IClientOptions, type MqttClient } from "mqtt";
 
 /** A free TCP port on loopback (mosquitto cannot take port 0). */
 export function freePort(): Promise<number> {
@@ -32,4 +33,17 @@ export function mosquittoPath(): string | undefined {
   const r = spawnSync("sh", ["-c", "command -v mosquitto || ls /usr/sbin/mosquitto"], { encoding: "utf8" });
   const p = r.stdout.trim().split("\n")[0];
   return r.status === 0 && p ? p : undefined;
+}
+
+/** One MQTT 3.1.1 connection attempt, no reconnect: the client once connected, or why it was not. */
+export function attempt(url: string, options: IClientOptions): Promise<MqttClient | Error> {
+  const c = mqttConnect(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, ...options });
+  return new Promise((resolve) => {
+    c.once("connect", () => resolve(c));
+    c.once("error", (e) => {
+      c.end(true);
+      resolve(e);
+    });
+    c.once("close", () => resolve(new Error("closed")));
+  });
 }

@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LWWMap } from "../src/index.js";
 import { encodeFrame } from "../src/transport/frames.js";
+import { connectPacket, mqttString, packet } from "./mqtt-packets.js";
 
 const { values } = parseArgs({
   options: {
@@ -52,24 +53,6 @@ function memory(pid: number): { rss: number; peak: number } {
   return { rss: Math.round(kb("VmRSS") / 1024), peak: Math.round(kb("VmHWM") / 1024) };
 }
 
-/** An MQTT 3.1.1 packet: type byte, remaining length, body. */
-function packet(type: number, body: Buffer, announced = body.length): Buffer {
-  const len: number[] = [];
-  let n = announced;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([type, ...len]), body]);
-}
-
-const str = (s: string): Buffer => {
-  const b = Buffer.from(s);
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-};
-const connectPacket = (id: string): Buffer => packet(0x10, Buffer.concat([str("MQTT"), Buffer.from([4, 2, 0, 60]), str(id)]));
 
 /** Opens a raw MQTT connection as `id`; resolves after CONNACK. */
 function rawClient(port: number, id: string): Promise<Socket> {
@@ -89,7 +72,7 @@ function rawClient(port: number, id: string): Promise<Socket> {
 /** Sends a PUBLISH announcing BIG bytes, then its body in 64 KiB writes until the connection closes or BIG bytes are sent. */
 async function bigPublish(port: number, id: string): Promise<number> {
   const s = await rawClient(port, id);
-  const topic = str(`lichen/${FLEET}/gw/in/${id}`);
+  const topic = mqttString(`lichen/${FLEET}/gw/in/${id}`);
   s.write(packet(0x30, topic, BIG));
   const chunk = Buffer.alloc(65_536, 0xab);
   let sent = topic.length;
@@ -139,7 +122,7 @@ async function main(): Promise<void> {
       const m = new LWWMap<number>(`n${i}`);
       m.set("t", i);
       const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/n${i}`, type: m.typeTag, delta: m.delta() }));
-      const publish = packet(0x30, Buffer.concat([str(`lichen/${FLEET}/gw/in/n${i}`), frame]));
+      const publish = packet(0x30, Buffer.concat([mqttString(`lichen/${FLEET}/gw/in/n${i}`), frame]));
       s.write(Buffer.concat(Array.from({ length: FRAMES }, () => publish)));
     }
     // until every socket's bytes are taken (the broker reads a client at its publish rate), at most 120 s

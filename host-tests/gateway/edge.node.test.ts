@@ -5,7 +5,6 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as mqttConnect, type MqttClient } from "mqtt";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
@@ -16,6 +15,7 @@ import { defaults, type GatewayConfig } from "../../targets/rpi/gateway-config.j
 import { PEER_LOG_INTERVAL_MS, startGateway, type Gateway } from "../../targets/rpi/gateway-daemon.js";
 import { LogLimiter } from "../../targets/rpi/log-limit.js";
 import { LICHEN_CLI, PATIENCE_MS, ROOT, waitFor, within } from "./helpers.js";
+import { attempt } from "../net.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "lichen-edge-"));
 let seq = 0;
@@ -33,17 +33,6 @@ async function gateway(overrides: Partial<GatewayConfig>, now: () => number = Da
   return { gw, lines };
 }
 
-function attempt(url: string, clientId: string, creds: { username?: string; password?: string } = {}): Promise<MqttClient | Error> {
-  const c = mqttConnect(url, { clientId, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, ...creds });
-  return new Promise((resolve) => {
-    c.once("connect", () => resolve(c));
-    c.once("error", (e) => {
-      c.end(true);
-      resolve(e);
-    });
-    c.once("close", () => resolve(new Error("closed")));
-  });
-}
 
 test("LogLimiter: one line per key and interval, the count of those held back; quiet keys are forgotten", () => {
   let now = 0;
@@ -105,7 +94,7 @@ test("a gateway with --users: a node logs in and syncs; the gateway's own id is 
       ["n2", {}],
       ["n1", { username: "n1", password: "nope" }],
     ] as const) {
-      const r = await attempt(gw.brokerUrl, id, creds);
+      const r = await attempt(gw.brokerUrl, { clientId: id, ...creds });
       assert.ok(r instanceof Error, `${id} ${JSON.stringify(creds)} connected`);
     }
     assert.ok(gw.sync.connected, "the gateway is still connected");
@@ -120,7 +109,7 @@ test("a gateway with --users: a node logs in and syncs; the gateway's own id is 
 
 test("a peer's malformed frames: one log line per interval, each with the count of the frames it stands for", async () => {
   const { gw, lines } = await gateway({});
-  const rogue = await attempt(gw.brokerUrl, "rogue");
+  const rogue = await attempt(gw.brokerUrl, { clientId: "rogue" });
   if (rogue instanceof Error) throw rogue;
   try {
     const FRAMES = 150;

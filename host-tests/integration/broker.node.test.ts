@@ -16,6 +16,7 @@ import { MqttSync } from "../../src/transport/mqtt-node.js";
 import { PacketSizeTracker } from "../../src/transport/packet-limit-node.js";
 import { parseUsers, readUsersFile, setPassword, verifyPassword } from "../../src/transport/users-file-node.js";
 import type { Scheduler } from "../../src/transport/sync-engine.js";
+import { connectPacket, packet } from "../../scripts/mqtt-packets.js";
 
 const FLEET = "b";
 const tmp = mkdtempSync(join(tmpdir(), "lichen-broker-"));
@@ -59,25 +60,8 @@ async function connected(url: string, clientId: string, extra: IClientOptions = 
   return r;
 }
 
-/** MQTT 3.1.1 CONNECT, clean session, no credentials. */
-function connectPacket(clientId: string): Buffer {
-  const id = Buffer.from(clientId);
-  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), id]);
-  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
-}
-
 /** The fixed header of a PUBLISH (QoS 0) announcing `length` bytes of remaining length. */
-function publishHeader(length: number): Buffer {
-  const out = [0x30];
-  let n = length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
+const publishHeader = (length: number): Buffer => packet(0x30, Buffer.alloc(0), length);
 
 test("the packet size tracker follows packets across chunks and catches the first one over the limit", () => {
   const t = new PacketSizeTracker(100);

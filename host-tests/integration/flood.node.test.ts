@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/broker-node.js";
 import { encodeFrame } from "../../src/transport/frames.js";
+import { connectPacket, mqttString, packet } from "../../scripts/mqtt-packets.js";
 
 const IDS = 200;
 const FRAMES = 1000;
@@ -33,33 +34,13 @@ function client(url: string, id: string): Promise<MqttClient> {
   });
 }
 
-/** An MQTT 3.1.1 packet: type byte, remaining length, body. */
-function packet(type: number, body: Buffer): Buffer {
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([type, ...len]), body]);
-}
-
-const str = (s: string): Buffer => {
-  const b = Buffer.from(s);
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-};
-
 /** What a flooding client sends: CONNECT, then (after CONNACK: aedes queues only 42 packets before it) FRAMES PUBLISH (QoS 0) of one valid frame. Raw bytes keep the senders cheap. */
-const connectPacket = (id: string): Buffer => packet(0x10, Buffer.concat([str("MQTT"), Buffer.from([4, 2, 0, 60]), str(id)]));
-
 function floodBytes(id: string): [Buffer, Buffer] {
   const m = new LWWMap<number>(id);
   m.set("t", 1);
   const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/${id}`, type: m.typeTag, delta: m.delta() }));
   const connect = connectPacket(id);
-  const publish = packet(0x30, Buffer.concat([str(`lichen/${FLEET}/gw/in/${id}`), frame]));
+  const publish = packet(0x30, Buffer.concat([mqttString(`lichen/${FLEET}/gw/in/${id}`), frame]));
   return [connect, Buffer.concat(Array.from({ length: FRAMES }, () => publish))];
 }
 
@@ -84,7 +65,7 @@ test(`${IDS} ids × ${FRAMES} frames at once: the embedded broker starts taking 
   sockets.push(gw);
   gw.on("data", (chunk: Buffer) => (received += chunk.length));
   gw.write(connectPacket("gw"));
-  gw.write(packet(0x82, Buffer.concat([Buffer.from([0, 1]), str(`lichen/${FLEET}/gw/in/+`), Buffer.from([0])])));
+  gw.write(packet(0x82, Buffer.concat([Buffer.from([0, 1]), mqttString(`lichen/${FLEET}/gw/in/+`), Buffer.from([0])])));
   await waitFor("CONNACK and SUBACK", () => received >= 4 + 5, 5000);
   received = 0;
   b.aedes.on("publish", (p, c) => {

@@ -9,13 +9,13 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect as mqttConnect, type IClientOptions, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
-import { freePort, portOpen } from "../net.js";
+import { attempt, freePort, portOpen } from "../net.js";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const CONF = fileURLToPath(new URL("../../targets/rpi/mosquitto/lichen.conf", import.meta.url));
@@ -33,17 +33,6 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 8000): Pro
 }
 
 /** Connects; resolves to the client, or to the error of a refused connection. */
-function attempt(url: string, options: IClientOptions): Promise<MqttClient | Error> {
-  const c = mqttConnect(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000, ...options });
-  return new Promise((resolve) => {
-    c.once("connect", () => resolve(c));
-    c.once("error", (e) => {
-      c.end(true);
-      resolve(e);
-    });
-    c.once("close", () => resolve(new Error("closed")));
-  });
-}
 
 /** lichen.conf with this test's paths and ports; every other line as it is. */
 function testConf(text: string, files: { cert: string; key: string; passwd: string; acl: string }, plainPort: number, tlsPort: number): string {
