@@ -5,8 +5,8 @@
 // wall clock moved by hand). The SQLite figures are wall-clock and vary.
 
 import { fileURLToPath } from "node:url";
-import { bundleForXs } from "../host-tests/xs/bundle.js";
-import { measureXs, type XsMeasurement, XsWorker } from "../host-tests/xs/worker.js";
+import { bundleForXs } from "../sim/xs/bundle.js";
+import { measureXs, type XsMeasurement, XsWorker } from "../sim/xs/worker.js";
 import { type Crdt, GCounter, LWWMap } from "../src/core/index.js";
 import type { FlashDriver } from "../src/store/flash-driver.js";
 import { FlashKv } from "../src/store/flash-kv.js";
@@ -338,7 +338,7 @@ function xsTable(f: XsStoreFigures): Table {
   ];
   return {
     title: `Inside XS: an open FlashKv holding ${XS_ENTITIES} entities, and a StateStore over it`,
-    how: `bench/xs/store-entry.ts bundled (host-tests/xs/bundle.ts) and run in one xsnap-worker; each step is one crank measured with measureXs: live slots retained after gc() (minus the measurement's own drift) and compute (executed bytecodes). The ${XS_ENTITIES} entities are small CRDT states (even ids: a GCounter, odd ids: an LWWMap {temp, hum}), put under "s/sensors/e<i>" through a FlashKv that is then dropped. A first fill and a first open run untimed before the measured ones, so that one-time initialisation is not counted. The simulated flash's own slots (a JavaScript Map of the values: flash, not RAM, on a device) are shown apart; the store's figures are what the open store adds on top. ESP32 bytes at ${ESP32_SLOT_BYTES} per slot (chunks such as string bodies and ArrayBuffer bytes are not slots). Deterministic: measured once.`,
+    how: `bench/xs/store-entry.ts bundled (sim/xs/bundle.ts) and run in one xsnap-worker; each step is one crank measured with measureXs: live slots retained after gc() (minus the measurement's own drift) and compute (executed bytecodes). The ${XS_ENTITIES} entities are small CRDT states (even ids: a GCounter, odd ids: an LWWMap {temp, hum}), put under "s/sensors/e<i>" through a FlashKv that is then dropped. A first fill and a first open run untimed before the measured ones, so that one-time initialisation is not counted. The simulated flash's own slots (a JavaScript Map of the values: flash, not RAM, on a device) are shown apart; the store's figures are what the open store adds on top. ESP32 bytes at ${ESP32_SLOT_BYTES} per slot (chunks such as string bodies and ArrayBuffer bytes are not slots). Deterministic: measured once.`,
     columns: ["step", "live slots retained", `≈ bytes on an ESP32 (${ESP32_SLOT_BYTES}/slot)`, "compute", "note"],
     rows: [
       row(`FlashSim holding ${XS_ENTITIES} entities (the simulated flash itself)`, f.fill, 1, "not RAM on a device (NVS); compute includes building the 200 states and the FlashKv puts"),

@@ -2,7 +2,7 @@
 // engine beside Yjs's sync protocol, y-protocols/sync), the gateway's ingest throughput from 1,000
 // simulated nodes (MemoryKv and SqliteKv), and the write-to-stored latency over MQTT brokers.
 //
-// The byte counts run on virtual time (host-tests/transport/simulator.ts's VirtualTime) with every
+// The byte counts run on virtual time (sim/network/simulator.ts's VirtualTime) with every
 // clock reading it, so they are deterministic. The ingest figures are wall-clock and vary.
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,7 +12,7 @@ import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
 import * as syncProtocol from "y-protocols/sync";
 import * as Y from "yjs";
-import { VirtualTime } from "../host-tests/transport/simulator.js";
+import { VirtualTime } from "../sim/network/simulator.js";
 import { Hlc, LWWMap } from "../src/core/index.js";
 import { type KvStore, MemoryKv } from "../src/store/kv.js";
 import { SqliteKv } from "../src/store/sqlite.js";
@@ -187,7 +187,7 @@ function catchUpTable(): { table: Table; checks: Check[]; results: CatchUp[]; no
   for (const r of results) for (const k of r.byKind.keys()) if (k > 4) extra.add(k);
   const table: Table = {
     title: `Bytes on the wire to bring a peer up to date after N changes (LWWMap of ${MAP_KEYS} keys; Yjs: Y.Map)`,
-    how: `lichen: a node SyncEngine and a gateway SyncEngine (MemoryKv) on a simulated link (VirtualTime from host-tests/transport/simulator.ts, ${LINK_MS} ms each way, no loss; every HLC reads the virtual time; anti-entropy pushed out of the way). The node's LWWMap "readings/${MAC_ID}" holds ${MAP_KEYS} keys, synced to the gateway. Both disconnect; the node makes N writes, ${WRITE_MS / 1000} s apart (set("k<7i mod ${MAP_KEYS}>", a reading), changed() after each: N = 100 touches every key once, N = 1,000 ten times); both reconnect (connect() on each side, as presence tells them). Every frame either side sends from the reconnect until the network is quiet (${QUIET_MS / 1000} s of virtual time) is counted, whole (CBOR + CRC-32), by kind: "frames / bytes"; "repeats" are DELTA frames byte-for-byte equal to one the same side sent earlier in the exchange (counted in "delta" too). Yjs: the same ${MAP_KEYS} keys and N writes on a Y.Map (one transaction per write), the peer synced before; then y-protocols/sync as both sides of a peer-to-peer link run it: writeSyncStep1 each way (the state vector), readSyncMessage answers each with step 2 (the missing update; the source's is empty), 4 messages. Neither side counts transport framing (MQTT topic and header, y-websocket's message-type byte). Deterministic.`,
+    how: `lichen: a node SyncEngine and a gateway SyncEngine (MemoryKv) on a simulated link (VirtualTime from sim/network/simulator.ts, ${LINK_MS} ms each way, no loss; every HLC reads the virtual time; anti-entropy pushed out of the way). The node's LWWMap "readings/${MAC_ID}" holds ${MAP_KEYS} keys, synced to the gateway. Both disconnect; the node makes N writes, ${WRITE_MS / 1000} s apart (set("k<7i mod ${MAP_KEYS}>", a reading), changed() after each: N = 100 touches every key once, N = 1,000 ten times); both reconnect (connect() on each side, as presence tells them). Every frame either side sends from the reconnect until the network is quiet (${QUIET_MS / 1000} s of virtual time) is counted, whole (CBOR + CRC-32), by kind: "frames / bytes"; "repeats" are DELTA frames byte-for-byte equal to one the same side sent earlier in the exchange (counted in "delta" too). Yjs: the same ${MAP_KEYS} keys and N writes on a Y.Map (one transaction per write), the peer synced before; then y-protocols/sync as both sides of a peer-to-peer link run it: writeSyncStep1 each way (the state vector), readSyncMessage answers each with step 2 (the missing update; the source's is empty), 4 messages. Neither side counts transport framing (MQTT topic and header, y-websocket's message-type byte). Deterministic.`,
     columns: [
       "N writes offline",
       "lichen frames",

@@ -17,7 +17,7 @@
 //
 // Output: one line per test (`node ✓ file › test`, `xs   ✗ file › test: error`), the lines of a
 // file together, console output of the tests indented under them; then every failure again with
-// its full error; then, if a test was skipped (host-tests/skip.ts: a tool it needs is missing),
+// its full error; then, if a test was skipped (host-tests/runner/skip.ts: a tool it needs is missing),
 // `N skipped (reasons)`; then, as the very last line, `N passed, N failed`, which counts no skipped
 // test. Exit code 1 if anything failed or nothing ran.
 //
@@ -35,8 +35,8 @@ import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startHostService, type HostService, type ServiceMessage } from "./runner/host-service.js";
 import { MARK, type RunnerEvent } from "./runner/protocol.js";
-import { bundleTestFileForXs, xsStackMapper, type XsBundle } from "./xs/bundle.js";
-import { XsException, XsTimeout, XsWorker, jsonCommandHandler } from "./xs/worker.js";
+import { bundleTestFileForXs, xsStackMapper, type XsBundle } from "./runner/xs-bundle.js";
+import { XsException, XsTimeout, XsWorker, jsonCommandHandler } from "../sim/xs/worker.js";
 
 /** Test files under these directories test code that ships to the device: they also run in XS,
  * so they may import only what bundles for XS (no Node built-ins, no Node-only packages). A file

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { cborDecode, cborEncode } from "../../src/core/cbor.js";
 import { ENGINE } from "../engine.js";
 import { fc, property, checkProperty } from "../prop.js";
-import { computeOf, retainedSlots } from "../xs/meter.js";
+import { computeOf, retainedSlots } from "../../sim/xs/meter.js";
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 

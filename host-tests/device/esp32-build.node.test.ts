@@ -108,6 +108,7 @@ test("the device rules skip the Node-only simulator (sim-node.ts), and flag devi
   const real = runDeviceRules(ROOT);
   assert.ok(real.modules.includes("targets/esp32/main.ts") && real.modules.includes("targets/esp32/node-app.ts"));
   assert.ok(!real.modules.includes("targets/esp32/sim-node.ts"));
+  assert.ok(!real.modules.some((m) => m.startsWith("sim/")), "the simulated node (sim/esp32/sim-node.ts) is host code");
 });
 
 test.run();

@@ -5,7 +5,7 @@
 // SIGKILLed mid-sync and restarted (in a child process), losing nothing it acknowledged.
 // Every wait has its own deadline (uvu has none).
 import { makePolicy } from "../../src/transport/policy.js";
-import { freePort, portOpen } from "../net.js";
+import { freePort, portOpen } from "../../sim/network/ports.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { AWMap, encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, LWWRegister, ORSet, Text, TypeTag } from "../../src/index.js";
 import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
-import { fleetOf, WALL_START, type Fleet } from "./simulator.js";
+import { fleetOf, WALL_START, type Fleet } from "../../sim/network/simulator.js";
 
 /** A clock on the fleet's simulated wall clock, `aheadMs` ahead of it. */
 const simClock = (fleet: Fleet, aheadMs = 0) => new Hlc({ wallClock: () => WALL_START + fleet.time.now() + aheadMs });

@@ -5,8 +5,8 @@ import * as assert from "uvu/assert";
 import { GCounter, LWWMap, ORSet, VersionVector } from "../../src/index.js";
 import { crc32, decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
 import { fc, property } from "../prop.js";
-import { checkConverged, runSchedule } from "./schedules.js";
-import { Fleet, openDocs, rng } from "./simulator.js";
+import { checkConverged, runSchedule } from "../../sim/network/schedules.js";
+import { Fleet, openDocs, rng } from "../../sim/network/simulator.js";
 
 test("random schedules with loss, duplicates, reordering, partitions and crashes converge", () => {
   property("sync schedules", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {

@@ -21,7 +21,7 @@ import { StateStore } from "../../src/store/state-store.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import type { SyncOptions } from "../../src/transport/sync-engine.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
-import { Fleet, openDocs, PowerCut, rng, type NetworkOptions } from "../../host-tests/transport/simulator.js";
+import { Fleet, openDocs, PowerCut, rng, type NetworkOptions } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
 import { deltaFrame, heldEvents, lwwDelta, tryDecodeFrame } from "./wire.js";
 

@@ -11,7 +11,7 @@ import { LWWMap } from "../../src/index.js";
 import { runInNewContext } from "node:vm";
 import { setFlagsFromString } from "node:v8";
 import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
-import { openDocs, rng, type Fleet, type SimPeer } from "../../host-tests/transport/simulator.js";
+import { openDocs, rng, type Fleet, type SimPeer } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
 import { ATTACKER, FUZZ_OPTIONS, fuzzFleet, GATEWAY } from "./fleet.js";
 import { deltaFrame, tryDecodeFrame } from "./wire.js";

@@ -14,7 +14,7 @@ import { LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
 import { crdtClassForTag, loadCrdt } from "../../src/core/registry.js";
 import { crc32, decodeFrame } from "../../src/transport/frames.js";
-import { openDocs, rng, WALL_START } from "../../host-tests/transport/simulator.js";
+import { openDocs, rng, WALL_START } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
 import { ATTACKER, checkHeld, FUZZ_OPTIONS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
 import { mutateFrame, type Strategy } from "./mutate.js";

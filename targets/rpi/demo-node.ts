@@ -1,5 +1,5 @@
 // A sensor node simulated in Node, for the demo (scripts/start.ts) when the firmware's simulator
-// (targets/esp32/sim-node.ts, the firmware inside XS) is not available, and for the gateway's tests.
+// (sim/esp32/sim-node.ts, the firmware inside XS) is not available, and for the gateway's tests.
 // It is what a node runs, in Node: a SyncEngine over MqttSync (role "node", QoS 0 as a device),
 // over a MemoryKv that stands for its flash (kept across powerCut/restart, as flash is).
 //

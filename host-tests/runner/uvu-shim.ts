@@ -19,8 +19,8 @@
 //   exists (Node). XS has no timers: there the host's deadline on the whole file applies, and a
 //   test that awaits a promise nobody can resolve is caught when the job loop goes idle (run.ts).
 
-import { describeError } from "../runner/describe-error.js";
-import { skipReason } from "../skip.js";
+import { describeError } from "./describe-error.js";
+import { skipReason } from "./skip.js";
 
 export { describeError };
 
