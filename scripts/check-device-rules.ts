@@ -38,16 +38,23 @@
  * - syntax           the module does not transpile or parse.
  */
 import { builtinModules } from "node:module";
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as acorn from "acorn";
 import * as walk from "acorn-walk";
 import { transformSync, type Message } from "esbuild";
+import { isMain } from "../targets/rpi/is-main.js";
 
 // ---------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------
+
+/** The library's device code: what lichen's Moddable manifest ships (scripts/build.ts). */
+export const LIBRARY_DEVICE_DIRS: readonly string[] = Object.freeze(["src/core", "src/store", "src/transport"]);
+
+/** The sensor node's firmware (the Moddable app). */
+export const FIRMWARE_DIR = "targets/esp32";
 
 /**
  * Device entry points, relative to the repository root. Every `.ts` file under
@@ -57,12 +64,7 @@ import { transformSync, type Message } from "esbuild";
  * device code too and is checked with the same rules. Directories that do not
  * exist are skipped (`targets/esp32` may not exist yet).
  */
-export const DEVICE_ENTRY_DIRS: readonly string[] = [
-  "src/core",
-  "src/store",
-  "src/transport",
-  "targets/esp32",
-];
+export const DEVICE_ENTRY_DIRS: readonly string[] = Object.freeze([...LIBRARY_DEVICE_DIRS, FIRMWARE_DIR]);
 
 /** npm packages that device code may import (they are known to build clean with Moddable's
  * toolchain: preloaded without warnings, no built-in's `.name`). None today. */
@@ -1171,14 +1173,4 @@ function main(argv: string[]): number {
   return n === 0 ? 0 : 1;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) process.exitCode = main(process.argv.slice(2));
+if (isMain(import.meta.url)) process.exitCode = main(process.argv.slice(2));
