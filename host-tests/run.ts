@@ -4,7 +4,7 @@
 //
 // Steps (each counts its own passes and failures into the total):
 //   a. typecheck: `tsc -p tsconfig.json` (1 test);
-//   b. device rules: `tsx scripts/check-device-rules.ts`, if the file exists (1 test);
+//   b. device rules: `tsx scripts/check-device-rules.ts` (1 test);
 //   c. Node: every host-tests/**/*.test.ts, one child process per file (runner/node-child.ts);
 //   d. XS: the device test files (DEVICE_TEST_DIRS, except *.node.test.ts), each bundled by
 //      esbuild into an IIFE and run in a fresh xsnap-worker (xs/bundle.ts, xs/worker.ts,
@@ -328,9 +328,7 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   if (full) {
     steps.push({ title: "typecheck", reports: [limit(() => checkCommand("typecheck (tsc -p tsconfig.json)", join(ROOT, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"]))] });
-    if (existsSync(join(ROOT, "scripts/check-device-rules.ts"))) {
-      steps.push({ title: "device rules", reports: [limit(() => checkCommand("device rules (scripts/check-device-rules.ts)", process.execPath, ["--import", "tsx", "scripts/check-device-rules.ts"]))] });
-    } else notes.push("note: scripts/check-device-rules.ts does not exist yet: device rules not checked");
+    steps.push({ title: "device rules", reports: [limit(() => checkCommand("device rules (scripts/check-device-rules.ts)", process.execPath, ["--import", "tsx", "scripts/check-device-rules.ts"]))] });
   } else notes.push("note: typecheck and device rules skipped (an engine flag or a filter was given)");
   if (!flags.has("--xs-only")) {
     const long = (f: string): boolean => LONG_RUNNING.some((d) => f.startsWith(d));

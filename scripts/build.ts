@@ -46,13 +46,14 @@
  *    and includes the library's manifest.json; mcconfig consumes the generated JavaScript.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as acorn from "acorn";
 import { build as esbuild, transformSync } from "esbuild";
-import { MODDABLE_MODULES, isNodeOnlyFile } from "./check-device-rules.js";
+import { FIRMWARE_DIR, LIBRARY_DEVICE_DIRS, MODDABLE_MODULES, isNodeOnlyFile } from "./check-device-rules.js";
+import { isMain } from "../targets/rpi/is-main.js";
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -66,7 +67,7 @@ export const NODE_SOURCE_DIRS: readonly string[] = ["src", "targets/rpi"];
 export const NODE_ASSETS: readonly string[] = ["targets/rpi/dashboard.html"];
 
 /** Directories whose modules ship to the device (Node-only files excepted). Missing ones are skipped. */
-export const DEVICE_SOURCE_DIRS: readonly string[] = ["src/core", "src/store", "src/transport"];
+export const DEVICE_SOURCE_DIRS: readonly string[] = LIBRARY_DEVICE_DIRS;
 
 /** The namespace of lichen's modules on Moddable: src/core/codec.ts is "lichen/core/codec". */
 export const MODDABLE_NAMESPACE = "lichen";
@@ -364,7 +365,7 @@ export function renderManifest(m: Manifest): string {
 // The ESP32 firmware (targets/esp32)
 
 /** The firmware's sources, relative to the repo root. */
-export const ESP32_SOURCE_DIR = "targets/esp32";
+export const ESP32_SOURCE_DIR = FIRMWARE_DIR;
 
 /** Where its JavaScript goes by default, relative to the repo root. */
 export const ESP32_OUT = "build/esp32";
@@ -568,14 +569,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) process.exitCode = await main(process.argv.slice(2));
+if (isMain(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

@@ -12,9 +12,10 @@
  * This file is the driver: it finds the device code of a tree, follows its imports,
  * and prints the violations.
  */
-import { readdirSync, readFileSync, realpathSync, statSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { isMain } from "../targets/rpi/is-main.js";
 import { analyzeModule } from "./device-rules/analyze.js";
 import { DEVICE_ENTRY_DIRS, isNodeOnlyFile, isRelative, specifierKind } from "./device-rules/device-code.js";
 import { RULES } from "./device-rules/rules/index.js";
@@ -22,7 +23,7 @@ import { importSpecifierMessage, unresolvedImportMessage } from "./device-rules/
 import { nodeOnlyImportMessage, nodeOnlySpecifierMessage } from "./device-rules/rules/node-only.js";
 import { formatViolation, type DeviceRulesResult, type ImportRef, type Violation } from "./device-rules/types.js";
 
-export { DEVICE_ENTRY_DIRS, DEVICE_PACKAGES, MODDABLE_MODULES, isNodeOnlyFile } from "./device-rules/device-code.js";
+export { DEVICE_ENTRY_DIRS, DEVICE_PACKAGES, FIRMWARE_DIR, LIBRARY_DEVICE_DIRS, MODDABLE_MODULES, isNodeOnlyFile } from "./device-rules/device-code.js";
 export { RULES } from "./device-rules/rules/index.js";
 export { formatViolation, type DeviceRule, type DeviceRulesResult, type ImportRef, type RuleId, type Violation } from "./device-rules/types.js";
 
@@ -203,14 +204,4 @@ function main(argv: string[]): number {
   return n === 0 ? 0 : 1;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) process.exitCode = main(process.argv.slice(2));
+if (isMain(import.meta.url)) process.exitCode = main(process.argv.slice(2));

@@ -6,9 +6,9 @@
  *   npm start [-- --duration SECONDS] [--nodes N] [--sim auto|xs|node] [--interval MS]
  *                [--port N] [--http-port N] [--db FILE] [--verbose]
  *
- * The nodes are the ESP32 firmware running inside XS (sim/esp32/sim-node.ts) when that is
- * available; otherwise the same protocol stack in Node (SyncEngine + MqttSync + MemoryKv with a
- * simulated sensor, targets/rpi/demo-node.ts), and it says so. The broker takes port 1883, or a
+ * The nodes run the firmware's node app (targets/esp32/node-app.ts): inside XS, as the ESP32 would
+ * (sim/esp32/sim-node.ts), or, with --sim node or when XS fails, in this Node process
+ * (sim/esp32/app-node.ts), and it says so. The broker takes port 1883, or a
  * free port if 1883 is in use (a mosquitto, say); the dashboard 8080, or a free port. The database
  * goes to a new temporary directory, removed at the end (give --db FILE to keep it).
  *
@@ -26,7 +26,7 @@ import { parseArgs } from "node:util";
 import { LWWMap } from "../src/core/maps.js";
 import { defaults, type GatewayConfig } from "../targets/rpi/gateway-config.js";
 import { errorMessage, portFree, startGateway, type Gateway } from "../targets/rpi/gateway-daemon.js";
-import { startDemoNode } from "../targets/rpi/demo-node.js";
+import { startAppNode } from "../sim/esp32/app-node.js";
 import { startSimulatedNode } from "../sim/esp32/sim-node.js";
 
 const USAGE = "usage: npm start [-- --duration SECONDS] [--nodes N] [--sim auto|xs|node] [--interval MS] [--port N] [--http-port N] [--db FILE] [--verbose]";
@@ -192,17 +192,16 @@ async function run(dbPath: string, stopped: Promise<string>, stopRequested: (why
   plain(`dashboard  ${gw.httpUrl}   <- open it in a browser`);
   plain(duration === undefined ? "Ctrl-C stops everything.\n" : `stopping by itself ${duration} s after every node is online.\n`);
 
-  // the gateway's own document, synced to every node
+  // the fleet's config, synced to every node, in the firmware's keys (targets/esp32/node-app.ts)
   gw.write("fleet", "config", LWWMap, (c) => {
-    c.set("sampleMs", intervalMs);
-    c.set("unit", "°C");
-    c.set("greeting", `hello from ${GATEWAY_ID}`);
+    c.set("interval", intervalMs);
+    c.set("threshold.temperature", 30);
   });
 
   // the fleet
   const ids = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
   const nodes: SimNode[] = [];
-  let kind = "Node (SyncEngine + MqttSync + MemoryKv)";
+  let kind = "";
   const startXs: StartSimulatedNode | undefined = simMode === "node" ? undefined : startSimulatedNode;
   if (startXs !== undefined) {
     try {
@@ -232,20 +231,20 @@ async function run(dbPath: string, stopped: Promise<string>, stopRequested: (why
   if (nodes.length === 0) {
     for (const id of ids) {
       nodes.push(
-        await startDemoNode({
+        await startAppNode({
           id,
           brokerUrl: gw.brokerUrl,
           fleet: FLEET,
           gateways: [GATEWAY_ID],
           intervalMs,
-          heartbeatMs: 2000,
-          antiEntropyMs: 5000,
-          log: (e) => {
-            if (verbose || e.level === "warn") say(`${id}: ${e.level}: ${e.event} ${e.message}`);
+          config: { heartbeat: 2000, antiEntropy: 5000, reconnect: 500 },
+          log: (line) => {
+            if (verbose) say(`${id}: ${line}`);
           },
         }),
       );
     }
+    kind = "the firmware's node app in Node (sim/esp32/app-node.ts)";
   }
   say(`${nodes.length} nodes started: ${ids.join(", ")}, running ${kind}, a sample every ${intervalMs} ms`);
 

@@ -360,8 +360,13 @@ test("readOnly: reads exactly what SqliteKv reads, writes nothing, refuses write
 
 test("extensions: a module's registerCommands(program) adds commands (the place of `lichen gateway`)", async () => {
   const program = buildProgram();
-  const loaded = await registerExtensions(program, ["../../host-tests/gateway/ext-fixture", "no-such-module"]);
-  assert.equal(loaded, ["../../host-tests/gateway/ext-fixture"], "absent modules are skipped");
+  const loaded = await registerExtensions(program, ["../../host-tests/gateway/ext-fixture"]);
+  assert.equal(loaded, ["../../host-tests/gateway/ext-fixture"]);
+  // an absent module is an error that names it, never skipped
+  const absent: string[] = [];
+  assert.equal(await registerExtensions(buildProgram(), ["no-such-module"], (e) => absent.push(e.message)), []);
+  assert.is(absent.length, 1);
+  assert.match(absent[0]!, /no-such-module\.js failed to load/);
   const ext = (await import("./ext-fixture.js")) as typeof import("./ext-fixture.js");
   await program.parseAsync(["node", "lichen", "hello", "world", "--loud"]);
   assert.equal(ext.calls, [["world", "loud"]]);

@@ -7,6 +7,7 @@ import { SourceMap } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Plugin } from "esbuild";
+import { DEVICE_ENTRY_DIRS, isNodeOnlyFile } from "../../scripts/check-device-rules.js";
 import { moddableShimsPlugin } from "../../sim/moddable/shims.js";
 import { bundleWithInputs, type XsBundle } from "../../sim/xs/bundle.js";
 
@@ -18,8 +19,7 @@ const XS_RUN = fileURLToPath(new URL("./xs-run.ts", import.meta.url));
 const DEVICE_REALM = fileURLToPath(new URL("../../sim/xs/device-realm.ts", import.meta.url));
 
 /** Sources of modules that ship to the device (repo-relative): these are preloaded there. */
-const DEVICE_MODULE = /^(src\/(core|store|transport)|targets\/esp32)\/[^]*\.ts$/;
-const isDeviceModule = (rel: string): boolean => DEVICE_MODULE.test(rel) && !/(^|\/)sqlite\.ts$|-node\.ts$/.test(rel);
+const isDeviceModule = (rel: string): boolean => rel.endsWith(".ts") && DEVICE_ENTRY_DIRS.some((d) => rel.startsWith(`${d}/`)) && !isNodeOnlyFile(rel);
 
 /** "uvu" (exactly: not uvu/assert, not uvu/diff) → the reporting shim. */
 const uvuShimPlugin: Plugin = {

@@ -3,6 +3,12 @@
 import { builtinModules } from "node:module";
 import path from "node:path";
 
+/** The library's device code: what lichen's Moddable manifest ships (scripts/build.ts). */
+export const LIBRARY_DEVICE_DIRS: readonly string[] = Object.freeze(["src/core", "src/store", "src/transport"]);
+
+/** The sensor node's firmware (the Moddable app). */
+export const FIRMWARE_DIR = "targets/esp32";
+
 /**
  * Device entry points, relative to the repository root. Every `.ts` file under
  * these directories (recursively; `.d.ts` excluded) ships to the ESP32, except
@@ -11,12 +17,7 @@ import path from "node:path";
  * device code too and is checked with the same rules. Directories that do not
  * exist are skipped.
  */
-export const DEVICE_ENTRY_DIRS: readonly string[] = [
-  "src/core",
-  "src/store",
-  "src/transport",
-  "targets/esp32",
-];
+export const DEVICE_ENTRY_DIRS: readonly string[] = Object.freeze([...LIBRARY_DEVICE_DIRS, FIRMWARE_DIR]);
 
 /** npm packages that device code may import (they are known to build clean with Moddable's
  * toolchain: preloaded without warnings, no built-in's `.name`). None today. */

@@ -21,7 +21,7 @@
 //
 // CLI: `npm run node:sim -- --id n1 [--broker mqtt://127.0.0.1:1883] [--fleet demo]
 //   [--gateway gw1] [--interval 1000] [--flash-file path] [--set key=value ...]`.
-import { mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +33,7 @@ import type { MqttEvent } from "../moddable/mqtt.js";
 import { XsException, XsWorker } from "../xs/worker.js";
 import { FlashSim } from "../../src/store/flash-sim.js";
 import type { NodeStatus } from "../../targets/esp32/node-app.js";
+import { isMain } from "../../targets/rpi/is-main.js";
 
 export interface SimulatedNodeOptions {
   /** The node's replica id (mc/config "id"), also its MQTT client id. */
@@ -550,17 +551,7 @@ async function cli(argv: string[]): Promise<void> {
   process.on("SIGTERM", stop);
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   cli(process.argv.slice(2)).catch((e: unknown) => {
     console.error(`sim: ${(e as Error)?.stack ?? String(e)}`);
     process.exit(1);

@@ -27,23 +27,6 @@ export interface MqttEvent {
 /** How an op reaches the host (its answer, if any, is not used). */
 export type MqttLink = (msg: { op: string; [key: string]: unknown }) => void;
 
-const state: { nextCid: number; clients: Map<number, Client>; link: MqttLink | undefined } = { nextCid: 1, clients: new Map(), link: undefined };
-
-/** Where the clients' ops go from now on (set once by the environment, before any Client). */
-export function setMqttLink(link: MqttLink): void {
-  state.link = link;
-}
-
-function send(msg: { op: string; [key: string]: unknown }): void {
-  if (state.link === undefined) throw new Error("Moddable's mqtt stand-in has no link to the host (sim/moddable/esp32.ts or pump.ts sets it)");
-  state.link(msg);
-}
-
-/** Hands the host's events to their clients (events of closed clients are dropped). */
-export function deliverMqttEvents(events: readonly MqttEvent[]): void {
-  for (const ev of events) state.clients.get(ev.cid)?.deliver(ev);
-}
-
 export interface ClientDictionary {
   host: string;
   port?: number;
@@ -54,54 +37,105 @@ export interface ClientDictionary {
   timeout?: number;
 }
 
-/** Moddable's MQTT Client, over a host MQTT.js client. */
-export default class Client {
+/** A Client class of Moddable's API over `link`, and the way back for the host's events. */
+export interface MqttStandIn {
+  readonly Client: new (dictionary: ClientDictionary) => StandInClient;
+  /** Hands the host's events to their clients (events of closed clients are dropped). */
+  deliver(events: readonly MqttEvent[]): void;
+}
+
+export interface StandInClient {
   onReady?: () => void;
   onMessage?: (topic: string, data: ArrayBuffer) => void;
   onClose?: () => void;
-  private readonly cid: number;
-  private phase: "connecting" | "ready" | "closed" = "connecting";
+  publish(topic: string, data: ArrayBuffer | string, flags?: { retain?: boolean; quality?: number }): void;
+  subscribe(topic: string): void;
+  close(): void;
+}
 
-  constructor(dictionary: ClientDictionary) {
-    if (!dictionary.host) throw new Error("parameter host is required");
-    this.cid = state.nextCid++;
-    state.clients.set(this.cid, this);
-    const will = dictionary.will === undefined ? undefined : { topic: dictionary.will.topic, message: toHex(bytesOf(dictionary.will.message)), retain: dictionary.will.retain === true };
-    const password = dictionary.password instanceof ArrayBuffer ? new TextDecoder("utf-8").decode(new Uint8Array(dictionary.password)) : dictionary.password;
-    send({ op: "mqtt-connect", cid: this.cid, host: dictionary.host, port: dictionary.port ?? 1883, id: dictionary.id ?? "", user: dictionary.user, password, will, timeout: dictionary.timeout ?? 0 });
-  }
+/** A stand-in with its own clients, over `link`: one per simulated device (several may share a
+ * Node process: sim/esp32/app-node.ts). */
+export function mqttStandIn(link: MqttLink): MqttStandIn {
+  const clients = new Map<number, Client>();
+  let nextCid = 1;
 
-  publish(topic: string, data: ArrayBuffer | string, flags?: { retain?: boolean; quality?: number }): void {
-    if (this.phase !== "ready") throw new Error("connection closed");
-    if (flags?.quality) throw new Error("this stand-in, like the devices' use of Moddable's client, speaks QoS 0 only");
-    if (!(data instanceof ArrayBuffer) && typeof data !== "string") throw new TypeError("publish: data is a string or an ArrayBuffer (Moddable's client takes no views)");
-    send({ op: "mqtt-publish", cid: this.cid, topic, payload: toHex(bytesOf(data)), retain: flags?.retain === true });
-  }
+  /** Moddable's MQTT Client, over a host MQTT.js client. */
+  class Client implements StandInClient {
+    onReady?: () => void;
+    onMessage?: (topic: string, data: ArrayBuffer) => void;
+    onClose?: () => void;
+    private readonly cid: number;
+    private phase: "connecting" | "ready" | "closed" = "connecting";
 
-  subscribe(topic: string): void {
-    if (this.phase !== "ready") throw new Error("connection closed");
-    send({ op: "mqtt-subscribe", cid: this.cid, topic });
-  }
+    constructor(dictionary: ClientDictionary) {
+      if (!dictionary.host) throw new Error("parameter host is required");
+      this.cid = nextCid++;
+      clients.set(this.cid, this);
+      const will = dictionary.will === undefined ? undefined : { topic: dictionary.will.topic, message: toHex(bytesOf(dictionary.will.message)), retain: dictionary.will.retain === true };
+      const password = dictionary.password instanceof ArrayBuffer ? new TextDecoder("utf-8").decode(new Uint8Array(dictionary.password)) : dictionary.password;
+      link({ op: "mqtt-connect", cid: this.cid, host: dictionary.host, port: dictionary.port ?? 1883, id: dictionary.id ?? "", user: dictionary.user, password, will, timeout: dictionary.timeout ?? 0 });
+    }
 
-  close(): void {
-    if (this.phase === "closed") return;
-    this.phase = "closed";
-    state.clients.delete(this.cid);
-    send({ op: "mqtt-close", cid: this.cid });
-  }
+    publish(topic: string, data: ArrayBuffer | string, flags?: { retain?: boolean; quality?: number }): void {
+      if (this.phase !== "ready") throw new Error("connection closed");
+      if (flags?.quality) throw new Error("this stand-in, like the devices' use of Moddable's client, speaks QoS 0 only");
+      if (!(data instanceof ArrayBuffer) && typeof data !== "string") throw new TypeError("publish: data is a string or an ArrayBuffer (Moddable's client takes no views)");
+      link({ op: "mqtt-publish", cid: this.cid, topic, payload: toHex(bytesOf(data)), retain: flags?.retain === true });
+    }
 
-  /** @internal an event from the host. */
-  deliver(ev: MqttEvent): void {
-    if (this.phase === "closed") return;
-    if (ev.type === "ready") {
-      this.phase = "ready";
-      this.onReady?.();
-    } else if (ev.type === "message") {
-      if (this.phase === "ready") this.onMessage?.(ev.topic!, fromHex(ev.payload!).buffer as ArrayBuffer);
-    } else if (ev.type === "close") {
+    subscribe(topic: string): void {
+      if (this.phase !== "ready") throw new Error("connection closed");
+      link({ op: "mqtt-subscribe", cid: this.cid, topic });
+    }
+
+    close(): void {
+      if (this.phase === "closed") return;
       this.phase = "closed";
-      state.clients.delete(this.cid);
-      this.onClose?.();
+      clients.delete(this.cid);
+      link({ op: "mqtt-close", cid: this.cid });
+    }
+
+    /** An event from the host. */
+    deliver(ev: MqttEvent): void {
+      if (this.phase === "closed") return;
+      if (ev.type === "ready") {
+        this.phase = "ready";
+        this.onReady?.();
+      } else if (ev.type === "message") {
+        if (this.phase === "ready") this.onMessage?.(ev.topic!, fromHex(ev.payload!).buffer as ArrayBuffer);
+      } else if (ev.type === "close") {
+        this.phase = "closed";
+        clients.delete(this.cid);
+        this.onClose?.();
+      }
     }
   }
+
+  return {
+    Client,
+    deliver(events) {
+      for (const ev of events) clients.get(ev.cid)?.deliver(ev);
+    },
+  };
 }
+
+// The module's own stand-in, for code that imports "mqtt" (one device per XS worker or test
+// process): its link is set by the environment.
+const linked: { link: MqttLink | undefined } = { link: undefined };
+
+/** Where the module's clients' ops go from now on (set once by the environment, before any Client). */
+export function setMqttLink(link: MqttLink): void {
+  linked.link = link;
+}
+
+const moduleStandIn = mqttStandIn((msg) => {
+  if (linked.link === undefined) throw new Error("Moddable's mqtt stand-in has no link to the host (sim/moddable/esp32.ts or pump.ts sets it)");
+  linked.link(msg);
+});
+
+/** Hands the host's events to the module's clients. */
+export const deliverMqttEvents = moduleStandIn.deliver;
+
+/** Moddable's MQTT Client (the default export of "mqtt"). */
+const Client = moduleStandIn.Client;
+export default Client;
