@@ -4,10 +4,13 @@
 // aborts with a stack overflow, as XS aborts on the ESP32. The firmware's scenario is measured in
 // it: the fewest stack slots it needs, exact (stack use is deterministic). Where the worker cannot
 // be built (no C compiler), every test here is reported as skipped.
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { skipTest } from "../skip.js";
-import { deviceCreation, deviceXsnapWorker } from "../xs/device-worker.js";
+import { buildDeviceXsnapWorker, deviceCreation, deviceXsnapWorker } from "../xs/device-worker.js";
 import { fewestStackSlots, firmwareScenario, runWithDeviceStack } from "../xs/device-stack.js";
 import { XsWorker } from "../xs/worker.js";
 
@@ -71,6 +74,19 @@ test("the firmware's scenario (boot, 100 samples, gateway gone): the fewest stac
   const floor = await fewestStackSlots(bin, { code: "void 0", map: "{}" }, ["void 0"], 4096);
   const device = deviceCreation().stackSlots;
   console.log(`firmware scenario: ${fewest} stack slots in xsnap's XS (an empty crank: ${floor}); the ESP32 manifest gives ${device}: ${fewest! <= device ? "fits" : "does not fit"}`);
+});
+
+test("without make or a C compiler the build says why, and leaves nothing in its cache", () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), "lichen-xsnap-device-"));
+  try {
+    const w = buildDeviceXsnapWorker({ cacheDir, env: { ...process.env, PATH: join(cacheDir, "no-tools") } });
+    assert.is(w.ok, false);
+    if (!w.ok) assert.match(w.reason, /building the device xsnap-worker failed/);
+    assert.equal(readdirSync(cacheDir), [], "no half-built worker is left where the next run would take it");
+    assert.ok(existsSync(cacheDir));
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
 });
 
 test.run();

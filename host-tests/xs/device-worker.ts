@@ -122,11 +122,13 @@ let cached: DeviceWorker | undefined;
  * false and `reason` says why: the tests that need it report skipped.
  */
 export function deviceXsnapWorker(): DeviceWorker {
-  cached ??= build();
+  cached ??= buildDeviceXsnapWorker();
   return cached;
 }
 
-function build(): DeviceWorker {
+/** Builds the device xsnap-worker into `cacheDir` (unless it is there), with `env` for make. */
+export function buildDeviceXsnapWorker(opts: { cacheDir?: string; env?: NodeJS.ProcessEnv } = {}): DeviceWorker {
+  const cacheDir = opts.cacheDir ?? CACHE;
   const platform = process.platform === "linux" ? "lin" : process.platform === "darwin" ? "mac" : null;
   if (platform === null) return { ok: false, reason: `no xsnap makefile for ${process.platform}` };
   try {
@@ -135,7 +137,7 @@ function build(): DeviceWorker {
     const workerSource = readFileSync(join(XSNAP, "xsnap-native/xsnap/sources/xsnap-worker.c"), "utf8");
     const patched = patchWorkerSource(workerSource, creation);
     const key = createHash("sha256").update(`${pkg.version}\n${platform}\n${patched}`).digest("hex").slice(0, 16);
-    const dir = join(CACHE, key);
+    const dir = join(cacheDir, key);
     const bin = join(dir, `xsnap/build/bin/${platform}/release/xsnap-worker`);
     if (existsSync(bin)) return { ok: true, path: bin, creation, built: false };
 
@@ -150,7 +152,7 @@ function build(): DeviceWorker {
       execFileSync(
         "make",
         [`MODDABLE=${join(XSNAP, "moddable")}`, "GOAL=release", `XSNAP_VERSION=${pkg.version}`, 'CC=cc "-D__has_builtin(x)=1"', "-f", "xsnap-worker.mk"],
-        { cwd: join(tmp, `xsnap/makefiles/${platform}`), stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
+        { cwd: join(tmp, `xsnap/makefiles/${platform}`), stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", env: opts.env ?? process.env },
       );
     } catch (e) {
       const err = e as { stderr?: string; message: string };
