@@ -6,7 +6,7 @@
  * Everything reachable from the device entry points ships to an ESP32 and is
  * preloaded by Moddable's XS (see "The device rules" in docs/design.md). Each module
  * is transpiled on its own with esbuild (no bundling, so `const` stays `const`),
- * parsed with acorn, and walked once (scripts/device-rules/analyze.ts) while each
+ * parsed with acorn, and walked once (scripts/device-rules/rules/analyze.ts) while each
  * rule checks what it forbids: one module per rule under scripts/device-rules/rules/,
  * with its id (the `rule` field of a violation) and its description (`--rules` lists them).
  * This file is the driver: it finds the device code of a tree, follows its imports,
@@ -16,7 +16,7 @@ import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isMain } from "../targets/rpi/is-main.js";
-import { analyzeModule } from "./device-rules/analyze.js";
+import { analyzeModule } from "./device-rules/rules/analyze.js";
 import { DEVICE_ENTRY_DIRS, isNodeOnlyFile, isRelative, specifierKind } from "./device-rules/device-code.js";
 import { RULES } from "./device-rules/rules/index.js";
 import { importSpecifierMessage, unresolvedImportMessage } from "./device-rules/rules/import.js";
