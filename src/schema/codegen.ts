@@ -62,12 +62,13 @@ function docLines(doc: string | undefined, indent: string): string[] {
   return [`${indent}/** ${doc.replace(/\*\//g, "*\\/").replace(/\s*\n\s*/g, " ")} */`];
 }
 
-function imports(runtime: string): { core: string; crdtDb: string; kv: string } {
+function imports(runtime: string): { core: string; crdtDb: string; kv: string; coreOnly: string; engine: string } {
   if (runtime.startsWith(".") || runtime.startsWith("/")) {
     const base = runtime.replace(/\/+$/, "");
-    return { core: `${base}/index.js`, crdtDb: `${base}/store/crdt-db.js`, kv: `${base}/store/kv.js` };
+    // documents import the core alone, so that the firmware takes them as they are
+    return { core: `${base}/index.js`, crdtDb: `${base}/store/crdt-db.js`, kv: `${base}/store/kv.js`, coreOnly: `${base}/core/index.js`, engine: `${base}/transport/sync-engine.js` };
   }
-  return { core: runtime, crdtDb: runtime, kv: runtime };
+  return { core: runtime, crdtDb: runtime, kv: runtime, coreOnly: runtime, engine: runtime };
 }
 
 function fieldLine(f: NormalizedField, live: boolean): string[] {
@@ -179,10 +180,129 @@ function indexModule(s: NormalizedSchema, opts: GenerateOptions): string {
   return `${L.join("\n")}\n`;
 }
 
-/** The generated files for a schema: `<Entity>.ts` for each entity and `index.ts`, sorted by path. */
+/** The TypeScript type of a document's map values: the union of its fields' types. */
+function mapValueType(e: NormalizedEntity): string {
+  const ts = [...new Set(e.fields.map((f) => tsType(f.type, false)))].sort();
+  return ts.length === 0 ? "Value" : ts.join(" | ");
+}
+
+/** A runtime check of a plain value against a field's type, as a TypeScript expression over `x`. */
+function typeCheck(f: NormalizedField): string {
+  const t = f.type;
+  if (t.kind !== "plain" || (t.wrap !== undefined && t.wrap.length > 0)) return "x !== undefined";
+  switch (t.plain) {
+    case "string":
+      return 'typeof x === "string"';
+    case "number":
+      return 'typeof x === "number"';
+    case "boolean":
+      return 'typeof x === "boolean"';
+    case "bytes":
+      return "x instanceof Uint8Array";
+    case "json":
+      return "x !== undefined";
+  }
+}
+
+function documentSection(e: NormalizedEntity, L: string[]): void {
+  const n = e.name;
+  const lo = lowerFirst(n);
+  const kind = e.document!;
+  const ns = entityType(e);
+  const crdtType = kind.crdt === "LWWMap" ? `LWWMap<${mapValueType(e)}>` : kind.of !== undefined ? `${kind.crdt}<${TS_OF[kind.of]}>` : kind.crdt;
+  L.push("");
+  L.push(`// ---- ${n}: ${crdtType} under ${ns}/<id>, version ${e.version} ----`);
+  L.push("");
+  L.push(...docLines(`${e.doc !== undefined ? `${e.doc} ` : ""}The schema the sync engine carries in every delta of ${ns}/<id> (SyncOptions.documents).`, ""));
+  L.push(`export const ${lo}Schema = Object.freeze({ namespace: ${JSON.stringify(ns)}, name: ${JSON.stringify(n)}, version: ${e.version} });`);
+  L.push("");
+  L.push(`/** Opens (or creates) ${ns}/<id> in the engine, as a ${crdtType}. */`);
+  L.push(`export function open${n}(engine: SyncEngine, id: string): ${crdtType} {`);
+  L.push(`  return engine.open(${lo}Schema.namespace, id, ${kind.crdt}) as ${crdtType};`);
+  L.push("}");
+  if (kind.crdt !== "LWWMap") return;
+  L.push("");
+  for (let v = 1; v <= e.version; v++) {
+    L.push(`/** ${n} at version ${v}: the keys of the map (a key of version 1 may be absent; later ones have their defaults). */`);
+    L.push(`export interface ${n}V${v} {`);
+    for (const f of fieldsAt(e, v)) {
+      const note = [f.doc, f.key !== undefined ? `key "${f.key}"` : undefined].filter((x) => x !== undefined).join("; ");
+      L.push(...docLines(note === "" ? undefined : note, "  "));
+      L.push(`  readonly ${f.name}${f.since === 1 ? "?" : ""}: ${tsType(f.type, false)};`);
+    }
+    L.push("}");
+    L.push("");
+  }
+  L.push(`export type ${n} = ${n}V${e.version};`);
+  L.push("");
+  L.push(`/** Every key of ${n} and its field, in declaration order. */`);
+  L.push(`export const ${lo}Keys = Object.freeze({ ${e.fields.map((f) => `${f.name}: ${JSON.stringify(f.key ?? f.name)}`).join(", ")} });`);
+  for (let v = 1; v < e.version; v++) {
+    const added = e.fields.filter((f) => f.since === v + 1);
+    L.push("");
+    L.push(`/** ${n} v${v} → v${v + 1}: adds ${added.map((f) => f.name).join(", ")} with ${added.length === 1 ? "its default" : "their defaults"} where absent. */`);
+    L.push(`export function migrate${n}V${v}ToV${v + 1}(value: ${n}V${v}): ${n}V${v + 1} {`);
+    L.push(`  const v = value as ${n}V${v} & Partial<${n}V${v + 1}>;`);
+    L.push(`  return {`);
+    L.push(`    ...value,`);
+    for (const f of added) L.push(`    ${f.name}: v.${f.name} !== undefined ? v.${f.name} : ${literal(storedDefault(f))},`);
+    L.push(`  };`);
+    L.push("}");
+  }
+  L.push("");
+  L.push(`/**`);
+  L.push(` * Reads ${ns}/<id> as ${n} version ${e.version}: the keys it declares (a value of another type is`);
+  L.push(` * left out), migrated from the version the document carries (\`engine.schemaOf(doc)\`; none: 1).`);
+  L.push(` * A document written by a newer version reads as this one: keys unknown here stay in the map.`);
+  L.push(` */`);
+  L.push(`export function read${n}(map: LWWMap<Value>, header?: { readonly version: number }): ${n} {`);
+  L.push(`  const picked: { [k: string]: Value } = {};`);
+  L.push(`  let x: Value | undefined;`);
+  for (const f of e.fields) {
+    L.push(`  x = map.get(${JSON.stringify(f.key ?? f.name)});`);
+    L.push(`  if (${typeCheck(f)}) picked.${f.name} = x;`);
+  }
+  if (e.version === 1) {
+    L.push(`  void header; // one version: nothing to migrate`);
+    L.push(`  return picked as ${n};`);
+  } else {
+    L.push(`  const from = header === undefined ? 1 : Math.min(header.version, ${e.version});`);
+    L.push(`  let v: unknown = picked;`);
+    for (let v = 1; v < e.version; v++) L.push(`  if (from <= ${v}) v = migrate${n}V${v}ToV${v + 1}(v as ${n}V${v});`);
+    L.push(`  return v as ${n};`);
+  }
+  L.push("}");
+}
+
+/** The module of a schema's synced documents: each one's schema, open helper, versioned view and migrations. */
+function documentsModule(docs: readonly NormalizedEntity[], opts: GenerateOptions): string {
+  const imp = imports(opts.runtime ?? "lichen");
+  const L: string[] = [GENERATED_HEADER, `// source: ${opts.source ?? "schema"}; ${docs.length} synced ${docs.length === 1 ? "document" : "documents"}`];
+  const classes = [...new Set(docs.map((e) => e.document!.crdt))].sort();
+  L.push(`import { ${classes.join(", ")} } from ${JSON.stringify(imp.coreOnly)};`);
+  L.push(`import type { Value } from ${JSON.stringify(imp.coreOnly)};`);
+  L.push(`import type { SyncEngine } from ${JSON.stringify(imp.engine)};`);
+  for (const e of docs) documentSection(e, L);
+  L.push("");
+  L.push(`/** Every document's schema, for SyncOptions.documents. */`);
+  L.push(`export const documentSchemas = Object.freeze([${docs.map((e) => `${lowerFirst(e.name)}Schema`).join(", ")}]);`);
+  return `${L.join("\n")}\n`;
+}
+
+/** The name of the module that holds a schema's synced documents. */
+export const DOCUMENTS_MODULE = "documents.ts";
+
+/**
+ * The generated files for a schema, sorted by path: `<Entity>.ts` for each CrdtDb entity and
+ * `index.ts` (when there are any), and `documents.ts` with every synced document (when there
+ * are any: one module, so that the firmware takes it as one of its own).
+ */
 export function generate(schema: NormalizedSchema, opts: GenerateOptions = {}): GeneratedFile[] {
-  for (const e of schema.entities) if (e.name.toLowerCase() === "index") throw new Error(`entity ${e.name}: the name clashes with the generated index module`);
-  const files: GeneratedFile[] = schema.entities.map((e) => ({ path: `${e.name}.ts`, contents: entityModule(e, opts) }));
-  files.push({ path: "index.ts", contents: indexModule(schema, opts) });
+  const entities = schema.entities.filter((e) => e.document === undefined);
+  const docs = schema.entities.filter((e) => e.document !== undefined);
+  for (const e of entities) if (e.name.toLowerCase() === "index" || e.name.toLowerCase() === "documents") throw new Error(`entity ${e.name}: the name clashes with a generated module`);
+  const files: GeneratedFile[] = entities.map((e) => ({ path: `${e.name}.ts`, contents: entityModule(e, opts) }));
+  if (entities.length > 0) files.push({ path: "index.ts", contents: indexModule({ entities }, opts) });
+  if (docs.length > 0) files.push({ path: DOCUMENTS_MODULE, contents: documentsModule(docs, opts) });
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -164,6 +164,18 @@ export interface NormalizedField {
   readonly doc?: string;
   /** The entity whose id this field holds (crdt-kit's `relation`): documentation and generated comments. */
   readonly relation?: string;
+  /** A field of an LWWMap document: the map's key when it differs from the name ("threshold.temperature"). */
+  readonly key?: string;
+}
+
+/**
+ * What a synced document is: the CRDT the sync engine holds under `<table>/<id>`. An LWWMap
+ * document's fields are its keys (plain values, versions adding keys with defaults); any other
+ * kind has no fields, and `of` is its element type where it takes one (ORSet of strings).
+ */
+export interface DocumentKind {
+  readonly crdt: CrdtKind;
+  readonly of?: PlainKind;
 }
 
 export interface NormalizedRelation {
@@ -180,6 +192,12 @@ export interface NormalizedEntity {
    * Absent: the entity's name.
    */
   readonly table?: string;
+  /**
+   * Set for a synced document (`document = "LWWMap"` in a file): the CRDT it is, synced by the
+   * engine under `<table>/<id>` with its schema version in every delta's header. Absent: an
+   * entity stored in CrdtDb.
+   */
+  readonly document?: DocumentKind;
   readonly doc?: string;
   /** The current version: the number of versions. */
   readonly version: number;

@@ -8,6 +8,7 @@ import {
   PLAIN_KINDS,
   SchemaError,
   type CrdtKind,
+  type DocumentKind,
   type Entity,
   type EntityInput,
   type FieldType,
@@ -142,6 +143,23 @@ function crdtType(k: unknown, of: unknown, path: SchemaPath): FieldType {
   return Object.freeze({ kind: "crdt", crdt: kind, of: undefined });
 }
 
+/** The `document` of an entity (with its element `type` for the kinds that take one), or undefined for a CrdtDb entity. */
+function documentKind(raw: { readonly [k: string]: unknown }, at: SchemaPath): DocumentKind | undefined {
+  if (raw.document === undefined) {
+    if (raw.type !== undefined) fail("type at the entity level is a document's element type: give document = ... too", { ...at, attribute: "type" });
+    return undefined;
+  }
+  const k = raw.document;
+  if (typeof k !== "string" || !CRDT_KINDS.includes(k as CrdtKind)) fail(`unknown document ${show(k)}: one of ${CRDT_KINDS.join(", ")}`, { ...at, attribute: "document" });
+  const crdt = k as CrdtKind;
+  if (crdt === "LWWMap" || !CRDT_WITH_ELEMENT.includes(crdt)) {
+    if (raw.type !== undefined) fail(crdt === "LWWMap" ? "an LWWMap document's fields give its types: no type at the entity level" : `a ${crdt} document takes no element type`, { ...at, attribute: "type" });
+    return Object.freeze({ crdt });
+  }
+  if (typeof raw.type !== "string" || !PLAIN_KINDS.includes(raw.type as PlainKind)) fail(`a ${crdt} document needs its element type: type = one of ${PLAIN_KINDS.join(", ")}`, { ...at, attribute: "type" });
+  return Object.freeze({ crdt, of: raw.type as PlainKind });
+}
+
 /**
  * Validates one entity in the file form: `{ name, doc?, versions: [{ version?, fields: [{ name,
  * type?, crdt?, default?, doc? }] }], relations?: [{ name, to, kind?, doc? }] }`. Version 1's
@@ -151,22 +169,29 @@ function crdtType(k: unknown, of: unknown, path: SchemaPath): FieldType {
 export function normalizeEntity(raw: unknown, entityIndex = 0): NormalizedEntity {
   const base: SchemaPath = { entityIndex };
   if (!isObj(raw)) fail(`an entity is a table, not ${show(raw)}`, base);
-  checkKeys(raw, ["name", "doc", "table", "versions", "relations"], base, "an entity");
+  checkKeys(raw, ["name", "doc", "table", "document", "type", "versions", "relations"], base, "an entity");
   const name = raw.name;
   if (typeof name !== "string" || !ENTITY_NAME.test(name)) fail(`an entity name is 1 to 64 characters of A-Z a-z 0-9 _, starting with a capital letter; not ${show(name)}`, { ...base, attribute: "name" });
   const at: SchemaPath = { entity: name, entityIndex };
   if (raw.doc !== undefined && typeof raw.doc !== "string") fail("doc is a string", { ...at, attribute: "doc" });
   if (raw.table !== undefined && (typeof raw.table !== "string" || !isPlainName(raw.table))) fail(`table is 1 to 64 characters of A-Z a-z 0-9 _ . -, not ${show(raw.table)}`, { ...at, attribute: "table" });
-  const versions = raw.versions;
+  const document = documentKind(raw, at);
+  // a document that is not a map has no fields: its versions may be left out (version 1)
+  const versions = raw.versions === undefined && document !== undefined && document.crdt !== "LWWMap" ? [{}] : raw.versions;
   if (!Array.isArray(versions) || versions.length === 0) fail("versions: at least one version, with its fields", { ...at, attribute: "versions" });
   const fields: NormalizedField[] = [];
   const seen = new Set<string>();
+  const keys = new Set<string>();
   versions.forEach((ver: unknown, i: number) => {
     const version = i + 1;
     const vpath: SchemaPath = { ...at, version };
     if (!isObj(ver)) fail(`version ${version} is a table, not ${show(ver)}`, vpath);
     checkKeys(ver, ["version", "fields"], vpath, `version ${version}`);
     if (ver.version !== undefined && ver.version !== version) fail(`versions are numbered 1, 2, 3, ... in order: this one is ${version}, not ${show(ver.version)}`, { ...vpath, attribute: "version" });
+    if (document !== undefined && document.crdt !== "LWWMap") {
+      if (ver.fields !== undefined && !(Array.isArray(ver.fields) && ver.fields.length === 0)) fail(`a ${document.crdt} document has no fields (only an LWWMap document's keys are fields)`, { ...vpath, attribute: "fields" });
+      return;
+    }
     const fs = ver.fields;
     if (!Array.isArray(fs) || (version > 1 && fs.length === 0) || (version === 1 && fs.length === 0)) fail(`version ${version} ${version === 1 ? "declares" : "adds"} no fields`, { ...vpath, attribute: "fields" });
     for (const f of fs as unknown[]) {
@@ -174,10 +199,17 @@ export function normalizeEntity(raw: unknown, entityIndex = 0): NormalizedEntity
       const fname = f.name;
       if (typeof fname !== "string" || !IDENT.test(fname) || RESERVED.includes(fname)) fail(`a field name is an identifier (A-Z a-z 0-9 _, not starting with a digit), not ${show(fname)}`, { ...vpath, attribute: "name" });
       const fpath: SchemaPath = { ...vpath, field: fname };
-      checkKeys(f, ["name", "type", "crdt", "default", "doc", "relation"], fpath, "a field");
+      checkKeys(f, ["name", "type", "crdt", "default", "doc", "relation", ...(document !== undefined ? ["key"] : [])], fpath, "a field");
       if (seen.has(fname)) fail(`field ${fname} is declared twice`, { ...fpath, occurrence: 2 });
       seen.add(fname);
       const type = fieldType(f, fpath);
+      if (document !== undefined && type.kind !== "plain") fail("a field of an LWWMap document is one of its keys: a plain value, not a CRDT", { ...fpath, attribute: "crdt" });
+      if (f.key !== undefined && (typeof f.key !== "string" || f.key.length === 0 || f.key.length > 64)) fail(`key: the map key, 1 to 64 characters, not ${show(f.key)}`, { ...fpath, attribute: "key" });
+      const mapKey = typeof f.key === "string" ? f.key : fname;
+      if (document !== undefined) {
+        if (keys.has(mapKey)) fail(`the key ${JSON.stringify(mapKey)} is declared twice`, { ...fpath, attribute: "key" });
+        keys.add(mapKey);
+      }
       if (f.doc !== undefined && typeof f.doc !== "string") fail("doc is a string", { ...fpath, attribute: "doc" });
       if (f.relation !== undefined && (typeof f.relation !== "string" || !ENTITY_NAME.test(f.relation))) fail(`relation: the name of an entity, not ${show(f.relation)}`, { ...fpath, attribute: "relation" });
       let def: Value | undefined;
@@ -194,6 +226,7 @@ export function normalizeEntity(raw: unknown, entityIndex = 0): NormalizedEntity
           ...(def !== undefined ? { default: def } : {}),
           ...(typeof f.doc === "string" ? { doc: f.doc } : {}),
           ...(typeof f.relation === "string" ? { relation: f.relation } : {}),
+          ...(typeof f.key === "string" && f.key !== fname ? { key: f.key } : {}),
         }),
       );
     }
@@ -220,6 +253,7 @@ export function normalizeEntity(raw: unknown, entityIndex = 0): NormalizedEntity
   return Object.freeze({
     name,
     ...(typeof raw.table === "string" ? { table: raw.table } : {}),
+    ...(document !== undefined ? { document } : {}),
     ...(typeof raw.doc === "string" ? { doc: raw.doc } : {}),
     version: versions.length,
     fields: Object.freeze(fields),
