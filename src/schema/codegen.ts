@@ -252,25 +252,20 @@ function documentSection(e: NormalizedEntity, L: string[]): void {
   L.push("");
   L.push(`/**`);
   L.push(` * Reads ${ns}/<id> as ${n} version ${e.version}: the keys it declares (a value of another type is`);
-  L.push(` * left out), migrated from the version the document carries (\`engine.schemaOf(doc)\`; none: 1).`);
-  L.push(` * A document written by a newer version reads as this one: keys unknown here stay in the map.`);
+  L.push(` * left out), each key a later version added given its default where absent. The migrations only`);
+  L.push(` * add keys, so they run from version 1 whatever version wrote the document (its header,`);
+  L.push(` * \`engine.schemaOf(doc)\`, says which did). A document written by a newer version reads as this`);
+  L.push(` * one: the keys unknown here stay in the map, synced and relayed, but not in the view.`);
   L.push(` */`);
-  L.push(`export function read${n}(map: LWWMap<Value>, header?: { readonly version: number }): ${n} {`);
+  L.push(`export function read${n}(map: LWWMap<Value>): ${n} {`);
   L.push(`  const picked: { [k: string]: Value } = {};`);
   L.push(`  let x: Value | undefined;`);
   for (const f of e.fields) {
     L.push(`  x = map.get(${JSON.stringify(f.key ?? f.name)});`);
     L.push(`  if (${typeCheck(f)}) picked.${f.name} = x;`);
   }
-  if (e.version === 1) {
-    L.push(`  void header; // one version: nothing to migrate`);
-    L.push(`  return picked as ${n};`);
-  } else {
-    L.push(`  const from = header === undefined ? 1 : Math.min(header.version, ${e.version});`);
-    L.push(`  let v: unknown = picked;`);
-    for (let v = 1; v < e.version; v++) L.push(`  if (from <= ${v}) v = migrate${n}V${v}ToV${v + 1}(v as ${n}V${v});`);
-    L.push(`  return v as ${n};`);
-  }
+  const chain = (v: number): string => (v === 1 ? `picked as ${n}V1` : `migrate${n}V${v - 1}ToV${v}(${chain(v - 1)})`);
+  L.push(`  return ${chain(e.version)};`);
   L.push("}");
 }
 

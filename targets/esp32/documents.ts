@@ -9,7 +9,7 @@ import type { SyncEngine } from "../../src/transport/sync-engine.js";
 /** Active alarms, "<sensor>:high": raised over a threshold, removed when back under. The schema the sync engine carries in every delta of alarms/<id> (SyncOptions.documents). */
 export const alarmsSchema = Object.freeze({ namespace: "alarms", name: "Alarms", version: 1 });
 
-/** Opens (or creates) alarms/<id> in the engine: a ORSet<string>. */
+/** Opens (or creates) alarms/<id> in the engine, as a ORSet<string>. */
 export function openAlarms(engine: SyncEngine, id: string): ORSet<string> {
   return engine.open(alarmsSchema.namespace, id, ORSet) as ORSet<string>;
 }
@@ -19,7 +19,7 @@ export function openAlarms(engine: SyncEngine, id: string): ORSet<string> {
 /** Samples taken by the node. The schema the sync engine carries in every delta of events/<id> (SyncOptions.documents). */
 export const eventsSchema = Object.freeze({ namespace: "events", name: "Events", version: 1 });
 
-/** Opens (or creates) events/<id> in the engine: a PNCounter. */
+/** Opens (or creates) events/<id> in the engine, as a PNCounter. */
 export function openEvents(engine: SyncEngine, id: string): PNCounter {
   return engine.open(eventsSchema.namespace, id, PNCounter) as PNCounter;
 }
@@ -29,7 +29,7 @@ export function openEvents(engine: SyncEngine, id: string): PNCounter {
 /** The fleet's settings (fleet/config), written by the gateway, read by every node. The schema the sync engine carries in every delta of fleet/<id> (SyncOptions.documents). */
 export const fleetConfigSchema = Object.freeze({ namespace: "fleet", name: "FleetConfig", version: 1 });
 
-/** Opens (or creates) fleet/<id> in the engine: a LWWMap<number>. */
+/** Opens (or creates) fleet/<id> in the engine, as a LWWMap<number>. */
 export function openFleetConfig(engine: SyncEngine, id: string): LWWMap<number> {
   return engine.open(fleetConfigSchema.namespace, id, LWWMap) as LWWMap<number>;
 }
@@ -51,10 +51,12 @@ export const fleetConfigKeys = Object.freeze({ interval: "interval", thresholdTe
 
 /**
  * Reads fleet/<id> as FleetConfig version 1: the keys it declares (a value of another type is
- * left out), migrated from the version the document carries (`engine.schemaOf(doc)`; none: 1).
- * A document written by a newer version reads as this one: keys unknown here stay in the map.
+ * left out), each key a later version added given its default where absent. The migrations only
+ * add keys, so they run from version 1 whatever version wrote the document (its header,
+ * `engine.schemaOf(doc)`, says which did). A document written by a newer version reads as this
+ * one: the keys unknown here stay in the map, synced and relayed, but not in the view.
  */
-export function readFleetConfig(map: LWWMap<Value>, header?: { readonly version: number }): FleetConfig {
+export function readFleetConfig(map: LWWMap<Value>): FleetConfig {
   const picked: { [k: string]: Value } = {};
   let x: Value | undefined;
   x = map.get("interval");
@@ -63,8 +65,7 @@ export function readFleetConfig(map: LWWMap<Value>, header?: { readonly version:
   if (typeof x === "number") picked.thresholdTemperature = x;
   x = map.get("threshold.humidity");
   if (typeof x === "number") picked.thresholdHumidity = x;
-  void header; // one version: nothing to migrate
-  return picked as FleetConfig;
+  return picked as FleetConfigV1;
 }
 
 // ---- Readings: LWWMap<number> under readings/<id>, version 1 ----
@@ -72,7 +73,7 @@ export function readFleetConfig(map: LWWMap<Value>, header?: { readonly version:
 /** The node's latest value per sensor. The schema the sync engine carries in every delta of readings/<id> (SyncOptions.documents). */
 export const readingsSchema = Object.freeze({ namespace: "readings", name: "Readings", version: 1 });
 
-/** Opens (or creates) readings/<id> in the engine: a LWWMap<number>. */
+/** Opens (or creates) readings/<id> in the engine, as a LWWMap<number>. */
 export function openReadings(engine: SyncEngine, id: string): LWWMap<number> {
   return engine.open(readingsSchema.namespace, id, LWWMap) as LWWMap<number>;
 }
@@ -92,18 +93,19 @@ export const readingsKeys = Object.freeze({ temperature: "temperature", humidity
 
 /**
  * Reads readings/<id> as Readings version 1: the keys it declares (a value of another type is
- * left out), migrated from the version the document carries (`engine.schemaOf(doc)`; none: 1).
- * A document written by a newer version reads as this one: keys unknown here stay in the map.
+ * left out), each key a later version added given its default where absent. The migrations only
+ * add keys, so they run from version 1 whatever version wrote the document (its header,
+ * `engine.schemaOf(doc)`, says which did). A document written by a newer version reads as this
+ * one: the keys unknown here stay in the map, synced and relayed, but not in the view.
  */
-export function readReadings(map: LWWMap<Value>, header?: { readonly version: number }): Readings {
+export function readReadings(map: LWWMap<Value>): Readings {
   const picked: { [k: string]: Value } = {};
   let x: Value | undefined;
   x = map.get("temperature");
   if (typeof x === "number") picked.temperature = x;
   x = map.get("humidity");
   if (typeof x === "number") picked.humidity = x;
-  void header; // one version: nothing to migrate
-  return picked as Readings;
+  return picked as ReadingsV1;
 }
 
 /** Every document's schema, for SyncOptions.documents. */

@@ -304,7 +304,7 @@ class SensorNode implements NodeApp {
   }
 
   private intervalMs(): number {
-    const v = this.fleet === undefined ? undefined : readFleetConfig(this.fleet, this.syncEngine?.schemaOf("fleet/config")).interval;
+    const v = this.fleet === undefined ? undefined : readFleetConfig(this.fleet).interval;
     return typeof v === "number" && Number.isSafeInteger(v) && v >= 10 && v <= 86_400_000 ? v : this.cfg.intervalMs;
   }
 
