@@ -156,7 +156,7 @@ function documentKind(raw: { readonly [k: string]: unknown }, at: SchemaPath): D
     if (raw.type !== undefined) fail(crdt === "LWWMap" ? "an LWWMap document's fields give its types: no type at the entity level" : `a ${crdt} document takes no element type`, { ...at, attribute: "type" });
     return Object.freeze({ crdt });
   }
-  if (typeof raw.type !== "string" || !PLAIN_KINDS.includes(raw.type as PlainKind)) fail(`a ${crdt} document needs its element type: type = one of ${PLAIN_KINDS.join(", ")}`, { ...at, attribute: "type" });
+  if (typeof raw.type !== "string" || !PLAIN_KINDS.includes(raw.type as PlainKind)) fail(`a document of ${crdt} needs its element type: type = one of ${PLAIN_KINDS.join(", ")}`, { ...at, attribute: raw.type === undefined ? "document" : "type" });
   return Object.freeze({ crdt, of: raw.type as PlainKind });
 }
 
