@@ -133,6 +133,40 @@ test("a node on v2 and a gateway on v1: the same, the other way", () => {
   assert.ok(node.inSync("gw"));
 });
 
+test("the header is stored with the document: a restarted replica still knows it; written only when it changes", () => {
+  const kv = new MemoryKv();
+  let puts = 0;
+  const counting = new Proxy(kv, {
+    get(target, prop) {
+      if (prop === "put") return (k: string, v: Uint8Array) => (k.startsWith("h/") && puts++, target.put(k, v));
+      const x = Reflect.get(target, prop) as unknown;
+      return typeof x === "function" ? x.bind(target) : x;
+    },
+  });
+  const open = (docs: readonly DocumentSchema[]) => new SyncEngine({ replica: "n1", role: "node", kv: counting, scheduler: still, send: () => {}, documents: docs });
+  const a = open(v1.documentSchemas);
+  const r = v1.openReadings(a, "n1");
+  for (let i = 0; i < 5; i++) {
+    r.set("temperature", i);
+    a.changed("readings", "n1");
+  }
+  assert.is(puts, 1, "one header write for five changes");
+  a.close();
+  const b = open(v2.documentSchemas);
+  assert.equal(b.schemaOf("readings/n1"), { name: "Readings", version: 1 }, "restored from the store");
+  v2.openReadings(b, "n1").set("battery", 50);
+  b.changed("readings", "n1");
+  assert.equal(b.schemaOf("readings/n1"), { name: "Readings", version: 2 }, "a v2 write raises it");
+  assert.is(puts, 2);
+  b.close();
+  // an unreadable header reads as none; the document itself is intact
+  kv.put("h/readings/n1", Uint8Array.of(0xff));
+  const c = open(v1.documentSchemas);
+  assert.is(c.schemaOf("readings/n1"), undefined);
+  assert.equal(v1.readReadings(c.get("readings/n1") as LWWMap<Value>), { temperature: 4 });
+  c.close();
+});
+
 test("the header in the wire format: optional, bounded; another schema under a namespace is refused", () => {
   const untyped = encodeFrame({ kind: 3, doc: "readings/n1", type: 1, delta: Uint8Array.of(1, 2) });
   const typed = encodeFrame({ kind: 3, doc: "readings/n1", type: 1, delta: Uint8Array.of(1, 2), schema: { name: "Readings", version: 7 } });

@@ -144,9 +144,11 @@ interface Peer {
   dropped: number;
 }
 
-/** Raises a document's header to `version` (headers only grow: the newest schema that wrote to it). */
-function stamp(doc: Doc, name: string, version: number): void {
-  if (doc.schema === undefined || doc.schema.name !== name || doc.schema.version < version) doc.schema = { name, version };
+/** Raises a document's header to `version` (headers only grow: the newest schema that wrote to it). True if it changed. */
+function stamp(doc: Doc, name: string, version: number): boolean {
+  if (doc.schema !== undefined && doc.schema.name === name && doc.schema.version >= version) return false;
+  doc.schema = { name, version };
+  return true;
 }
 
 function splitDoc(doc: string): [string, string] {
@@ -250,7 +252,9 @@ export class SyncEngine {
     // every stored document is live again after a restart, unacknowledged changes included
     for (const [ns, id] of this.states.all()) {
       const crdt = this.states.load(ns, id, (bytes) => this.restore(bytes));
-      if (crdt !== undefined) this.docs.set(`${ns}/${id}`, { ns, id, crdt });
+      if (crdt === undefined) continue;
+      const schema = this.states.header(ns, id);
+      this.docs.set(`${ns}/${id}`, schema === undefined ? { ns, id, crdt } : { ns, id, crdt, schema });
     }
     if (this.role === "node" && this.docs.size === 0) this.awaiting = new Map();
     this.scheduleAntiEntropy();
@@ -316,7 +320,7 @@ export class SyncEngine {
     const doc = this.docs.get(key);
     if (doc === undefined) throw invalidArgument(`${key} is not open`);
     const schema = this.schemas.get(ns);
-    if (schema !== undefined) stamp(doc, schema.name, schema.version);
+    if (schema !== undefined && stamp(doc, schema.name, schema.version)) this.states.saveHeader(ns, id, doc.schema!);
     this.states.save(ns, id, doc.crdt); // pushes through onFlushed if this writes
     this.scheduleFlush();
   }
@@ -783,7 +787,7 @@ export class SyncEngine {
       this.docs.set(key, doc);
       if (checked) peer.created++;
     }
-    if (header !== undefined) stamp(doc, header.name, header.version);
+    if (header !== undefined && stamp(doc, header.name, header.version)) this.states.saveHeader(doc.ns, doc.id, doc.schema!);
     // the sender holds every event of its own that we hold (it stores before it sends)
     const own = doc.crdt.version().get(peerId);
     const known = peer.known.get(key) ?? new VersionVector();
