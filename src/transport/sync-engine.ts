@@ -303,8 +303,8 @@ export class SyncEngine {
 
   /**
    * A typed document's header: its schema's name and the newest schema version that wrote to it,
-   * as this replica knows it (its own writes, and the headers of the deltas it applied); undefined
-   * for an untyped document, or one not written since this replica started.
+   * as this replica knows it (its own writes and the headers of the deltas it applied, kept in the
+   * store beside the document); undefined for an untyped document.
    */
   schemaOf(doc: string): DocumentHeader | undefined {
     return this.docs.get(doc)?.schema;
