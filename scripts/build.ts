@@ -63,6 +63,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 /** Directories compiled into dist/ for Node (the package), relative to the repo root. */
 export const NODE_SOURCE_DIRS: readonly string[] = ["src", "targets/rpi"];
 
+/** Single modules outside those directories that the Node build compiles too: the firmware's typed documents, which the gateway uses. */
+export const NODE_SOURCE_FILES: readonly string[] = ["targets/esp32/documents.ts"];
+
 /** Files besides the modules that the Node build copies into dist/ at the same path: read at run time. */
 export const NODE_ASSETS: readonly string[] = ["targets/rpi/dashboard.html"];
 
@@ -444,7 +447,9 @@ function tscBin(root: string): string {
 /** dist/: JavaScript by esbuild, one file per source file, then declarations by tsc, then the assets. Returns the files written (relative to outDir). */
 export async function buildNode(root: string, outDir: string): Promise<string[]> {
   rmSync(outDir, { recursive: true, force: true });
-  const entryPoints = NODE_SOURCE_DIRS.flatMap((dir) => walk(path.join(root, dir))).filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f));
+  const entryPoints = NODE_SOURCE_DIRS.flatMap((dir) => walk(path.join(root, dir)))
+    .filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))
+    .concat(NODE_SOURCE_FILES.map((f) => path.join(root, f)));
   const result = await esbuild({
     absWorkingDir: root,
     entryPoints,

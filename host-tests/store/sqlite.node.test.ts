@@ -8,9 +8,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LichenError } from "../../src/index.js";
+import { CrdtDb, LichenError, LWWMap, StateStore } from "../../src/index.js";
 import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/store/kv.js";
-import { decodeKey, encodeKey, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
+import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
 import { storeSuite } from "./suite.js";
 import { PATIENCE_MS } from "../patience.js";
 
@@ -334,6 +334,7 @@ test("mirror: one JSON row per entity, readable by a second better-sqlite3 conne
     value: '{"hum":55,"raw":{"$bytes":"dead"},"temp":19}',
     db_version: 1,
     updated_at: "2025-01-01T00:00:00.000Z",
+    store: "state",
   });
   assert.is(sql.prepare("SELECT hex(unhex(json_extract(value, '$.raw.\"$bytes\"'))) FROM lichen_entities WHERE id = 'n2'").pluck().get(), "DEAD");
   const n1 = sql.prepare("SELECT db_version, updated_at, json_extract(value, '$.hum') AS hum FROM lichen_entities WHERE namespace = 'readings' AND id = 'n1'").get();
@@ -353,6 +354,53 @@ test("mirror: one JSON row per entity, readable by a second better-sqlite3 conne
   assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck().get(), 4);
   sql.close();
   assert.is(kv.dbVersion(), 4);
+});
+
+test("mirror: a StateStore namespace and a CrdtDb type of the same name keep one row each", () => {
+  const path = freshPath();
+  const kv = open(path);
+  const states = new StateStore(kv);
+  const db = new CrdtDb(kv).define({ type: "Sensor", version: 2, migrations: { 1: (v) => v } });
+  const map = new LWWMap<number>("n1");
+  map.set("temp", 21.5);
+  states.save("Sensor", "s1", map);
+  db.save("Sensor", "s1", { name: "porch" });
+  const sql = new Database(path, { readonly: true });
+  const rows = sql.prepare("SELECT namespace, id, type, value, store FROM lichen_entities ORDER BY store").all();
+  assert.equal(rows, [
+    { namespace: "Sensor", id: "s1", type: "Sensor@2", value: '{"name":"porch"}', store: "entity" },
+    { namespace: "Sensor", id: "s1", type: "LWWMap", value: '{"temp":21.5}', store: "state" },
+  ]);
+  // deleting one leaves the other's row
+  db.delete("Sensor", "s1");
+  assert.equal(sql.prepare("SELECT store, type FROM lichen_entities").all(), [{ store: "state", type: "LWWMap" }]);
+  sql.close();
+});
+
+test("open: tables of schema version 1 are upgraded in place, their rows kept", () => {
+  const path = freshPath();
+  const v1 = new Database(path);
+  v1.exec(`
+    CREATE TABLE lichen_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE lichen_kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE lichen_entities (namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
+      db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace, id)) WITHOUT ROWID;
+    CREATE TABLE lichen_changes (seq INTEGER PRIMARY KEY, db_version INTEGER NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL,
+      type TEXT NOT NULL, value TEXT, changed_at TEXT NOT NULL);
+    INSERT INTO lichen_meta VALUES ('schema_version', 1), ('db_version', 2);
+    INSERT INTO lichen_entities VALUES ('readings', 'n1', 'LWWMap', '{"temp":1}', 1, '2025-01-01T00:00:00.000Z');
+    INSERT INTO lichen_entities VALUES ('Sensor', 's1', 'Sensor@2', '{"name":"shed"}', 2, '2025-01-01T00:00:00.000Z');
+  `);
+  v1.close();
+  const kv = open(path);
+  assert.is(kv.dbVersion(), 2);
+  const sql = new Database(path, { readonly: true });
+  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), SQLITE_SCHEMA_VERSION);
+  assert.equal(sql.prepare("SELECT namespace, id, store FROM lichen_entities ORDER BY namespace").raw().all(), [
+    ["Sensor", "s1", "entity"],
+    ["readings", "n1", "state"],
+  ]);
+  sql.close();
 });
 
 test("mirror: readable with the sqlite3 shell", () => {

@@ -3,6 +3,9 @@ import { invalidArgument, LichenError } from "../core/errors.js";
 /** One change in an atomic batch. */
 export type KvOp = { readonly type: "put"; readonly key: string; readonly value: Uint8Array } | { readonly type: "delete"; readonly key: string };
 
+/** The stores that keep mirror rows: StateStore ("state") and CrdtDb ("entity"). */
+export type MirrorStore = "state" | "entity";
+
 /**
  * A readable copy of one entity, handed to `batch` beside the raw bytes. A
  * backend that can keep it (SQLite on the gateway: one row per entity as
@@ -10,6 +13,12 @@ export type KvOp = { readonly type: "put"; readonly key: string; readonly value:
  * transaction; the others ignore it.
  */
 export interface EntityView {
+  /**
+   * Which store the entity belongs to: "state" (StateStore, the synced CRDT documents; the
+   * default) or "entity" (CrdtDb). A namespace and an entity type of the same name are two
+   * rows of the mirror, never one.
+   */
+  readonly store?: MirrorStore;
   readonly namespace: string;
   readonly id: string;
   /** The CRDT or entity type name, e.g. "LWWMap" or "Sensor@2". */

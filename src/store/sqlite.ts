@@ -5,8 +5,10 @@
 //
 //   lichen_meta(name TEXT PRIMARY KEY, value INTEGER)        schema_version, db_version
 //   lichen_kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID the KvStore itself
-//   lichen_entities(namespace, id, type, value JSON, db_version, updated_at)
-//                                                            one row per live entity (the mirror)
+//   lichen_entities(namespace, id, type, value JSON, db_version, updated_at, store)
+//                                                            one row per live entity (the mirror):
+//                                                            store 'state' (StateStore) or 'entity'
+//                                                            (CrdtDb), part of the row's identity
 //   lichen_changes(seq INTEGER PRIMARY KEY, db_version, namespace, id, type, value JSON|NULL,
 //                  changed_at)                               every change, pulled by db_version
 //
@@ -48,10 +50,10 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { LichenError, invalidArgument } from "../core/errors.js";
-import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore } from "./kv.js";
+import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore, type MirrorStore } from "./kv.js";
 
 /** The version of the tables this file writes (lichen_meta.schema_version). */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 export type SqliteSynchronous = "FULL" | "NORMAL";
 
@@ -96,7 +98,8 @@ CREATE TABLE IF NOT EXISTS lichen_entities (
   value      TEXT NOT NULL,
   db_version INTEGER NOT NULL,
   updated_at TEXT NOT NULL,
-  PRIMARY KEY (namespace, id)
+  store      TEXT NOT NULL,
+  PRIMARY KEY (namespace, id, store)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lichen_changes (
   seq        INTEGER PRIMARY KEY,
@@ -109,6 +112,29 @@ CREATE TABLE IF NOT EXISTS lichen_changes (
 );
 CREATE INDEX IF NOT EXISTS lichen_changes_by_version ON lichen_changes (db_version);
 INSERT OR IGNORE INTO lichen_meta (name, value) VALUES ('schema_version', ${SQLITE_SCHEMA_VERSION}), ('db_version', 0);
+`;
+
+/**
+ * Version 1 keyed lichen_entities by (namespace, id) alone, so a StateStore namespace and a CrdtDb
+ * type of the same name shared a row and one of the two was lost. Version 2 adds the store to the
+ * key; the rows of a version-1 file get theirs from their type ("Type@N" is a CrdtDb entity).
+ */
+const UPGRADE_1_TO_2 = `
+CREATE TABLE lichen_entities_2 (
+  namespace  TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  db_version INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  store      TEXT NOT NULL,
+  PRIMARY KEY (namespace, id, store)
+) WITHOUT ROWID;
+INSERT INTO lichen_entities_2 SELECT namespace, id, type, value, db_version, updated_at,
+  CASE WHEN instr(type, '@') > 0 THEN 'entity' ELSE 'state' END FROM lichen_entities;
+DROP TABLE lichen_entities;
+ALTER TABLE lichen_entities_2 RENAME TO lichen_entities;
+UPDATE lichen_meta SET value = 2 WHERE name = 'schema_version';
 `;
 
 const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
@@ -311,6 +337,7 @@ export function toJsonText(value: unknown): string | undefined {
 }
 
 interface PreparedView {
+  store: MirrorStore;
   namespace: string;
   id: string;
   type: string;
@@ -325,12 +352,14 @@ function prepareViews(views: readonly EntityView[] | undefined): PreparedView[] 
   for (const v of views as readonly unknown[]) {
     if (v === null || typeof v !== "object") throw invalidArgument("an EntityView is an object");
     const { namespace, id, type, value } = v as EntityView;
+    const store = (v as EntityView).store ?? "state";
+    if (store !== "state" && store !== "entity") throw invalidArgument('an EntityView\'s store is "state" or "entity"');
     if (typeof namespace !== "string" || typeof id !== "string" || typeof type !== "string") {
       throw invalidArgument("an EntityView has string namespace, id and type");
     }
     const json = value === undefined ? undefined : toJsonText(value);
     if (value !== undefined && json === undefined) throw invalidArgument(`entity ${namespace}/${id}: a ${typeof value} is not JSON-able`);
-    out.push({ namespace, id, type, json });
+    out.push({ store, namespace, id, type, json });
   }
   return out;
 }
@@ -405,6 +434,7 @@ export class SqliteKv implements KvStore {
       db.exec("BEGIN IMMEDIATE");
       try {
         db.exec(SCHEMA);
+        if (db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get() === 1) db.exec(UPGRADE_1_TO_2);
         db.exec("COMMIT");
       } catch (e) {
         if (db.inTransaction) db.exec("ROLLBACK");
@@ -429,10 +459,10 @@ export class SqliteKv implements KvStore {
         bumpVersion: db.prepare("UPDATE lichen_meta SET value = value + 1 WHERE name = 'db_version' RETURNING value").pluck(),
         dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
         upsertEntity: db.prepare(
-          "INSERT INTO lichen_entities (namespace, id, type, value, db_version, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
-            "ON CONFLICT (namespace, id) DO UPDATE SET type = excluded.type, value = excluded.value, db_version = excluded.db_version, updated_at = excluded.updated_at",
+          "INSERT INTO lichen_entities (namespace, id, type, value, db_version, updated_at, store) VALUES (?, ?, ?, ?, ?, ?, ?) " +
+            "ON CONFLICT (namespace, id, store) DO UPDATE SET type = excluded.type, value = excluded.value, db_version = excluded.db_version, updated_at = excluded.updated_at",
         ),
-        deleteEntity: db.prepare("DELETE FROM lichen_entities WHERE namespace = ? AND id = ?"),
+        deleteEntity: db.prepare("DELETE FROM lichen_entities WHERE namespace = ? AND id = ? AND store = ?"),
         insertChange: db.prepare("INSERT INTO lichen_changes (db_version, namespace, id, type, value, changed_at) VALUES (?, ?, ?, ?, ?, ?)"),
         // (db_version, seq) > (?, ?): a cursor; the index on db_version (which holds the rowid) serves it
         changesSince: db.prepare(
@@ -461,8 +491,8 @@ export class SqliteKv implements KvStore {
       if (typeof version !== "number") throw new LichenError("CORRUPT", `${this.path}: lichen_meta holds no db_version`);
       const at = new Date(this.now()).toISOString();
       for (const v of views) {
-        if (v.json === undefined) st.deleteEntity.run(v.namespace, v.id);
-        else st.upsertEntity.run(v.namespace, v.id, v.type, v.json, version, at);
+        if (v.json === undefined) st.deleteEntity.run(v.namespace, v.id, v.store);
+        else st.upsertEntity.run(v.namespace, v.id, v.type, v.json, version, at, v.store);
         st.insertChange.run(version, v.namespace, v.id, v.type, v.json ?? null, at);
       }
     });

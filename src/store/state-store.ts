@@ -1,5 +1,5 @@
 import { isPlainName } from "../core/names.js";
-import { typeName } from "../core/codec.js";
+import { decodeCbor, encodeCbor, typeName } from "../core/codec.js";
 import type { Crdt } from "../core/crdt.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import type { EntityView, KvOp, KvStore } from "./kv.js";
@@ -41,6 +41,17 @@ function checkNamespace(ns: unknown): string {
 function stateKey(ns: string, id: string): string {
   if (typeof id !== "string" || id.length === 0 || id.length > 160) throw invalidArgument("an entity id is a string of 1 to 160 characters");
   return `s/${ns}/${id}`;
+}
+
+/** Where a typed document's header lives: beside its state, written only when it changes. */
+function headerKey(ns: string, id: string): string {
+  return `h/${ns}/${id}`;
+}
+
+/** A typed document's schema header: the schema's name and the newest version that wrote to it. */
+export interface StoredHeader {
+  readonly name: string;
+  readonly version: number;
 }
 
 function defaultNow(): number {
@@ -146,7 +157,30 @@ export class StateStore {
   delete(ns: string, id: string): void {
     const key = stateKey(checkNamespace(ns), id);
     this.dirty.delete(key);
-    this.kv.batch([{ type: "delete", key }], [{ namespace: ns, id, type: "", value: undefined }]);
+    this.kv.batch([{ type: "delete", key }, { type: "delete", key: headerKey(ns, id) }], [{ namespace: ns, id, type: "", value: undefined }]);
+  }
+
+  /**
+   * The stored schema header of a typed document (see SyncOptions.documents), or undefined. An
+   * unreadable header reads as none: it describes the state, it is not part of it.
+   */
+  header(ns: string, id: string): StoredHeader | undefined {
+    stateKey(checkNamespace(ns), id);
+    const bytes = this.kv.get(headerKey(ns, id));
+    if (bytes === undefined) return undefined;
+    try {
+      const h = decodeCbor(bytes);
+      if (Array.isArray(h) && h.length === 2 && typeof h[0] === "string" && Number.isSafeInteger(h[1]) && (h[1] as number) >= 1) return { name: h[0], version: h[1] as number };
+    } catch {
+      // unreadable: none
+    }
+    return undefined;
+  }
+
+  /** Stores a typed document's schema header (one small write; the engine calls it only when the header changes). */
+  saveHeader(ns: string, id: string, header: StoredHeader): void {
+    stateKey(checkNamespace(ns), id);
+    this.kv.put(headerKey(ns, id), encodeCbor([header.name, header.version]));
   }
 
   /** Every saved entity as [namespace, id], sorted. */

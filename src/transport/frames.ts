@@ -12,7 +12,10 @@ import { VersionVector } from "../core/version-vector.js";
  *
  * - DIGEST   [1, 1, [[doc, type, hash], ...]]         what I hold, compactly: peers that agree exchange nothing more
  * - VERSIONS [1, 2, reply, [[doc, type, vv], ...]]    my versions of these documents: send me what I lack (with reply: and tell me yours)
- * - DELTA    [1, 3, doc, type, bytes]                 a CRDT delta (core format) for a document
+ * - DELTA    [1, 3, doc, type, bytes, schema?]        a CRDT delta (core format) for a document; schema: the
+ *                                                    document's header [name, version], the newest schema
+ *                                                    version that wrote to it (typed documents only; a
+ *                                                    DELTA without it, as every earlier lichen sent, is untyped)
  * - ACK      [1, 4, doc, vv]                          applied and stored: my version of the document is now vv
  * - PART     [1, 5, id, index, count, bytes]          a slice of a larger frame
  * - ERROR    [1, 6, doc, code, message]               a delta was refused: "forged", "forbidden", "quota", "refused", "unwanted"
@@ -35,10 +38,16 @@ export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 
 export type Frame =
   | { readonly kind: 1; readonly docs: ReadonlyArray<readonly [string, number, number]> }
   | { readonly kind: 2; readonly reply: boolean; readonly docs: ReadonlyArray<readonly [string, number, VersionVector]> }
-  | { readonly kind: 3; readonly doc: string; readonly type: number; readonly delta: Uint8Array }
+  | { readonly kind: 3; readonly doc: string; readonly type: number; readonly delta: Uint8Array; readonly schema?: DocumentHeader }
   | { readonly kind: 4; readonly doc: string; readonly version: VersionVector }
   | { readonly kind: 5; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
   | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string };
+
+/** A typed document's header: its schema's name and the newest schema version that wrote to it. */
+export interface DocumentHeader {
+  readonly name: string;
+  readonly version: number;
+}
 
 /** A document key: "namespace/id" (the pattern is made here: a module-level RegExp would be preloaded on the device). */
 export function checkDocKey(doc: unknown): string {
@@ -102,7 +111,7 @@ function encodeBody(f: Frame): Uint8Array {
     case 2:
       return encodeCbor([FRAME_FORMAT, 2, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
     case 3:
-      return encodeCbor([FRAME_FORMAT, 3, f.doc, f.type, f.delta]);
+      return encodeCbor(f.schema === undefined ? [FRAME_FORMAT, 3, f.doc, f.type, f.delta] : [FRAME_FORMAT, 3, f.doc, f.type, f.delta, [f.schema.name, f.schema.version]]);
     case 4:
       return encodeCbor([FRAME_FORMAT, 4, f.doc, vvToWire(f.version)]);
     case 5:
@@ -144,9 +153,17 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       return { kind: 2, reply: f[2], docs };
     }
     case 3: {
-      const f = readArray(x, "delta", 5, 5);
+      const f = readArray(x, "delta", 5, 6);
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
-      return { kind: 3, doc: checkDocKey(f[2]), type: readCount(f[3], "type"), delta: f[4] };
+      const doc = checkDocKey(f[2]);
+      const type = readCount(f[3], "type");
+      if (f.length === 5) return { kind: 3, doc, type, delta: f[4] };
+      const h = readArray(f[5], "delta schema header", 2, 2);
+      const name = readString(h[0], "schema name");
+      if (name.length === 0 || name.length > 64) throw malformed("schema name: 1 to 64 characters");
+      const version = readCount(h[1], "schema version");
+      if (version < 1 || version > 0xffff) throw malformed("schema version: 1 to 65535");
+      return { kind: 3, doc, type, delta: f[4], schema: { name, version } };
     }
     case 4: {
       const f = readArray(x, "ack", 4, 4);

@@ -5,7 +5,9 @@
 //
 // State, in CRDTs synced with the gateway (SyncEngine over Moddable's MQTT client, QoS 0,
 // lichen's acknowledgements), persisted in NVS through FlashKv and a coalescing StateStore
-// (DEVICE_COALESCING: one flash batch per 100 operations or 5 s):
+// (DEVICE_COALESCING: one flash batch per 100 operations or 5 s). The documents are typed: their
+// schema is documents.toml, and documents.ts (generated from it) opens and reads them and gives
+// the engine their schema versions, which travel in every delta:
 //
 //   events/<id>    PNCounter   samples taken by this node
 //   readings/<id>  LWWMap      the latest value per sensor ("temperature" → 21.53)
@@ -23,9 +25,9 @@
 // sync.) The price: online, a change reaches the gateway when it is written, at most 5 s later
 // (or at once after 100 operations); offline, nothing is sent and the coalescing works in full.
 // The gateway stores what it receives before it acknowledges it.
-import { PNCounter } from "../../src/core/counters.js";
-import { LWWMap } from "../../src/core/maps.js";
-import { ORSet } from "../../src/core/sets.js";
+import type { PNCounter } from "../../src/core/counters.js";
+import type { LWWMap } from "../../src/core/maps.js";
+import type { ORSet } from "../../src/core/sets.js";
 import { openClock } from "../../src/store/clock-store.js";
 import type { FlashDriver } from "../../src/store/flash-driver.js";
 import { FlashKv } from "../../src/store/flash-kv.js";
@@ -34,6 +36,7 @@ import { ModdableMqttSync, timerScheduler, type ModdableClient, type ModdableCli
 import type { PeerStatus } from "../../src/transport/mqtt-peer.js";
 import { SyncEngine, type Scheduler, type SyncLogEntry } from "../../src/transport/sync-engine.js";
 import type { NodeConfig } from "./config.js";
+import { documentSchemas, openAlarms, openEvents, openFleetConfig, openReadings, readFleetConfig } from "./documents.js";
 import type { Reading, Sensor } from "./sensor.js";
 
 export interface NodeAppOptions {
@@ -209,6 +212,7 @@ class SensorNode implements NodeApp {
       clock,
       coalesce: DEVICE_COALESCING,
       maxReassemblyBytes: 16_384,
+      documents: documentSchemas,
       log: engineLog,
       onApplied: (_peer: string, doc: string) => this.onApplied(doc),
       antiEntropyMs: tuning.antiEntropyMs,
@@ -254,12 +258,12 @@ class SensorNode implements NodeApp {
     }
     this.syncEngine = engine;
     const docs = engine.documents().length;
-    const events = engine.open("events", id, PNCounter);
+    const events = openEvents(engine, id);
     this.events = events;
-    this.readings = engine.open("readings", id, LWWMap) as LWWMap<number>;
-    const alarms = engine.open("alarms", id, ORSet) as ORSet<string>;
+    this.readings = openReadings(engine, id);
+    const alarms = openAlarms(engine, id);
     this.alarms = alarms;
-    this.fleet = engine.open("fleet", "config", LWWMap);
+    this.fleet = openFleetConfig(engine, "config");
     this.running = true;
     this.bootCounted = events.value();
     const r = kv.recovery;
@@ -300,7 +304,7 @@ class SensorNode implements NodeApp {
   }
 
   private intervalMs(): number {
-    const v = this.fleet?.get("interval");
+    const v = this.fleet === undefined ? undefined : readFleetConfig(this.fleet).interval;
     return typeof v === "number" && Number.isSafeInteger(v) && v >= 10 && v <= 86_400_000 ? v : this.cfg.intervalMs;
   }
 

@@ -53,6 +53,7 @@ import { GatewayMonitor } from "./gateway-monitor.js";
 import { SettingsTracker } from "./gateway-settings.js";
 import { HaDiscovery } from "./ha-discovery.js";
 import { LWWMap } from "../../src/core/maps.js";
+import { documentSchemas } from "../esp32/documents.js";
 import { LogLimiter } from "./log-limit.js";
 import { packageVersion } from "./package-version.js";
 
@@ -357,6 +358,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       kv: db.kv,
       clock,
       gateways: [config.id, ...config.gateways],
+      // the nodes' typed documents (targets/esp32/documents.toml): their schema versions travel in every delta
+      documents: documentSchemas,
       policy: options.policy,
       logIntervalMs: PEER_LOG_INTERVAL_MS,
       heartbeatMs: config.heartbeatMs,
