@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { skipTest } from "../runner/skip.js";
 import { buildDeviceXsnapWorker, deviceCreation, deviceXsnapWorker } from "../../sim/xs/device-worker.js";
-import { fewestStackSlots, firmwareScenario, runWithDeviceStack } from "../../sim/xs/device-stack.js";
+import { fewestStackSlots, firmwareScenario, runWithDeviceStack } from "../../sim/esp32/device-stack.js";
 import { XsWorker } from "../../sim/xs/worker.js";
 
 function deviceBin(): string {

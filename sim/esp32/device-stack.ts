@@ -4,10 +4,10 @@
 // Stack use is deterministic (the same code takes the same frames), so the fewest is exact.
 import { fileURLToPath } from "node:url";
 import { FlashSim } from "../../src/store/flash-sim.js";
-import { handleFlashOp } from "../esp32/flash-host.js";
-import type { ScenarioNetwork } from "../esp32/memory-scenario.js";
-import { bundleForXs, type XsBundle } from "./bundle.js";
-import { jsonCommandHandler, XsExit, XsWorker, type XsWorkerOptions } from "./worker.js";
+import { handleFlashOp } from "./flash-host.js";
+import type { ScenarioNetwork } from "./memory-scenario.js";
+import { bundleForXs, type XsBundle } from "../xs/bundle.js";
+import { jsonCommandHandler, XsExit, XsWorker, type XsWorkerOptions } from "../xs/worker.js";
 
 /** xsnap-worker's exit code when XS aborts on a stack overflow (E_STACK_OVERFLOW). */
 export const STACK_OVERFLOW_EXIT = 12;
@@ -64,8 +64,8 @@ export async function fewestStackSlots(
 
 // ---- the firmware's scenario ----
 
-const SCENARIO = fileURLToPath(new URL("../device/esp32-memory-scenario.ts", import.meta.url));
-const HOST_CHANNEL = fileURLToPath(new URL("./host-channel.ts", import.meta.url));
+const SCENARIO = fileURLToPath(new URL("./memory-scenario.ts", import.meta.url));
+const HOST_CHANNEL = fileURLToPath(new URL("../xs/host-channel.ts", import.meta.url));
 
 /** A scenario of the firmware: the node app of esp32-memory.test.ts on its stand-ins (the flash on
  * the host), started, then taking samples. Each step is a crank; the flash is fresh per run. */
