@@ -149,10 +149,9 @@ async function main(): Promise<void> {
     progress(`gateway up (pid ${gw.pid}, broker port ${port}); ${IDS} ids, waves of ${WAVES.join(", ")} frames in all`);
     let before = memory(gw.pid!);
     if (!values["skip-flood"]) {
-      // 1. the flood of valid frames, in waves
-      const sockets: Socket[] = [];
-      for (let i = 0; i < IDS; i += 20) sockets.push(...(await Promise.all(Array.from({ length: Math.min(20, IDS - i) }, (_, k) => rawClient(port, `n${i + k}`)))));
-      const publishes = sockets.map((_, i) => {
+      // 1. the flood of valid frames, in waves; each wave on new connections of the same ids (an
+      // idle client is dropped by its keepalive between waves)
+      const publishes = Array.from({ length: IDS }, (_, i) => {
         const m = new LWWMap<number>(`n${i}`);
         m.set("t", i);
         const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/n${i}`, type: m.typeTag, delta: m.delta() }));
@@ -161,15 +160,18 @@ async function main(): Promise<void> {
       let sent = 0;
       for (const total of WAVES) {
         const perId = (total - sent) / IDS;
+        const sockets: Socket[] = [];
+        for (let i = 0; i < IDS; i += 20) sockets.push(...(await Promise.all(Array.from({ length: Math.min(20, IDS - i) }, (_, k) => rawClient(port, `n${i + k}`)))));
         const began = Date.now();
         for (const [i, s] of sockets.entries()) s.write(Buffer.concat(Array.from({ length: perId }, () => publishes[i]!)));
         const seconds = await digested(port, began);
-        row(`${total.toLocaleString("en-US")} frames in all (${IDS} ids × ${total / IDS})`, before, `wave of ${(total - sent).toLocaleString("en-US")} digested in ${seconds} s`);
+        const dropped = sockets.filter((s) => s.destroyed || s.closed).length;
+        row(`${total.toLocaleString("en-US")} frames in all (${IDS} ids × ${total / IDS})`, before, `wave of ${(total - sent).toLocaleString("en-US")} digested in ${seconds} s${dropped > 0 ? `; ${dropped} senders closed by the broker` : ""}`);
+        for (const s of sockets) s.destroy();
+        await sleep(2000);
         before = memory(gw.pid!);
         sent = total;
       }
-      for (const s of sockets) s.destroy();
-      await sleep(2000);
     }
 
     progress("one 200 MB publish");
