@@ -12,6 +12,9 @@
 //                                             maximum) and no publish rate: what the limits prevent
 //   --ids N (default 200) --waves A,B,C (frames in all after each wave; default 50000,100000,200000)
 //   --skip-flood: attacks 2 to 4 only
+//   --db-dir DIR: where the gateway's database goes (default the system's temporary directory;
+//   /dev/shm takes the disk out of the measure on a machine whose disk is busy: RSS is the same,
+//   a file in tmpfs is not the process's memory)
 //
 // A wave is digested when the kernel holds no byte of it on either side of the connections (ss)
 // and the gateway answers a new client. Linux only (/proc, ss). Everything stays on 127.0.0.1;
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     ids: { type: "string", default: "200" },
     waves: { type: "string", default: "50000,100000,200000" },
     "skip-flood": { type: "boolean", default: false },
+    "db-dir": { type: "string" },
   },
 });
 const CLI = fileURLToPath(new URL("../targets/rpi/cli.ts", import.meta.url));
@@ -122,7 +126,7 @@ async function bigPublish(port: number, id: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "lichen-rss-"));
+  const dir = mkdtempSync(join(values["db-dir"] ?? tmpdir(), "lichen-rss-"));
   const args = ["--import", "tsx", CLI, "gateway", "--id", "gw", "--fleet", FLEET, "--db", join(dir, "gw.db"), "--port", "0", "--http-port", "0", "--log-level", "info"];
   if (values.unbounded) args.push("--max-packet-bytes", "268435455", "--publish-rate", "0");
   const gw = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
