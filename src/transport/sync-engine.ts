@@ -285,10 +285,20 @@ export class SyncEngine {
    * back, from a gateway, the events of its own that the gateway holds. Its
    * writes wait meanwhile (they are kept and sent once it has recovered);
    * the app should not write before (see `onRecovered`), since a write now
-   * could reuse the id of an event it made before its flash was wiped.
+   * could reuse the id of an event it made before its flash was wiped, and
+   * a counter's increments would be merged under the count it learns back.
+   * Once a gateway has said it holds such events of a document, `changed()`
+   * of that document throws RECOVERING until they are back. (A new node
+   * cannot tell itself from a wiped one before it meets a gateway: its
+   * writes are kept meanwhile, offline first.)
    */
   get recovering(): boolean {
     return this.awaiting !== undefined;
+  }
+
+  /** False while `changed(ns, id)` would throw RECOVERING (see `recovering`). */
+  mayWrite(ns: string, id: string): boolean {
+    return (this.awaiting?.get(`${ns}/${id}`) ?? 0) <= 0;
   }
 
   /** Documents held, as "namespace/id". */
@@ -313,12 +323,16 @@ export class SyncEngine {
   /**
    * Call after changing a document: it is stored as the coalescing policy
    * says, and pushed to the peers that want it once it is stored. Returns at
-   * once either way.
+   * once either way. Throws RECOVERING, storing nothing, while a gateway has
+   * told this recovering node that it holds events of the node's own in this
+   * document that the node does not hold yet (see `recovering`).
    */
   changed(ns: string, id: string): void {
     const key = `${ns}/${id}`;
     const doc = this.docs.get(key);
     if (doc === undefined) throw invalidArgument(`${key} is not open`);
+    // a write under events of ours that a gateway holds and we do not yet: merged under them, it could be lost
+    if (!this.mayWrite(ns, id)) throw new LichenError("RECOVERING", `${key} not stored: a gateway holds events of this node that it is still learning back (its flash was wiped?); write after onRecovered`);
     const schema = this.schemas.get(ns);
     if (schema !== undefined && stamp(doc, schema.name, schema.version)) this.states.saveHeader(ns, id, doc.schema!);
     this.states.save(ns, id, doc.crdt); // pushes through onFlushed if this writes
