@@ -8,7 +8,7 @@ import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
+import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame, type FrameSession } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
 
@@ -403,7 +403,7 @@ export class SyncEngine {
 
   private sendFrames(peerId: string, frames: Frame[]): void {
     for (const f of frames) {
-      const bytes = encodeFrame(f);
+      const bytes = encodeFrame(f, [this.replica, peerId]);
       if (bytes.length <= this.opts.maxFrameBytes) this.opts.send(peerId, bytes);
       else {
         this.partId = (this.partId + 1) % 0x7fffffff;
@@ -487,7 +487,7 @@ export class SyncEngine {
     if (!this.admit(peerId, peer)) return;
     let frame: Frame;
     try {
-      frame = decodeFrame(bytes, this.opts.maxFrameBytes);
+      frame = decodeFrame(bytes, this.opts.maxFrameBytes, this.session(peerId));
     } catch (e) {
       this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
       return;
@@ -501,7 +501,7 @@ export class SyncEngine {
       }
       const whole = got.whole;
       try {
-        frame = decodeFrame(whole, whole.length);
+        frame = decodeFrame(whole, whole.length, this.session(peerId));
       } catch (e) {
         this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
         return;
@@ -509,6 +509,16 @@ export class SyncEngine {
       if (frame.kind === 5) return;
     }
     this.handle(peerId, peer, frame);
+  }
+
+  /**
+   * What frames from a peer are read against: its id as the transport
+   * authenticated it and ours, never ids the bytes name. A delta expands to
+   * at most what a peer may have reassembled (senders cut theirs to
+   * maxDeltaBytes, kept under every receiver's maxReassemblyBytes).
+   */
+  private session(peerId: string): FrameSession {
+    return { ids: [peerId, this.replica], maxExpandedBytes: Math.max(this.opts.maxReassemblyBytes, this.opts.maxFrameBytes) };
   }
 
   /**
