@@ -65,7 +65,7 @@ function reading(i: number): number {
   return Math.round((20 + 5 * Math.sin(i)) * 100) / 100;
 }
 
-function lichenCatchUp(n: number): Omit<CatchUp, "yjs"> {
+export function lichenCatchUp(n: number): Omit<CatchUp, "yjs"> {
   const time = new VirtualTime();
   const wall = (): number => BASE_MS + time.now();
   const engines = new Map<string, SyncEngine>();
@@ -78,7 +78,7 @@ function lichenCatchUp(n: number): Omit<CatchUp, "yjs"> {
   const repeated: KindCount = { frames: 0, bytes: 0 };
   const link = (from: string) => (to: string, frame: Uint8Array) => {
     if (counting) {
-      const k = decodeFrame(frame).kind;
+      const k = decodeFrame(frame, frame.length, { ids: [from, to], maxExpandedBytes: 1 << 20 }).kind;
       if (k === 3) {
         const text = `${from}>${Buffer.from(frame).toString("hex")}`;
         if (seen.has(text)) {

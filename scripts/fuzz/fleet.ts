@@ -127,7 +127,7 @@ export function watchAcks(fleet: Fleet, honest: readonly string[], findings: Fin
   let durable = true;
   fleet.onSend = (from, to, bytes) => {
     if (!honest.includes(from)) return;
-    const f = tryDecodeFrame(bytes);
+    const f = tryDecodeFrame(bytes, [from, to]);
     if (f === undefined || f.kind !== 4) return;
     const stored = storedVersion(fleet, from, f.doc);
     const ok = stored !== undefined && stored.dominates(f.version);
