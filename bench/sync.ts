@@ -307,7 +307,7 @@ function gatewayIngest(label: string, kv: KvStore): Ingest {
         gw.receive(from, frame);
         gatewayMs += performance.now() - t0;
       } else {
-        if (frame[2] === 4) acks++;
+        if (frame[2] === 7) acks++; // APPLIED: a delta applied and stored
         nodes.get(to)!.engine.receive(from, frame);
       }
     }

@@ -17,6 +17,8 @@ import { VersionVector } from "../core/version-vector.js";
  * - ACK      [1, 4, doc, vv]                          applied and stored: my version of the document is now vv
  * - PART     [1, 5, id, index, count, bytes]          a slice of a larger frame
  * - ERROR    [1, 6, doc, code, message]               a delta was refused: "forged", "forbidden", "quota", "refused", "unwanted"
+ * - APPLIED  [1, 7, doc, hash]                        applied and stored: my version of the document now has this versionHash
+ *                                                     (what a session sends instead of an ACK: the sender knows what its delta brought)
  *
  * The CBOR is followed by its CRC-32 (4 bytes, big-endian): QoS 0 over flaky
  * links and broker bridges, and a flipped bit in a delta would otherwise be a
@@ -46,7 +48,7 @@ const PART_OVERHEAD = 28;
 /** Every PART but the last of a frame carries at least this much: a count of parts tells the least a frame weighs. */
 export const MIN_PART_BYTES = MIN_FRAME_BYTES - PART_OVERHEAD;
 
-export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6 });
+export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6, Applied: 7 });
 
 export type Frame =
   | { readonly kind: 1; readonly docs: ReadonlyArray<readonly [string, number, number]> }
@@ -54,7 +56,8 @@ export type Frame =
   | { readonly kind: 3; readonly doc: string; readonly type: number; readonly delta: Uint8Array }
   | { readonly kind: 4; readonly doc: string; readonly version: VersionVector }
   | { readonly kind: 5; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
-  | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string };
+  | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string }
+  | { readonly kind: 7; readonly doc: string; readonly hash: number };
 
 /** A document key: "namespace/id" (the pattern is made here: a module-level RegExp would be preloaded on the device). */
 export function checkDocKey(doc: unknown): string {
@@ -75,6 +78,12 @@ function vvFromWire(x: unknown): VersionVector {
     v.set(readReplicaId(e[0]), n);
   }
   return v;
+}
+
+function readHash(x: unknown): number {
+  const hash = readCount(x, "version hash");
+  if (hash > 0xffffffff) throw malformed("version hash: not 32 bits");
+  return hash;
 }
 
 function crcTable(): readonly number[] {
@@ -128,6 +137,8 @@ function encodeBody(f: Frame, format: number): Uint8Array {
       return encodeCbor([format, 5, f.id, f.index, f.count, f.bytes]);
     case 6:
       return encodeCbor([format, 6, f.doc, f.code, f.message]);
+    case 7:
+      return encodeCbor([format, 7, f.doc, f.hash]);
   }
 }
 
@@ -157,9 +168,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
     case 1: {
       const docs = readArray(readArray(x, "digest", 3, 3)[2], "digest").map((row) => {
         const e = readArray(row, "digest entry", 3, 3);
-        const hash = readCount(e[2], "digest hash");
-        if (hash > 0xffffffff) throw malformed("digest hash: not 32 bits");
-        return [checkDocKey(e[0]), readCount(e[1], "type"), hash] as const;
+        return [checkDocKey(e[0]), readCount(e[1], "type"), readHash(e[2])] as const;
       });
       return { kind: 1, docs };
     }
@@ -194,6 +203,10 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
     case 6: {
       const f = readArray(x, "error", 5, 5);
       return { kind: 6, doc: readString(f[2], "error document"), code: readString(f[3], "error code"), message: readString(f[4], "error message").slice(0, 300) };
+    }
+    case 7: {
+      const f = readArray(x, "applied", 4, 4);
+      return { kind: 7, doc: checkDocKey(f[2]), hash: readHash(f[3]) };
     }
     default:
       throw malformed(`unknown frame kind ${String(x[1])}`);
