@@ -782,8 +782,9 @@ export class SyncEngine {
 
   /**
    * A delta of ours applied: the peer's version now has `hash`. The version the delta was meant
-   * to bring it to (or ours) if the hash says so; otherwise (a delta cut in parts, or the peer
-   * held more than we knew) we ask for its version, and its answer restarts the push from there.
+   * to bring it to (or ours) if the hash says so; otherwise, with a delta of ours in flight (cut in
+   * parts, or the peer held more than we knew), we ask for its version, and its answer restarts the
+   * push from there. Without one it answers nothing of ours (a duplicate, a replay): ignored.
    */
   private onAppliedHash(peerId: string, peer: Peer, key: string, hash: number): void {
     const doc = this.docs.get(key);
@@ -792,7 +793,7 @@ export class SyncEngine {
     if (upTo !== undefined && versionHash(upTo) === hash) return this.onAck(peerId, peer, key, upTo);
     const mine = doc.crdt.version();
     if (versionHash(mine) === hash) return this.onAck(peerId, peer, key, mine);
-    this.sendVersions(peerId, true, [[key, doc.crdt.typeTag, mine]]);
+    if (upTo !== undefined) this.sendVersions(peerId, true, [[key, doc.crdt.typeTag, mine]]);
   }
 
   private onAck(peerId: string, peer: Peer, key: string, version: VersionVector): void {
