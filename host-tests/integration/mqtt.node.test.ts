@@ -416,16 +416,18 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
       n.config.set(n.id, "before");
       n.sync.engine.changed("fleet", "config");
     }
-    // What each node saw acknowledged: the ACK frames the gateway sent it carry the gateway's
-    // version of the node's readings; write i is acknowledged once that version reaches the
+    // What each node saw acknowledged: on each APPLIED frame the gateway sent it, the version the
+    // node now knows the gateway holds of its readings; write i is acknowledged once that version reaches the
     // node's own counter right after write i.
     const counterAt = new Map(nodes.map((n) => [n.id, [] as number[]]));
     const ackedCounter = new Map(nodes.map((n) => [n.id, 0]));
     for (const n of nodes) {
       n.sync.client.on("message", (_topic, payload) => {
         try {
-          const f = decodeFrame(new Uint8Array(payload));
-          if (f.kind === 4 && f.doc === `readings/${n.id}`) ackedCounter.set(n.id, Math.max(ackedCounter.get(n.id)!, f.version.get(n.id)));
+          // the binding's listener came first: the node's engine has taken the frame in already
+          const f = decodeFrame(new Uint8Array(payload), 4000, { ids: [GW, n.id], maxExpandedBytes: 65536 });
+          const acked = f.kind === 7 && f.doc === `readings/${n.id}` ? n.sync.engine.acknowledged(GW, f.doc)?.get(n.id) : undefined;
+          if (acked !== undefined) ackedCounter.set(n.id, Math.max(ackedCounter.get(n.id)!, acked));
         } catch {
           // a presence, or a part of a larger frame
         }

@@ -18,6 +18,7 @@ import { LWWMap, ORSet, type VersionVector } from "../../src/index.js";
 import { LichenError } from "../../src/core/errors.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { StateStore } from "../../src/store/state-store.js";
+import { versionHash } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import type { SyncOptions } from "../../src/transport/sync-engine.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
@@ -127,15 +128,18 @@ export function watchAcks(fleet: Fleet, honest: readonly string[], findings: Fin
   let durable = true;
   fleet.onSend = (from, to, bytes) => {
     if (!honest.includes(from)) return;
-    const f = tryDecodeFrame(bytes);
-    if (f === undefined || f.kind !== 4) return;
+    const f = tryDecodeFrame(bytes, [from, to]);
+    if (f === undefined || (f.kind !== 4 && f.kind !== 7)) return;
     const stored = storedVersion(fleet, from, f.doc);
-    const ok = stored !== undefined && stored.dominates(f.version);
-    if (!ok && durable) findings.fail(`${check}/ack-durable`, seed, `${from} acknowledged ${f.doc} at ${JSON.stringify(f.version)} to ${to} with ${stored === undefined ? "nothing" : JSON.stringify(stored)} stored`);
-    if (from === GATEWAY && honest.includes(to)) {
+    // an ACK tells a version, an APPLIED its hash: either way, what the peer has stored
+    const ok = stored !== undefined && (f.kind === 4 ? stored.dominates(f.version) : versionHash(stored) === f.hash);
+    const told = f.kind === 4 ? JSON.stringify(f.version) : `hash ${f.hash}`;
+    if (!ok && durable) findings.fail(`${check}/ack-durable`, seed, `${from} acknowledged ${f.doc} at ${told} to ${to} with ${stored === undefined ? "nothing" : JSON.stringify(stored)} stored`);
+    const version = f.kind === 4 ? f.version : ok ? stored : undefined;
+    if (from === GATEWAY && honest.includes(to) && version !== undefined) {
       const k = `${to}|${f.doc}`;
       const prev = acked.get(k);
-      acked.set(k, prev === undefined ? f.version.clone() : prev.clone().merge(f.version));
+      acked.set(k, prev === undefined ? version.clone() : prev.clone().merge(version));
     }
     durable &&= ok;
   };

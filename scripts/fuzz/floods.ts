@@ -25,7 +25,7 @@ function attackedGateway(seed: number): { fleet: Fleet; acks: () => number } {
   fleet.run(1000);
   let acks = 0;
   fleet.onSend = (from, to, bytes) => {
-    if (from === GATEWAY && to === ATTACKER && tryDecodeFrame(bytes)?.kind === 4) acks++;
+    if (from === GATEWAY && to === ATTACKER && tryDecodeFrame(bytes, [GATEWAY, ATTACKER])?.kind === 7) acks++;
   };
   return { fleet, acks: () => acks };
 }

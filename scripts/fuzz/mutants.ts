@@ -41,7 +41,7 @@ const MUTANTS: readonly Mutant[] = [
     anchors: [
       {
         // the ACK statement, and the first store write (states.save/flush) above it at the same indentation
-        find: /^([ \t]*)this\.sendFrames\([^\n]*kind: (?:4|FrameKind\.Ack)\b[^\n]*\);[ \t]*\n/m,
+        find: /^([ \t]*)this\.sendFrames\([^\n]*kind: (?:4|7|FrameKind\.Ack|FrameKind\.Applied)\b[^\n]*\);[ \t]*\n/m,
         replace: (source, m) => {
           const before = source.slice(0, m.index);
           const indent = m[1];

@@ -3,6 +3,7 @@
 import { decodeCbor, encodeCbor, TypeTag } from "../../src/core/codec.js";
 import type { Crdt } from "../../src/core/crdt.js";
 import { compareReplicaIds } from "../../src/core/replica.js";
+import type { SessionIds } from "../../src/core/session-form.js";
 import { decodeFrame, encodeFrame, type Frame } from "../../src/transport/frames.js";
 
 /** The CBOR of a frame, without its CRC. */
@@ -10,9 +11,10 @@ export function frameBody(frame: Uint8Array): Uint8Array {
   return frame.subarray(0, frame.length - 4);
 }
 
-export function tryDecodeFrame(bytes: Uint8Array): Frame | undefined {
+/** A frame as the fuzz reads it: standalone, or sent in the session ids [sender, receiver]. */
+export function tryDecodeFrame(bytes: Uint8Array, session?: SessionIds): Frame | undefined {
   try {
-    return decodeFrame(bytes, Number.MAX_SAFE_INTEGER);
+    return decodeFrame(bytes, Number.MAX_SAFE_INTEGER, session === undefined ? undefined : { ids: session, maxExpandedBytes: Number.MAX_SAFE_INTEGER });
   } catch {
     return undefined;
   }

@@ -8,7 +8,7 @@ import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type DocumentHeader, type Frame } from "./frames.js";
+import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
 
@@ -117,6 +117,8 @@ interface Push {
   readonly attempts: number;
   /** The version the delta in flight was made from. */
   readonly since: VersionVector | undefined;
+  /** Our version when it was made: what the peer holds once it applied the delta, if the delta was whole and it held `since` exactly. */
+  readonly upTo: VersionVector;
   cancel: (() => void) | undefined;
 }
 
@@ -391,7 +393,15 @@ export class SyncEngine {
       if (this.awaiting.size === 0) this.recovered();
       else this.askOwn(peerId);
     }
-    this.sendDigest(peerId, peer);
+    // a peer back from a disconnection: what it is known to lack goes at once (it needs no digest
+    // to ask for it), and the digest lists only the rest
+    let pushed = false;
+    for (const key of this.docs.keys()) {
+      if (!peer.known.has(key) || !this.wants(peer, key)) continue;
+      this.push(peerId, peer, key);
+      pushed ||= peer.pushes.has(key);
+    }
+    this.sendDigest(peerId, peer, pushed);
   }
 
   /**
@@ -463,7 +473,7 @@ export class SyncEngine {
 
   private sendFrames(peerId: string, frames: Frame[]): void {
     for (const f of frames) {
-      const bytes = encodeFrame(f);
+      const bytes = encodeFrame(f, [this.replica, peerId]);
       if (bytes.length <= this.opts.maxFrameBytes) this.opts.send(peerId, bytes);
       else {
         this.partId = (this.partId + 1) % 0x7fffffff;
@@ -472,10 +482,15 @@ export class SyncEngine {
     }
   }
 
-  /** Digest frames listing every document the peer wants, each frame within the size limit. */
-  private sendDigest(peerId: string, peer: Peer): void {
+  /**
+   * Digest frames listing every document the peer wants, each frame within the size limit. Those
+   * with a delta in flight are left out (its APPLIED or ERROR tells what the peer holds), and with
+   * `skipEmpty` so is a digest that would list nothing.
+   */
+  private sendDigest(peerId: string, peer: Peer, skipEmpty = false): void {
     const rows: Array<[string, number, number]> = [];
-    for (const [key, doc] of this.docs) if (this.wants(peer, key)) rows.push([key, doc.crdt.typeTag, versionHash(doc.crdt.version())]);
+    for (const [key, doc] of this.docs) if (this.wants(peer, key) && !peer.pushes.has(key)) rows.push([key, doc.crdt.typeTag, versionHash(doc.crdt.version())]);
+    if (rows.length === 0 && skipEmpty) return;
     rows.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const frames: Frame[] = [];
     let chunk: Array<[string, number, number]> = [];
@@ -522,7 +537,7 @@ export class SyncEngine {
     current?.cancel?.();
     const delta = doc.crdt.deltaWithin(since, this.opts.maxDeltaBytes);
     this.sendFrames(peerId, [doc.schema === undefined ? { kind: 3, doc: key, type: doc.crdt.typeTag, delta } : { kind: 3, doc: key, type: doc.crdt.typeTag, delta, schema: doc.schema }]);
-    const p: Push = { attempts: attempt, since, cancel: undefined };
+    const p: Push = { attempts: attempt, since, upTo: doc.crdt.version(), cancel: undefined };
     const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
     p.cancel = this.opts.scheduler.setTimer(delay, () => {
       if (peer.pushes.get(key) === p) this.push(peerId, peer, key, attempt + 1);
@@ -548,7 +563,7 @@ export class SyncEngine {
     if (!this.admit(peerId, peer)) return;
     let frame: Frame;
     try {
-      frame = decodeFrame(bytes, this.opts.maxFrameBytes);
+      frame = decodeFrame(bytes, this.opts.maxFrameBytes, this.session(peerId));
     } catch (e) {
       this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
       return;
@@ -562,7 +577,7 @@ export class SyncEngine {
       }
       const whole = got.whole;
       try {
-        frame = decodeFrame(whole, whole.length);
+        frame = decodeFrame(whole, whole.length, this.session(peerId));
       } catch (e) {
         this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
         return;
@@ -570,6 +585,16 @@ export class SyncEngine {
       if (frame.kind === 5) return;
     }
     this.handle(peerId, peer, frame);
+  }
+
+  /**
+   * What frames from a peer are read against: its id as the transport
+   * authenticated it and ours, never ids the bytes name. A delta expands to
+   * at most what a peer may have reassembled (senders cut theirs to
+   * maxDeltaBytes, kept under every receiver's maxReassemblyBytes).
+   */
+  private session(peerId: string): FrameSession {
+    return { ids: [peerId, this.replica], maxExpandedBytes: Math.max(this.opts.maxReassemblyBytes, this.opts.maxFrameBytes) };
   }
 
   /**
@@ -623,6 +648,8 @@ export class SyncEngine {
         return this.onDelta(peerId, peer, f.doc, f.type, f.delta, f.schema);
       case 4:
         return this.onAck(peerId, peer, f.doc, f.version);
+      case 7:
+        return this.onAppliedHash(peerId, peer, f.doc, f.hash);
       case 6:
         if (f.code === "unwanted" || f.code === "forbidden" || f.code === "quota" || f.code === "forged") {
           // the peer will not take this delta: no resends. Nor this document, unless forged (a
@@ -651,9 +678,12 @@ export class SyncEngine {
       peer.interest.add(key);
       const doc = this.docs.get(key);
       const mine = doc === undefined ? new VersionVector() : doc.crdt.version();
+      const inFlight = peer.pushes.get(key);
       if (versionHash(mine) === hash) {
         // the same version: the peer has exactly what we have (a collision would only cost an OUT_OF_ORDER round trip)
         if (doc !== undefined) peer.known.set(key, mine);
+      } else if (inFlight !== undefined && versionHash(inFlight.since ?? new VersionVector()) === hash) {
+        // the peer holds what the delta in flight was made from: that delta is all it lacks, and it has nothing we lack
       } else if (doc !== undefined) mismatch.push([key, doc.crdt.typeTag, mine]);
       else if (this.accepts(peerId, peer, key)) mismatch.push([key, type, mine]);
     }
@@ -810,7 +840,7 @@ export class SyncEngine {
     this.states.save(doc.ns, doc.id, doc.crdt);
     this.states.flush();
     this.onApplied?.(peerId, key, delta);
-    this.sendFrames(peerId, [{ kind: 4, doc: key, version: doc.crdt.version() }]);
+    this.sendFrames(peerId, [{ kind: 7, doc: key, hash: versionHash(doc.crdt.version()) }]);
     if (this.awaiting !== undefined) this.checkRecovered();
   }
 
@@ -818,6 +848,22 @@ export class SyncEngine {
   private refuse(peerId: string, peer: Peer, doc: string, event: string, message: string): void {
     this.note(peerId, peer, event, doc, message);
     this.sendFrames(peerId, [{ kind: 6, doc, code: event, message }]);
+  }
+
+  /**
+   * A delta of ours applied: the peer's version now has `hash`. The version the delta was meant
+   * to bring it to (or ours) if the hash says so; otherwise, with a delta of ours in flight (cut in
+   * parts, or the peer held more than we knew), we ask for its version, and its answer restarts the
+   * push from there. Without one it answers nothing of ours (a duplicate, a replay): ignored.
+   */
+  private onAppliedHash(peerId: string, peer: Peer, key: string, hash: number): void {
+    const doc = this.docs.get(key);
+    if (doc === undefined) return;
+    const upTo = peer.pushes.get(key)?.upTo;
+    if (upTo !== undefined && versionHash(upTo) === hash) return this.onAck(peerId, peer, key, upTo);
+    const mine = doc.crdt.version();
+    if (versionHash(mine) === hash) return this.onAck(peerId, peer, key, mine);
+    if (upTo !== undefined) this.sendVersions(peerId, true, [[key, doc.crdt.typeTag, mine]]);
   }
 
   private onAck(peerId: string, peer: Peer, key: string, version: VersionVector): void {
