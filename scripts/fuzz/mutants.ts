@@ -40,12 +40,12 @@ const MUTANTS: readonly Mutant[] = [
     what: "the ACK of a received delta moved above its store write, in the same synchronous block",
     anchors: [
       {
-        // the ACK statement, and the first store write (states.save/flush) above it at the same indentation
+        // the ACK statement, and the first store write (states.save/stage/flush) above it at the same indentation
         find: /^([ \t]*)this\.sendFrames\([^\n]*kind: (?:4|FrameKind\.Ack)\b[^\n]*\);[ \t]*\n/m,
         replace: (source, m) => {
           const before = source.slice(0, m.index);
           const indent = m[1];
-          const stores = [...before.matchAll(new RegExp(`^${indent}this\\.states\\.(?:save|flush)\\([^\\n]*\\);[^\\n]*\\n`, "gm"))];
+          const stores = [...before.matchAll(new RegExp(`^${indent}this\\.states\\.(?:save|stage|flush)\\([^\\n]*\\);[^\\n]*\\n`, "gm"))];
           // the store writes right above the ACK: the last run of them within the block
           let first: RegExpMatchArray | undefined;
           for (let i = stores.length - 1; i >= 0; i--) {

@@ -6,7 +6,7 @@ import { crdtClassForTag, loadCrdt } from "../core/registry.js";
 import { checkReplicaId } from "../core/replica.js";
 import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
-import type { KvStore } from "../store/kv.js";
+import type { KvOp, KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
 import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
@@ -86,8 +86,42 @@ export interface SyncOptions {
   /** A node that started on an empty store learned its own events back from a gateway (see `recovering`). */
   readonly onRecovered?: () => void;
   readonly log?: (entry: SyncLogEntry) => void;
-  /** Called after a peer's delta was applied and stored (the gateway keeps an event log with it). */
-  readonly onApplied?: (peer: string, doc: string, delta: Uint8Array) => void;
+  /**
+   * Group commit: received deltas are stored together, up to this many in
+   * one KvStore.batch (default 1: each delta stored at once). A group closes
+   * when it is full or when the scheduler runs its next 0 ms timer (on Node:
+   * once the frames that arrived together are handled); until its batch has
+   * returned, every frame this replica sends (the group's ACKs among them)
+   * is held, so nothing acknowledges or reflects a change that a crash could
+   * still lose. A gateway takes thousands of deltas per fsync this way.
+   */
+  readonly groupCommit?: number;
+  /** Records to store with a received delta, in the same batch as its state (the gateway's event log). */
+  readonly logApplied?: (peer: string, doc: string, delta: Uint8Array) => readonly KvOp[];
+  /**
+   * Called after a peer's delta was applied and stored, with the top-level
+   * keys of the document's value it changed (Crdt.changedKeys; undefined: the
+   * whole value may have changed).
+   */
+  readonly onApplied?: (peer: string, doc: string, delta: Uint8Array, changedKeys: readonly string[] | undefined) => void;
+  /** Called after each group commit, once onApplied was called for each of its deltas. */
+  readonly onCommitted?: () => void;
+}
+
+/** A delta applied and waiting for its group's commit. */
+interface Applied {
+  readonly peer: string;
+  readonly doc: string;
+  readonly delta: Uint8Array;
+  readonly keys: readonly string[] | undefined;
+}
+
+/** Received deltas applied in memory, to be stored in one batch; frames held until then. */
+interface Group {
+  readonly applied: Applied[];
+  readonly records: KvOp[];
+  readonly held: Array<readonly [string, Uint8Array]>;
+  cancel: (() => void) | undefined;
 }
 
 interface Doc {
@@ -149,7 +183,7 @@ export class SyncEngine {
   private readonly states: StateStore;
   private readonly docs = new Map<string, Doc>();
   private readonly peers = new Map<string, Peer>();
-  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log" | "onApplied" | "onRecovered">>;
+  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log" | "onApplied" | "onRecovered" | "logApplied" | "onCommitted">>;
   private readonly onRecovered: (() => void) | undefined;
   private readonly partial: Reassembler;
   /**
@@ -161,7 +195,17 @@ export class SyncEngine {
    * events of it (-1 until it told us); undefined once recovered.
    */
   private awaiting: Map<string, number> | undefined;
-  private readonly onApplied: ((peer: string, doc: string, delta: Uint8Array) => void) | undefined;
+  private readonly onApplied: SyncOptions["onApplied"];
+  private readonly onCommitted: (() => void) | undefined;
+  private readonly logApplied: SyncOptions["logApplied"];
+  /** The group of received deltas not yet stored (see groupCommit). */
+  private group: Group | undefined;
+  /** Records of a group whose batch failed: stored with the next one. */
+  private unstored: KvOp[] = [];
+  /** Per document, the peers (not gateways) that want it: a change is pushed to them without a scan of every peer. */
+  private readonly interested = new Map<string, Set<string>>();
+  /** The peers that are gateways, in the order they came. */
+  private readonly gatewayPeers: string[] = [];
   private readonly log: (entry: SyncLogEntry) => void;
   private partId = 0;
   private cancelAntiEntropy: (() => void) | undefined;
@@ -192,7 +236,9 @@ export class SyncEngine {
       clockLeadMs: options.clockLeadMs ?? 600000,
       policy: options.policy ?? makePolicy(),
       logIntervalMs: options.logIntervalMs ?? 10000,
+      groupCommit: options.groupCommit ?? 1,
     };
+    if (!(Number.isSafeInteger(this.opts.groupCommit) && this.opts.groupCommit >= 1)) throw invalidArgument("groupCommit is a number of deltas, 1 or more");
     if (this.opts.maxDeltaBytes < 64) throw invalidArgument("maxDeltaBytes must be at least 64");
     if (!(this.opts.clockLeadMs >= 0)) throw invalidArgument("clockLeadMs must be a number of ms, 0 or more");
     this.onRecovered = options.onRecovered;
@@ -206,6 +252,8 @@ export class SyncEngine {
     if (this.opts.maxFrameBytes < MIN_FRAME_BYTES) throw invalidArgument(`maxFrameBytes must be at least ${MIN_FRAME_BYTES}`);
     this.log = options.log ?? (() => {});
     this.onApplied = options.onApplied;
+    this.onCommitted = options.onCommitted;
+    this.logApplied = options.logApplied;
     this.clock = options.clock ?? openClock(options.kv);
     this.states = new StateStore(options.kv, {
       coalesce: options.coalesce ?? WRITE_THROUGH,
@@ -280,7 +328,31 @@ export class SyncEngine {
   }
 
   private pushToPeers(key: string): void {
-    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.push(peerId, peer, key);
+    // every gateway wants every document; other peers, those they said they want
+    for (const peerId of this.gatewayPeers) {
+      const peer = this.peers.get(peerId)!;
+      if (peer.online && this.wants(peer, key)) this.push(peerId, peer, key);
+    }
+    const ids = this.interested.get(key);
+    if (ids === undefined) return;
+    for (const peerId of ids) {
+      const peer = this.peers.get(peerId)!;
+      if (peer.role !== "gateway" && peer.online && this.wants(peer, key)) this.push(peerId, peer, key);
+    }
+  }
+
+  /** A peer wants a document (it holds it, asked for it, or wrote it). */
+  private addInterest(peerId: string, peer: Peer, key: string): void {
+    if (peer.interest.has(key)) return;
+    peer.interest.add(key);
+    let ids = this.interested.get(key);
+    if (ids === undefined) this.interested.set(key, (ids = new Set()));
+    ids.add(peerId);
+  }
+
+  private dropInterest(peerId: string, peer: Peer, key: string): void {
+    peer.interest.delete(key);
+    this.interested.get(key)?.delete(peerId);
   }
 
   /** A timer for the oldest pending change's deadline (the policy's maxDelayMs). */
@@ -324,6 +396,7 @@ export class SyncEngine {
         dropped: 0,
       };
       this.peers.set(peerId, peer);
+      if (role === "gateway") this.gatewayPeers.push(peerId);
     }
     peer.online = true;
     peer.refused.clear();
@@ -385,8 +458,47 @@ export class SyncEngine {
     this.closed = true;
     this.cancelAntiEntropy?.();
     this.cancelFlush?.();
+    this.commit();
     for (const peerId of [...this.peers.keys()]) this.disconnect(peerId);
     this.states.flush();
+  }
+
+  /**
+   * Stores the open group of received deltas in one batch (with their
+   * logApplied records), then calls onApplied for each and sends the frames
+   * held meanwhile, their ACKs among them. If the batch fails, the held
+   * frames are dropped (the peers resend what was not acknowledged), the
+   * states stay pending, and the error is thrown.
+   */
+  commit(): void {
+    const g = this.group;
+    if (g === undefined) return;
+    this.group = undefined;
+    g.cancel?.();
+    const records = this.unstored.length === 0 ? g.records : [...this.unstored, ...g.records];
+    try {
+      this.states.flush(records);
+    } catch (e) {
+      this.unstored = records;
+      throw e;
+    }
+    this.unstored = [];
+    for (const a of g.applied) this.onApplied?.(a.peer, a.doc, a.delta, a.keys);
+    this.onCommitted?.();
+    for (const [peerId, bytes] of g.held) this.opts.send(peerId, bytes);
+  }
+
+  /** A received delta joins the open group (opening one if none): from now on, frames are held until it is stored. */
+  private joinGroup(peerId: string, doc: string, delta: Uint8Array, keys: readonly string[] | undefined): Group {
+    let g = this.group;
+    if (g === undefined) {
+      g = { applied: [], records: [], held: [], cancel: undefined };
+      this.group = g;
+      if (this.opts.groupCommit > 1) g.cancel = this.opts.scheduler.setTimer(0, () => this.commit());
+    }
+    g.applied.push({ peer: peerId, doc, delta, keys });
+    if (this.logApplied !== undefined) for (const op of this.logApplied(peerId, doc, delta)) g.records.push(op);
+    return g;
   }
 
   // ---- sending ----
@@ -404,12 +516,18 @@ export class SyncEngine {
   private sendFrames(peerId: string, frames: Frame[]): void {
     for (const f of frames) {
       const bytes = encodeFrame(f);
-      if (bytes.length <= this.opts.maxFrameBytes) this.opts.send(peerId, bytes);
+      if (bytes.length <= this.opts.maxFrameBytes) this.transmit(peerId, bytes);
       else {
         this.partId = (this.partId + 1) % 0x7fffffff;
-        for (const part of splitFrame(bytes, this.partId, this.opts.maxFrameBytes)) this.opts.send(peerId, part);
+        for (const part of splitFrame(bytes, this.partId, this.opts.maxFrameBytes)) this.transmit(peerId, part);
       }
     }
+  }
+
+  /** Sends now, or holds until the open group is stored (see commit). */
+  private transmit(peerId: string, bytes: Uint8Array): void {
+    if (this.group !== undefined) this.group.held.push([peerId, bytes]);
+    else this.opts.send(peerId, bytes);
   }
 
   /** Digest frames listing every document the peer wants, each frame within the size limit. */
@@ -566,7 +684,7 @@ export class SyncEngine {
         if (f.code === "unwanted" || f.code === "forbidden" || f.code === "quota" || f.code === "forged") {
           // the peer will not take this delta: no resends. Nor this document, unless forged (a
           // later change may be accepted): not pushed again until it reconnects
-          if (f.code === "unwanted") peer.interest.delete(f.doc);
+          if (f.code === "unwanted") this.dropInterest(peerId, peer, f.doc);
           else if (f.code !== "forged") peer.refused.add(f.doc);
           peer.pushes.get(f.doc)?.cancel?.();
           peer.pushes.delete(f.doc);
@@ -587,7 +705,7 @@ export class SyncEngine {
     const mismatch: Array<[string, number, VersionVector]> = [];
     for (const [key, type, hash] of docs) {
       if (!this.mayRead(peerId, peer, key)) continue;
-      peer.interest.add(key);
+      this.addInterest(peerId, peer, key);
       const doc = this.docs.get(key);
       const mine = doc === undefined ? new VersionVector() : doc.crdt.version();
       if (versionHash(mine) === hash) {
@@ -629,7 +747,7 @@ export class SyncEngine {
     const back: Array<[string, number, VersionVector]> = [];
     for (const [key, type, theirs] of docs) {
       if (!this.mayRead(peerId, peer, key)) continue;
-      peer.interest.add(key);
+      this.addInterest(peerId, peer, key);
       peer.known.set(key, theirs.clone());
       const doc = this.docs.get(key);
       if (doc === undefined) {
@@ -684,7 +802,7 @@ export class SyncEngine {
       this.refuse(peerId, peer, key, "forbidden", `${peerId} may not write ${key}: nothing applied`);
       return;
     }
-    if (this.mayRead(peerId, peer, key)) peer.interest.add(key);
+    if (this.mayRead(peerId, peer, key)) this.addInterest(peerId, peer, key);
     let doc = this.docs.get(key);
     if (doc === undefined) {
       const ctor = crdtClassForTag(type);
@@ -707,6 +825,8 @@ export class SyncEngine {
       this.refuse(peerId, peer, key, "refused", `${key} is of another type`);
       return;
     }
+    // the top-level keys of the value it changes, if the type tells; none new (a new key rewrites the readable copy whole)
+    let keys: string[] | undefined;
     try {
       // decoded and checked once, its authorship checked on the decoded delta, applied once
       const d = doc.crdt.checkDelta(delta);
@@ -717,6 +837,9 @@ export class SyncEngine {
       }
       // a node's timestamps move our clock at most clockLeadMs ahead: later ones wait (refused, resent) until our wall clock nears them
       if (checked) this.clock.check(d.maxTs, this.opts.clockLeadMs);
+      const crdt = doc.crdt;
+      keys = this.docs.has(key) ? crdt.changedKeys(d) : undefined;
+      if (keys?.some((k) => crdt.valueAt(k) === undefined)) keys = undefined;
       doc.crdt.applyChecked(d);
     } catch (e) {
       const err = e as LichenError;
@@ -736,12 +859,13 @@ export class SyncEngine {
     const own = doc.crdt.version().get(peerId);
     const known = peer.known.get(key) ?? new VersionVector();
     if (own > known.get(peerId)) peer.known.set(key, known.clone().set(peerId, own));
-    // stored before acknowledged (the flush also pushes the change on to the peers that lack it)
-    this.states.save(doc.ns, doc.id, doc.crdt);
-    this.states.flush();
-    this.onApplied?.(peerId, key, delta);
+    // stored before acknowledged: the ACK is held with the group until its batch returns (the
+    // batch also pushes the change on to the peers that lack it)
+    this.states.stage(doc.ns, doc.id, doc.crdt, keys);
+    const group = this.joinGroup(peerId, key, delta, keys);
     this.sendFrames(peerId, [{ kind: 4, doc: key, version: doc.crdt.version() }]);
     if (this.awaiting !== undefined) this.checkRecovered();
+    if (group.applied.length >= this.opts.groupCommit) this.commit();
   }
 
   /** A delta refused: nothing applied, the sender told (ERROR frame), one log line per peer, event and interval. */
