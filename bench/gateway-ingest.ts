@@ -10,7 +10,7 @@
 //
 //   npx tsx bench/gateway-ingest.ts        prints the tables (bench/sync.ts includes them)
 
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -21,6 +21,7 @@ import { type Scheduler, SyncEngine, type SyncLogEntry } from "../src/transport/
 import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
 import { HistoryRecorder, openHistoryConnection } from "../targets/rpi/gateway-history.js";
 import { gatewayWritePath, GATEWAY_GROUP_COMMIT } from "../targets/rpi/gateway-ingest.js";
+import { type Check, num, type Table, type Target } from "./report.js";
 
 const GATEWAY = "gw";
 const READING_KEYS = ["temp", "hum", "battery", "rssi"];
@@ -270,7 +271,6 @@ export interface BigMapResult {
   readonly samples: number;
   readonly medianMs: number;
   readonly written: Written;
-  readonly walBytes: number;
   readonly converged: boolean;
 }
 
@@ -293,8 +293,6 @@ export function bigMapRun(keys: number, samples: number): BigMapResult {
     n.engine.connect(GATEWAY, "gateway");
     settle(r, nodes, toGateway);
     const times: number[] = [];
-    const wal = join(r.dir, "gateway.db-wal");
-    let walBytes = 0;
     for (let s = 0; s <= samples; s++) {
       r.time.t += 1000;
       map.set(`k${s % keys}`, -s);
@@ -302,19 +300,17 @@ export function bigMapRun(keys: number, samples: number): BigMapResult {
       const frames = toGateway.splice(0);
       const measured = s > 0 && s < samples; // the first warms up, the last counts bytes
       counting = s === samples;
-      const walBefore = statSync(wal).size;
       const t0 = performance.now();
       for (const [from, f] of frames) r.gateway.receive(from, f);
       while (r.time.turn());
       const ms = performance.now() - t0;
       if (measured) times.push(ms);
-      if (counting) walBytes = statSync(wal).size - walBefore;
       settle(r, nodes, toGateway);
     }
     counting = false;
     times.sort((a, b) => a - b);
     const converged = r.logs.length === 0 && r.gateway.get("config/n1")?.equals(map) === true && n.engine.inSync(GATEWAY);
-    return { keys, samples: times.length, medianMs: times[Math.floor(times.length / 2)]!, written, walBytes, converged };
+    return { keys, samples: times.length, medianMs: times[Math.floor(times.length / 2)]!, written, converged };
   } finally {
     for (const x of nodes.values()) x.engine.close();
     r.close();
@@ -322,13 +318,56 @@ export function bigMapRun(keys: number, samples: number): BigMapResult {
 }
 
 
-export { GATEWAY_GROUP_COMMIT };
+export const INGEST_NODES = 1000;
+export const INGEST_ROUNDS = 10;
+export const INGEST_TARGET = 25_000;
+export const BIG_KEYS = 10_000;
+export const BIG_SAMPLES = 30;
+export const BIG_TARGET_MS = 1;
+export const BIG_TARGET_BYTES = 1024;
+
+function total(w: Written): number {
+  return w.stateBytes + w.logBytes + w.changeRowBytes + w.entityBytes;
+}
+
+/** The tables and targets of the write path (bench/sync.ts puts them in section 5). */
+export function writePathFigures(progress: (text: string) => void = () => {}): { tables: Table[]; targets: Target[]; checks: Check[] } {
+  progress(`sync: the gateway's write path, ${num(INGEST_NODES)} nodes into SQLite (FULL), group commit`);
+  const group = ingestRun(`group commit (at most ${num(GATEWAY_GROUP_COMMIT)} deltas per transaction), the daemon's path`, INGEST_NODES, INGEST_ROUNDS);
+  progress("sync: the same path, one transaction per delta");
+  const single = ingestRun("one transaction per delta (groupCommit 1, the engine's default)", INGEST_NODES, 1, 1);
+  progress(`sync: a one-key delta on a ${num(BIG_KEYS)}-key map`);
+  const big = bigMapRun(BIG_KEYS, BIG_SAMPLES);
+  const ingest: Table = {
+    title: `Gateway write path: DELTA frames from ${num(INGEST_NODES)} simulated nodes into SQLite (synchronous FULL)`,
+    how: `bench/gateway-ingest.ts: one gateway SyncEngine on a GatewayDb file in os.tmpdir() (SqliteKv, synchronous FULL, the default) with the daemon's write path (targets/rpi/gateway-ingest.ts: group commit, each delta's event-log entry in the same batch as its state, change rows of the keys it changed, lichen_history rows on the history's own connection after each commit). ${num(INGEST_NODES)} node SyncEngines (MemoryKv), each with an LWWMap "readings/<id>" of 4 readings, connected and in sync (untimed). Each round, every node sets one reading and calls changed(): ${num(INGEST_NODES)} DELTA frames, made by the nodes before the clock starts. Timed: the gateway's receive() of each frame in turn (decode, policy, authorship check on the decoded delta, apply, stage, event-log record) and its commits (full groups at once; the rest when the queue is empty, as Node runs the 0 ms timer once the frames that arrived together are handled) until the round's last ACK is sent. Untimed: the ACKs handed to the nodes. ${INGEST_ROUNDS} rounds after one untimed warm-up round (one round for the one-per-transaction row). "CPU" is this process's user + system time over the same spans: on a loaded machine wall-clock time is CPU time plus waiting for a core. Wall-clock: varies from run to run.`,
+    columns: ["write path", "deltas", "transactions", "seconds", "deltas/s", "CPU seconds", "deltas per CPU second", "ACKs"],
+    rows: [group, single].map((r) => [r.label, num(r.deltas), num(r.commits), num(r.seconds, 2), num(Math.round(r.deltas / r.seconds)), num(r.cpuSeconds, 2), num(Math.round(r.deltas / r.cpuSeconds)), num(r.acks)]),
+  };
+  const w = big.written;
+  const bigTable: Table = {
+    title: `Gateway write path: a one-key delta on a ${num(BIG_KEYS)}-key LWWMap`,
+    how: `bench/gateway-ingest.ts: the same gateway; one node's LWWMap of ${num(BIG_KEYS)} keys ("k0".."k${BIG_KEYS - 1}", numbers) synced to it (untimed). Then, ${BIG_SAMPLES} times, the node sets one existing key and sends its delta; timed: from the gateway's receive() of the frame to its ACK sent (decode, checks, apply, the commit of its batch with synchronous=FULL). The median of ${BIG_SAMPLES - 1} (the first warms up). Bytes: what one such commit hands to SQLite, counted on the batch: the values of the puts (the document's state; the event-log entry), and the JSON of the change row and of the entity patch. Wall-clock time varies; the bytes are deterministic.`,
+    columns: ["median ms, receive to ACK", "state bytes written", "event-log bytes", "change row bytes", "entity patch bytes", "total bytes"],
+    rows: [[num(big.medianMs, 2), num(w.stateBytes), num(w.logBytes), num(w.changeRowBytes), num(w.entityBytes), num(total(w))]],
+  };
+  const perSecond = Math.round(group.deltas / group.seconds);
+  const targets: Target[] = [
+    { figure: `Gateway ingest from ${num(INGEST_NODES)} nodes into SQLite (synchronous FULL), the daemon's write path`, target: `≥ ${num(INGEST_TARGET)} deltas/s`, actual: `${num(perSecond)} deltas/s (${num(Math.round(group.deltas / group.cpuSeconds))} per CPU second)`, ok: perSecond >= INGEST_TARGET },
+    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: receive to ACK`, target: `≤ ${BIG_TARGET_MS} ms`, actual: `${num(big.medianMs, 2)} ms`, ok: big.medianMs <= BIG_TARGET_MS },
+    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: bytes written`, target: `≤ ${num(BIG_TARGET_BYTES)} bytes`, actual: `${num(total(w))} bytes (${num(w.stateBytes)} of them the whole state re-encoded)`, ok: total(w) <= BIG_TARGET_BYTES },
+  ];
+  const checks: Check[] = [
+    ...[group, single].map((r) => ({ what: `Gateway write path (${r.label}): ${num(r.deltas)} DELTA frames in, ${num(r.acks)} ACKs out, every node in sync, the gateway's copies equal the nodes', the event log holds every delta${r.problem === undefined ? "" : ` (${r.problem})`}`, ok: r.converged })),
+    { what: `Gateway write path, ${num(BIG_KEYS)}-key map: no warnings, the gateway's copy equals the node's, the node in sync`, ok: big.converged },
+  ];
+  return { tables: [ingest, bigTable], targets, checks };
+}
 
 // Run on its own: print the figures.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const a = ingestRun(`group commit (${GATEWAY_GROUP_COMMIT})`, 1000, Number(process.env.ROUNDS ?? 10));
-  console.log(a, Math.round(a.deltas / a.seconds), "deltas/s");
-  const b = ingestRun("one delta per transaction", 1000, 1, 1);
-  console.log(b, Math.round(b.deltas / b.seconds), "deltas/s");
-  console.log(bigMapRun(10_000, 30));
+  const f = writePathFigures((t) => console.error(t));
+  for (const t of f.tables) console.log(t.title, "\n", t.columns.join(" | "), "\n", t.rows.map((r) => r.join(" | ")).join("\n "));
+  for (const t of f.targets) console.log(t.figure, t.target, t.actual, t.ok ? "met" : "NOT met");
+  for (const c of f.checks) console.log(c.ok ? "ok" : "FAILED", c.what);
 }
