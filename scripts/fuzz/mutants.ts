@@ -61,6 +61,19 @@ const MUTANTS: readonly Mutant[] = [
     expected: ["hostile/*/ack-durable"],
   },
   {
+    name: "ack-before-commit",
+    what: "a group's held frames (its ACKs) sent before its batch is written",
+    anchors: [
+      {
+        // in commit(): the store write, and the loop that sends the held frames after it
+        find: /^([ \t]*)this\.states\.flush\(records\);\n([\s\S]*?)^([ \t]*)for \(const \[peerId, bytes\] of g\.held\) this\.opts\.send\(peerId, bytes\);\n/m,
+        replace: (source, m) =>
+          source.slice(0, m.index) + `${m[1]}for (const [peerId, bytes] of g.held) this.opts.send(peerId, bytes);\n${m[1]}this.states.flush(records);\n${m[2]}` + source.slice(m.index + m[0].length),
+      },
+    ],
+    expected: ["hostile/*/ack-durable"],
+  },
+  {
     name: "rate-limiter-off",
     what: "every incoming frame admitted",
     anchors: [
