@@ -345,6 +345,7 @@ export class SyncEngine {
   private addInterest(peerId: string, peer: Peer, key: string): void {
     if (peer.interest.has(key)) return;
     peer.interest.add(key);
+    if (peer.role === "gateway") return; // gateways want everything: pushToPeers goes through gatewayPeers
     let ids = this.interested.get(key);
     if (ids === undefined) this.interested.set(key, (ids = new Set()));
     ids.add(peerId);
