@@ -329,6 +329,13 @@ test("views of fields: the entity's JSON is patched in place, the change row hol
   kv.batch([], [{ namespace: "ns", id: "new", type: "LWWMap", fields: [["k", 1]], wholeValue: () => (asked++, { k: 1, other: 2 }) }]);
   assert.is(asked, 1);
   assert.is(entity("new"), '{"k":1,"other":2}');
+  // many fields at once (more than SQLite takes as one function's arguments): the row is written whole
+  const many: Array<readonly [string, unknown]> = Array.from({ length: 600 }, (_, i) => [`f${i}`, i] as const);
+  const wide = Object.fromEntries(many);
+  kv.batch([], [{ namespace: "ns", id: "new", type: "LWWMap", fields: many, wholeValue: () => (asked++, wide) }]);
+  assert.is(asked, 2);
+  assert.is(entity("new"), toJsonText(wide));
+  assert.equal(JSON.parse(kv.changesSince(0).pop()!.value!), wide, "the change row still holds the fields changed");
   reader.close();
 });
 

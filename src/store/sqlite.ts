@@ -410,16 +410,23 @@ function prepareViews(views: readonly EntityView[] | undefined): PreparedView[] 
   return out;
 }
 
+/**
+ * The most fields patched in place in one change (SQLite caps a function's arguments, and past a
+ * few dozen fields writing the whole value costs about the same): above, the row is written whole.
+ */
+const MAX_PATCH_FIELDS = 64;
+
 /** Patches of an entity's JSON in place: statements by how many fields they set and remove, made once each. */
 class EntityPatcher {
   private readonly statements = new Map<string, Statement>();
 
   constructor(private readonly db: Database) {}
 
-  /** Sets and removes fields of an existing row; false if the mirror has no row of the entity. */
+  /** Sets and removes fields of an existing row; false if the mirror has no row of the entity, or too many fields changed. */
   patch(v: PreparedView, version: number, at: string): boolean {
     const set = v.set!;
     const removed = v.removed!;
+    if (set.length + removed.length > MAX_PATCH_FIELDS) return false;
     const shape = `${set.length}/${removed.length}`;
     let st = this.statements.get(shape);
     if (st === undefined) {
@@ -566,7 +573,7 @@ export class SqliteKv implements KvStore {
       const at = new Date(this.now()).toISOString();
       for (const v of views) {
         if (v.set !== undefined) {
-          // what changed: the row patched in place (or written whole if the mirror lacks it)
+          // what changed: the row patched in place (or written whole if the mirror lacks it, or many fields changed)
           if (!patcher.patch(v, version, at)) st.upsertEntity.run(v.namespace, v.id, v.type, v.whole!(), version, at);
           st.insertChange.run(version, v.namespace, v.id, v.type, v.setJson, at, "fields", v.removedJson);
           continue;
