@@ -111,13 +111,16 @@ test("settings: refusals are clear and change nothing", async () => {
 test("history: one row per changed field; lichen history as CSV and JSON; --since, --field; retention", async () => {
   const n1 = nodes[0]!;
   const count = (): number => gw!.db.sql.prepare("SELECT count(*) FROM lichen_history WHERE doc = 'readings/n1'").pluck().get() as number;
+  // stored, not only applied: the gateway commits received deltas in groups, and writes their
+  // history rows right after the group's transaction
+  const storedTemp = (): unknown => (gw!.db.states.load("readings", "n1", (b) => LWWMap.fromBytes(b))?.value() as any)?.temperature;
   n1.write({ temperature: 20.5, humidity: 40 });
-  await waitFor("temperature 20.5 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temperature === 20.5);
+  await waitFor("temperature 20.5 stored at the gateway", () => storedTemp() === 20.5);
   const afterFirst = count();
   await new Promise((r) => setTimeout(r, 10)); // t0 after the first write's rows, in another millisecond
   const t0 = Date.now();
   n1.write({ temperature: 21.25 }); // humidity unchanged
-  await waitFor("temperature 21.25 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temperature === 21.25);
+  await waitFor("temperature 21.25 stored at the gateway", () => storedTemp() === 21.25);
   assert.is(count(), afterFirst + 1, "one row: only temperature changed");
   const last = gw!.db.sql.prepare("SELECT field, value FROM lichen_history WHERE doc = 'readings/n1' ORDER BY rowid DESC LIMIT 1").get() as { field: string; value: string };
   assert.equal(last, { field: "temperature", value: "21.25" }, "the row holds the field, not the whole value");

@@ -33,11 +33,16 @@ export const GATEWAY = "gw";
 /** The engine options every fuzzed engine runs with: the flood and reassembly checks measure against these limits. */
 export const FUZZ_OPTIONS = Object.freeze({ maxFrameBytes: 4000, rateBurst: 200, ratePerSecond: 100, maxReassemblyBytes: 16384 } satisfies Partial<SyncOptions>);
 
-/** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS. */
+/** The fuzzed gateway's group commit: small, so that groups fill as well as close on the loop's turn. */
+export const FUZZ_GROUP_COMMIT = 4;
+
+/** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS (the gateway with group commit too). */
 export function fuzzFleet(random: () => number, net: NetworkOptions, coalesce?: CoalescePolicy): Fleet {
   const fleet = new Fleet(random, net, coalesce, 5000);
   fleet.policy = makePolicy(); // the default: a node writes only its own documents (the simulator's fleets also grant fleet/*)
   for (const id of [GATEWAY, ...HONEST_NODES, ATTACKER]) fleet.options.set(id, FUZZ_OPTIONS);
+  // the gateway stores what arrives together in groups, as the daemon does (targets/rpi/gateway-ingest.ts)
+  fleet.options.set(GATEWAY, { ...FUZZ_OPTIONS, groupCommit: FUZZ_GROUP_COMMIT });
   return fleet;
 }
 

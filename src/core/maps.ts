@@ -136,6 +136,17 @@ export class LWWMap<T extends Value = Value> extends Crdt<LwwPatch<Slot>> {
     return this.store.read(body, "LWWMap");
   }
 
+  /** Each key's winner travels with the key (a delete too): the keys of the entries are all a delta changes. */
+  protected override patchKeys(patch: LwwPatch<Slot>): string[] {
+    const keys: string[] = [];
+    for (const [key] of patch.entries) keys.push(key);
+    return keys;
+  }
+
+  override valueAt(key: string): T | undefined {
+    return this.get(key);
+  }
+
   protected statePatch(): LwwPatch<Slot> {
     return this.store.patch();
   }

@@ -10,7 +10,8 @@ export type MirrorStore = "state" | "entity";
  * A readable copy of one entity, handed to `batch` beside the raw bytes. A
  * backend that can keep it (SQLite on the gateway: one row per entity as
  * JSON, plus a changes table ordered by db_version) stores it in the same
- * transaction; the others ignore it.
+ * transaction; the others ignore it, and are never handed one (see
+ * `keepsViews`).
  */
 export interface EntityView {
   /**
@@ -23,8 +24,16 @@ export interface EntityView {
   readonly id: string;
   /** The CRDT or entity type name, e.g. "LWWMap" or "Sensor@2". */
   readonly type: string;
-  /** The entity's current value as plain JSON-able data; undefined when it was deleted. */
-  readonly value: unknown;
+  /** The entity's whole value as plain JSON-able data; undefined when it was deleted (and no `fields` are given). */
+  readonly value?: unknown;
+  /**
+   * Instead of `value`: only these top-level fields of the value changed,
+   * each with its new value (undefined: the field was removed). What a delta
+   * carries, so a one-field change on a large entity stays small.
+   */
+  readonly fields?: ReadonlyArray<readonly [string, unknown]>;
+  /** With `fields`: the whole value, asked for only if the backend has no copy to change. */
+  readonly wholeValue?: () => unknown;
 }
 
 /**
@@ -48,6 +57,8 @@ export interface KvStore {
   keys(prefix?: string): string[];
   /** Applies every operation, in order, or none of them. `views` describe the entities the batch writes (see EntityView). */
   batch(ops: readonly KvOp[], views?: readonly EntityView[]): void;
+  /** True if `batch` keeps the views it is given: only then are they worth building (a value() per entity written). */
+  readonly keepsViews?: boolean;
   close(): void;
 }
 

@@ -62,6 +62,8 @@ interface Pending {
   readonly ns: string;
   readonly id: string;
   readonly crdt: Crdt;
+  /** The top-level keys of its value changed since the last write; undefined: the whole value. */
+  keys: Set<string> | undefined;
 }
 
 /**
@@ -91,13 +93,26 @@ export class StateStore {
     this.onFlushed = options.onFlushed;
   }
 
-  /** Records that an entity changed; it is written now or later as the policy says. */
-  save(ns: string, id: string, crdt: Crdt): void {
+  /**
+   * Records that an entity changed; it is written now or later as the policy
+   * says. `changedKeys`: the only top-level keys of its value that changed
+   * (Crdt.changedKeys of the delta applied), so the readable copy is told
+   * those alone; without it, the whole value changed.
+   */
+  save(ns: string, id: string, crdt: Crdt, changedKeys?: readonly string[]): void {
+    this.stage(ns, id, crdt, changedKeys);
+    this.tick();
+  }
+
+  /** As save, but written only by the next flush(), whatever the policy: for a caller that flushes a group of changes itself. */
+  stage(ns: string, id: string, crdt: Crdt, changedKeys?: readonly string[]): void {
     const key = stateKey(checkNamespace(ns), id);
     if (this.dirty.size === 0) this.oldest = this.now();
-    this.dirty.set(key, { ns, id, crdt });
+    const p = this.dirty.get(key);
+    if (p === undefined || p.crdt !== crdt) this.dirty.set(key, { ns, id, crdt, keys: changedKeys === undefined ? undefined : new Set(changedKeys) });
+    else if (changedKeys === undefined) p.keys = undefined;
+    else if (p.keys !== undefined) for (const k of changedKeys) p.keys.add(k);
     this.ops++;
-    this.tick();
   }
 
   /** Writes what is pending if the policy says it is time. Call it from a timer. */
@@ -106,20 +121,30 @@ export class StateStore {
     if (this.ops >= this.policy.maxOps || this.now() - this.oldest >= this.policy.maxDelayMs) this.flush();
   }
 
-  /** Writes every pending state, in one atomic batch. */
-  flush(): void {
-    if (this.dirty.size === 0) return;
+  /**
+   * Writes every pending state, in one atomic batch, with `also` (records
+   * that must be stored with these states, such as an event log's entries).
+   */
+  flush(also: readonly KvOp[] = []): void {
+    if (this.dirty.size === 0 && also.length === 0) return;
     const ops: KvOp[] = [];
-    const views: EntityView[] = [];
+    // views cost a value() each: built only for a store that keeps them
+    const views: EntityView[] | undefined = this.kv.keepsViews === true ? [] : undefined;
+    const written: Array<readonly [string, string]> = [];
     for (const [key, p] of this.dirty) {
       ops.push({ type: "put", key, value: p.crdt.toBytes() });
-      views.push({ namespace: p.ns, id: p.id, type: typeName(p.crdt.typeTag), value: p.crdt.value() });
+      written.push([p.ns, p.id]);
+      if (views === undefined) continue;
+      const type = typeName(p.crdt.typeTag);
+      const crdt = p.crdt;
+      if (p.keys === undefined) views.push({ namespace: p.ns, id: p.id, type, value: crdt.value() });
+      else views.push({ namespace: p.ns, id: p.id, type, fields: [...p.keys].sort().map((k) => [k, crdt.valueAt(k)] as const), wholeValue: () => crdt.value() });
     }
+    for (const op of also) ops.push(op);
     this.kv.batch(ops, views);
-    const written = views.map((v) => [v.namespace, v.id] as const);
     this.dirty.clear();
     this.ops = 0;
-    this.onFlushed?.(written);
+    if (written.length > 0) this.onFlushed?.(written);
   }
 
   /** True if an entity has changes saved but not yet written. */

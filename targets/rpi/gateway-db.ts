@@ -23,9 +23,9 @@
 //   is only that connection: `kv` is then a KvStore that reads lichen_kv through it (the CLI's
 //   status, inspect and export: no write lock taken, nothing written, and a user who may only
 //   read the file can run them).
-// - `recordApplied` appends after the engine has stored the state (SyncEngine calls onApplied
-//   after states.flush()), in a second transaction: a crash between the two keeps the state and
-//   loses that one log entry. The log is an audit trail, the state is the truth.
+// - The daemon logs each applied delta with `appliedOp`: its put goes into the batch that stores
+//   the state (SyncEngine's logApplied), so the state and its log entry commit together, with
+//   one fsync for a whole group of deltas. `recordApplied` appends on its own (one write).
 
 import { createRequire } from "node:module";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
@@ -37,7 +37,7 @@ import { Hlc } from "../../src/core/hlc.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { EventStore } from "../../src/store/event-store.js";
 import type { KvOp, KvStore } from "../../src/store/kv.js";
-import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, type SqliteChange, type SqliteKvOptions } from "../../src/store/sqlite.js";
+import { CHANGE_COLUMNS, CHANGE_COLUMNS_V1, decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, type SqliteChange, type SqliteKvOptions } from "../../src/store/sqlite.js";
 import { StateStore } from "../../src/store/state-store.js";
 
 const SQLITE_HEADER = "SQLite format 3\u0000";
@@ -84,6 +84,12 @@ export interface GatewayDb {
    * Bound: pass it as SyncEngine's `onApplied`. Returns the event's seq.
    */
   recordApplied(peer: string, doc: string, delta: Uint8Array, ts?: number): number;
+  /**
+   * The same event as a put, for the batch that stores the state the delta changed (the
+   * gateway's write path: SyncEngine's `logApplied`): the state and its log entry in one
+   * transaction. Its seq is taken now.
+   */
+  appliedOp(peer: string, doc: string, delta: Uint8Array, ts?: number): KvOp;
   /**
    * Compacts a namespace's log if it holds more than `threshold` events: a snapshot of the
    * namespace's current states (CBOR [[id, stateBytes], ...]) at the last seq, and the events up
@@ -210,6 +216,7 @@ class ReadOnlyKv implements GatewayKv {
   constructor(
     private readonly db: BetterSqlite3.Database,
     readonly path: string,
+    schemaVersion: number,
   ) {
     try {
       this.st = {
@@ -218,8 +225,9 @@ class ReadOnlyKv implements GatewayKv {
         keysFrom: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? ORDER BY key`).pluck(),
         keysRange: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? AND key < ? ORDER BY key`).pluck(),
         dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
+        // a version 1 file (read-only: not migrated) has no kind nor removed columns
         changesSince: db.prepare(
-          "SELECT seq, db_version, namespace, id, type, value, changed_at FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?",
+          `SELECT ${schemaVersion < 2 ? CHANGE_COLUMNS_V1 : CHANGE_COLUMNS} FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?`,
         ),
       };
     } catch (e) {
@@ -417,7 +425,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
       if (schema > SQLITE_SCHEMA_VERSION) {
         throw new LichenError("UNSUPPORTED_VERSION", `${abs}: its lichen tables are of schema version ${schema}; this code knows up to ${SQLITE_SCHEMA_VERSION}`);
       }
-      kv = new ReadOnlyKv(sql!, abs);
+      kv = new ReadOnlyKv(sql!, abs, schema);
     } else kv = SqliteKv.open(abs, kvOptions);
   } catch (e) {
     sql?.close();
@@ -458,6 +466,11 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
       const [ns, id] = splitDocKey(doc);
       if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
       return events(ns).append(ts ?? clock.now(), peer, encodeAppliedEvent(id, delta));
+    },
+    appliedOp: (peer: string, doc: string, delta: Uint8Array, ts?: number): KvOp => {
+      const [ns, id] = splitDocKey(doc);
+      if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
+      return events(ns).appendOp(ts ?? clock.now(), peer, encodeAppliedEvent(id, delta));
     },
     compact: (ns: string, opts: CompactOptions = {}): CompactResult => {
       const threshold = opts.threshold ?? DEFAULT_COMPACT_THRESHOLD;
