@@ -148,10 +148,10 @@ export function stepOf(aDc: number, aDs: number, aLen: number, bDc: number, bDs:
 export interface SeqPatch<C> extends Patch {
   readonly table: readonly string[];
   /** Runs in wire (document) order, S numbers each; origins and deleters NONE or table indices. */
-  readonly runs: Float64Array;
+  readonly runs: readonly number[];
   readonly con: ReadonlyArray<C | null>;
   /** Deletion records, RS numbers each. */
-  readonly recs: Float64Array;
+  readonly recs: readonly number[];
   /** The runs in an order where every run comes after the runs its origins lie in. */
   readonly order: Int32Array;
   /** Per table entry: the patch carries exactly that replica's operations (lo, hi]; hi 0 if none. */
