@@ -1,5 +1,5 @@
 import { LichenError, malformed } from "./errors.js";
-import { CLK, DC, DR, DS, LEN, MAX_COUNTER, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, UNIT_HIGH, UNIT_LOW, type SeqPatch } from "./sequence-layout.js";
+import { CLK, DC, DR, DS, LEN, MAX_COUNTER, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, SequenceLayout, UNIT_HIGH, UNIT_LOW, type SeqPatch } from "./sequence-layout.js";
 
 // The checks of a sequence's body once its numbers are read (sequence-wire.ts):
 // what the runs and records say of one another (each replica's counters tile
@@ -204,6 +204,10 @@ export function resolveDeps(runs: readonly number[], deps: number[], index: RunI
 /** The order of integration: every run after the runs its origins lie in (depth first, iterative). MALFORMED on a cycle. */
 export function integrationOrder(deps: readonly number[], nr: number, what: string): Int32Array {
   const order = new Int32Array(nr);
+  if (nr === 1) {
+    if (deps[0] === 0 || deps[1] === 0) throw malformed(`${what}: runs whose origins form a cycle`);
+    return order;
+  }
   let no = 0;
   const state = new Uint8Array(nr);
   const stack = new Int32Array(2 * nr + 2);
@@ -235,28 +239,23 @@ export function integrationOrder(deps: readonly number[], nr: number, what: stri
   return order;
 }
 
-/** What the checks of a delta read of the document it is for; replicas are the delta's table indices. */
-export interface HeldItems<C> {
+/** The document a delta is checked against, and how the delta's replicas map to its own. */
+export interface Here<C> {
+  readonly doc: SequenceLayout<C>;
+  /** Per table entry: the document's index of that replica (NONE if it has none). */
+  readonly map: readonly number[];
   /** Per table entry: how far the document has seen that replica. */
   readonly seen: readonly number[];
-  /** How many items from w:c on one fragment of the document holds; 0 if w:c is not an item there. */
-  span(w: number, c: number): number;
-  /** The unit kind of item w:c in the document; -1 if it is deleted or not an item there. */
-  kind(w: number, c: number): number;
-  /** True if items can be halves of surrogate pairs (Text): the pair checks apply. */
-  readonly units: boolean;
-  /** The unit kind of item `off` of content c. */
-  unitKind(c: C, off: number): number;
 }
 
 /** Checks that items w:c.. (n) are held by the document or carried by the patch. */
-function needItems<C>(p: SeqPatch<C>, held: HeldItems<C>, index: RunIndex, what: string, w: number, c: number, n: number): void {
+function needItems<C>(p: SeqPatch<C>, here: Here<C>, index: RunIndex, what: string, w: number, c: number, n: number): void {
   const { table, runs, hi } = p;
-  const seen = held.seen;
+  const seen = here.seen;
   const end = c + n;
   while (c < end) {
     if (c <= seen[w]) {
-      const got = held.span(w, c);
+      const got = SequenceLayout.heldSpan(here.doc, here.map[w], c);
       if (got === 0) throw malformed(`${what}: refers to ${table[w]}:${c}, which is not an item`);
       c += Math.min(end - c, got);
       continue;
@@ -272,26 +271,32 @@ function needItems<C>(p: SeqPatch<C>, held: HeldItems<C>, index: RunIndex, what:
 }
 
 /** The unit kind of item c of run j of the patch; -1 if deleted. */
-function kindIn<C>(p: SeqPatch<C>, held: HeldItems<C>, j: number, c: number): number {
+function kindIn<C>(p: SeqPatch<C>, here: Here<C>, j: number, c: number): number {
   const x = p.con[j];
-  return x === null ? -1 : held.unitKind(x, c - p.runs[j * S + CLK]);
+  return x === null ? -1 : SequenceLayout.unitKindOf(here.doc, x, c - p.runs[j * S + CLK]);
 }
 
 /** The unit kind of item w:c, held by the document or carried by the patch; -1 if deleted or neither. */
-function kindOf<C>(p: SeqPatch<C>, held: HeldItems<C>, index: RunIndex, w: number, c: number): number {
-  if (c <= held.seen[w]) return held.kind(w, c);
+function kindOf<C>(p: SeqPatch<C>, here: Here<C>, index: RunIndex, w: number, c: number): number {
+  if (c <= here.seen[w]) return SequenceLayout.heldKind(here.doc, here.map[w], c);
   const j = index.of(w, c);
-  return j < 0 ? -1 : kindIn(p, held, j, c);
+  return j < 0 ? -1 : kindIn(p, here, j, c);
+}
+
+function emptyLists(n: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < n; i++) out.push([]);
+  return out;
 }
 
 /**
  * The checks of a delta that depend on the document it is applied to: its base, the items it
  * refers to, and, for Text, that no surrogate pair gets split.
  */
-export function checkAgainstDocument<C>(p: SeqPatch<C>, deps: readonly number[], index: RunIndex, what: string, held: HeldItems<C>): void {
+export function checkAgainstDocument<C>(p: SeqPatch<C>, deps: readonly number[], index: RunIndex, what: string, here: Here<C>): void {
   const { table, runs, recs, lo, hi } = p;
   const nt = table.length;
-  const seen = held.seen;
+  const seen = here.seen;
   // the base first, as applyDelta would: a replica behind it gets OUT_OF_ORDER whatever else is wrong
   for (let w = 0; w < nt; w++) {
     if (hi[w] > 0 && lo[w] > seen[w]) {
@@ -310,10 +315,10 @@ export function checkAgainstDocument<C>(p: SeqPatch<C>, deps: readonly number[],
     const len = runs[k + LEN];
     const known = clk + len - 1 <= seen[w] ? len : clk <= seen[w] ? seen[w] - clk + 1 : 0;
     const dr = runs[k + DR];
-    if (known > 0 && (dr >= 0 || known < len)) needItems(p, held, index, what, w, clk, known); // tags apply to them, or the rest follows the last
+    if (known > 0 && (dr >= 0 || known < len)) needItems(p, here, index, what, w, clk, known); // tags apply to them, or the rest follows the last
     if (known === len) continue;
-    if (known === 0 && runs[k + OLR] >= 0 && (deps[2 * j] < 0 || runs[k + OLC] <= seen[runs[k + OLR]])) needItems(p, held, index, what, runs[k + OLR], runs[k + OLC], 1);
-    if (runs[k + ORR] >= 0 && (deps[2 * j + 1] < 0 || runs[k + ORC] <= seen[runs[k + ORR]])) needItems(p, held, index, what, runs[k + ORR], runs[k + ORC], 1);
+    if (known === 0 && runs[k + OLR] >= 0 && (deps[2 * j] < 0 || runs[k + OLC] <= seen[runs[k + OLR]])) needItems(p, here, index, what, runs[k + OLR], runs[k + OLC], 1);
+    if (runs[k + ORR] >= 0 && (deps[2 * j + 1] < 0 || runs[k + ORC] <= seen[runs[k + ORR]])) needItems(p, here, index, what, runs[k + ORR], runs[k + ORC], 1);
     if (dr >= 0) {
       // the tags of items new here are new here (else this replica would hold the items)
       const t0 = runs[k + DC] + known * runs[k + DS];
@@ -321,35 +326,35 @@ export function checkAgainstDocument<C>(p: SeqPatch<C>, deps: readonly number[],
       if (low <= seen[dr]) throw malformed(`${what}: new items with a deletion this replica has seen`);
     }
   }
-  for (let k = 0; k < recs.length; k += RS) needItems(p, held, index, what, recs[k + RREP], recs[k + RCLK], recs[k + RLEN]);
-  if (!held.units) return;
+  for (let k = 0; k < recs.length; k += RS) needItems(p, here, index, what, recs[k + RREP], recs[k + RCLK], recs[k + RLEN]);
+  if (!SequenceLayout.hasUnitsOf(here.doc)) return;
 
   // Text: no insert between the halves of a pair, no deletion of one half.
   // deletions of items that may be visible: of held items (records, or runs this replica holds)
-  const dels: number[][] = [];
-  for (let w = 0; w < nt; w++) dels.push([]);
+  let dels: number[][] | null = null;
   for (let j = 0, k = 0; j < nr; j++, k += S) {
     const w = runs[k + REP];
     const clk = runs[k + CLK];
     const len = runs[k + LEN];
-    if (runs[k + DR] >= 0 && clk <= seen[w]) dels[w].push(clk, clk + len - 1);
+    if (runs[k + DR] >= 0 && clk <= seen[w]) (dels ??= emptyLists(nt))[w].push(clk, clk + len - 1);
     if (clk + len - 1 <= seen[w]) continue;
     if (clk <= seen[w]) {
       // the part of the run that is new here must not start or attach inside a pair
-      if (kindOf(p, held, index, w, seen[w]) === UNIT_HIGH || kindIn(p, held, j, seen[w] + 1) === UNIT_LOW) throw malformed(`${what}: an insert inside a surrogate pair`);
+      if (kindOf(p, here, index, w, seen[w]) === UNIT_HIGH || kindIn(p, here, j, seen[w] + 1) === UNIT_LOW) throw malformed(`${what}: an insert inside a surrogate pair`);
     } else if (runs[k + OLR] >= 0) {
       // (an item held here is read here: a delta's copy of it is ignored when it is applied)
       const olr = runs[k + OLR];
-      const kind = deps[2 * j] >= 0 && runs[k + OLC] > seen[olr] ? kindIn(p, held, deps[2 * j], runs[k + OLC]) : kindOf(p, held, index, olr, runs[k + OLC]);
+      const kind = deps[2 * j] >= 0 && runs[k + OLC] > seen[olr] ? kindIn(p, here, deps[2 * j], runs[k + OLC]) : kindOf(p, here, index, olr, runs[k + OLC]);
       if (kind === UNIT_HIGH) throw malformed(`${what}: an insert inside a surrogate pair`);
     }
     if (runs[k + ORR] >= 0) {
       const orr = runs[k + ORR];
-      const kind = deps[2 * j + 1] >= 0 && runs[k + ORC] > seen[orr] ? kindIn(p, held, deps[2 * j + 1], runs[k + ORC]) : kindOf(p, held, index, orr, runs[k + ORC]);
+      const kind = deps[2 * j + 1] >= 0 && runs[k + ORC] > seen[orr] ? kindIn(p, here, deps[2 * j + 1], runs[k + ORC]) : kindOf(p, here, index, orr, runs[k + ORC]);
       if (kind === UNIT_LOW) throw malformed(`${what}: an insert inside a surrogate pair`);
     }
   }
-  for (let k = 0; k < recs.length; k += RS) dels[recs[k + RREP]].push(recs[k + RCLK], recs[k + RCLK] + recs[k + RLEN] - 1);
+  for (let k = 0; k < recs.length; k += RS) (dels ??= emptyLists(nt))[recs[k + RREP]].push(recs[k + RCLK], recs[k + RCLK] + recs[k + RLEN] - 1);
+  if (dels === null) return;
   for (let w = 0; w < nt; w++) {
     const d = dels[w];
     if (d.length === 0) continue;
@@ -365,7 +370,7 @@ export function checkAgainstDocument<C>(p: SeqPatch<C>, deps: readonly number[],
         z = Math.max(z, d[order[q] + 1]);
         q++;
       }
-      if (kindOf(p, held, index, w, a) === UNIT_LOW || kindOf(p, held, index, w, z) === UNIT_HIGH) throw malformed(`${what}: a deletion of half a surrogate pair`);
+      if (kindOf(p, here, index, w, a) === UNIT_LOW || kindOf(p, here, index, w, z) === UNIT_HIGH) throw malformed(`${what}: a deletion of half a surrogate pair`);
     }
   }
 }

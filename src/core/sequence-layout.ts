@@ -251,6 +251,30 @@ export abstract class SequenceLayout<C> extends Crdt<SeqPatch<C>> {
     return r === undefined ? 0 : this.ver[r];
   }
 
+  // ---- for the checks of a delta (sequence-checks.ts) ----
+
+  /** @internal how many items from (r, c) on one fragment of `doc` holds; 0 if (r, c) is not an item there. */
+  static heldSpan(doc: SequenceLayout<unknown>, r: number, c: number): number {
+    return doc.find(r, c) ? doc.sL.d[doc.sI * S + LEN] - doc.sOff : 0;
+  }
+
+  /** @internal the unit kind of item (r, c) of `doc`; -1 if it is deleted or not an item there. */
+  static heldKind(doc: SequenceLayout<unknown>, r: number, c: number): number {
+    if (!doc.find(r, c)) return -1;
+    const x = doc.sL.con[doc.sI];
+    return x === null ? -1 : doc.unitKind(x, doc.sOff);
+  }
+
+  /** @internal the unit kind of item `off` of content `c` of `doc`'s type. */
+  static unitKindOf<C>(doc: SequenceLayout<C>, c: C, off: number): number {
+    return doc.unitKind(c, off);
+  }
+
+  /** @internal true if items of `doc`'s type can be halves of surrogate pairs. */
+  static hasUnitsOf(doc: SequenceLayout<unknown>): boolean {
+    return doc.hasUnits;
+  }
+
   // ---- the structure ----
 
   protected intern(id: string): number {

@@ -1,5 +1,5 @@
 import { compareReplicaIds } from "./replica.js";
-import { checkAgainstDocument, checkTiling, integrationOrder, resolveDeps, RunIndex, type HeldItems } from "./sequence-checks.js";
+import { checkAgainstDocument, checkTiling, integrationOrder, resolveDeps, RunIndex, type Here } from "./sequence-checks.js";
 import { SequenceIntegration } from "./sequence-integrate.js";
 import { CLK, DC, DR, DS, LEN, NONE, OLC, OLR, ORC, ORR, REP, S, UNIT_LOW, type SeqPatch } from "./sequence-layout.js";
 import { pushRec, pushRun, readSequenceBody, writeSequenceBody, type Emission } from "./sequence-wire.js";
@@ -176,34 +176,19 @@ export abstract class SequenceCrdt<C> extends SequenceIntegration<C> {
     const base: Array<[string, number]> = [];
     for (let w = 0; w < table.length; w++) if (hi[w] > 0 && lo[w] > 0) base.push([table[w], lo[w]]);
     const patch: SeqPatch<C> = { table, runs, con, recs, order, lo, hi, maxTs: 0, base };
-    if (here) checkAgainstDocument(patch, deps, index, what, this.held(table));
+    if (here) checkAgainstDocument(patch, deps, index, what, this.here(table));
     return patch;
   }
 
-  /** This document's items, as the checks of a delta with replica table `table` read them. */
-  private held(table: readonly string[]): HeldItems<C> {
-    const seq = this;
-    const doc: number[] = [];
+  /** This document, as the checks of a delta with replica table `table` see it. */
+  private here(table: readonly string[]): Here<C> {
+    const map: number[] = [];
     const seen: number[] = [];
     for (let w = 0; w < table.length; w++) {
       const r = this.ridx.get(table[w]) ?? NONE;
-      doc.push(r);
+      map.push(r);
       seen.push(r === NONE ? 0 : this.ver[r]);
     }
-    return {
-      seen,
-      units: this.hasUnits,
-      span(w: number, c: number): number {
-        return seq.find(doc[w], c) ? seq.sL.d[seq.sI * S + LEN] - seq.sOff : 0;
-      },
-      kind(w: number, c: number): number {
-        if (!seq.find(doc[w], c)) return -1;
-        const x = seq.sL.con[seq.sI];
-        return x === null ? -1 : seq.unitKind(x, seq.sOff);
-      },
-      unitKind(c: C, off: number): number {
-        return seq.unitKind(c, off);
-      },
-    };
+    return { doc: this, map, seen };
   }
 }
