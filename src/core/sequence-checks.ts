@@ -1,5 +1,5 @@
 import { LichenError, malformed } from "./errors.js";
-import { CLK, DC, DR, DS, LEN, MAX_COUNTER, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, SequenceLayout, UNIT_HIGH, UNIT_LOW, type SeqPatch } from "./sequence-layout.js";
+import { CLK, DC, DR, DS, LEN, MAX_COUNTER, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, SequenceLayout, UNIT_HIGH, UNIT_LOW, type Numbers, type SeqPatch } from "./sequence-layout.js";
 
 // The checks of a sequence's body once its numbers are read (sequence-wire.ts):
 // what the runs and records say of one another (each replica's counters tile
@@ -46,7 +46,7 @@ function gap(table: readonly string[], w: number, what: string): LichenError {
 }
 
 /** Checks that every counter the runs and records carry, per replica (items and tags), tiles an interval (lo, hi]. */
-export function checkTiling(table: readonly string[], runs: readonly number[], recs: readonly number[], what: string): Tiling {
+export function checkTiling(table: readonly string[], runs: Numbers, recs: readonly number[], what: string): Tiling {
   const nt = table.length;
   // Bounds and sums first; then, with the sums equal, no two spans may overlap.
   const lo = new Array<number>(nt).fill(0);
@@ -142,7 +142,7 @@ export class RunIndex {
   private at: Map<number, number> | null = null;
 
   constructor(
-    private readonly runs: readonly number[],
+    private readonly runs: Numbers,
     private readonly nt: number,
     private readonly tiling: Tiling,
   ) {}
@@ -193,7 +193,7 @@ export class RunIndex {
 }
 
 /** Fills in the runs holding the origins that are not neighbours on the wire (deps -2). */
-export function resolveDeps(runs: readonly number[], deps: number[], index: RunIndex): void {
+export function resolveDeps(runs: Numbers, deps: number[] | Int32Array, index: RunIndex): void {
   const nr = runs.length / S;
   for (let j = 0, k = 0; j < nr; j++, k += S) {
     if (deps[2 * j] === -2) deps[2 * j] = index.of(runs[k + OLR], runs[k + OLC]);
@@ -202,7 +202,7 @@ export function resolveDeps(runs: readonly number[], deps: number[], index: RunI
 }
 
 /** The order of integration: every run after the runs its origins lie in (depth first, iterative). MALFORMED on a cycle. */
-export function integrationOrder(deps: readonly number[], nr: number, what: string): Int32Array {
+export function integrationOrder(deps: readonly number[] | Int32Array, nr: number, what: string): Int32Array {
   const order = new Int32Array(nr);
   if (nr === 1) {
     if (deps[0] === 0 || deps[1] === 0) throw malformed(`${what}: runs whose origins form a cycle`);
@@ -293,7 +293,7 @@ function emptyLists(n: number): number[][] {
  * The checks of a delta that depend on the document it is applied to: its base, the items it
  * refers to, and, for Text, that no surrogate pair gets split.
  */
-export function checkAgainstDocument<C>(p: SeqPatch<C>, deps: readonly number[], index: RunIndex, what: string, here: Here<C>): void {
+export function checkAgainstDocument<C>(p: SeqPatch<C>, deps: readonly number[] | Int32Array, index: RunIndex, what: string, here: Here<C>): void {
   const { table, runs, recs, lo, hi } = p;
   const nt = table.length;
   const seen = here.seen;

@@ -144,11 +144,14 @@ export function stepOf(aDc: number, aDs: number, aLen: number, bDc: number, bDs:
   return bDc === aDc + aLen * s ? s : 0;
 }
 
+/** A column of numbers read from the wire: a plain array (a delta) or a typed one (a state). */
+export type Numbers = readonly number[] | Float64Array;
+
 /** A delta or state, checked and ready to apply. Replicas are indices into `table`. */
 export interface SeqPatch<C> extends Patch {
   readonly table: readonly string[];
   /** Runs in wire (document) order, S numbers each; origins and deleters NONE or table indices. */
-  readonly runs: readonly number[];
+  readonly runs: Numbers;
   readonly con: ReadonlyArray<C | null>;
   /** Deletion records, RS numbers each. */
   readonly recs: readonly number[];

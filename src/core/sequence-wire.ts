@@ -2,7 +2,7 @@ import { readArray } from "./codec.js";
 import { malformed } from "./errors.js";
 import { compareReplicaIds } from "./replica.js";
 import { checkCounter } from "./sequence-checks.js";
-import { CLK, DC, DR, DS, LEN, NONE, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, stepOf } from "./sequence-layout.js";
+import { CLK, DC, DR, DS, LEN, NONE, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, stepOf, type Numbers } from "./sequence-layout.js";
 import { readReplicaTable } from "./wire-context.js";
 
 // The wire codec of a sequence's delta or state (DELTAS in sequence.ts says
@@ -177,9 +177,16 @@ export function writeSequenceBody<C>(e: Emission<C>, rid: readonly string[], rid
   }
   const table: string[] = [];
   for (let r = 0; r < used.length; r++) if (used[r]) table.push(rid[r]);
-  table.sort(compareReplicaIds);
+  // a delta names a few replicas: sorted in place (Array.prototype.sort would copy them first)
+  if (table.length > 16) table.sort(compareReplicaIds);
+  else for (let i = 1; i < table.length; i++) {
+    const id = table[i];
+    let j = i - 1;
+    for (; j >= 0 && compareReplicaIds(table[j], id) > 0; j--) table[j + 1] = table[j];
+    table[j + 1] = id;
+  }
   const wmap = new Array<number>(rid.length).fill(-1);
-  table.forEach((id, w) => (wmap[ridx.get(id)!] = w));
+  for (let w = 0; w < table.length; w++) wmap[ridx.get(table[w])!] = w;
   const nextClk = new Array<number>(table.length).fill(1);
   const nextTag = new Array<number>(table.length).fill(1);
 
@@ -259,6 +266,9 @@ export function writeSequenceBody<C>(e: Emission<C>, rid: readonly string[], rid
   return body;
 }
 
+/** Bodies up to this many bytes of runs (deltas) are read into plain arrays, larger ones (states) into typed arrays. */
+const SMALL_BODY = 256;
+
 function replicaIndex(x: number, nt: number, what: string): number {
   if (x >= nt) throw malformed(`${what}: replica index ${x} out of range`);
   return x;
@@ -268,9 +278,9 @@ function replicaIndex(x: number, nt: number, what: string): number {
 export interface WireSequence<C> {
   readonly table: string[];
   /** Runs in wire order, S numbers each. */
-  readonly runs: number[];
+  readonly runs: Numbers;
   /** Per run: the run holding its origin left, and its origin right (-1: none or outside the body, -2: to look up by id). */
-  readonly deps: number[];
+  readonly deps: number[] | Int32Array;
   readonly con: Array<C | null>;
   /** Deletion records, RS numbers each. */
   readonly recs: number[];
@@ -286,9 +296,12 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
 
   // runs; deps: the run holding each one's origin left and right (-1: none or outside, -2: to look up)
   const bytes = b[1];
-  // (plain arrays: a delta is a few runs, and small arrays are the cheapest to make on both engines)
-  const runs: number[] = [];
-  const deps: number[] = [];
+  // A delta (a few runs) goes into plain arrays, the cheapest to make; a state into typed arrays
+  // sized from its length (about one run per 4 bytes), compact in XS and fast to fill.
+  const small = bytes.length <= SMALL_BODY;
+  const guess = 8 + (bytes.length >> 2);
+  let runs: number[] | Float64Array = small ? [] : new Float64Array(guess * S);
+  let deps: number[] | Int32Array = small ? [] : new Int32Array(guess * 2);
   let nr = 0;
   const lengths: number[] = [];
   const rd = new ByteReader(bytes, what, "runs");
@@ -297,6 +310,14 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
   let prevRep = 0;
   let pendingNext = -1; // a run whose origin right is the next run's first item
   while (rd.more) {
+    if (!small && (nr + 1) * S > runs.length) {
+      const r2 = new Float64Array(runs.length * 2);
+      r2.set(runs);
+      runs = r2;
+      const d2 = new Int32Array(deps.length * 2);
+      d2.set(deps);
+      deps = d2;
+    }
     const head = rd.u();
     const flags = head % 128;
     const len = (head - flags) / 128 + 1;
@@ -370,13 +391,25 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
       checkCounter(dc + (len - 1) * ds, what);
       nextTag[dr] = Math.max(dc, dc + (len - 1) * ds) + 1;
     } else lengths.push(len);
-    runs.push(rep, clk, len, olr, olc, orr, orc, dr, dc, ds);
-    deps.push(depL, depR);
+    const k = nr * S;
+    runs[k + REP] = rep;
+    runs[k + CLK] = clk;
+    runs[k + LEN] = len;
+    runs[k + OLR] = olr;
+    runs[k + OLC] = olc;
+    runs[k + ORR] = orr;
+    runs[k + ORC] = orc;
+    runs[k + DR] = dr;
+    runs[k + DC] = dc;
+    runs[k + DS] = ds;
+    deps[2 * nr] = depL;
+    deps[2 * nr + 1] = depR;
     nr++;
     nextClk[rep] = clk + len;
     prevRep = rep;
   }
   if (pendingNext >= 0) throw malformed(`${what}: the last run refers to a next one`);
+  if (!small) runs = (runs as Float64Array).subarray(0, nr * S);
 
   // content of the visible runs
   const parts = contentFromWire(b[2], lengths);
