@@ -144,14 +144,17 @@ export function stepOf(aDc: number, aDs: number, aLen: number, bDc: number, bDs:
   return bDc === aDc + aLen * s ? s : 0;
 }
 
+/** A column of numbers read from the wire: a plain array (a delta) or a typed one (a state). */
+export type Numbers = readonly number[] | Float64Array;
+
 /** A delta or state, checked and ready to apply. Replicas are indices into `table`. */
 export interface SeqPatch<C> extends Patch {
   readonly table: readonly string[];
   /** Runs in wire (document) order, S numbers each; origins and deleters NONE or table indices. */
-  readonly runs: Float64Array;
+  readonly runs: Numbers;
   readonly con: ReadonlyArray<C | null>;
   /** Deletion records, RS numbers each. */
-  readonly recs: Float64Array;
+  readonly recs: readonly number[];
   /** The runs in an order where every run comes after the runs its origins lie in. */
   readonly order: Int32Array;
   /** Per table entry: the patch carries exactly that replica's operations (lo, hi]; hi 0 if none. */
@@ -249,6 +252,30 @@ export abstract class SequenceLayout<C> extends Crdt<SeqPatch<C>> {
   protected override seenUpTo(replica: string): number {
     const r = this.ridx.get(replica);
     return r === undefined ? 0 : this.ver[r];
+  }
+
+  // ---- for the checks of a delta (sequence-checks.ts) ----
+
+  /** @internal how many items from (r, c) on one fragment of `doc` holds; 0 if (r, c) is not an item there. */
+  static heldSpan(doc: SequenceLayout<unknown>, r: number, c: number): number {
+    return doc.find(r, c) ? doc.sL.d[doc.sI * S + LEN] - doc.sOff : 0;
+  }
+
+  /** @internal the unit kind of item (r, c) of `doc`; -1 if it is deleted or not an item there. */
+  static heldKind(doc: SequenceLayout<unknown>, r: number, c: number): number {
+    if (!doc.find(r, c)) return -1;
+    const x = doc.sL.con[doc.sI];
+    return x === null ? -1 : doc.unitKind(x, doc.sOff);
+  }
+
+  /** @internal the unit kind of item `off` of content `c` of `doc`'s type. */
+  static unitKindOf<C>(doc: SequenceLayout<C>, c: C, off: number): number {
+    return doc.unitKind(c, off);
+  }
+
+  /** @internal true if items of `doc`'s type can be halves of surrogate pairs. */
+  static hasUnitsOf(doc: SequenceLayout<unknown>): boolean {
+    return doc.hasUnits;
   }
 
   // ---- the structure ----

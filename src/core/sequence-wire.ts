@@ -2,7 +2,7 @@ import { readArray } from "./codec.js";
 import { malformed } from "./errors.js";
 import { compareReplicaIds } from "./replica.js";
 import { checkCounter } from "./sequence-checks.js";
-import { CLK, DC, DR, DS, LEN, NONE, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, stepOf } from "./sequence-layout.js";
+import { CLK, DC, DR, DS, LEN, NONE, OLC, OLR, ORC, ORR, RCLK, RDC, RDR, RDS, REP, RLEN, RREP, RS, S, stepOf, type Numbers } from "./sequence-layout.js";
 import { readReplicaTable } from "./wire-context.js";
 
 // The wire codec of a sequence's delta or state (DELTAS in sequence.ts says
@@ -76,6 +76,8 @@ class ByteReader {
   constructor(
     readonly b: Uint8Array,
     readonly what: string,
+    /** The part of the body read, for messages. */
+    readonly part: string,
   ) {}
 
   get more(): boolean {
@@ -84,20 +86,22 @@ class ByteReader {
 
   u(): number {
     const b = this.b;
+    // one byte: the usual case
+    if (this.p < b.length && b[this.p] < 128) return b[this.p++];
     let x = 0;
     let mul = 1;
     for (let i = 0; ; i++) {
-      if (this.p >= b.length) throw malformed(`${this.what}: truncated`);
+      if (this.p >= b.length) throw malformed(`${this.what} ${this.part}: truncated`);
       const byte = b[this.p++];
       x += (byte & 127) * mul;
       if (byte < 128) {
-        if (byte === 0 && i > 0) throw malformed(`${this.what}: overlong number`);
+        if (byte === 0 && i > 0) throw malformed(`${this.what} ${this.part}: overlong number`);
         break;
       }
-      if (i === 7) throw malformed(`${this.what}: number too long`);
+      if (i === 7) throw malformed(`${this.what} ${this.part}: number too long`);
       mul *= 128;
     }
-    if (x > Number.MAX_SAFE_INTEGER) throw malformed(`${this.what}: number beyond the safe integer range`);
+    if (x > Number.MAX_SAFE_INTEGER) throw malformed(`${this.what} ${this.part}: number beyond the safe integer range`);
     return x;
   }
 
@@ -173,9 +177,16 @@ export function writeSequenceBody<C>(e: Emission<C>, rid: readonly string[], rid
   }
   const table: string[] = [];
   for (let r = 0; r < used.length; r++) if (used[r]) table.push(rid[r]);
-  table.sort(compareReplicaIds);
+  // a delta names a few replicas: sorted in place (Array.prototype.sort would copy them first)
+  if (table.length > 16) table.sort(compareReplicaIds);
+  else for (let i = 1; i < table.length; i++) {
+    const id = table[i];
+    let j = i - 1;
+    for (; j >= 0 && compareReplicaIds(table[j], id) > 0; j--) table[j + 1] = table[j];
+    table[j + 1] = id;
+  }
   const wmap = new Array<number>(rid.length).fill(-1);
-  table.forEach((id, w) => (wmap[ridx.get(id)!] = w));
+  for (let w = 0; w < table.length; w++) wmap[ridx.get(table[w])!] = w;
   const nextClk = new Array<number>(table.length).fill(1);
   const nextTag = new Array<number>(table.length).fill(1);
 
@@ -255,16 +266,24 @@ export function writeSequenceBody<C>(e: Emission<C>, rid: readonly string[], rid
   return body;
 }
 
+/** Bodies up to this many bytes of runs (deltas) are read into plain arrays, larger ones (states) into typed arrays. */
+const SMALL_BODY = 256;
+
+function replicaIndex(x: number, nt: number, what: string): number {
+  if (x >= nt) throw malformed(`${what}: replica index ${x} out of range`);
+  return x;
+}
+
 /** A body read from the wire, its numbers checked one by one; replicas are indices into `table`. */
 export interface WireSequence<C> {
   readonly table: string[];
   /** Runs in wire order, S numbers each. */
-  readonly runs: Float64Array;
+  readonly runs: Numbers;
   /** Per run: the run holding its origin left, and its origin right (-1: none or outside the body, -2: to look up by id). */
-  readonly deps: Int32Array;
+  readonly deps: number[] | Int32Array;
   readonly con: Array<C | null>;
   /** Deletion records, RS numbers each. */
-  readonly recs: Float64Array;
+  readonly recs: number[];
 }
 
 /** Reads a body; `contentFromWire` cuts the content into the visible runs' lengths. Throws MALFORMED. */
@@ -274,26 +293,24 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
   const nt = table.length;
   if (!(b[1] instanceof Uint8Array)) throw malformed(`${what}: runs must be a byte string`);
   if (b.length === 4 && !(b[3] instanceof Uint8Array)) throw malformed(`${what}: deletions must be a byte string`);
-  const idx = (x: number): number => {
-    if (x >= nt) throw malformed(`${what}: replica index ${x} out of range`);
-    return x;
-  };
 
   // runs; deps: the run holding each one's origin left and right (-1: none or outside, -2: to look up)
   const bytes = b[1];
-  // (about one run per 4 bytes in a saved state; a delta on a device is a few runs; doubled as needed)
+  // A delta (a few runs) goes into plain arrays, the cheapest to make; a state into typed arrays
+  // sized from its length (about one run per 4 bytes), compact in XS and fast to fill.
+  const small = bytes.length <= SMALL_BODY;
   const guess = 8 + (bytes.length >> 2);
-  let runs = new Float64Array(guess * S);
-  let deps = new Int32Array(guess * 2);
+  let runs: number[] | Float64Array = small ? [] : new Float64Array(guess * S);
+  let deps: number[] | Int32Array = small ? [] : new Int32Array(guess * 2);
   let nr = 0;
   const lengths: number[] = [];
-  const rd = new ByteReader(bytes, `${what} runs`);
+  const rd = new ByteReader(bytes, what, "runs");
   const nextClk = new Array<number>(nt).fill(1);
   const nextTag = new Array<number>(nt).fill(1);
   let prevRep = 0;
   let pendingNext = -1; // a run whose origin right is the next run's first item
   while (rd.more) {
-    if ((nr + 1) * S > runs.length) {
+    if (!small && (nr + 1) * S > runs.length) {
       const r2 = new Float64Array(runs.length * 2);
       r2.set(runs);
       runs = r2;
@@ -316,7 +333,7 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
       rep = runs[p + REP];
       clk = runs[p + CLK] + runs[p + LEN];
     } else {
-      rep = idx((flags & H_REP) !== 0 ? rd.u() : prevRep);
+      rep = replicaIndex((flags & H_REP) !== 0 ? rd.u() : prevRep, nt, what);
       clk = nextClk[rep] + rd.z();
     }
     checkCounter(clk, what);
@@ -333,7 +350,7 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
       olc = checkCounter(clk - 1, what);
       depL = -2;
     } else if (ol === OL_ID || ol === OL_ID_NEXT) {
-      olr = idx(rd.u());
+      olr = replicaIndex(rd.u(), nt, what);
       olc = checkCounter(clk + rd.z(), what);
       depL = -2;
     }
@@ -354,7 +371,7 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
       if (orr === NONE) throw malformed(`${what}: no origin right to repeat`);
       depR = -2;
     } else if (or === OR_ID) {
-      orr = idx(rd.u());
+      orr = replicaIndex(rd.u(), nt, what);
       orc = checkCounter(clk + rd.z(), what);
       depR = -2;
     } else if (ol === OL_ID_NEXT) {
@@ -368,7 +385,7 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
     if ((flags & H_DELETED) !== 0) {
       const th = rd.u();
       const tf = th % 4;
-      dr = (tf & 1) !== 0 ? idx(rd.u()) : rep;
+      dr = (tf & 1) !== 0 ? replicaIndex(rd.u(), nt, what) : rep;
       ds = len > 1 && (tf & 2) !== 0 ? -1 : 1;
       dc = checkCounter(nextTag[dr] + unzigzag((th - tf) / 4), what);
       checkCounter(dc + (len - 1) * ds, what);
@@ -392,7 +409,7 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
     prevRep = rep;
   }
   if (pendingNext >= 0) throw malformed(`${what}: the last run refers to a next one`);
-  runs = runs.subarray(0, nr * S);
+  if (!small) runs = (runs as Float64Array).subarray(0, nr * S);
 
   // content of the visible runs
   const parts = contentFromWire(b[2], lengths);
@@ -400,28 +417,27 @@ export function readSequenceBody<C>(body: unknown, what: string, contentFromWire
   for (let j = 0, v = 0; j < nr; j++) con[j] = runs[j * S + DR] < 0 ? parts[v++] : null;
 
   // deletion records
-  const rl: number[] = [];
+  const recs: number[] = [];
   if (b.length === 4) {
-    const rr = new ByteReader(b[3] as Uint8Array, `${what} deletions`);
+    const rr = new ByteReader(b[3] as Uint8Array, what, "deletions");
     const recNext = new Array<number>(nt).fill(1);
     let prev = 0;
     while (rr.more) {
       const head = rr.u();
       const f = head % 8;
       const len = (head - f) / 8 + 1;
-      const rep = idx((f & 1) !== 0 ? rr.u() : prev);
+      const rep = replicaIndex((f & 1) !== 0 ? rr.u() : prev, nt, what);
       const clk = checkCounter(recNext[rep] + rr.z(), what);
       checkCounter(clk + len - 1, what);
-      const dr = (f & 2) !== 0 ? idx(rr.u()) : rep;
+      const dr = (f & 2) !== 0 ? replicaIndex(rr.u(), nt, what) : rep;
       const ds = len > 1 && (f & 4) !== 0 ? -1 : 1;
       const dc = checkCounter(nextTag[dr] + rr.z(), what);
       checkCounter(dc + (len - 1) * ds, what);
-      rl.push(rep, clk, len, dr, dc, ds);
+      recs.push(rep, clk, len, dr, dc, ds);
       recNext[rep] = clk + len;
       nextTag[dr] = Math.max(dc, dc + (len - 1) * ds) + 1;
       prev = rep;
     }
   }
-  const recs = Float64Array.from(rl);
   return { table, runs, deps, con, recs };
 }

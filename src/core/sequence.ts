@@ -1,5 +1,5 @@
 import { compareReplicaIds } from "./replica.js";
-import { checkAgainstDocument, checkTiling, integrationOrder, resolveDeps, runLookup, type HeldItems } from "./sequence-checks.js";
+import { checkAgainstDocument, checkTiling, integrationOrder, resolveDeps, RunIndex, type Here } from "./sequence-checks.js";
 import { SequenceIntegration } from "./sequence-integrate.js";
 import { CLK, DC, DR, DS, LEN, NONE, OLC, OLR, ORC, ORR, REP, S, UNIT_LOW, type SeqPatch } from "./sequence-layout.js";
 import { pushRec, pushRun, readSequenceBody, writeSequenceBody, type Emission } from "./sequence-wire.js";
@@ -169,28 +169,26 @@ export abstract class SequenceCrdt<C> extends SequenceIntegration<C> {
     const what = this.what;
     const { table, runs, deps, con, recs } = readSequenceBody(body, what, (x, lengths) => this.contentFromWire(x, lengths));
     const tiling = checkTiling(table, runs, recs, what);
-    const runOf = runLookup(table.length, runs, tiling);
-    resolveDeps(runs, deps, runOf);
+    const index = new RunIndex(runs, table.length, tiling);
+    resolveDeps(runs, deps, index);
     const order = integrationOrder(deps, runs.length / S, what);
     const { lo, hi } = tiling;
     const base: Array<[string, number]> = [];
     for (let w = 0; w < table.length; w++) if (hi[w] > 0 && lo[w] > 0) base.push([table[w], lo[w]]);
     const patch: SeqPatch<C> = { table, runs, con, recs, order, lo, hi, maxTs: 0, base };
-    if (here) checkAgainstDocument(patch, deps, runOf, what, this.held(table), this.hasUnits ? (c: C, off: number) => this.unitKind(c, off) : null);
+    if (here) checkAgainstDocument(patch, deps, index, what, this.here(table));
     return patch;
   }
 
-  /** This document's items, as the checks of a delta with replica table `table` read them. */
-  private held(table: readonly string[]): HeldItems {
-    const doc = table.map((id) => this.ridx.get(id) ?? NONE);
-    return {
-      seen: doc.map((r) => (r === NONE ? 0 : this.ver[r])),
-      span: (w, c) => (this.find(doc[w], c) ? this.sL.d[this.sI * S + LEN] - this.sOff : 0),
-      kind: (w, c) => {
-        if (!this.find(doc[w], c)) return -1;
-        const x = this.sL.con[this.sI];
-        return x === null ? -1 : this.unitKind(x, this.sOff);
-      },
-    };
+  /** This document, as the checks of a delta with replica table `table` see it. */
+  private here(table: readonly string[]): Here<C> {
+    const map: number[] = [];
+    const seen: number[] = [];
+    for (let w = 0; w < table.length; w++) {
+      const r = this.ridx.get(table[w]) ?? NONE;
+      map.push(r);
+      seen.push(r === NONE ? 0 : this.ver[r]);
+    }
+    return { doc: this, map, seen };
   }
 }
