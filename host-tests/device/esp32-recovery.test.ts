@@ -200,7 +200,7 @@ test("while a gateway holds events of a recovering node that it lacks, the engin
   const engineOf = (replica: string, role: "node" | "gateway", kv: MemoryKv): SyncEngine =>
     new SyncEngine({ replica, role, kv, scheduler: time, send: (to, frame) => queue.push({ from: replica, to, frame: frame.slice() }) });
   const peers = new Map<string, SyncEngine>();
-  const pump = (hold: (q: { from: string; frame: Uint8Array }) => boolean): void => {
+  const pump = (hold: (q: { from: string; to: string; frame: Uint8Array }) => boolean): void => {
     for (let i = 0; i < 1000 && queue.length > 0; i++) {
       const q = queue.shift()!;
       if (!hold(q)) peers.get(q.to)!.receive(q.from, q.frame);
@@ -225,7 +225,9 @@ test("while a gateway holds events of a recovering node that it lacks, the engin
   assert.ok(node.recovering && node.mayWrite("events", NODE), "before a gateway has answered, a write is kept (a new node cannot tell itself from a wiped one)");
   gw.connect(NODE, "node");
   node.connect(GATEWAY, "gateway");
-  const isDelta = (q: { from: string; frame: Uint8Array }): boolean => q.from === GATEWAY && decodeFrame(q.frame).kind !== 1 && decodeFrame(q.frame).kind !== 2;
+  // frames travel in the session form: read each against its sender and receiver
+  const kindOf = (q: { from: string; to: string; frame: Uint8Array }): number => decodeFrame(q.frame, 1 << 20, { ids: [q.from, q.to], maxExpandedBytes: 1 << 20 }).kind;
+  const isDelta = (q: { from: string; to: string; frame: Uint8Array }): boolean => q.from === GATEWAY && kindOf(q) !== 1 && kindOf(q) !== 2;
   pump(isDelta);
   assert.ok(node.recovering);
   assert.not.ok(node.mayWrite("events", NODE), "the gateway said it holds events of ours that we lack");

@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { Hlc, LWWMap, VersionVector } from "../../src/index.js";
 import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../../src/store/kv.js";
 import { StateStore } from "../../src/store/state-store.js";
-import { decodeFrame } from "../../src/transport/frames.js";
+import { decodeFrame, versionHash } from "../../src/transport/frames.js";
 import { type Scheduler, SyncEngine } from "../../src/transport/sync-engine.js";
 import { loadCrdt } from "../../src/core/registry.js";
 
@@ -51,8 +51,22 @@ interface Rig {
 }
 
 function record(events: Event[], from: string, to: string, bytes: Uint8Array): void {
-  const f = decodeFrame(bytes);
-  events.push(f.kind === 4 ? { what: "send", from, to, kind: 4, doc: f.doc, version: f.version.clone() } : { what: "send", from, to, kind: f.kind });
+  const f = decodeFrame(bytes, 1 << 20, { ids: [from, to], maxExpandedBytes: 1 << 20 });
+  if (f.kind !== 7) {
+    events.push({ what: "send", from, to, kind: f.kind });
+    return;
+  }
+  // An APPLIED names the version it acknowledges by its hash: the version of the document that a
+  // batch recorded before it stored. None: the acknowledgement covers nothing stored, and a version
+  // nothing dominates makes the checks below fail. Recorded as kind 4, an acknowledgement.
+  let version: VersionVector | undefined;
+  for (let i = events.length - 1; i >= 0 && version === undefined; i--) {
+    const e = events[i]!;
+    if (e.what !== "batch") continue;
+    const v = e.stored.get(f.doc);
+    if (v !== undefined && versionHash(v) === f.hash) version = v.clone();
+  }
+  events.push({ what: "send", from, to, kind: 4, doc: f.doc, version: version ?? new VersionVector().set("(nothing stored)", 1) });
 }
 
 function rig(nodeCount: number, groupCommit: number): Rig {

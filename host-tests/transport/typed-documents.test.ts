@@ -36,7 +36,7 @@ function pair(nodeDocs: readonly DocumentSchema[], gwDocs: readonly DocumentSche
       documents,
       send: (peer, frame) => {
         queue.push([replica, peer, frame]);
-        sent.push({ from: replica, frame: decodeFrame(frame) });
+        sent.push({ from: replica, frame: decodeFrame(frame, 1 << 20, { ids: [replica, peer], maxExpandedBytes: 1 << 20 }) });
       },
     });
     engines.set(replica, e);
