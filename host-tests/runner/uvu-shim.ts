@@ -44,11 +44,15 @@ export interface Test<T = Context> {
 
 export type ShimEvent =
   | { kind: "start"; name: string }
-  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; skipped?: string };
+  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; skipped?: string; stackDepth?: number };
 
 export interface RunOptions {
   /** Per-test deadline in ms where setTimeout exists. Default 30 000. */
   timeoutMs?: number;
+  /** Called right before each test body and hook, from the frame that then calls it (so it sees
+   * the harness's depth there); returns that depth in stack slots. XS's device worker passes
+   * lichenDeviceStackHere: the code under test gets the device's stack above the harness. */
+  grantStack?: () => number;
 }
 
 type AnyCallback = Callback<any>;
@@ -123,7 +127,7 @@ function settle(value: unknown, timeoutMs: number, what: string): Promise<void> 
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs: number): Promise<void> {
+async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs: number, grant?: () => number): Promise<void> {
   const prefix = s.name ? `${s.name} › ` : "";
   const fail = (name: string, error: string): void => report({ kind: "result", name: prefix + name, ok: false, error, ms: 0 });
   const state = s.state;
@@ -133,7 +137,10 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
 
   let beforeError: string | undefined;
   try {
-    for (const h of s.before) await settle(h(state), timeoutMs, "before hook");
+    for (const h of s.before) {
+      grant?.();
+      await settle(h(state), timeoutMs, "before hook");
+    }
   } catch (e) {
     beforeError = `before hook failed: ${describeError(e)}`;
   }
@@ -145,11 +152,19 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
     }
     report({ kind: "start", name: prefix + t.name });
     const t0 = now();
+    let stackDepth: number | undefined;
     try {
-      for (const h of s.bEach) await settle(h(state), timeoutMs, "before.each hook");
+      for (const h of s.bEach) {
+        grant?.();
+        await settle(h(state), timeoutMs, "before.each hook");
+      }
+      stackDepth = grant?.(); // the harness's depth where the body is entered
       await settle(t.fn(state), timeoutMs, "test");
-      for (const h of s.aEach) await settle(h(state), timeoutMs, "after.each hook");
-      report({ kind: "result", name: prefix + t.name, ok: true, ms: now() - t0 });
+      for (const h of s.aEach) {
+        grant?.();
+        await settle(h(state), timeoutMs, "after.each hook");
+      }
+      report({ kind: "result", name: prefix + t.name, ok: true, ms: now() - t0, stackDepth });
     } catch (e) {
       try {
         for (const h of s.aEach) await settle(h(state), timeoutMs, "after.each hook");
@@ -159,12 +174,15 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
       const skipped = skipReason(e);
       // a skip is neither a pass nor a failure: ok is false so that nothing counts it as passed
       if (skipped !== undefined) report({ kind: "result", name: prefix + t.name, ok: false, skipped, ms: now() - t0 });
-      else report({ kind: "result", name: prefix + t.name, ok: false, error: describeError(e), ms: now() - t0 });
+      else report({ kind: "result", name: prefix + t.name, ok: false, error: describeError(e), ms: now() - t0, stackDepth });
     }
   }
   state.__test__ = "";
   try {
-    for (const h of s.after) await settle(h(state), timeoutMs, "after hook");
+    for (const h of s.after) {
+      grant?.();
+      await settle(h(state), timeoutMs, "after hook");
+    }
   } catch (e) {
     fail("(after hook)", describeError(e));
   }
@@ -185,7 +203,7 @@ export async function runQueued(report: (ev: ShimEvent) => void, opts: RunOption
     const s = queue.shift()!;
     ran += s.tests.length + s.only.length + s.skips.length;
     try {
-      await runSuite(s, count, timeoutMs);
+      await runSuite(s, count, timeoutMs, opts.grantStack);
     } catch (e) {
       count({ kind: "result", name: `${s.name || "(suite)"} › (runner)`, ok: false, error: describeError(e), ms: 0 });
     }

@@ -64,7 +64,7 @@ export async function fewestStackSlots(
 
 // ---- the firmware's scenario ----
 
-const SCENARIO = fileURLToPath(new URL("../device/esp32-memory-scenario.ts", import.meta.url));
+const SCENARIO = fileURLToPath(new URL("../esp32/memory-scenario.ts", import.meta.url));
 const HOST_CHANNEL = fileURLToPath(new URL("./host-channel.ts", import.meta.url));
 
 /** A scenario of the firmware: the node app of esp32-memory.test.ts on its stand-ins (the flash on
