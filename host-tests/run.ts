@@ -35,7 +35,8 @@ import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startHostService, type HostService, type ServiceMessage } from "./runner/host-service.js";
 import { MARK, type RunnerEvent } from "./runner/protocol.js";
-import { bundleTestFileForXs, xsStackMapper, type XsBundle } from "./runner/xs-bundle.js";
+import { STACK_EXCEPTIONS } from "./runner/stack-exceptions.js";
+import { bundleTestFileForXs, grantedStackSlots, xsStackMapper, type XsBundle } from "./runner/xs-bundle.js";
 import { deviceXsnapWorker } from "../sim/xs/device-worker.js";
 import { STACK_OVERFLOW_EXIT } from "../sim/xs/device-stack.js";
 import { XsException, XsExit, XsTimeout, XsWorker, jsonCommandHandler } from "../sim/xs/worker.js";
@@ -293,16 +294,19 @@ async function runXsFile(file: string): Promise<Report> {
         : e instanceof XsTimeout
           ? `timed out after ${FILE_TIMEOUT_MS} ms (LICHEN_FILE_TIMEOUT_MS)`
           : e instanceof XsExit && e.code === STACK_OVERFLOW_EXIT
-            ? `stack overflow: more than the device's ${device.creation.stackSlots} slots above the test harness`
+            ? `stack overflow: more than the ${grantedStackSlots()} slots granted above the test harness (the device's: ${device.creation.stackSlots})`
             : "worker died";
     add(name, false, `${what}: ${(e as Error).message}`);
   } finally {
     await worker?.close().catch(() => worker?.kill());
     await service?.close().catch((e: unknown) => add("(host service close)", false, String((e as Error)?.stack ?? e)));
   }
+  for (const [name, e] of Object.entries(STACK_EXCEPTIONS[file] ?? {})) {
+    rep.lines.push(logLine(`stack: "${name}" is granted ${e.slots} slots, more than the device's ${device.creation.stackSlots}: ${e.why} (runner/stack-exceptions.ts)`));
+  }
   if (depths.size > 0) {
     const ds = [...depths].sort((a, b) => a - b);
-    rep.lines.push(logLine(`stack: test bodies entered at a harness depth of ${ds.join(", ")} slots; each granted the device's ${device.creation.stackSlots} above it`));
+    rep.lines.push(logLine(`stack: test bodies entered at a harness depth of ${ds.join(", ")} slots; each granted ${grantedStackSlots()} above it${grantedStackSlots() === device.creation.stackSlots ? " (the device's)" : `, not the device's ${device.creation.stackSlots} (LICHEN_DEVICE_STACK)`}`));
   }
   // What the worker printed itself (xsnap's `print`, XS diagnostics), after the results. Without
   // a console, XS reports an unhandled rejection there as "Unhandled exception ...": a failure.

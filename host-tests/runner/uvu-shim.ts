@@ -52,8 +52,16 @@ export interface RunOptions {
   /** Called right before each test body and hook, from the frame that then calls it (so it sees
    * the harness's depth there); returns that depth in stack slots. XS's device worker passes
    * lichenDeviceStackHere: the code under test gets the device's stack above the harness. */
-  grantStack?: () => number;
+  grantStack?: (slots: number) => number;
+  /** The slots grantStack grants. */
+  stackSlots?: number;
+  /** Tests (full name, "suite › test") granted other slots than stackSlots: stack-exceptions.ts. */
+  stackExceptions?: Readonly<Record<string, number>>;
 }
+
+/** The slots granted to the test running now (fast-check's predicates get as many: xs-bundle.ts). */
+let currentStackSlots = 0;
+export const grantedStackSlots = (): number => currentStackSlots;
 
 type AnyCallback = Callback<any>;
 interface Entry {
@@ -127,7 +135,8 @@ function settle(value: unknown, timeoutMs: number, what: string): Promise<void> 
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs: number, grant?: () => number): Promise<void> {
+async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs: number, grant?: (slots: number) => number, stackSlots = 0, exceptions: Readonly<Record<string, number>> = {}): Promise<void> {
+  let slots = (currentStackSlots = stackSlots);
   const prefix = s.name ? `${s.name} › ` : "";
   const fail = (name: string, error: string): void => report({ kind: "result", name: prefix + name, ok: false, error, ms: 0 });
   const state = s.state;
@@ -138,7 +147,7 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
   let beforeError: string | undefined;
   try {
     for (const h of s.before) {
-      grant?.();
+      grant?.(slots);
       await settle(h(state), timeoutMs, "before hook");
     }
   } catch (e) {
@@ -151,17 +160,18 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
       continue;
     }
     report({ kind: "start", name: prefix + t.name });
+    slots = currentStackSlots = exceptions[prefix + t.name] ?? stackSlots;
     const t0 = now();
     let stackDepth: number | undefined;
     try {
       for (const h of s.bEach) {
-        grant?.();
+        grant?.(slots);
         await settle(h(state), timeoutMs, "before.each hook");
       }
-      stackDepth = grant?.(); // the harness's depth where the body is entered
+      stackDepth = grant?.(slots); // the harness's depth where the body is entered
       await settle(t.fn(state), timeoutMs, "test");
       for (const h of s.aEach) {
-        grant?.();
+        grant?.(slots);
         await settle(h(state), timeoutMs, "after.each hook");
       }
       report({ kind: "result", name: prefix + t.name, ok: true, ms: now() - t0, stackDepth });
@@ -178,9 +188,10 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
     }
   }
   state.__test__ = "";
+  slots = currentStackSlots = stackSlots;
   try {
     for (const h of s.after) {
-      grant?.();
+      grant?.(slots);
       await settle(h(state), timeoutMs, "after hook");
     }
   } catch (e) {
@@ -203,7 +214,7 @@ export async function runQueued(report: (ev: ShimEvent) => void, opts: RunOption
     const s = queue.shift()!;
     ran += s.tests.length + s.only.length + s.skips.length;
     try {
-      await runSuite(s, count, timeoutMs, opts.grantStack);
+      await runSuite(s, count, timeoutMs, opts.grantStack, opts.stackSlots, opts.stackExceptions);
     } catch (e) {
       count({ kind: "result", name: `${s.name || "(suite)"} › (runner)`, ok: false, error: describeError(e), ms: 0 });
     }

@@ -7,6 +7,10 @@ import { runQueued, type ShimEvent } from "./uvu-shim.js";
 
 /** The device xsnap-worker's global (sim/xs/device-worker.ts): the device's stack above the caller. */
 declare const lichenDeviceStackHere: ((slots?: number) => number) | undefined;
+/** The stack granted above the harness: the manifest's, or LICHEN_DEVICE_STACK's (xs-bundle.ts). */
+declare const __LICHEN_DEVICE_STACK__: number;
+/** This file's tests that need more than the device's stack, with the slots they get (stack-exceptions.ts). */
+declare const __LICHEN_STACK_EXCEPTIONS__: Record<string, number>;
 
 /** Run the queued suites of the bundled test file and report to the host: {kind:"start"} before
  * each test, {kind:"result", file, name, ok, error, stackDepth} after it, {kind:"done", passed,
@@ -17,7 +21,7 @@ export function runXsFile(file: string): void {
     hostSend({ kind: "done", passed: 0, failed: 1, error: "not the device xsnap-worker: lichenDeviceStackHere is missing (sim/xs/device-worker.ts)" });
     return;
   }
-  runQueued((ev: ShimEvent) => hostSend({ ...ev, file }), { grantStack: lichenDeviceStackHere }).then(
+  runQueued((ev: ShimEvent) => hostSend({ ...ev, file }), { grantStack: lichenDeviceStackHere, stackSlots: __LICHEN_DEVICE_STACK__, stackExceptions: __LICHEN_STACK_EXCEPTIONS__ }).then(
     (r) => hostSend({ kind: "done", ...r }),
     (e: unknown) => hostSend({ kind: "done", passed: 0, failed: 1, error: String(e) }),
   );

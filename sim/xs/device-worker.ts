@@ -56,7 +56,7 @@ export function deviceCreation(): DeviceCreation {
 }
 
 /** The stack the machine is created with: the preload's (xsnap's own), before lichenDeviceStack(). */
-const PRELOAD_STACK_SLOTS = 4096;
+export const PRELOAD_STACK_SLOTS = 4096;
 
 /** The creation block of xsnap-worker.c, as @agoric/xsnap 0.15 has it (checked before patching). */
 const STOCK_CREATION = /xsCreation _creation = \{[^}]*4096,\s*\/\* stackCount \*\/[^}]*\};/;
