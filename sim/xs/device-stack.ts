@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { FlashSim } from "../../src/store/flash-sim.js";
 import { handleFlashOp } from "../esp32/flash-host.js";
 import type { ScenarioNetwork } from "../esp32/memory-scenario.js";
+import { moddableShimsPlugin } from "../moddable/shims.js";
 import { bundleForXs, type XsBundle } from "./bundle.js";
 import { jsonCommandHandler, XsExit, XsWorker, type XsWorkerOptions } from "./worker.js";
 
@@ -88,6 +89,7 @@ export async function firmwareScenario(network: ScenarioNetwork, samples: number
       "  samples(n) { scenario.samples(n); },",
       "};",
     ].join("\n"),
+    { plugins: [moddableShimsPlugin] }, // the app's "mqtt", "timer": Moddable's modules, not npm's
   );
   return {
     bundle,
