@@ -160,7 +160,7 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
       continue;
     }
     report({ kind: "start", name: prefix + t.name });
-    slots = currentStackSlots = exceptions[prefix + t.name] ?? stackSlots;
+    slots = currentStackSlots = exceptions[prefix + t.name] ?? exceptions["*"] ?? stackSlots; // "*": every test of the file
     const t0 = now();
     let stackDepth: number | undefined;
     try {
