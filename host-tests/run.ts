@@ -35,8 +35,11 @@ import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startHostService, type HostService, type ServiceMessage } from "./runner/host-service.js";
 import { MARK, type RunnerEvent } from "./runner/protocol.js";
-import { bundleTestFileForXs, xsStackMapper, type XsBundle } from "./runner/xs-bundle.js";
-import { XsException, XsTimeout, XsWorker, jsonCommandHandler } from "../sim/xs/worker.js";
+import { STACK_EXCEPTIONS } from "./runner/stack-exceptions.js";
+import { bundleTestFileForXs, grantedStackSlots, xsStackMapper, type XsBundle } from "./runner/xs-bundle.js";
+import { deviceXsnapWorker } from "../sim/xs/device-worker.js";
+import { STACK_OVERFLOW_EXIT } from "../sim/xs/device-worker.js";
+import { XsException, XsExit, XsTimeout, XsWorker, jsonCommandHandler } from "../sim/xs/worker.js";
 
 /** Test files under these directories test code that ships to the device: they also run in XS,
  * so they may import only what bundles for XS (no Node built-ins, no Node-only packages). A file
@@ -221,6 +224,12 @@ async function runXsFile(file: string): Promise<Report> {
     return rep;
   }
   mapStack = xsStackMapper(bundle);
+  // Device test files run in the XS made like the ESP32's, its stack included (sim/xs/device-worker.ts).
+  const device = deviceXsnapWorker();
+  if (!device.ok) {
+    add("(device xsnap-worker)", false, undefined, device.reason);
+    return rep;
+  }
   // The file's host service (runner/host-service.ts), if it has one: the worker reaches it with
   // {kind: "service", op, ...}; it waits while the service works (the answer may be a promise).
   let service: HostService | undefined;
@@ -236,6 +245,7 @@ async function runXsFile(file: string): Promise<Report> {
   let started = false;
   let current: string | undefined;
   let slotRequests = 0;
+  const depths = new Set<number>(); // the harness's stack depths where test bodies were entered
   const onMessage = (msg: unknown): unknown => {
     const ev = msg as RunnerEvent;
     if (ev.kind === "service") {
@@ -252,15 +262,19 @@ async function runXsFile(file: string): Promise<Report> {
       current = ev.name;
     } else if (ev.kind === "result") {
       started = true;
+      if (ev.stackDepth !== undefined) depths.add(ev.stackDepth);
       add(ev.name, ev.ok, ev.error, ev.skipped);
       if (current === ev.name) current = undefined;
     } else if (ev.kind === "slots") slotRequests++;
-    else if (ev.kind === "done") done = true;
+    else if (ev.kind === "done") {
+      done = true;
+      if (ev.error !== undefined) add("(run)", false, ev.error);
+    }
     return null;
   };
   let worker: XsWorker | undefined;
   try {
-    worker = await XsWorker.start({ name: `lichen-xs ${file}`, onCommand: jsonCommandHandler(onMessage) }, left());
+    worker = await XsWorker.start({ name: `lichen-xs ${file}`, bin: device.path, onCommand: jsonCommandHandler(onMessage) }, left());
     await worker.evaluate(bundle.code, left());
     // A test awaiting liveSlots() (xs/meter.ts) leaves the job loop idle: the crank ends. Answer
     // between cranks: a full gc, whose crank reports the live slot count, then resume the test.
@@ -274,11 +288,25 @@ async function runXsFile(file: string): Promise<Report> {
     }
   } catch (e) {
     const name = !started ? "(load)" : (current ?? "(run)");
-    const what = e instanceof XsException ? "uncaught exception" : e instanceof XsTimeout ? `timed out after ${FILE_TIMEOUT_MS} ms (LICHEN_FILE_TIMEOUT_MS)` : "worker died";
+    const what =
+      e instanceof XsException
+        ? "uncaught exception"
+        : e instanceof XsTimeout
+          ? `timed out after ${FILE_TIMEOUT_MS} ms (LICHEN_FILE_TIMEOUT_MS)`
+          : e instanceof XsExit && e.code === STACK_OVERFLOW_EXIT
+            ? `stack overflow: more than the ${grantedStackSlots()} slots granted above the test harness (the device's: ${device.creation.stackSlots})`
+            : "worker died";
     add(name, false, `${what}: ${(e as Error).message}`);
   } finally {
     await worker?.close().catch(() => worker?.kill());
     await service?.close().catch((e: unknown) => add("(host service close)", false, String((e as Error)?.stack ?? e)));
+  }
+  for (const [name, e] of Object.entries(STACK_EXCEPTIONS[file] ?? {})) {
+    rep.lines.push(logLine(`stack: "${name}" is granted ${e.slots} slots, more than the device's ${device.creation.stackSlots}: ${e.why} (runner/stack-exceptions.ts)`));
+  }
+  if (depths.size > 0) {
+    const ds = [...depths].sort((a, b) => a - b);
+    rep.lines.push(logLine(`stack: test bodies entered at a harness depth of ${ds.join(", ")} slots; each granted ${grantedStackSlots()} above it${grantedStackSlots() === device.creation.stackSlots ? " (the device's)" : `, not the device's ${device.creation.stackSlots} (LICHEN_DEVICE_STACK)`}`));
   }
   // What the worker printed itself (xsnap's `print`, XS diagnostics), after the results. Without
   // a console, XS reports an unhandled rejection there as "Unhandled exception ...": a failure.

@@ -12,7 +12,10 @@ import * as assert from "uvu/assert";
 import { skipTest } from "../runner/skip.js";
 import { buildDeviceXsnapWorker, deviceCreation, deviceXsnapWorker } from "../../sim/xs/device-worker.js";
 import { fewestStackSlots, firmwareScenario, runWithDeviceStack } from "../../sim/esp32/device-stack.js";
-import { XsWorker } from "../../sim/xs/worker.js";
+import { jsonCommandHandler, XsExit, XsWorker } from "../../sim/xs/worker.js";
+import { STACK_OVERFLOW_EXIT } from "../../sim/esp32/device-stack.js";
+import { bundleTestFileForXs } from "../runner/xs-bundle.js";
+import type { RunnerEvent } from "../runner/protocol.js";
 
 function deviceBin(): string {
   const w = deviceXsnapWorker();
@@ -74,6 +77,32 @@ test("the firmware's scenario (boot, 100 samples, gateway gone): the fewest stac
   const floor = await fewestStackSlots(bin, { code: "void 0", map: "{}" }, ["void 0"], 4096);
   const device = deviceCreation().stackSlots;
   console.log(`firmware scenario: ${fewest} stack slots in xsnap's XS (an empty crank: ${floor}); the ESP32 manifest gives ${device}: ${fewest! <= device ? "fits" : "does not fit"}`);
+});
+
+test("the runner grants a test body the device's stack above the harness: a body needing more overflows", async () => {
+  const bin = deviceBin();
+  const events: RunnerEvent[] = [];
+  const bundle = await bundleTestFileForXs("host-tests/runner/fixtures/deep-body.ts");
+  const worker = await XsWorker.start({ bin, onCommand: jsonCommandHandler((m) => void events.push(m as RunnerEvent)) });
+  let exit: unknown;
+  try {
+    await worker.evaluate(bundle.code);
+  } catch (e) {
+    exit = e;
+  } finally {
+    await worker.close().catch(() => worker.kill());
+  }
+  const results = events.filter((e): e is Extract<RunnerEvent, { kind: "result" }> => e.kind === "result");
+  assert.is(results.length, 1, JSON.stringify(events));
+  assert.ok(results[0]!.ok, results[0]!.error);
+  const depth = results[0]!.stackDepth;
+  assert.ok(typeof depth === "number" && depth > 0, "the harness's depth at the body is reported");
+  assert.equal(
+    events.filter((e) => e.kind === "start").map((e) => (e as { name: string }).name),
+    ["a body about 300 slots deep fits the device's 512", "a body about 600 slots deep does not"],
+  );
+  assert.ok(exit instanceof XsExit && exit.code === STACK_OVERFLOW_EXIT, `expected a stack overflow (exit ${STACK_OVERFLOW_EXIT}), got ${String(exit)}`);
+  console.log(`runner: test bodies entered at a harness depth of ${depth} slots, granted ${deviceCreation().stackSlots} above it`);
 });
 
 test("without make or a C compiler the build says why, and leaves nothing in its cache", () => {

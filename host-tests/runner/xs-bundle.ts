@@ -10,6 +10,8 @@ import type { Plugin } from "esbuild";
 import { DEVICE_ENTRY_DIRS, isNodeOnlyFile } from "../../scripts/check-device-rules.js";
 import { moddableShimsPlugin } from "../../sim/moddable/shims.js";
 import { bundleWithInputs, type XsBundle } from "../../sim/xs/bundle.js";
+import { deviceCreation, PRELOAD_STACK_SLOTS } from "../../sim/xs/device-worker.js";
+import { stackExceptionsOf } from "./stack-exceptions.js";
 
 export type { XsBundle };
 
@@ -29,18 +31,34 @@ const uvuShimPlugin: Plugin = {
   },
 };
 
-/** fast-check reads `setTimeout` and `clearTimeout` when its module loads (`const safeSetTimeout =
- * setTimeout`), which is a ReferenceError in XS. It calls them only for its `timeout` /
- * `interruptAfterTimeLimit` options. So fast-check's own module gets local stand-ins that throw if
- * called; the global scope stays as XS has it (no setTimeout), for the code under test. */
-const fastCheckTimersPlugin: Plugin = {
-  name: "fast-check-timers",
+/** fast-check in the device worker (sim/xs/device-worker.ts), as test machinery under the code under test:
+ * - it reads `setTimeout` and `clearTimeout` when its module loads (`const safeSetTimeout =
+ *   setTimeout`), which is a ReferenceError in XS. It calls them only for its `timeout` /
+ *   `interruptAfterTimeLimit` options. So its module gets local stand-ins that throw if called; the
+ *   global scope stays as XS has it (no setTimeout), for the code under test;
+ * - its runner is deeper than the device's stack: `check` (which fc.assert and host-tests/prop.ts
+ *   call) gives it the preload's stack back, and each call of a property's predicate (the code under
+ *   test) is granted the test's stack (the device's, or its stack-exceptions.ts entry) above fast-check's
+ *   frames (lichenDeviceStackHere, from the frame that calls the predicate). */
+const fastCheckPlugin: Plugin = {
+  name: "fast-check-xs",
   setup(b) {
     b.onLoad({ filter: /[\\/]node_modules[\\/]fast-check[\\/]lib[\\/]fast-check\.js$/ }, async (args) => {
       const missing = (name: string): string =>
         `const ${name} = globalThis.${name} ?? function ${name}() { throw new Error("fast-check called ${name}, which XS lacks: do not use its timeout options in device tests"); };`;
       const source = await readFile(args.path, "utf8");
-      return { contents: `${missing("setTimeout")}\n${missing("clearTimeout")}\n${source}`, loader: "js" };
+      const patches: [string, string, number][] = [
+        ["function check(rawProperty, params) {", `$&\n\tif (typeof lichenDeviceStack === "function") lichenDeviceStack(${PRELOAD_STACK_SLOTS});`, 1],
+        ["const output = this.predicate(v);", `if (typeof lichenDeviceStackHere === "function") lichenDeviceStackHere(__lichenGrantedStackSlots());\n\t\t\t$&`, 1],
+        ["const output = await this.predicate(v);", `if (typeof lichenDeviceStackHere === "function") lichenDeviceStackHere(__lichenGrantedStackSlots());\n\t\t\t$&`, 1],
+      ];
+      let patched = source;
+      for (const [find, replace, count] of patches) {
+        if (patched.split(find).length - 1 !== count) throw new Error(`fast-check changed: ${JSON.stringify(find)} is not in its module ${count} time(s)`);
+        patched = patched.replace(find, replace);
+      }
+      const slots = `import { grantedStackSlots as __lichenGrantedStackSlots } from ${JSON.stringify(SHIM)};`;
+      return { contents: `${slots}\n${missing("setTimeout")}\n${missing("clearTimeout")}\n${patched}`, loader: "js" };
     });
   },
 };
@@ -67,6 +85,16 @@ function seedDefine(): string {
   return raw;
 }
 
+/** The stack slots each test body (and fast-check predicate) is granted above the harness: the
+ * device's (targets/esp32/manifest.json), or LICHEN_DEVICE_STACK's to measure what a test needs. */
+export function grantedStackSlots(): number {
+  const raw = process.env.LICHEN_DEVICE_STACK;
+  if (raw === undefined || raw === "") return deviceCreation().stackSlots;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0 || n >= PRELOAD_STACK_SLOTS) throw new Error(`LICHEN_DEVICE_STACK must be an integer in 1..${PRELOAD_STACK_SLOTS - 1}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 /** Bundle one test file (path from the repo root) with the XS prelude (console, host channel) and
  * the call that runs its suites, in an XS made like the device's after preload (device-realm.ts):
  * built-in names stripped before any module loads; once the module bodies ran, the intrinsics and
@@ -83,7 +111,7 @@ export async function bundleTestFileForXs(file: string): Promise<XsBundle> {
       `settleAsPreloaded([${deviceModules.map((_, i) => `device${i}`).join(", ")}]);`,
       `runXsFile(${JSON.stringify(file)});`,
     ].join("\n");
-  const opts = { define: { __LICHEN_SEED__: seedDefine() }, plugins: [uvuShimPlugin, moddableShimsPlugin, fastCheckTimersPlugin, uvuAssertionNamePlugin] };
+  const opts = { define: { __LICHEN_SEED__: seedDefine(), __LICHEN_DEVICE_STACK__: String(grantedStackSlots()), __LICHEN_STACK_EXCEPTIONS__: JSON.stringify(stackExceptionsOf(file)) }, plugins: [uvuShimPlugin, moddableShimsPlugin, fastCheckPlugin, uvuAssertionNamePlugin] };
   const first = await bundleWithInputs(entry([]), opts);
   return (await bundleWithInputs(entry(first.inputs.filter(isDeviceModule).sort()), opts)).bundle;
 }

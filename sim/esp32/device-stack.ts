@@ -6,11 +6,12 @@ import { fileURLToPath } from "node:url";
 import { FlashSim } from "../../src/store/flash-sim.js";
 import { handleFlashOp } from "./flash-host.js";
 import type { ScenarioNetwork } from "./memory-scenario.js";
+import { moddableShimsPlugin } from "../moddable/shims.js";
 import { bundleForXs, type XsBundle } from "../xs/bundle.js";
+import { STACK_OVERFLOW_EXIT } from "../xs/device-worker.js";
 import { jsonCommandHandler, XsExit, XsWorker, type XsWorkerOptions } from "../xs/worker.js";
+export { STACK_OVERFLOW_EXIT };
 
-/** xsnap-worker's exit code when XS aborts on a stack overflow (E_STACK_OVERFLOW). */
-export const STACK_OVERFLOW_EXIT = 12;
 
 export type StackRun = { ok: true; results: string[] } | { ok: false; overflow: boolean; error: string };
 
@@ -88,6 +89,7 @@ export async function firmwareScenario(network: ScenarioNetwork, samples: number
       "  samples(n) { scenario.samples(n); },",
       "};",
     ].join("\n"),
+    { plugins: [moddableShimsPlugin] }, // the app's "mqtt", "timer": Moddable's modules, not npm's
   );
   return {
     bundle,

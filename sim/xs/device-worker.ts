@@ -56,7 +56,7 @@ export function deviceCreation(): DeviceCreation {
 }
 
 /** The stack the machine is created with: the preload's (xsnap's own), before lichenDeviceStack(). */
-const PRELOAD_STACK_SLOTS = 4096;
+export const PRELOAD_STACK_SLOTS = 4096;
 
 /** The creation block of xsnap-worker.c, as @agoric/xsnap 0.15 has it (checked before patching). */
 const STOCK_CREATION = /xsCreation _creation = \{[^}]*4096,\s*\/\* stackCount \*\/[^}]*\};/;
@@ -95,6 +95,23 @@ static void xs_lichenDeviceStack(xsMachine* the)
 	the->stackBottom = bottom;
 	xsResult = xsInteger(slots);
 }
+
+/* lichen: lichenDeviceStackHere([slots]) grants the code about to be called ${c.stackSlots} slots (or
+   \`slots\`) above the caller's stack as it is now, whatever sits under it (a test harness): the
+   limit is set from this call's frame, which is laid out as the frame of the next call the caller
+   makes. Returns the slots in use at this call (the caller's depth, this frame included). */
+static void xs_lichenDeviceStackHere(xsMachine* the)
+{
+	xsIntegerValue slots = ${c.stackSlots};
+	xsSlot* bottom;
+	if (xsToInteger(xsArgc) > 0)
+		slots = xsToInteger(xsArg(0));
+	bottom = the->stack - slots;
+	if (slots <= 0 || bottom < the->stackTop - ${PRELOAD_STACK_SLOTS})
+		xsRangeError("lichenDeviceStackHere: cannot grant %d slots above %d in use", (int)slots, (int)(the->stackTop - the->stack));
+	the->stackBottom = bottom;
+	xsResult = xsInteger((xsIntegerValue)(the->stackTop - the->stack));
+}
 `;
 }
 
@@ -108,7 +125,7 @@ function patchWorkerSource(source: string, c: DeviceCreation): string {
     .replace(STOCK_CREATION, creationBlock(c))
     .replace(
       AGENT,
-      `${deviceStackFunction(c)}\n${AGENT}\txsResult = xsNewHostFunction(xs_lichenDeviceStack, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStack"), xsResult, xsDontEnum);\n`,
+      `${deviceStackFunction(c)}\n${AGENT}\txsResult = xsNewHostFunction(xs_lichenDeviceStack, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStack"), xsResult, xsDontEnum);\n\txsResult = xsNewHostFunction(xs_lichenDeviceStackHere, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStackHere"), xsResult, xsDontEnum);\n`,
     );
 }
 
@@ -183,3 +200,6 @@ function main(): void {
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main();
+
+/** xsnap-worker's exit code when XS aborts on a stack overflow (E_STACK_OVERFLOW). */
+export const STACK_OVERFLOW_EXIT = 12;
