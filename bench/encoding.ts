@@ -162,7 +162,9 @@ const cborSize = (x: unknown): number => encodeCbor(x).length;
 
 /** Names of the parts of a delta body, by type family. */
 function bodyPartNames(tag: number, parts: number): string[] {
-  const lww: number[] = [TypeTag.GSet, TypeTag.TwoPSet, TypeTag.LWWSet, TypeTag.LWWMap];
+  const lww: number[] = [TypeTag.GSet, TypeTag.TwoPSet, TypeTag.LWWSet];
+  // LWWMap writes the compact body (core/lww-store.ts)
+  if (tag === TypeTag.LWWMap) return ["id-offset unit code", "replica id (a table when several)", "causal context (ranges above the base)", "entries, flat: key, id offset code, value", "base (left out when the context's start says it)"];
   const dots: number[] = [TypeTag.ORSet, TypeTag.MVRegister, TypeTag.AWMap];
   if (lww.includes(tag)) return ["replica table", "base (how far the peer must have seen)", "causal context (ranges above the base)", "entries [key, replica index, id offset, value]"];
   if (dots.includes(tag)) return ["replica table", "base", "causal context", "entries", "summaries", "removal watermarks"];
@@ -352,13 +354,13 @@ export function encodingSection(): { section: Section; checks: Check[] } {
   const sessionShort = results.get("LWWMap.set('temp', 21.5), new key")!.short.session!;
   const notes = [
     `**Where the ${lwwShort.length} bytes of the LWWMap.set delta (id "${SHORT_ID}") go:** key ${keyBytes} + value ${valueBytes}; `,
-    `the base, an absolute HLC timestamp of the peer's version (a 9-byte CBOR integer in its [index, ts] pair), ${parts[1]}; `,
-    `the causal context, [index, 0, range length] with the 1-s gap as a 5-byte integer, ${parts[2]}; `,
-    `the replica table (the id string) ${parts[0]}; `,
-    `the entry's framing (array header, replica index, id offset) ${parts[3] - keyBytes - valueBytes}; `,
+    `the causal context, [peer's version (an absolute HLC timestamp, 9 bytes), range length (the 1-s gap, a 5-byte integer)], ${parts[2]}; `,
+    `the replica id ${parts[1]}; `,
+    `the id-offset unit code ${parts[0]}; `,
+    `the entry's framing (array header, id offset code) ${parts[3] - keyBytes - valueBytes}; `,
     `the envelope and body headers ${lwwShort.length - parts.reduce((n, x) => n + x, 0)}. `,
-    `With the MAC-like id the replica table grows by 10 bytes. The GCounter delta is the envelope plus [[id, total]]: with a 12-character id the id alone is 13 bytes, over the 12-byte target by itself. `,
-    `**In a session** the envelope (3 bytes) goes, and the id becomes a one-byte reference whatever its length: ${sessionShort.length} bytes for the LWWMap.set delta with either id (\`${Buffer.from(sessionShort).toString("hex")}\`). What stays over the 10-byte target is the causal context: the base, an absolute HLC timestamp (9 bytes), and the 1-s gap (5 bytes). Event ids are HLC timestamps, not per-replica sequence numbers as in Yjs; a session could leave out what the receiver acknowledged, but not without naming exactly which acknowledgement, which this format does not do yet.`,
+    `With the MAC-like id the replica id grows by 10 bytes. The GCounter delta is the envelope plus [[id, total]]: with a 12-character id the id alone is 13 bytes, over the 12-byte target by itself. `,
+    `**In a session** the envelope (3 bytes) goes, and the id becomes a one-byte reference whatever its length: ${sessionShort.length} bytes for the LWWMap.set delta with either id (\`${Buffer.from(sessionShort).toString("hex")}\`). What stays over the 10-byte target is the causal context: the peer's version, an absolute HLC timestamp (9 bytes), and the 1-s gap (5 bytes); the compact body's unit and flat entries pay off from a few entries on (section 5). Event ids are HLC timestamps, not per-replica sequence numbers as in Yjs; a session could leave out what the receiver acknowledged, but not without naming exactly which acknowledgement, which this format does not do yet.`,
   ].join("");
   const section: Section = {
     title: "1b. Node: bytes on the wire and at rest (deterministic)",

@@ -74,18 +74,27 @@ export function heldEvents(crdt: Crdt): HeldEvents {
   const entries: Array<readonly [string, string, number, string]> = [];
   for (const [r, n] of crdt.version().map) tops.set(r, n);
   if (crdt.typeTag !== TypeTag.LWWMap) return { tops, entries };
+  // LWWMap's compact body (core/lww-store.ts): [unit code, ids, context, flat entries, base?]
   const body = (decodeCbor(crdt.delta()) as unknown[])[2] as unknown[];
-  const ids = body[0] as string[];
+  const code = body[0] as number;
+  const unit = code % 2 === 1 ? ((code - 1) / 2) * 1024 : code / 2;
+  const one = typeof body[1] === "string";
+  const ids = one ? [body[1] as string] : (body[1] as string[]);
   const ctxTop = new Map<string, number>();
-  for (const row of body[2] as number[][]) {
+  for (const raw of body[2] as number[][]) {
+    const row = one ? [0, ...raw] : raw;
     let acc = 0;
     for (const d of row.slice(1)) acc += d;
     ctxTop.set(ids[row[0]], acc);
     if (acc > (tops.get(ids[row[0]]) ?? 0)) tops.set(ids[row[0]], acc);
   }
-  for (const e of body[3] as unknown[][]) {
-    const r = ids[e[1] as number];
-    entries.push([e[0] as string, r, (ctxTop.get(r) ?? 0) - (e[2] as number), JSON.stringify(e[3] ?? null)]);
+  const flat = body[3] as unknown[];
+  for (let i = 0; i < flat.length; ) {
+    const key = flat[i++] as string;
+    const r = one ? ids[0] : ids[flat[i++] as number];
+    const n = flat[i++] as number;
+    const value = n % 2 === 1 ? flat[i++] : undefined;
+    entries.push([key, r, (ctxTop.get(r) ?? 0) - ((n - (n % 2)) / 2) * unit, JSON.stringify(value ?? null)]);
   }
   return { tops, entries };
 }

@@ -46,6 +46,7 @@ const LWW_MAP_CODEC: LwwCodec<Slot> = Object.freeze({
     if (fields.length > 1) throw malformed("LWWMap: entry of bad length");
     return fields.length === 0 ? undefined : valueFromWire(fields[0]);
   },
+  compact: true,
 });
 
 /** A map whose keys each hold a last-writer-wins value. A delete is a write too, and wins over older writes. */
