@@ -6,6 +6,7 @@
 // bisection: stack use is deterministic, so the figure is exact.
 import { deviceXsnapWorker } from "../sim/xs/device-worker.js";
 import { fewestStackSlots, firmwareScenario } from "../sim/xs/device-stack.js";
+import { moddableShimsPlugin } from "../sim/moddable/shims.js";
 import type { ScenarioNetwork } from "../sim/esp32/memory-scenario.js";
 import { met, num, type Section, type Target } from "./report.js";
 
@@ -22,7 +23,7 @@ export async function esp32StackSection(): Promise<Section> {
   const targets: Target[] = [];
   const describe: Record<ScenarioNetwork, string> = { "gateway-gone": "broker up, gateway gone", "no-broker": "no broker (reconnecting)" };
   for (const network of ["gateway-gone", "no-broker"] as const) {
-    const scenario = await firmwareScenario(network, 100);
+    const scenario = await firmwareScenario(network, 100, [moddableShimsPlugin]);
     const fewest = await fewestStackSlots(device.path, scenario.bundle, scenario.steps, MOST, () => scenario.host());
     const ok = fewest !== null && fewest <= stack;
     rows.push([`firmware: started, 100 samples, ${describe[network]}`, fewest === null ? `> ${num(MOST)}` : num(fewest), fewest === null || floor === null ? "n/a" : num(fewest - floor), num(stack), met(ok)]);

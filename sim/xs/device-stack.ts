@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { FlashSim } from "../../src/store/flash-sim.js";
 import { handleFlashOp } from "../esp32/flash-host.js";
 import type { ScenarioNetwork } from "../esp32/memory-scenario.js";
-import { moddableShimsPlugin } from "../moddable/shims.js";
+import type { Plugin } from "esbuild";
 import { bundleForXs, type XsBundle } from "./bundle.js";
 import { jsonCommandHandler, XsExit, XsWorker, type XsWorkerOptions } from "./worker.js";
 
@@ -77,7 +77,7 @@ export interface FirmwareScenario {
   host(): Pick<XsWorkerOptions, "onCommand">;
 }
 
-export async function firmwareScenario(network: ScenarioNetwork, samples: number): Promise<FirmwareScenario> {
+export async function firmwareScenario(network: ScenarioNetwork, samples: number, plugins: Plugin[]): Promise<FirmwareScenario> {
   const bundle = await bundleForXs(
     [
       `import { createScenario, remoteFlash } from ${JSON.stringify(SCENARIO)};`,
@@ -89,7 +89,7 @@ export async function firmwareScenario(network: ScenarioNetwork, samples: number
       "  samples(n) { scenario.samples(n); },",
       "};",
     ].join("\n"),
-    { plugins: [moddableShimsPlugin] }, // the app's "mqtt", "timer": Moddable's modules, not npm's
+    { plugins }, // moddableShimsPlugin: the app's "mqtt", "timer" are Moddable's modules, not npm's
   );
   return {
     bundle,
