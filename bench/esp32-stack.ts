@@ -5,7 +5,8 @@
 // started, then taking samples, each step a crank. The fewest slots with which it runs, found by
 // bisection: stack use is deterministic, so the figure is exact.
 import { deviceXsnapWorker } from "../sim/xs/device-worker.js";
-import { fewestStackSlots, firmwareScenario } from "../sim/xs/device-stack.js";
+import { fewestStackSlots } from "../sim/xs/device-stack.js";
+import { firmwareScenario } from "../sim/esp32/firmware-stack.js";
 import { moddableShimsPlugin } from "../sim/moddable/shims.js";
 import type { ScenarioNetwork } from "../sim/esp32/memory-scenario.js";
 import { met, num, type Section, type Target } from "./report.js";

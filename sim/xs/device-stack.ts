@@ -2,13 +2,8 @@
 // fewest stack slots a scenario needs. A scenario: a bundle (the preload: module bodies, run with
 // the preload's stack) and then steps, each a crank the host evaluates after lichenDeviceStack(n).
 // Stack use is deterministic (the same code takes the same frames), so the fewest is exact.
-import { fileURLToPath } from "node:url";
-import { FlashSim } from "../../src/store/flash-sim.js";
-import { handleFlashOp } from "../esp32/flash-host.js";
-import type { ScenarioNetwork } from "../esp32/memory-scenario.js";
-import type { Plugin } from "esbuild";
-import { bundleForXs, type XsBundle } from "./bundle.js";
-import { jsonCommandHandler, XsExit, XsWorker, type XsWorkerOptions } from "./worker.js";
+import type { XsBundle } from "./bundle.js";
+import { XsExit, XsWorker, type XsWorkerOptions } from "./worker.js";
 
 /** xsnap-worker's exit code when XS aborts on a stack overflow (E_STACK_OVERFLOW). */
 export const STACK_OVERFLOW_EXIT = 12;
@@ -61,42 +56,4 @@ export async function fewestStackSlots(
     else lo = mid;
   }
   return hi;
-}
-
-// ---- the firmware's scenario ----
-
-const SCENARIO = fileURLToPath(new URL("../esp32/memory-scenario.ts", import.meta.url));
-const HOST_CHANNEL = fileURLToPath(new URL("./host-channel.ts", import.meta.url));
-
-/** A scenario of the firmware: the node app of esp32-memory.test.ts on its stand-ins (the flash on
- * the host), started, then taking samples. Each step is a crank; the flash is fresh per run. */
-export interface FirmwareScenario {
-  bundle: XsBundle;
-  steps: readonly string[];
-  /** A fresh flash on the host, for one run. */
-  host(): Pick<XsWorkerOptions, "onCommand">;
-}
-
-export async function firmwareScenario(network: ScenarioNetwork, samples: number, plugins: Plugin[]): Promise<FirmwareScenario> {
-  const bundle = await bundleForXs(
-    [
-      `import { createScenario, remoteFlash } from ${JSON.stringify(SCENARIO)};`,
-      `import { hostSend } from ${JSON.stringify(HOST_CHANNEL)};`,
-      "let scenario;",
-      "globalThis.firmware = {",
-      "  create(network) { scenario = createScenario(remoteFlash((m) => hostSend(m)), network); },",
-      "  boot() { scenario.boot(); },",
-      "  samples(n) { scenario.samples(n); },",
-      "};",
-    ].join("\n"),
-    { plugins }, // moddableShimsPlugin: the app's "mqtt", "timer" are Moddable's modules, not npm's
-  );
-  return {
-    bundle,
-    steps: [`firmware.create(${JSON.stringify(network)})`, "firmware.boot()", `firmware.samples(${samples})`],
-    host() {
-      const flash = new FlashSim({ capacityBytes: 16_384 });
-      return { onCommand: jsonCommandHandler((m) => handleFlashOp(flash, m as { op: string })) };
-    },
-  };
 }
