@@ -5,7 +5,9 @@
 // started, then taking samples, each step a crank. The fewest slots with which it runs, found by
 // bisection: stack use is deterministic, so the figure is exact.
 import { deviceXsnapWorker } from "../sim/xs/device-worker.js";
-import { fewestStackSlots, firmwareScenario } from "../sim/esp32/device-stack.js";
+import { fewestStackSlots } from "../sim/xs/device-stack.js";
+import { firmwareScenario } from "../sim/esp32/firmware-stack.js";
+import { moddableShimsPlugin } from "../sim/moddable/shims.js";
 import type { ScenarioNetwork } from "../sim/esp32/memory-scenario.js";
 import { met, num, type Section, type Target } from "./report.js";
 
@@ -22,7 +24,7 @@ export async function esp32StackSection(): Promise<Section> {
   const targets: Target[] = [];
   const describe: Record<ScenarioNetwork, string> = { "gateway-gone": "broker up, gateway gone", "no-broker": "no broker (reconnecting)" };
   for (const network of ["gateway-gone", "no-broker"] as const) {
-    const scenario = await firmwareScenario(network, 100);
+    const scenario = await firmwareScenario(network, 100, [moddableShimsPlugin]);
     const fewest = await fewestStackSlots(device.path, scenario.bundle, scenario.steps, MOST, () => scenario.host());
     const ok = fewest !== null && fewest <= stack;
     rows.push([`firmware: started, 100 samples, ${describe[network]}`, fewest === null ? `> ${num(MOST)}` : num(fewest), fewest === null || floor === null ? "n/a" : num(fewest - floor), num(stack), met(ok)]);
@@ -33,7 +35,7 @@ export async function esp32StackSection(): Promise<Section> {
     tables: [
       {
         title: "Fewest stack slots with which the firmware's scenario runs (xsnap's XS made like the ESP32's)",
-        how: `sim/esp32/device-stack.ts: the scenario of sim/esp32/memory-scenario.ts bundled and loaded (the preload, with ${num(MOST)} slots), then \`lichenDeviceStack(n)\` and the steps (create, boot, 100 samples), each a crank, in a fresh device xsnap-worker per try; n found by bisection (one slot fewer aborts with a stack overflow). "above an empty crank": minus what an empty crank needs, the part the scenario itself takes. ${num(stack)}: targets/esp32/manifest.json's stack, which the device worker sets after preload by default. Deterministic: measured once.`,
+        how: `sim/esp32/firmware-stack.ts and sim/xs/device-stack.ts: the scenario of sim/esp32/memory-scenario.ts bundled and loaded (the preload, with ${num(MOST)} slots), then \`lichenDeviceStack(n)\` and the steps (create, boot, 100 samples), each a crank, in a fresh device xsnap-worker per try; n found by bisection (one slot fewer aborts with a stack overflow). "above an empty crank": minus what an empty crank needs, the part the scenario itself takes. ${num(stack)}: targets/esp32/manifest.json's stack, which the device worker sets after preload by default. Deterministic: measured once.`,
         columns: ["scenario", "fewest stack slots", "above an empty crank", "the manifest's stack", "fits?"],
         rows,
       },

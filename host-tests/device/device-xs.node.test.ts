@@ -11,9 +11,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { skipTest } from "../runner/skip.js";
 import { buildDeviceXsnapWorker, deviceCreation, deviceXsnapWorker } from "../../sim/xs/device-worker.js";
-import { fewestStackSlots, firmwareScenario, runWithDeviceStack } from "../../sim/esp32/device-stack.js";
+import { fewestStackSlots, runWithDeviceStack } from "../../sim/xs/device-stack.js";
+import { firmwareScenario } from "../../sim/esp32/firmware-stack.js";
+import { moddableShimsPlugin } from "../../sim/moddable/shims.js";
 import { jsonCommandHandler, XsExit, XsWorker } from "../../sim/xs/worker.js";
-import { STACK_OVERFLOW_EXIT } from "../../sim/esp32/device-stack.js";
+import { STACK_OVERFLOW_EXIT } from "../../sim/xs/device-worker.js";
 import { bundleTestFileForXs } from "../runner/xs-bundle.js";
 import type { RunnerEvent } from "../runner/protocol.js";
 
@@ -67,7 +69,7 @@ test("a recursion that fits the device's stack runs; one that needs more aborts 
 
 test("the firmware's scenario (boot, 100 samples, gateway gone): the fewest stack slots it needs, exact", async () => {
   const bin = deviceBin();
-  const scenario = await firmwareScenario("gateway-gone", 100);
+  const scenario = await firmwareScenario("gateway-gone", 100, [moddableShimsPlugin]);
   const fewest = await fewestStackSlots(bin, scenario.bundle, scenario.steps, 4096, () => scenario.host());
   assert.ok(fewest !== null, "the scenario runs with 4,096 slots");
   const runs = await runWithDeviceStack(bin, scenario.bundle, scenario.steps, fewest!, scenario.host());

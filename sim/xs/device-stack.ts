@@ -2,15 +2,9 @@
 // fewest stack slots a scenario needs. A scenario: a bundle (the preload: module bodies, run with
 // the preload's stack) and then steps, each a crank the host evaluates after lichenDeviceStack(n).
 // Stack use is deterministic (the same code takes the same frames), so the fewest is exact.
-import { fileURLToPath } from "node:url";
-import { FlashSim } from "../../src/store/flash-sim.js";
-import { handleFlashOp } from "./flash-host.js";
-import type { ScenarioNetwork } from "./memory-scenario.js";
-import { moddableShimsPlugin } from "../moddable/shims.js";
-import { bundleForXs, type XsBundle } from "../xs/bundle.js";
-import { STACK_OVERFLOW_EXIT } from "../xs/device-worker.js";
-import { jsonCommandHandler, XsExit, XsWorker, type XsWorkerOptions } from "../xs/worker.js";
-export { STACK_OVERFLOW_EXIT };
+import type { XsBundle } from "./bundle.js";
+import { STACK_OVERFLOW_EXIT } from "./device-worker.js";
+import { XsExit, XsWorker, type XsWorkerOptions } from "./worker.js";
 
 
 export type StackRun = { ok: true; results: string[] } | { ok: false; overflow: boolean; error: string };
@@ -61,42 +55,4 @@ export async function fewestStackSlots(
     else lo = mid;
   }
   return hi;
-}
-
-// ---- the firmware's scenario ----
-
-const SCENARIO = fileURLToPath(new URL("./memory-scenario.ts", import.meta.url));
-const HOST_CHANNEL = fileURLToPath(new URL("../xs/host-channel.ts", import.meta.url));
-
-/** A scenario of the firmware: the node app of esp32-memory.test.ts on its stand-ins (the flash on
- * the host), started, then taking samples. Each step is a crank; the flash is fresh per run. */
-export interface FirmwareScenario {
-  bundle: XsBundle;
-  steps: readonly string[];
-  /** A fresh flash on the host, for one run. */
-  host(): Pick<XsWorkerOptions, "onCommand">;
-}
-
-export async function firmwareScenario(network: ScenarioNetwork, samples: number): Promise<FirmwareScenario> {
-  const bundle = await bundleForXs(
-    [
-      `import { createScenario, remoteFlash } from ${JSON.stringify(SCENARIO)};`,
-      `import { hostSend } from ${JSON.stringify(HOST_CHANNEL)};`,
-      "let scenario;",
-      "globalThis.firmware = {",
-      "  create(network) { scenario = createScenario(remoteFlash((m) => hostSend(m)), network); },",
-      "  boot() { scenario.boot(); },",
-      "  samples(n) { scenario.samples(n); },",
-      "};",
-    ].join("\n"),
-    { plugins: [moddableShimsPlugin] }, // the app's "mqtt", "timer": Moddable's modules, not npm's
-  );
-  return {
-    bundle,
-    steps: [`firmware.create(${JSON.stringify(network)})`, "firmware.boot()", `firmware.samples(${samples})`],
-    host() {
-      const flash = new FlashSim({ capacityBytes: 16_384 });
-      return { onCommand: jsonCommandHandler((m) => handleFlashOp(flash, m as { op: string })) };
-    },
-  };
 }
