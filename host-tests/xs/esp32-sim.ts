@@ -34,26 +34,14 @@ export const ESP32_SIM_MODULES: Readonly<Record<string, string>> = Object.freeze
   "embedded:io/i2c": "I2C",
 });
 
+import { fromHex, toHex } from "../../src/core/hex.js";
+
 type IssueCommand = (request: ArrayBuffer) => ArrayBuffer;
 
 interface SimGlobals {
   issueCommand?: IssueCommand;
   handleCommand?: (request: ArrayBuffer) => ArrayBuffer;
   trace?: (text: string) => void;
-}
-
-const HEX = "0123456789abcdef";
-
-function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]! >> 4]! + HEX[bytes[i]! & 15]!;
-  return s;
-}
-
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 function bytesOf(data: ArrayBuffer | ArrayBufferView | string): Uint8Array {

@@ -20,21 +20,8 @@
 // Wire ops (JSON; payloads in hex): connect {cid, host, port, id, user, password, will, timeout},
 // publish {cid, topic, payload, retain}, subscribe {cid, topic}, close {cid},
 // poll {waitMs} → {events: [{cid, type: "ready" | "message" | "close", topic?, payload?}]}.
+import { fromHex, toHex } from "../../src/core/hex.js";
 import { serviceRequest, serviceSend } from "./service-bridge.js";
-
-const HEX = "0123456789abcdef";
-
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]! >> 4]! + HEX[bytes[i]! & 15]!;
-  return s;
-}
-
-export function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
 
 function bytesOf(data: ArrayBuffer | string): Uint8Array {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);

@@ -48,6 +48,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { LichenError, invalidArgument } from "../core/errors.js";
+import { toHex } from "../core/hex.js";
 import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore } from "./kv.js";
 
 /** The version of the tables this file writes (lichen_meta.schema_version). */
@@ -246,14 +247,6 @@ function ownBytes(b: Uint8Array): Uint8Array {
 
 // ---- values as JSON ----
 
-const HEX = "0123456789abcdef";
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i]! >> 4]! + HEX[b[i]! & 15]!;
-  return s;
-}
-
 const MAX_JSON_DEPTH = 256;
 
 /**
@@ -281,7 +274,7 @@ export function toJsonText(value: unknown): string | undefined {
         throw invalidArgument("entity views must be JSON-able: a BigInt is not");
       case "object": {
         if (v === null) return "null";
-        if (v instanceof Uint8Array) return `{"$bytes":"${hex(v)}"}`;
+        if (v instanceof Uint8Array) return `{"$bytes":"${toHex(v)}"}`;
         if (v instanceof Number || v instanceof String || v instanceof Boolean) return write(v.valueOf(), key);
         if (stack.includes(v)) throw invalidArgument("entity views must be JSON-able: this value is cyclic");
         if (stack.length >= MAX_JSON_DEPTH) throw invalidArgument(`entity views may nest at most ${MAX_JSON_DEPTH} levels`);

@@ -1,5 +1,6 @@
 import { decodeCbor, encodeCbor, readArray, readCount, readString } from "../core/codec.js";
 import { LichenError, malformed } from "../core/errors.js";
+import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
 import { readReplicaId } from "../core/replica.js";
 import { VersionVector } from "../core/version-vector.js";
@@ -181,11 +182,5 @@ export function splitFrame(frame: Uint8Array, id: number, maxBytes: number): Uin
 
 /** FNV-1a over a version's canonical bytes: the digest of one document. */
 export function versionHash(v: VersionVector): number {
-  const bytes = encodeCbor(v.toArray());
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i];
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
+  return fnv1aBytes(encodeCbor(v.toArray()));
 }

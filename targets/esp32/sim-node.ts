@@ -30,6 +30,7 @@ import { connect, type MqttClient } from "mqtt";
 import { bundleForXs, type XsBundle } from "../../host-tests/xs/bundle.js";
 import { ESP32_SIM_MODULES } from "../../host-tests/xs/esp32-sim.js";
 import { XsException, XsWorker } from "../../host-tests/xs/worker.js";
+import { fnv1aString } from "../../src/core/hash.js";
 import { FlashSim } from "../../src/store/flash-sim.js";
 import type { NodeStatus } from "./node-app.js";
 
@@ -129,8 +130,7 @@ export function bundleFirmware(): Promise<XsBundle> {
 
 /** A locally administered MAC address made from the id: what Net.get("MAC") says in the simulation. */
 export function simulatedMac(id: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  const h = fnv1aString(id);
   const bytes = [0x02, 0x00, h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255];
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
