@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LichenError } from "../../src/index.js";
+import { statePrefix, stateKey } from "../../src/store/keys.js";
 import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/store/kv.js";
 import { decodeKey, encodeKey, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
 import { storeSuite } from "./suite.js";
@@ -301,7 +302,7 @@ test("rows written by other programs never crash a read", () => {
 /** A batch as StateStore would write it: the raw bytes and a view of each entity. */
 function write(kv: SqliteKv, entities: Array<[ns: string, id: string, value: unknown]>): void {
   kv.batch(
-    entities.map(([ns, id, value]) => (value === undefined ? { type: "delete", key: `s/${ns}/${id}` } : { type: "put", key: `s/${ns}/${id}`, value: bytes(1) })),
+    entities.map(([ns, id, value]) => (value === undefined ? { type: "delete", key: stateKey(ns, id) } : { type: "put", key: stateKey(ns, id), value: bytes(1) })),
     entities.map(([namespace, id, value]) => ({ namespace, id, type: "LWWMap", value })),
   );
 }
@@ -376,7 +377,7 @@ test("mirror: readable with the sqlite3 shell", () => {
     shell("SELECT db_version, id, coalesce(value, 'deleted') FROM lichen_changes WHERE db_version > 1 ORDER BY db_version, seq"),
     ['2|n2|deleted', `3|n1|{"note":"it's \\"warm\\"","temp":22.25}`].join("\n"),
   );
-  assert.is(shell("SELECT CAST(key AS TEXT) FROM lichen_kv ORDER BY key"), "s/readings/n1");
+  assert.is(shell("SELECT CAST(key AS TEXT) FROM lichen_kv ORDER BY key"), stateKey("readings", "n1"));
   assert.is(shell("SELECT updated_at FROM lichen_entities"), "2025-06-01T00:00:00.000Z");
   assert.is(shell("PRAGMA journal_mode"), "wal");
   // the shell can write too (another program's transaction); the store sees it
@@ -446,7 +447,7 @@ test("two connections on one file never share a db_version", () => {
   assert.is(a.dbVersion(), 20);
   assert.is(b.dbVersion(), 20);
   assert.equal(a.changesSince(0).map((c) => c.db_version), Array.from({ length: 20 }, (_, i) => i + 1));
-  assert.equal(b.keys("s/n/").length, 20);
+  assert.equal(b.keys(statePrefix("n")).length, 20);
 });
 
 test("busy timeout: a write waits for another program's lock, then fails with STORAGE; WAL and FULL are set", () => {

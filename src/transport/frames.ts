@@ -2,6 +2,7 @@ import { decodeCbor, encodeCbor, readArray, readCount, readString } from "../cor
 import { LichenError, malformed } from "../core/errors.js";
 import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
+import { readDocKey } from "../core/names.js";
 import { readReplicaId } from "../core/replica.js";
 import { VersionVector } from "../core/version-vector.js";
 
@@ -40,12 +41,6 @@ export type Frame =
   | { readonly kind: 4; readonly doc: string; readonly version: VersionVector }
   | { readonly kind: 5; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
   | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string };
-
-/** A document key: "namespace/id" (the pattern is made here: a module-level RegExp would be preloaded on the device). */
-export function checkDocKey(doc: unknown): string {
-  if (typeof doc !== "string" || !/^[A-Za-z0-9_.-]{1,64}\/[^\u0000-\u001f]{1,160}$/.test(doc)) throw malformed("a document key is namespace/id");
-  return doc;
-}
 
 function vvToWire(v: VersionVector): unknown {
   return v.toArray();
@@ -131,7 +126,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
         const e = readArray(row, "digest entry", 3, 3);
         const hash = readCount(e[2], "digest hash");
         if (hash > 0xffffffff) throw malformed("digest hash: not 32 bits");
-        return [checkDocKey(e[0]), readCount(e[1], "type"), hash] as const;
+        return [readDocKey(e[0]), readCount(e[1], "type"), hash] as const;
       });
       return { kind: 1, docs };
     }
@@ -140,18 +135,18 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       if (typeof f[2] !== "boolean") throw malformed("versions: reply flag");
       const docs = readArray(f[3], "versions").map((row) => {
         const e = readArray(row, "versions entry", 3, 3);
-        return [checkDocKey(e[0]), readCount(e[1], "type"), vvFromWire(e[2])] as const;
+        return [readDocKey(e[0]), readCount(e[1], "type"), vvFromWire(e[2])] as const;
       });
       return { kind: 2, reply: f[2], docs };
     }
     case 3: {
       const f = readArray(x, "delta", 5, 5);
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
-      return { kind: 3, doc: checkDocKey(f[2]), type: readCount(f[3], "type"), delta: f[4] };
+      return { kind: 3, doc: readDocKey(f[2]), type: readCount(f[3], "type"), delta: f[4] };
     }
     case 4: {
       const f = readArray(x, "ack", 4, 4);
-      return { kind: 4, doc: checkDocKey(f[2]), version: vvFromWire(f[3]) };
+      return { kind: 4, doc: readDocKey(f[2]), version: vvFromWire(f[3]) };
     }
     case 5: {
       const f = readArray(x, "part", 6, 6);

@@ -3,12 +3,13 @@ import { invalidArgument, LichenError } from "../core/errors.js";
 import type { Hlc } from "../core/hlc.js";
 import type { CrdtClass } from "../core/maps.js";
 import { crdtClassForTag, loadCrdt } from "../core/registry.js";
+import { docKey, docParts } from "../core/names.js";
 import { checkReplicaId } from "../core/replica.js";
 import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
+import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
 
@@ -127,11 +128,6 @@ interface Peer {
   dropped: number;
 }
 
-function splitDoc(doc: string): [string, string] {
-  const slash = doc.indexOf("/");
-  return [doc.slice(0, slash), doc.slice(slash + 1)];
-}
-
 /**
  * lichen's sync protocol, transport-agnostic: sessions with peers over
  * frames (see frames.ts). Local writes never wait: `changed()` stores them
@@ -231,7 +227,7 @@ export class SyncEngine {
 
   /** The document `ns/id`, loaded or created as a `type`. A node syncs only the documents it opens. */
   open<C extends Crdt>(ns: string, id: string, type: CrdtClass<C>): C {
-    const key = checkDocKey(`${ns}/${id}`);
+    const key = docKey(ns, id);
     const existing = this.docs.get(key);
     if (existing !== undefined) {
       if (!(existing.crdt instanceof type)) throw new LichenError("WRONG_TYPE", `${key} holds another type than ${type.name}`);
@@ -701,7 +697,7 @@ export class SyncEngine {
         this.refuse(peerId, peer, key, "quota", `${peerId} created ${peer.created} documents, its quota: nothing applied`);
         return;
       }
-      const [ns, id] = splitDoc(key);
+      const [ns, id] = docParts(key);
       doc = { ns, id, crdt: new ctor(this.replica, { clock: this.clock }) };
     } else if (doc.crdt.typeTag !== type) {
       this.refuse(peerId, peer, key, "refused", `${key} is of another type`);

@@ -1,12 +1,12 @@
-// The gateway's storage: one SQLite file (SqliteKv, WAL) holding
+// The gateway's storage: one SQLite file (SqliteKv, WAL) holding, in the key layout of
+// src/store/keys.ts,
 //
-//   s/<ns>/<id>          CRDT states (StateStore), mirrored into lichen_entities / lichen_changes
-//   d/<type>/<id>        CrdtDb entities in versioned envelopes [format, type, schemaVersion, value]
-//   e/<ns>/<seq>         one event log per namespace (EventStore named after the namespace):
-//                        every delta a peer sent that was applied, as CBOR [id, deltaBytes]
-//   e/<ns>~snapshot      that log's snapshot after compaction: CBOR [[id, stateBytes], ...]
-//                        (the namespace's states, sorted by id) at the last compacted seq
-//   c/clock              the replica clock's reservation (openClock)
+//   CRDT states (StateStore), mirrored into lichen_entities / lichen_changes
+//   CrdtDb entities in versioned envelopes [format, type, schemaVersion, value]
+//   one event log per namespace (EventStore named after the namespace): every delta a peer sent
+//     that was applied, as CBOR [id, deltaBytes]; after compaction, the log's snapshot: CBOR
+//     [[id, stateBytes], ...] (the namespace's states, sorted by id) at the last compacted seq
+//   the replica clock's reservation (openClock)
 //
 // Node only (it imports better-sqlite3 through SqliteKv). Used by the CLI (cli.ts) and meant for
 // the gateway daemon and the dashboard.
@@ -34,6 +34,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { decodeCbor, encodeCbor } from "../../src/core/codec.js";
 import { invalidArgument, LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
+import { splitDocKey } from "../../src/core/names.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { EventStore } from "../../src/store/event-store.js";
 import type { KvOp, KvStore } from "../../src/store/kv.js";
@@ -41,7 +42,6 @@ import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, type SqliteChang
 import { StateStore } from "../../src/store/state-store.js";
 
 const SQLITE_HEADER = "SQLite format 3\u0000";
-const LOG_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export interface GatewayDbOptions extends SqliteKvOptions {
   /** Create the file (and lichen's tables) if missing: for the daemon. Default false: the file must be a lichen database. */
@@ -295,13 +295,6 @@ class ReadOnlyKv implements GatewayKv {
   }
 }
 
-/** The namespace and id of a doc key "ns/id" (the id may hold further slashes). */
-export function splitDocKey(doc: string): [string, string] {
-  const slash = typeof doc === "string" ? doc.indexOf("/") : -1;
-  if (slash <= 0 || slash === doc.length - 1) throw invalidArgument(`a document is "namespace/id": ${JSON.stringify(doc)} is not`);
-  return [doc.slice(0, slash), doc.slice(slash + 1)];
-}
-
 /** The data of a recordApplied event: CBOR [id, delta]. */
 export function encodeAppliedEvent(id: string, delta: Uint8Array): Uint8Array {
   return encodeCbor([id, delta]);
@@ -342,18 +335,6 @@ export function decodeNamespaceSnapshot(state: Uint8Array, where = "snapshot"): 
     }
     return [e[0], e[1]] as [string, Uint8Array];
   });
-}
-
-/** Log names found in the store: from "e/<log>/<seq>" and "e/<log>~snapshot" keys. */
-function logNames(kv: KvStore): string[] {
-  const out = new Set<string>();
-  for (const k of kv.keys("e/")) {
-    const rest = k.slice(2);
-    const end = rest.search(/[/~]/);
-    const name = end < 0 ? rest : rest.slice(0, end);
-    if (LOG_NAME.test(name)) out.add(name);
-  }
-  return [...out].sort();
 }
 
 export interface CompactResult {
@@ -453,7 +434,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
     states,
     sql: reader,
     events,
-    logs: () => logNames(kv),
+    logs: () => EventStore.logs(kv),
     recordApplied: (peer: string, doc: string, delta: Uint8Array, ts?: number): number => {
       const [ns, id] = splitDocKey(doc);
       if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
@@ -464,13 +445,12 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
       if (!(Number.isSafeInteger(threshold) && threshold >= 0)) throw invalidArgument("the threshold is a non-negative integer");
       const log = new EventStore(kv, ns); // read as it is now, whoever appended to it
       const seq = log.lastSeq; // before the states: see above
-      const prefix = `e/${ns}/`;
-      const keys = kv.keys(prefix);
-      const base = { namespace: ns, events: keys.length, firstSeq: log.firstSeq, lastSeq: seq };
-      if (keys.length === 0 || keys.length <= threshold) return { ...base, compacted: false, dropped: 0 };
+      const stored = log.count();
+      const base = { namespace: ns, events: stored, firstSeq: log.firstSeq, lastSeq: seq };
+      if (stored === 0 || stored <= threshold) return { ...base, compacted: false, dropped: 0 };
       const entries: Array<[string, Uint8Array]> = [];
       for (const id of states.list(ns)) {
-        const bytes = kv.get(`s/${ns}/${id}`);
+        const bytes = states.storedBytes(ns, id);
         if (bytes === undefined) continue; // deleted meanwhile
         try {
           loadCrdt(bytes);
@@ -482,7 +462,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
       }
       const snap = encodeNamespaceSnapshot(entries);
       let dropped: number;
-      if (opts.dryRun) dropped = keys.filter((k) => parseInt(k.slice(prefix.length), 36) <= seq).length;
+      if (opts.dryRun) dropped = log.count(seq);
       else {
         dropped = log.compact(seq, snap);
         logs.set(ns, log); // the cached log now knows its new first seq
