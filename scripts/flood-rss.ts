@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LWWMap } from "../src/index.js";
-import { encodeFrame } from "../src/transport/frames.js";
+import { encodeFrame, FrameKind } from "../src/transport/frames.js";
 import { connectPacket, mqttString, packet } from "./mqtt-packets.js";
 
 const { values } = parseArgs({
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     for (const [i, s] of sockets.entries()) {
       const m = new LWWMap<number>(`n${i}`);
       m.set("t", i);
-      const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/n${i}`, type: m.typeTag, delta: m.delta() }));
+      const frame = Buffer.from(encodeFrame({ kind: FrameKind.Delta, doc: `readings/n${i}`, type: m.typeTag, delta: m.delta() }));
       const publish = packet(0x30, Buffer.concat([mqttString(`lichen/${FLEET}/gw/in/n${i}`), frame]));
       s.write(Buffer.concat(Array.from({ length: FRAMES }, () => publish)));
     }

@@ -17,7 +17,7 @@ import * as assert from "uvu/assert";
 import { LWWMap, type Crdt } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
-import { decodeFrame, encodeFrame } from "../../src/transport/frames.js";
+import { decodeFrame, encodeFrame, FrameKind } from "../../src/transport/frames.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/broker-node.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
 import { encodePresence } from "../../src/transport/mqtt-topics.js";
@@ -302,7 +302,7 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
     // 1. a client publishing as another: a delta "from n2" sent by "rogue", on n2's topic
     const fake = new LWWMap<number>("n2");
     fake.set("t", -40);
-    const forgedDelta = encodeFrame({ kind: 3, doc: "forged/x", type: fake.typeTag, delta: fake.delta() });
+    const forgedDelta = encodeFrame({ kind: FrameKind.Delta, doc: "forged/x", type: fake.typeTag, delta: fake.delta() });
     const rogue = await rawClient(broker.url, "rogue");
     raw.push(rogue);
     rogue.publish(`lichen/${fleet}/${GW}/in/n2`, Buffer.from(forgedDelta), { qos: 0 });
@@ -324,7 +324,7 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
     const n9 = await rawClient(broker.url, "n9");
     raw.push(n9);
     n9.publish(`lichen/${fleet}/n9/presence`, Buffer.from(encodePresence({ state: "online", role: "node", ts: Date.now(), hb: 60_000 })), { qos: 0, retain: true });
-    const probe = encodeFrame({ kind: 3, doc: "probe/n9", type: fake.typeTag, delta: fake.delta() });
+    const probe = encodeFrame({ kind: FrameKind.Delta, doc: "probe/n9", type: fake.typeTag, delta: fake.delta() });
     await waitFor("the gateway to log the forged delta", () => {
       n9.publish(`lichen/${fleet}/${GW}/in/n9`, Buffer.from(probe), { qos: 0 });
       return f.logs.some((l) => l.event === "forged" && l.peer === "n9");
@@ -425,7 +425,7 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
       n.sync.client.on("message", (_topic, payload) => {
         try {
           const f = decodeFrame(new Uint8Array(payload));
-          if (f.kind === 4 && f.doc === `readings/${n.id}`) ackedCounter.set(n.id, Math.max(ackedCounter.get(n.id)!, f.version.get(n.id)));
+          if (f.kind === FrameKind.Ack && f.doc === `readings/${n.id}`) ackedCounter.set(n.id, Math.max(ackedCounter.get(n.id)!, f.version.get(n.id)));
         } catch {
           // a presence, or a part of a larger frame
         }

@@ -18,6 +18,7 @@ import { LWWMap, ORSet, type VersionVector } from "../../src/index.js";
 import { LichenError } from "../../src/core/errors.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { StateStore } from "../../src/store/state-store.js";
+import { FrameKind } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import type { SyncOptions } from "../../src/transport/sync-engine.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
@@ -128,7 +129,7 @@ export function watchAcks(fleet: Fleet, honest: readonly string[], findings: Fin
   fleet.onSend = (from, to, bytes) => {
     if (!honest.includes(from)) return;
     const f = tryDecodeFrame(bytes);
-    if (f === undefined || f.kind !== 4) return;
+    if (f === undefined || f.kind !== FrameKind.Ack) return;
     const stored = storedVersion(fleet, from, f.doc);
     const ok = stored !== undefined && stored.dominates(f.version);
     if (!ok && durable) findings.fail(`${check}/ack-durable`, seed, `${from} acknowledged ${f.doc} at ${JSON.stringify(f.version)} to ${to} with ${stored === undefined ? "nothing" : JSON.stringify(stored)} stored`);

@@ -13,7 +13,7 @@ import type { Crdt } from "../../src/core/crdt.js";
 import { LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
 import { crdtClassForTag, loadCrdt } from "../../src/core/registry.js";
-import { crc32, decodeFrame } from "../../src/transport/frames.js";
+import { crc32, decodeFrame, FrameKind } from "../../src/transport/frames.js";
 import { openDocs, rng, WALL_START } from "../../host-tests/transport/simulator.js";
 import type { Findings } from "./findings.js";
 import { ATTACKER, checkHeld, FUZZ_OPTIONS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
@@ -41,7 +41,7 @@ function reach(bytes: Uint8Array, gw: { get(doc: string): Crdt | undefined }, wa
     return { layer: "frame", typed: e instanceof LichenError, detail: `decodeFrame: ${(e as Error).name}: ${(e as Error).message}` };
   }
   const f = decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes);
-  if (f.kind !== 3) return { layer: "other", typed: true, detail: `kind ${f.kind}` };
+  if (f.kind !== FrameKind.Delta) return { layer: "other", typed: true, detail: `kind ${f.kind}` };
   const held = gw.get(f.doc);
   const clock = new Hlc({ wallClock: wall });
   let probe: Crdt;
@@ -132,7 +132,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
     if (got.refusedBy !== undefined) refusedBy.set(got.refusedBy, (refusedBy.get(got.refusedBy) ?? 0) + 1);
     if (!got.typed) untyped ??= got.detail;
     const target = got.layer === "crdt" ? decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes) : undefined;
-    const before = target?.kind === 3 ? gw.get(target.doc)?.delta() : undefined;
+    const before = target?.kind === FrameKind.Delta ? gw.get(target.doc)?.delta() : undefined;
     const docsBefore = gw.documents().length;
     try {
       gw.receive(ATTACKER, bytes);
@@ -141,7 +141,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
       crashed = true;
     }
     if (got.layer !== "applied" && got.layer !== "other") {
-      const after = target?.kind === 3 ? gw.get(target.doc)?.delta() : undefined;
+      const after = target?.kind === FrameKind.Delta ? gw.get(target.doc)?.delta() : undefined;
       const same = (before === undefined) === (after === undefined) && (before === undefined || (before.length === after!.length && before.every((b, j) => b === after![j])));
       if (!same || gw.documents().length !== docsBefore) changed ??= `mutant ${i} (${strategy}) was refused by the ${got.layer} decoder (${got.detail}) yet changed the gateway`;
     }

@@ -3,7 +3,7 @@
 import { decodeCbor, encodeCbor, TypeTag } from "../../src/core/codec.js";
 import type { Crdt } from "../../src/core/crdt.js";
 import { compareReplicaIds } from "../../src/core/replica.js";
-import { decodeFrame, encodeFrame, type Frame } from "../../src/transport/frames.js";
+import { decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
 
 /** The CBOR of a frame, without its CRC. */
 export function frameBody(frame: Uint8Array): Uint8Array {
@@ -56,7 +56,7 @@ export function lwwDelta(events: readonly LwwEvent[], ranges: ReadonlyMap<string
 }
 
 export function deltaFrame(doc: string, type: number, delta: Uint8Array): Uint8Array {
-  return encodeFrame({ kind: 3, doc, type, delta });
+  return encodeFrame({ kind: FrameKind.Delta, doc, type, delta });
 }
 
 /** What a replica holds of a document: per replica, its highest event id in the context, and the LWWMap entries. */

@@ -35,12 +35,12 @@ export const MIN_PART_BYTES = MIN_FRAME_BYTES - PART_OVERHEAD;
 export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6 });
 
 export type Frame =
-  | { readonly kind: 1; readonly docs: ReadonlyArray<readonly [string, number, number]> }
-  | { readonly kind: 2; readonly reply: boolean; readonly docs: ReadonlyArray<readonly [string, number, VersionVector]> }
-  | { readonly kind: 3; readonly doc: string; readonly type: number; readonly delta: Uint8Array }
-  | { readonly kind: 4; readonly doc: string; readonly version: VersionVector }
-  | { readonly kind: 5; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
-  | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string };
+  | { readonly kind: typeof FrameKind.Digest; readonly docs: ReadonlyArray<readonly [string, number, number]> }
+  | { readonly kind: typeof FrameKind.Versions; readonly reply: boolean; readonly docs: ReadonlyArray<readonly [string, number, VersionVector]> }
+  | { readonly kind: typeof FrameKind.Delta; readonly doc: string; readonly type: number; readonly delta: Uint8Array }
+  | { readonly kind: typeof FrameKind.Ack; readonly doc: string; readonly version: VersionVector }
+  | { readonly kind: typeof FrameKind.Part; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
+  | { readonly kind: typeof FrameKind.Error; readonly doc: string; readonly code: string; readonly message: string };
 
 function vvToWire(v: VersionVector): unknown {
   return v.toArray();
@@ -93,18 +93,18 @@ export function encodeFrame(f: Frame): Uint8Array {
 
 function encodeBody(f: Frame): Uint8Array {
   switch (f.kind) {
-    case 1:
-      return encodeCbor([FRAME_FORMAT, 1, f.docs]);
-    case 2:
-      return encodeCbor([FRAME_FORMAT, 2, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
-    case 3:
-      return encodeCbor([FRAME_FORMAT, 3, f.doc, f.type, f.delta]);
-    case 4:
-      return encodeCbor([FRAME_FORMAT, 4, f.doc, vvToWire(f.version)]);
-    case 5:
-      return encodeCbor([FRAME_FORMAT, 5, f.id, f.index, f.count, f.bytes]);
-    case 6:
-      return encodeCbor([FRAME_FORMAT, 6, f.doc, f.code, f.message]);
+    case FrameKind.Digest:
+      return encodeCbor([FRAME_FORMAT, FrameKind.Digest, f.docs]);
+    case FrameKind.Versions:
+      return encodeCbor([FRAME_FORMAT, FrameKind.Versions, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
+    case FrameKind.Delta:
+      return encodeCbor([FRAME_FORMAT, FrameKind.Delta, f.doc, f.type, f.delta]);
+    case FrameKind.Ack:
+      return encodeCbor([FRAME_FORMAT, FrameKind.Ack, f.doc, vvToWire(f.version)]);
+    case FrameKind.Part:
+      return encodeCbor([FRAME_FORMAT, FrameKind.Part, f.id, f.index, f.count, f.bytes]);
+    case FrameKind.Error:
+      return encodeCbor([FRAME_FORMAT, FrameKind.Error, f.doc, f.code, f.message]);
   }
 }
 
@@ -121,44 +121,44 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
   if (format > FRAME_FORMAT) throw new LichenError("UNSUPPORTED_VERSION", `frame format ${format}; this lichen speaks ${FRAME_FORMAT}: upgrade it`);
   if (format < 1) throw malformed("frame format 0");
   switch (x[1]) {
-    case 1: {
+    case FrameKind.Digest: {
       const docs = readArray(readArray(x, "digest", 3, 3)[2], "digest").map((row) => {
         const e = readArray(row, "digest entry", 3, 3);
         const hash = readCount(e[2], "digest hash");
         if (hash > 0xffffffff) throw malformed("digest hash: not 32 bits");
         return [readDocKey(e[0]), readCount(e[1], "type"), hash] as const;
       });
-      return { kind: 1, docs };
+      return { kind: FrameKind.Digest, docs };
     }
-    case 2: {
+    case FrameKind.Versions: {
       const f = readArray(x, "versions", 4, 4);
       if (typeof f[2] !== "boolean") throw malformed("versions: reply flag");
       const docs = readArray(f[3], "versions").map((row) => {
         const e = readArray(row, "versions entry", 3, 3);
         return [readDocKey(e[0]), readCount(e[1], "type"), vvFromWire(e[2])] as const;
       });
-      return { kind: 2, reply: f[2], docs };
+      return { kind: FrameKind.Versions, reply: f[2], docs };
     }
-    case 3: {
+    case FrameKind.Delta: {
       const f = readArray(x, "delta", 5, 5);
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
-      return { kind: 3, doc: readDocKey(f[2]), type: readCount(f[3], "type"), delta: f[4] };
+      return { kind: FrameKind.Delta, doc: readDocKey(f[2]), type: readCount(f[3], "type"), delta: f[4] };
     }
-    case 4: {
+    case FrameKind.Ack: {
       const f = readArray(x, "ack", 4, 4);
-      return { kind: 4, doc: readDocKey(f[2]), version: vvFromWire(f[3]) };
+      return { kind: FrameKind.Ack, doc: readDocKey(f[2]), version: vvFromWire(f[3]) };
     }
-    case 5: {
+    case FrameKind.Part: {
       const f = readArray(x, "part", 6, 6);
       const index = readCount(f[3], "part index");
       const count = readCount(f[4], "part count");
       if (count < 2 || index >= count || count > 1024) throw malformed("part: bad index or count");
       if (!(f[5] instanceof Uint8Array) || f[5].length === 0) throw malformed("part: bytes expected");
-      return { kind: 5, id: readCount(f[2], "part id"), index, count, bytes: f[5] };
+      return { kind: FrameKind.Part, id: readCount(f[2], "part id"), index, count, bytes: f[5] };
     }
-    case 6: {
+    case FrameKind.Error: {
       const f = readArray(x, "error", 5, 5);
-      return { kind: 6, doc: readString(f[2], "error document"), code: readString(f[3], "error code"), message: readString(f[4], "error message").slice(0, 300) };
+      return { kind: FrameKind.Error, doc: readString(f[2], "error document"), code: readString(f[3], "error code"), message: readString(f[4], "error message").slice(0, 300) };
     }
     default:
       throw malformed(`unknown frame kind ${String(x[1])}`);
@@ -171,7 +171,7 @@ export function splitFrame(frame: Uint8Array, id: number, maxBytes: number): Uin
   const count = Math.ceil(frame.length / room);
   if (count > 1024) throw new LichenError("TOO_LARGE", `a frame of ${frame.length} bytes needs more than 1024 parts`);
   const out: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) out.push(encodeFrame({ kind: 5, id, index: i, count, bytes: frame.subarray(i * room, (i + 1) * room) }));
+  for (let i = 0; i < count; i++) out.push(encodeFrame({ kind: FrameKind.Part, id, index: i, count, bytes: frame.subarray(i * room, (i + 1) * room) }));
   return out;
 }
 

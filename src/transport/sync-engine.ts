@@ -9,7 +9,7 @@ import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
+import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameKind, MIN_FRAME_BYTES, splitFrame, versionHash, type Frame } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
 
@@ -237,7 +237,7 @@ export class SyncEngine {
     this.docs.set(key, { ns, id, crdt });
     this.awaiting?.set(key, -1);
     const reply = this.awaiting !== undefined;
-    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.sendFrames(peerId, [{ kind: 2, reply, docs: [[key, crdt.typeTag, crdt.version()]] }]);
+    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.sendFrames(peerId, [{ kind: FrameKind.Versions, reply, docs: [[key, crdt.typeTag, crdt.version()]] }]);
     return crdt;
   }
 
@@ -419,14 +419,14 @@ export class SyncEngine {
     for (const r of rows) {
       const cost = r[0].length * 3 + 16;
       if (chunk.length > 0 && size + cost > this.opts.maxFrameBytes) {
-        frames.push({ kind: 1, docs: chunk });
+        frames.push({ kind: FrameKind.Digest, docs: chunk });
         chunk = [];
         size = 8;
       }
       chunk.push(r);
       size += cost;
     }
-    frames.push({ kind: 1, docs: chunk });
+    frames.push({ kind: FrameKind.Digest, docs: chunk });
     this.sendFrames(peerId, frames);
   }
 
@@ -456,7 +456,7 @@ export class SyncEngine {
     }
     if (current !== undefined && attempt === 0) return; // in flight: its acknowledgement or its timer sends more
     current?.cancel?.();
-    this.sendFrames(peerId, [{ kind: 3, doc: key, type: doc.crdt.typeTag, delta: doc.crdt.deltaWithin(since, this.opts.maxDeltaBytes) }]);
+    this.sendFrames(peerId, [{ kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta: doc.crdt.deltaWithin(since, this.opts.maxDeltaBytes) }]);
     const p: Push = { attempts: attempt, since, cancel: undefined };
     const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
     p.cancel = this.opts.scheduler.setTimer(delay, () => {
@@ -488,7 +488,7 @@ export class SyncEngine {
       this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
       return;
     }
-    if (frame.kind === 5) {
+    if (frame.kind === FrameKind.Part) {
       const got = this.partial.add(peerId, frame, this.opts.scheduler.now());
       if (got === undefined) return;
       if ("dropped" in got) {
@@ -502,7 +502,7 @@ export class SyncEngine {
         this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
         return;
       }
-      if (frame.kind === 5) return;
+      if (frame.kind === FrameKind.Part) return;
     }
     this.handle(peerId, peer, frame);
   }
@@ -550,15 +550,15 @@ export class SyncEngine {
 
   private handle(peerId: string, peer: Peer, f: Frame): void {
     switch (f.kind) {
-      case 1:
+      case FrameKind.Digest:
         return this.onDigest(peerId, peer, f.docs);
-      case 2:
+      case FrameKind.Versions:
         return this.onVersions(peerId, peer, f.reply, f.docs);
-      case 3:
+      case FrameKind.Delta:
         return this.onDelta(peerId, peer, f.doc, f.type, f.delta);
-      case 4:
+      case FrameKind.Ack:
         return this.onAck(peerId, peer, f.doc, f.version);
-      case 6:
+      case FrameKind.Error:
         if (f.code === "unwanted" || f.code === "forbidden" || f.code === "quota" || f.code === "forged") {
           // the peer will not take this delta: no resends. Nor this document, unless forged (a
           // later change may be accepted): not pushed again until it reconnects
@@ -603,14 +603,14 @@ export class SyncEngine {
     for (const r of rows) {
       const cost = r[0].length * 3 + 16 + r[2].size * 80;
       if (chunk.length > 0 && size + cost > this.opts.maxFrameBytes) {
-        frames.push({ kind: 2, reply, docs: chunk });
+        frames.push({ kind: FrameKind.Versions, reply, docs: chunk });
         chunk = [];
         size = 8;
       }
       chunk.push(r);
       size += cost;
     }
-    if (chunk.length > 0) frames.push({ kind: 2, reply, docs: chunk });
+    if (chunk.length > 0) frames.push({ kind: FrameKind.Versions, reply, docs: chunk });
     this.sendFrames(peerId, frames);
   }
 
@@ -690,7 +690,7 @@ export class SyncEngine {
       }
       if (!this.accepts(peerId, peer, key)) {
         // a node keeps only the documents it opened: the peer stops sending this one
-        this.sendFrames(peerId, [{ kind: 6, doc: key, code: "unwanted", message: "this replica does not hold that document" }]);
+        this.sendFrames(peerId, [{ kind: FrameKind.Error, doc: key, code: "unwanted", message: "this replica does not hold that document" }]);
         return;
       }
       if (checked && peer.created >= this.opts.policy.maxDocsPerPeer) {
@@ -736,14 +736,14 @@ export class SyncEngine {
     this.states.save(doc.ns, doc.id, doc.crdt);
     this.states.flush();
     this.onApplied?.(peerId, key, delta);
-    this.sendFrames(peerId, [{ kind: 4, doc: key, version: doc.crdt.version() }]);
+    this.sendFrames(peerId, [{ kind: FrameKind.Ack, doc: key, version: doc.crdt.version() }]);
     if (this.awaiting !== undefined) this.checkRecovered();
   }
 
   /** A delta refused: nothing applied, the sender told (ERROR frame), one log line per peer, event and interval. */
   private refuse(peerId: string, peer: Peer, doc: string, event: string, message: string): void {
     this.note(peerId, peer, event, doc, message);
-    this.sendFrames(peerId, [{ kind: 6, doc, code: event, message }]);
+    this.sendFrames(peerId, [{ kind: FrameKind.Error, doc, code: event, message }]);
   }
 
   private onAck(peerId: string, peer: Peer, key: string, version: VersionVector): void {
