@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import Database from "better-sqlite3";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LichenError } from "../../src/index.js";
@@ -496,6 +496,28 @@ function sqliteBackend() {
     },
   };
 }
+
+test("readOnly: reads what a writer wrote, writes nothing, refuses writes with STORAGE; needs an existing lichen file", () => {
+  const path = freshPath();
+  const w = SqliteKv.open(path);
+  w.batch([{ type: "put", key: stateKey("r", "e1"), value: bytes(7) }], [{ namespace: "r", id: "e1", type: "LWWMap", value: { temp: 20 } }]);
+  w.put("\u{1f600}/odd", bytes(1, 2));
+  w.close();
+  const mtime = statSync(path).mtimeMs;
+  const ro = open(path, { readOnly: true });
+  assert.ok(ro.readOnly);
+  assert.equal(ro.keys(), ["\u{1f600}/odd", stateKey("r", "e1")].sort());
+  assert.equal(ro.get(stateKey("r", "e1")), bytes(7));
+  assert.is(ro.dbVersion(), 1);
+  assert.is(ro.changesSince(0).length, 1);
+  for (const write of [() => ro.put("a", bytes(1)), () => ro.delete("a"), () => ro.batch([]), () => ro.pruneChanges(1)]) {
+    assert.throws(write, (e: unknown) => e instanceof LichenError && e.code === "STORAGE" && /opened read-only/.test(e.message));
+  }
+  assert.is(statSync(path).mtimeMs, mtime, "the file was not written");
+  assert.throws(() => SqliteKv.open(join(DIR, "missing.db"), { readOnly: true }), code("STORAGE"));
+  assert.not.ok(existsSync(join(DIR, "missing.db")), "a read-only open creates nothing");
+  assert.throws(() => SqliteKv.open(":memory:", { readOnly: true }), code("INVALID_ARGUMENT"));
+});
 
 storeSuite(sqliteBackend());
 

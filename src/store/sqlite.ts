@@ -64,6 +64,12 @@ export interface SqliteKvOptions {
   busyTimeoutMs?: number;
   /** The wall clock for updated_at / changed_at, in ms since 1970. Default Date.now. */
   now?: () => number;
+  /**
+   * Open through a read-only connection: the file must exist and hold lichen's tables; nothing
+   * is created or written, no write lock is taken, and a user who may only read the file can
+   * read it. put, delete, batch and pruneChanges fail with STORAGE.
+   */
+  readOnly?: boolean;
 }
 
 /** One row of lichen_changes, as SQL returns it. */
@@ -137,10 +143,20 @@ function withCause(err: LichenError, cause: unknown): LichenError {
 }
 
 /** A driver error as a LichenError: CORRUPT for a damaged or foreign file, STORAGE for the rest. */
-function storageError(e: unknown, path: string, doing: string): LichenError {
+export function storageError(e: unknown, path: string, doing: string): LichenError {
   if (e instanceof LichenError) return e;
   const code = sqliteCode(e);
   const msg = e instanceof Error ? e.message : String(e);
+  if (code === "SQLITE_READONLY_DIRECTORY") {
+    // a WAL database read by a user who may not create its -shm file (the gateway is stopped)
+    return withCause(
+      new LichenError(
+        "STORAGE",
+        `${path}: ${doing}: SQLite needs to create ${path}-shm beside this WAL database and may not (the directory is read-only for this user): run as the gateway's user, or while the gateway runs`,
+      ),
+      e,
+    );
+  }
   if (code !== undefined && (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"))) {
     return withCause(new LichenError("CORRUPT", `${path}: ${doing}: ${msg} (${code})`), e);
   }
@@ -351,6 +367,7 @@ export class SqliteKv implements KvStore {
   /** The file's absolute path (or ":memory:"). */
   readonly path: string;
   readonly synchronous: SqliteSynchronous;
+  readonly readOnly: boolean;
   private db: Database | undefined;
   private readonly st: Statements;
   private readonly now: () => number;
@@ -370,7 +387,10 @@ export class SqliteKv implements KvStore {
     if (options.now !== undefined && typeof options.now !== "function") throw invalidArgument("now is a function");
     this.now = options.now ?? Date.now;
     this.synchronous = synchronous;
+    const readOnly = options.readOnly === true;
+    this.readOnly = readOnly;
     const memory = path === ":memory:";
+    if (memory && readOnly) throw invalidArgument("a read-only SqliteKv reads a file, not :memory:");
     this.path = memory ? path : resolve(path);
     if (!memory) {
       const dir = dirname(this.path);
@@ -384,24 +404,27 @@ export class SqliteKv implements KvStore {
     const Driver = loadDriver();
     let db: Database;
     try {
-      db = new Driver(this.path, { timeout: busy });
+      db = new Driver(this.path, readOnly ? { timeout: busy, readonly: true, fileMustExist: true } : { timeout: busy });
     } catch (e) {
       throw storageError(e, this.path, "cannot open the database");
     }
     try {
-      // The first statement reads the header: a file that is not SQLite fails here (NOTADB).
-      const mode = db.pragma("journal_mode = WAL", { simple: true });
-      if (!memory && String(mode).toLowerCase() !== "wal") {
-        throw new LichenError("STORAGE", `${this.path}: the database cannot use WAL mode (journal_mode is ${String(mode)})`);
-      }
-      db.pragma(`synchronous = ${synchronous}`);
-      db.exec("BEGIN IMMEDIATE");
-      try {
-        db.exec(SCHEMA);
-        db.exec("COMMIT");
-      } catch (e) {
-        if (db.inTransaction) db.exec("ROLLBACK");
-        throw e;
+      // Read-only: nothing to set up, and nothing may be written (the file's own mode stays).
+      if (!readOnly) {
+        // The first statement reads the header: a file that is not SQLite fails here (NOTADB).
+        const mode = db.pragma("journal_mode = WAL", { simple: true });
+        if (!memory && String(mode).toLowerCase() !== "wal") {
+          throw new LichenError("STORAGE", `${this.path}: the database cannot use WAL mode (journal_mode is ${String(mode)})`);
+        }
+        db.pragma(`synchronous = ${synchronous}`);
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          db.exec(SCHEMA);
+          db.exec("COMMIT");
+        } catch (e) {
+          if (db.inTransaction) db.exec("ROLLBACK");
+          throw e;
+        }
       }
       const schema = db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
       if (typeof schema !== "number" || !Number.isSafeInteger(schema)) {
@@ -477,7 +500,7 @@ export class SqliteKv implements KvStore {
   }
 
   put(key: string, value: Uint8Array): void {
-    this.check();
+    this.checkWritable();
     const k = encodeKey(checkKvKey(key));
     checkKvValue(value);
     try {
@@ -488,7 +511,7 @@ export class SqliteKv implements KvStore {
   }
 
   delete(key: string): void {
-    this.check();
+    this.checkWritable();
     const k = encodeKey(checkKvKey(key));
     try {
       this.st.del.run(k);
@@ -526,7 +549,7 @@ export class SqliteKv implements KvStore {
   }
 
   batch(ops: readonly KvOp[], views?: readonly EntityView[]): void {
-    this.check();
+    this.checkWritable();
     checkBatch(ops);
     const prepared = prepareViews(views);
     const keys = ops.map((op) => encodeKey(op.key));
@@ -570,7 +593,7 @@ export class SqliteKv implements KvStore {
 
   /** Deletes the change rows of db_version <= `version` (once every reader has pulled them). Returns how many. */
   pruneChanges(version: number): number {
-    this.check();
+    this.checkWritable();
     if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("pruneChanges takes a db_version: a non-negative integer");
     try {
       return this.st.pruneChanges.run(version).changes;
@@ -593,5 +616,10 @@ export class SqliteKv implements KvStore {
   private check(): Database {
     if (this.db === undefined) throw closedError(`the SqliteKv of ${this.path}`);
     return this.db;
+  }
+
+  private checkWritable(): void {
+    this.check();
+    if (this.readOnly) throw new LichenError("STORAGE", `${this.path}: opened read-only`);
   }
 }

@@ -19,10 +19,9 @@
 //   lichen_meta. Each failure is a LichenError naming the path: STORAGE for a missing or
 //   unreadable path, CORRUPT for a file that is not a (lichen) SQLite database.
 // - The read-only connection (`sql`) stays open for SQL reads of the mirror and of lichen_meta
-//   (schema_version); lichen's own reads and writes go through `kv`. With `readOnly: true` there
-//   is only that connection: `kv` is then a KvStore that reads lichen_kv through it (the CLI's
-//   status, inspect and export: no write lock taken, nothing written, and a user who may only
-//   read the file can run them).
+//   (schema_version); lichen's own reads and writes go through `kv`. With `readOnly: true`, `kv`
+//   is a SqliteKv opened read-only too (the CLI's status, inspect and export: no write lock
+//   taken, nothing written, and a user who may only read the file can run them).
 // - `recordApplied` appends after the engine has stored the state (SyncEngine calls onApplied
 //   after states.flush()), in a second transaction: a crash between the two keeps the state and
 //   loses that one log entry. The log is an audit trail, the state is the truth.
@@ -37,8 +36,7 @@ import { Hlc } from "../../src/core/hlc.js";
 import { splitDocKey } from "../../src/core/names.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { EventStore } from "../../src/store/event-store.js";
-import type { KvOp, KvStore } from "../../src/store/kv.js";
-import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, type SqliteChange, type SqliteKvOptions } from "../../src/store/sqlite.js";
+import { SqliteKv, storageError, type SqliteKvOptions } from "../../src/store/sqlite.js";
 import { StateStore } from "../../src/store/state-store.js";
 
 const SQLITE_HEADER = "SQLite format 3\u0000";
@@ -62,13 +60,13 @@ export interface AppliedEvent {
   readonly delta: Uint8Array;
 }
 
-/** The KvStore of a gateway database: a SqliteKv, or its read-only stand-in. */
-export type GatewayKv = KvStore & Pick<SqliteKv, "path" | "dbVersion" | "changesSince">;
+/** The KvStore of a gateway database: a SqliteKv, opened read-only with `readOnly`. */
+export type GatewayKv = SqliteKv;
 
 export interface GatewayDb {
   /** The file's absolute path. */
   readonly path: string;
-  /** A SqliteKv (give it to SyncEngine), or with `readOnly` a KvStore that only reads. */
+  /** A SqliteKv (give it to SyncEngine); with `readOnly`, one that only reads. */
   readonly kv: GatewayKv;
   readonly readOnly: boolean;
   /** CRDT states, write-through. */
@@ -111,13 +109,7 @@ function driverError(e: unknown, path: string, doing: string): LichenError {
   if (e instanceof LichenError) return e;
   const code = (e as { code?: unknown } | null)?.code;
   const msg = e instanceof Error ? e.message : String(e);
-  if (code === "SQLITE_READONLY_DIRECTORY") {
-    // a WAL database read by a user who may not create its -shm file (the gateway is stopped)
-    return new LichenError(
-      "STORAGE",
-      `${path}: ${doing}: SQLite needs to create ${path}-shm beside this WAL database and may not (the directory is read-only for this user): run as the gateway's user, or while the gateway runs`,
-    );
-  }
+  if (code === "SQLITE_READONLY_DIRECTORY") return storageError(e, path, doing);
   if (code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT"))) {
     return new LichenError("CORRUPT", `${path}: ${doing}: not a readable SQLite database (${msg})`);
   }
@@ -178,120 +170,6 @@ function whoseDatabase(sql: BetterSqlite3.Database, path: string): "lichen" | "e
     return sql.prepare("SELECT count(*) FROM sqlite_master").pluck().get() === 0 ? "empty" : "other";
   } catch (e) {
     throw driverError(e, path, "cannot read the schema");
-  }
-}
-
-const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
-
-/** The smallest byte string above every string that starts with `b` (undefined: none). */
-function successor(b: Uint8Array): Uint8Array | undefined {
-  let n = b.length;
-  while (n > 0 && b[n - 1] === 0xff) n--;
-  if (n === 0) return undefined;
-  const out = b.slice(0, n);
-  out[n - 1]!++;
-  return out;
-}
-
-/**
- * lichen_kv read through a read-only connection, with SqliteKv's key encoding (WTF-8 BLOBs) and
- * ordering (code units). Writes throw STORAGE.
- */
-class ReadOnlyKv implements GatewayKv {
-  private readonly st: {
-    get: BetterSqlite3.Statement;
-    keysAll: BetterSqlite3.Statement;
-    keysFrom: BetterSqlite3.Statement;
-    keysRange: BetterSqlite3.Statement;
-    dbVersion: BetterSqlite3.Statement;
-    changesSince: BetterSqlite3.Statement;
-  };
-
-  constructor(
-    private readonly db: BetterSqlite3.Database,
-    readonly path: string,
-  ) {
-    try {
-      this.st = {
-        get: db.prepare("SELECT CAST(value AS BLOB) FROM lichen_kv WHERE key = ?").pluck(),
-        keysAll: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= x'' ORDER BY key`).pluck(),
-        keysFrom: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? ORDER BY key`).pluck(),
-        keysRange: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? AND key < ? ORDER BY key`).pluck(),
-        dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
-        changesSince: db.prepare(
-          "SELECT seq, db_version, namespace, id, type, value, changed_at FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?",
-        ),
-      };
-    } catch (e) {
-      throw driverError(e, path, "cannot read lichen's tables");
-    }
-  }
-
-  private read<T>(doing: string, fn: () => T): T {
-    if (!this.db.open) throw new LichenError("CLOSED", `the database ${this.path} is closed`);
-    try {
-      return fn();
-    } catch (e) {
-      throw driverError(e, this.path, doing);
-    }
-  }
-
-  get(key: string): Uint8Array | undefined {
-    const v = this.read(`get(${JSON.stringify(key)})`, () => this.st.get.get(encodeKey(key)));
-    if (v === undefined || v === null) return undefined;
-    if (!(v instanceof Uint8Array)) return new TextEncoder().encode(String(v));
-    const out = new Uint8Array(v.length);
-    out.set(v);
-    return out;
-  }
-
-  keys(prefix = ""): string[] {
-    // as SqliteKv.keys: a prefix ending in a high surrogate searches from the code unit before it
-    let search = prefix;
-    const last = prefix.charCodeAt(prefix.length - 1);
-    if (last >= 0xd800 && last <= 0xdbff) search = prefix.slice(0, -1);
-    const rows = this.read(`keys(${JSON.stringify(prefix)})`, (): unknown[] => {
-      if (search.length === 0) return this.st.keysAll.all();
-      const lo = encodeKey(search);
-      const hi = successor(lo);
-      return hi === undefined ? this.st.keysFrom.all(lo) : this.st.keysRange.all(lo, hi);
-    });
-    const out: string[] = [];
-    for (const r of rows) {
-      const k = r instanceof Uint8Array ? decodeKey(r) : String(r);
-      if (k.startsWith(prefix)) out.push(k);
-    }
-    return out.sort();
-  }
-
-  dbVersion(): number {
-    const v = this.read("dbVersion()", () => this.st.dbVersion.get());
-    return typeof v === "number" ? v : 0;
-  }
-
-  changesSince(version: number, options: { limit?: number; afterSeq?: number } = {}): SqliteChange[] {
-    if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("changesSince takes a db_version: a non-negative integer");
-    return this.read("changesSince()", () => this.st.changesSince.all(version, options.afterSeq ?? Number.MAX_SAFE_INTEGER, options.limit ?? -1) as SqliteChange[]);
-  }
-
-  private readOnly(): never {
-    throw new LichenError("STORAGE", `${this.path}: opened read-only`);
-  }
-
-  put(_key: string, _value: Uint8Array): void {
-    this.readOnly();
-  }
-
-  delete(_key: string): void {
-    this.readOnly();
-  }
-
-  batch(_ops: readonly KvOp[]): void {
-    this.readOnly();
-  }
-
-  close(): void {
-    // the connection belongs to the GatewayDb
   }
 }
 
@@ -392,14 +270,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
   }
   let kv: GatewayKv;
   try {
-    if (readOnly) {
-      const schema = sql!.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
-      if (typeof schema !== "number") throw new LichenError("CORRUPT", `${abs}: lichen_meta holds no valid schema_version`);
-      if (schema > SQLITE_SCHEMA_VERSION) {
-        throw new LichenError("UNSUPPORTED_VERSION", `${abs}: its lichen tables are of schema version ${schema}; this code knows up to ${SQLITE_SCHEMA_VERSION}`);
-      }
-      kv = new ReadOnlyKv(sql!, abs);
-    } else kv = SqliteKv.open(abs, kvOptions);
+    kv = SqliteKv.open(abs, { ...kvOptions, readOnly });
   } catch (e) {
     sql?.close();
     throw driverError(e, abs, "cannot open the database");
