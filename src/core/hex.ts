@@ -5,11 +5,11 @@ import { malformed } from "./errors.js";
 
 const DIGITS = "0123456789abcdef";
 
-/** Lowercase hex, two digits per byte. */
+/** Lowercase hex, two digits per byte. Joined once: in XS, appending to a long string copies it. */
 export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += DIGITS[bytes[i] >> 4] + DIGITS[bytes[i] & 15];
-  return s;
+  const pairs: string[] = [];
+  for (let i = 0; i < bytes.length; i++) pairs.push(DIGITS[bytes[i] >> 4] + DIGITS[bytes[i] & 15]);
+  return pairs.join("");
 }
 
 function digit(c: number): number {
