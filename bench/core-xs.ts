@@ -4,8 +4,8 @@
 // The figures do not change from run to run, so each is measured once.
 
 import { fileURLToPath } from "node:url";
-import { bundleForXs } from "../host-tests/xs/bundle.js";
-import { measureXs, XsWorker } from "../host-tests/xs/worker.js";
+import { bundleForXs } from "../sim/xs/bundle.js";
+import { measureXs, XsWorker } from "../sim/xs/worker.js";
 import * as Y from "yjs";
 import { GCounter, LWWMap, LWWRegister, ORSet } from "../src/core/index.js";
 import { type Check, met, num, type Section, type Table, type Target } from "./report.js";
@@ -109,7 +109,7 @@ export async function xsSection(): Promise<{ section: Section; checks: Check[] }
 
   const perOp: Table = {
     title: "XS meter: compute and live slots per operation",
-    how: `each case runs in a fresh xsnap-worker that evaluated the bundle of bench/xs/entry.ts (lichen's core and Yjs, bundled by host-tests/xs/bundle.ts; Yjs gets a crypto.getRandomValues shim). The case's state is built (replica "a4cf12b3c4d5", an HLC on a fixed wall time), ${WARMUP_OPS} operations warm it up, then two cranks are measured with measureXs: ${COMPUTE_OPS} operations for compute (the meter's count of executed bytecodes, minus the same loop with an empty body, ÷ ${COMPUTE_OPS}), and ${SLOT_OPS} more for live slots (live slots after gc() minus before, ÷ ${SLOT_OPS}). "New key" cases insert fresh keys "k0".."k1209" (strings built beforehand); "existing key" cases overwrite the 200 keys the state already holds. Deterministic: measured once.`,
+    how: `each case runs in a fresh xsnap-worker that evaluated the bundle of bench/xs/entry.ts (lichen's core and Yjs, bundled by sim/xs/bundle.ts; Yjs gets a crypto.getRandomValues shim). The case's state is built (replica "a4cf12b3c4d5", an HLC on a fixed wall time), ${WARMUP_OPS} operations warm it up, then two cranks are measured with measureXs: ${COMPUTE_OPS} operations for compute (the meter's count of executed bytecodes, minus the same loop with an empty body, ÷ ${COMPUTE_OPS}), and ${SLOT_OPS} more for live slots (live slots after gc() minus before, ÷ ${SLOT_OPS}). "New key" cases insert fresh keys "k0".."k1209" (strings built beforehand); "existing key" cases overwrite the 200 keys the state already holds. Deterministic: measured once.`,
     columns: ["operation", "compute per op", "live slots retained per op", `bytes on an ESP32 (${ESP32_SLOT_BYTES} per slot)`, "target (slots)", "met?"],
     rows: names.map((n) => {
       const t = targets[n];

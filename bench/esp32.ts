@@ -1,5 +1,5 @@
 // Section: the ESP32 firmware's memory, inside XS. The node app (targets/esp32/node-app.ts) runs in
-// an xsnap-worker on the stand-ins of host-tests/device/esp32-memory-scenario.ts (the scenario the
+// an xsnap-worker on the stand-ins of sim/esp32/memory-scenario.ts (the scenario the
 // firmware's memory test asserts), and takes 1,000 samples while no gateway is reachable. Each step
 // is one crank metered with measureXs: live slots after gc(), the exact count, deterministic.
 //
@@ -11,10 +11,11 @@
 // The host is 64-bit: chunks of slot arrays and pointer tables are about twice their ESP32 size.
 
 import { fileURLToPath } from "node:url";
-import { handleFlashOp } from "../host-tests/device/esp32-flash-host.js";
-import type { ScenarioNetwork } from "../host-tests/device/esp32-memory-scenario.js";
-import { bundleForXs } from "../host-tests/xs/bundle.js";
-import { jsonCommandHandler, measureXs, XsWorker } from "../host-tests/xs/worker.js";
+import { handleFlashOp } from "../sim/esp32/flash-host.js";
+import type { ScenarioNetwork } from "../sim/esp32/memory-scenario.js";
+import { moddableShimsPlugin } from "../sim/moddable/shims.js";
+import { bundleForXs } from "../sim/xs/bundle.js";
+import { jsonCommandHandler, measureXs, XsWorker } from "../sim/xs/worker.js";
 import { FlashSim } from "../src/store/flash-sim.js";
 import { met, num, type Section, type Table, type Target } from "./report.js";
 
@@ -89,7 +90,7 @@ async function pass(code: string, network: ScenarioNetwork, bin: string | undefi
 }
 
 export async function esp32Section(): Promise<Section> {
-  const bundle = await bundleForXs(`import ${JSON.stringify(ENTRY)};`);
+  const bundle = await bundleForXs(`import ${JSON.stringify(ENTRY)};`, { plugins: [moddableShimsPlugin] });
   const chunksBin = process.env.LICHEN_XSNAP_CHUNKS || undefined;
   const networks: ScenarioNetwork[] = ["gateway-gone", "no-broker"];
   const results = new Map<ScenarioNetwork, Pass>();
@@ -126,7 +127,7 @@ export async function esp32Section(): Promise<Section> {
 
   const memory: Table = {
     title: "ESP32 node inside XS: live memory while holding unacknowledged changes",
-    how: `bench/xs/esp32-entry.ts bundled with host-tests/device/esp32-memory-scenario.ts and the firmware's node app (targets/esp32/node-app.ts) and the library under it, evaluated in one xsnap-worker per scenario; each step is a crank metered with measureXs (live slots after gc() minus before, minus the measurement's drift), cumulated from before createNodeApp: the app and everything it keeps, the scenario's stand-ins included (a manual Timer, a fake MQTT Client, a flash proxy: the flash itself is a FlashSim on the host, since on the device it is NVS, not RAM). Interval 10 s, 2 readings per sample (SimulatedSensor, seed 1), threshold temperature:30, DEVICE_COALESCING. "gateway gone": the gateway's presence came and went; each sample is then a counter increment, the readings that changed and the alarm changes, none acknowledged. "no broker": every connection fails after 3 s and the node reconnects with backoff (up to 60 s). ESP32 bytes at ${ESP32_SLOT_BYTES} per slot; % of the ${num(SLOTS)} slots of Moddable's default ESP32 creation. Chunk bytes: ${chunksBin === undefined ? "n/a: the stock xsnap-worker does not report them (set LICHEN_XSNAP_CHUNKS to an xsnap-worker built to report currentChunksSize, see bench/esp32.ts)" : `live chunk bytes after gc() minus before createNodeApp, from a second pass on the xsnap-worker named by LICHEN_XSNAP_CHUNKS (the same XS, built to report its currentChunksSize); 64-bit host sizes: slot arrays and pointer tables are about twice their ESP32 size, byte buffers the same`}. Deterministic: measured once.`,
+    how: `bench/xs/esp32-entry.ts bundled with sim/esp32/memory-scenario.ts and the firmware's node app (targets/esp32/node-app.ts) and the library under it, evaluated in one xsnap-worker per scenario; each step is a crank metered with measureXs (live slots after gc() minus before, minus the measurement's drift), cumulated from before createNodeApp: the app and everything it keeps, the scenario's stand-ins included (a manual Timer, a fake MQTT Client, a flash proxy: the flash itself is a FlashSim on the host, since on the device it is NVS, not RAM). Interval 10 s, 2 readings per sample (SimulatedSensor, seed 1), threshold temperature:30, DEVICE_COALESCING. "gateway gone": the gateway's presence came and went; each sample is then a counter increment, the readings that changed and the alarm changes, none acknowledged. "no broker": every connection fails after 3 s and the node reconnects with backoff (up to 60 s). ESP32 bytes at ${ESP32_SLOT_BYTES} per slot; % of the ${num(SLOTS)} slots of Moddable's default ESP32 creation. Chunk bytes: ${chunksBin === undefined ? "n/a: the stock xsnap-worker does not report them (set LICHEN_XSNAP_CHUNKS to an xsnap-worker built to report currentChunksSize, see bench/esp32.ts)" : `live chunk bytes after gc() minus before createNodeApp, from a second pass on the xsnap-worker named by LICHEN_XSNAP_CHUNKS (the same XS, built to report its currentChunksSize); 64-bit host sizes: slot arrays and pointer tables are about twice their ESP32 size, byte buffers the same`}. Deterministic: measured once.`,
     columns: ["scenario", "after", "live slots", "bytes on an ESP32", "of the slot heap", "chunk bytes (host)"],
     rows,
   };

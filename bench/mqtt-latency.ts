@@ -8,7 +8,7 @@
 // loopback a small write that follows an unacknowledged one waits for the peer's delayed ACK
 // (about 40 ms on Linux): the second row shows what that costs.
 
-import { freePort, mosquittoPath, portOpen } from "../host-tests/net.js";
+import { freePort, mosquittoPath, portOpen } from "../sim/network/ports.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";

@@ -9,6 +9,7 @@ import { nodeSanity, nodeTimingSection } from "./core-node.js";
 import { xsSection } from "./core-xs.js";
 import { encodingSection } from "./encoding.js";
 import { esp32Section } from "./esp32.js";
+import { esp32StackSection } from "./esp32-stack.js";
 import { type Check, checksTable, markdownSection, type Section, targetsTable } from "./report.js";
 import { sizeSection } from "./size.js";
 import { textSection } from "./text.js";
@@ -52,7 +53,9 @@ async function main(): Promise<void> {
 
   progress("ESP32 firmware inside XS");
   const esp32 = await esp32Section();
-  const sections = [timing, encoding.section, xs.section, sequences.section, concurrent.section, size, store.section, sync.section, esp32];
+  progress("ESP32 firmware's stack inside the device XS");
+  const esp32Stack = await esp32StackSection();
+  const sections = [timing, encoding.section, xs.section, sequences.section, concurrent.section, size, store.section, sync.section, esp32, esp32Stack];
   const failed = checks.filter((c) => !c.ok).length;
   const overview: Section = {
     title: "At a glance",

@@ -2,13 +2,13 @@
  * `npm run example:notes`: collaborative notes on Text (the counterpart of Repliq's notes-app).
  *
  * Two nodes and a gateway run real SyncEngines on the simulated network of
- * host-tests/transport/simulator.ts (`Fleet`: virtual time, no broker). The nodes reach each other
+ * sim/network/simulator.ts (`Fleet`: virtual time, no broker). The nodes reach each other
  * only through the gateway. Both type into the same note at once, character by character; each
  * one's run of characters stays together (runs are not interleaved) and all three converge.
  */
 import { Text } from "../src/index.js";
 import { makePolicy } from "../src/transport/policy.js";
-import { Fleet, rng } from "../host-tests/transport/simulator.js";
+import { Fleet, rng } from "../sim/network/simulator.js";
 import { runIfMain, type Log } from "./_shared.js";
 
 export interface NotesResult {

@@ -4,7 +4,7 @@
 //
 // Steps (each counts its own passes and failures into the total):
 //   a. typecheck: `tsc -p tsconfig.json` (1 test);
-//   b. device rules: `tsx scripts/check-device-rules.ts`, if the file exists (1 test);
+//   b. device rules: `tsx scripts/check-device-rules.ts` (1 test);
 //   c. Node: every host-tests/**/*.test.ts, one child process per file (runner/node-child.ts);
 //   d. XS: the device test files (DEVICE_TEST_DIRS, except *.node.test.ts), each bundled by
 //      esbuild into an IIFE and run in a fresh xsnap-worker (xs/bundle.ts, xs/worker.ts,
@@ -17,7 +17,7 @@
 //
 // Output: one line per test (`node ✓ file › test`, `xs   ✗ file › test: error`), the lines of a
 // file together, console output of the tests indented under them; then every failure again with
-// its full error; then, if a test was skipped (host-tests/skip.ts: a tool it needs is missing),
+// its full error; then, if a test was skipped (host-tests/runner/skip.ts: a tool it needs is missing),
 // `N skipped (reasons)`; then, as the very last line, `N passed, N failed`, which counts no skipped
 // test. Exit code 1 if anything failed or nothing ran.
 //
@@ -35,8 +35,11 @@ import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startHostService, type HostService, type ServiceMessage } from "./runner/host-service.js";
 import { MARK, type RunnerEvent } from "./runner/protocol.js";
-import { bundleTestFileForXs, xsStackMapper, type XsBundle } from "./xs/bundle.js";
-import { XsException, XsTimeout, XsWorker, jsonCommandHandler } from "./xs/worker.js";
+import { STACK_EXCEPTIONS } from "./runner/stack-exceptions.js";
+import { bundleTestFileForXs, grantedStackSlots, xsStackMapper, type XsBundle } from "./runner/xs-bundle.js";
+import { deviceXsnapWorker } from "../sim/xs/device-worker.js";
+import { STACK_OVERFLOW_EXIT } from "../sim/xs/device-worker.js";
+import { XsException, XsExit, XsTimeout, XsWorker, jsonCommandHandler } from "../sim/xs/worker.js";
 
 /** Test files under these directories test code that ships to the device: they also run in XS,
  * so they may import only what bundles for XS (no Node built-ins, no Node-only packages). A file
@@ -221,6 +224,12 @@ async function runXsFile(file: string): Promise<Report> {
     return rep;
   }
   mapStack = xsStackMapper(bundle);
+  // Device test files run in the XS made like the ESP32's, its stack included (sim/xs/device-worker.ts).
+  const device = deviceXsnapWorker();
+  if (!device.ok) {
+    add("(device xsnap-worker)", false, undefined, device.reason);
+    return rep;
+  }
   // The file's host service (runner/host-service.ts), if it has one: the worker reaches it with
   // {kind: "service", op, ...}; it waits while the service works (the answer may be a promise).
   let service: HostService | undefined;
@@ -236,6 +245,7 @@ async function runXsFile(file: string): Promise<Report> {
   let started = false;
   let current: string | undefined;
   let slotRequests = 0;
+  const depths = new Set<number>(); // the harness's stack depths where test bodies were entered
   const onMessage = (msg: unknown): unknown => {
     const ev = msg as RunnerEvent;
     if (ev.kind === "service") {
@@ -252,15 +262,19 @@ async function runXsFile(file: string): Promise<Report> {
       current = ev.name;
     } else if (ev.kind === "result") {
       started = true;
+      if (ev.stackDepth !== undefined) depths.add(ev.stackDepth);
       add(ev.name, ev.ok, ev.error, ev.skipped);
       if (current === ev.name) current = undefined;
     } else if (ev.kind === "slots") slotRequests++;
-    else if (ev.kind === "done") done = true;
+    else if (ev.kind === "done") {
+      done = true;
+      if (ev.error !== undefined) add("(run)", false, ev.error);
+    }
     return null;
   };
   let worker: XsWorker | undefined;
   try {
-    worker = await XsWorker.start({ name: `lichen-xs ${file}`, onCommand: jsonCommandHandler(onMessage) }, left());
+    worker = await XsWorker.start({ name: `lichen-xs ${file}`, bin: device.path, onCommand: jsonCommandHandler(onMessage) }, left());
     await worker.evaluate(bundle.code, left());
     // A test awaiting liveSlots() (xs/meter.ts) leaves the job loop idle: the crank ends. Answer
     // between cranks: a full gc, whose crank reports the live slot count, then resume the test.
@@ -274,11 +288,25 @@ async function runXsFile(file: string): Promise<Report> {
     }
   } catch (e) {
     const name = !started ? "(load)" : (current ?? "(run)");
-    const what = e instanceof XsException ? "uncaught exception" : e instanceof XsTimeout ? `timed out after ${FILE_TIMEOUT_MS} ms (LICHEN_FILE_TIMEOUT_MS)` : "worker died";
+    const what =
+      e instanceof XsException
+        ? "uncaught exception"
+        : e instanceof XsTimeout
+          ? `timed out after ${FILE_TIMEOUT_MS} ms (LICHEN_FILE_TIMEOUT_MS)`
+          : e instanceof XsExit && e.code === STACK_OVERFLOW_EXIT
+            ? `stack overflow: more than the ${grantedStackSlots()} slots granted above the test harness (the device's: ${device.creation.stackSlots})`
+            : "worker died";
     add(name, false, `${what}: ${(e as Error).message}`);
   } finally {
     await worker?.close().catch(() => worker?.kill());
     await service?.close().catch((e: unknown) => add("(host service close)", false, String((e as Error)?.stack ?? e)));
+  }
+  for (const [name, e] of Object.entries(STACK_EXCEPTIONS[file] ?? {})) {
+    rep.lines.push(logLine(`stack: "${name}" is granted ${e.slots} slots, more than the device's ${device.creation.stackSlots}: ${e.why} (runner/stack-exceptions.ts)`));
+  }
+  if (depths.size > 0) {
+    const ds = [...depths].sort((a, b) => a - b);
+    rep.lines.push(logLine(`stack: test bodies entered at a harness depth of ${ds.join(", ")} slots; each granted ${grantedStackSlots()} above it${grantedStackSlots() === device.creation.stackSlots ? " (the device's)" : `, not the device's ${device.creation.stackSlots} (LICHEN_DEVICE_STACK)`}`));
   }
   // What the worker printed itself (xsnap's `print`, XS diagnostics), after the results. Without
   // a console, XS reports an unhandled rejection there as "Unhandled exception ...": a failure.
@@ -328,9 +356,7 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   if (full) {
     steps.push({ title: "typecheck", reports: [limit(() => checkCommand("typecheck (tsc -p tsconfig.json)", join(ROOT, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"]))] });
-    if (existsSync(join(ROOT, "scripts/check-device-rules.ts"))) {
-      steps.push({ title: "device rules", reports: [limit(() => checkCommand("device rules (scripts/check-device-rules.ts)", process.execPath, ["--import", "tsx", "scripts/check-device-rules.ts"]))] });
-    } else notes.push("note: scripts/check-device-rules.ts does not exist yet: device rules not checked");
+    steps.push({ title: "device rules", reports: [limit(() => checkCommand("device rules (scripts/check-device-rules.ts)", process.execPath, ["--import", "tsx", "scripts/check-device-rules.ts"]))] });
   } else notes.push("note: typecheck and device rules skipped (an engine flag or a filter was given)");
   if (!flags.has("--xs-only")) {
     const long = (f: string): boolean => LONG_RUNNING.some((d) => f.startsWith(d));

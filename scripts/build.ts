@@ -46,13 +46,14 @@
  *    and includes the library's manifest.json; mcconfig consumes the generated JavaScript.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as acorn from "acorn";
 import { build as esbuild, transformSync } from "esbuild";
-import { MODDABLE_MODULES, isNodeOnlyFile } from "./check-device-rules.js";
+import { FIRMWARE_DIR, LIBRARY_DEVICE_DIRS, MODDABLE_MODULES, isNodeOnlyFile } from "./check-device-rules.js";
+import { isMain } from "../targets/rpi/is-main.js";
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -62,11 +63,14 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 /** Directories compiled into dist/ for Node (the package), relative to the repo root. */
 export const NODE_SOURCE_DIRS: readonly string[] = ["src", "targets/rpi"];
 
+/** Single modules outside those directories that the Node build compiles too: the firmware's typed documents, which the gateway uses. */
+export const NODE_SOURCE_FILES: readonly string[] = ["targets/esp32/documents.ts"];
+
 /** Files besides the modules that the Node build copies into dist/ at the same path: read at run time. */
 export const NODE_ASSETS: readonly string[] = ["targets/rpi/dashboard.html"];
 
 /** Directories whose modules ship to the device (Node-only files excepted). Missing ones are skipped. */
-export const DEVICE_SOURCE_DIRS: readonly string[] = ["src/core", "src/store", "src/transport"];
+export const DEVICE_SOURCE_DIRS: readonly string[] = LIBRARY_DEVICE_DIRS;
 
 /** The namespace of lichen's modules on Moddable: src/core/codec.ts is "lichen/core/codec". */
 export const MODDABLE_NAMESPACE = "lichen";
@@ -364,7 +368,7 @@ export function renderManifest(m: Manifest): string {
 // The ESP32 firmware (targets/esp32)
 
 /** The firmware's sources, relative to the repo root. */
-export const ESP32_SOURCE_DIR = "targets/esp32";
+export const ESP32_SOURCE_DIR = FIRMWARE_DIR;
 
 /** Where its JavaScript goes by default, relative to the repo root. */
 export const ESP32_OUT = "build/esp32";
@@ -443,7 +447,9 @@ function tscBin(root: string): string {
 /** dist/: JavaScript by esbuild, one file per source file, then declarations by tsc, then the assets. Returns the files written (relative to outDir). */
 export async function buildNode(root: string, outDir: string): Promise<string[]> {
   rmSync(outDir, { recursive: true, force: true });
-  const entryPoints = NODE_SOURCE_DIRS.flatMap((dir) => walk(path.join(root, dir))).filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f));
+  const entryPoints = NODE_SOURCE_DIRS.flatMap((dir) => walk(path.join(root, dir)))
+    .filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))
+    .concat(NODE_SOURCE_FILES.map((f) => path.join(root, f)));
   const result = await esbuild({
     absWorkingDir: root,
     entryPoints,
@@ -568,14 +574,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) process.exitCode = await main(process.argv.slice(2));
+if (isMain(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

@@ -1,8 +1,8 @@
 /**
- * `npm start`: a sensor node and its gateway edit offline, then exchange deltas and converge.
+ * `npm run demo`: a sensor node and its gateway edit offline, then exchange deltas and converge.
  *
- * Each side holds three CRDTs: an LWWMap of readings, a PNCounter of events and an ORSet of
- * alarms. They sync once, go offline and both edit, then each sends the other only what it lacks
+ * Each side holds the firmware's three documents (targets/esp32/node-app.ts): an LWWMap of
+ * readings (one key per sensor), a PNCounter of events and an ORSet of alarms. They sync once, go offline and both edit, then each sends the other only what it lacks
  * (`delta(peer.version())` → `applyDelta`). Only lichen's public API (src/index.ts) is used.
  *
  * Time is simulated (one wall clock the demo advances), so the output is the same on every run.
@@ -85,20 +85,20 @@ console.log(`${clockTime()}  both sides in sync: alarms ["tamper"], battery_v 3.
 
 // Offline: the network drops; each side keeps writing locally.
 later(60);
-node.readings.set("temp_c", 21.4);
-node.readings.set("humidity_pct", 48);
+node.readings.set("temperature", 21.4);
+node.readings.set("humidity", 48);
 node.events.incrementBy(3); // three motion events
 node.alarms.add("door-open");
 later(5);
 node.readings.set("battery_v", 3.71);
-console.log(`${clockTime()}  node-a4cf12 (offline): temp_c 21.4, humidity_pct 48, battery_v 3.71, 3 motion events, alarm "door-open"`);
+console.log(`${clockTime()}  node-a4cf12 (offline): temperature 21.4, humidity 48, battery_v 3.71, 3 motion events, alarm "door-open"`);
 
 later(10);
-gateway.readings.set("temp_c", 20.9); // a calibrated value, written later: it wins
+gateway.readings.set("temperature", 20.9); // a calibrated value, written later: it wins
 gateway.events.decrement(); // one event acknowledged by the operator
 gateway.alarms.remove("tamper"); // the operator clears the tamper alarm
 gateway.alarms.add("low-battery");
-console.log(`${clockTime()}  gateway-1   (offline): temp_c 20.9 (calibrated), 1 event acknowledged, clears "tamper", alarm "low-battery"`);
+console.log(`${clockTime()}  gateway-1   (offline): temperature 20.9 (calibrated), 1 event acknowledged, clears "tamper", alarm "low-battery"`);
 
 console.log("\nbefore sync:");
 node.print();

@@ -1,17 +1,25 @@
 // The gateway's memory under hostile floods, on loopback: a real `lichen gateway` (embedded broker)
 // in its own process, its resident memory read from /proc before, during and after each attack:
 //
-//   1. 200 client ids × 1,000 valid frames each, all at once;
+//   1. 200 client ids sending valid frames, all at once, in waves: 50,000 frames in all, then
+//      100,000, then 200,000 (1,000 per id), the RSS read after each wave has been digested;
 //   2. one PUBLISH announcing 200 MB, its body streamed until the gateway closes the connection;
-//   3. four of those at once.
+//   3. four of those at once;
+//   4. 10 ids sending empty PART frames (each a new partial frame), 5,000 each.
 //
 //   npx tsx scripts/flood-rss.ts              the gateway as configured by default
 //   npx tsx scripts/flood-rss.ts --unbounded  the same with --max-packet-bytes 268435455 (MQTT's
-//                                             maximum): what the packet size limit prevents
-//   --ids N --frames N (default 200, 1000): the flood's size; --skip-flood: the big publishes only
+//                                             maximum) and no publish rate: what the limits prevent
+//   --ids N (default 200) --waves A,B,C (frames in all after each wave; default 50000,100000,200000)
+//   --skip-flood: attacks 2 to 4 only
+//   --db-dir DIR: where the gateway's database goes (default the system's temporary directory;
+//   /dev/shm takes the disk out of the measure on a machine whose disk is busy: RSS is the same,
+//   a file in tmpfs is not the process's memory)
 //
-// Linux only (/proc). Everything stays on 127.0.0.1; every attack is bounded in bytes and time.
-import { spawn } from "node:child_process";
+// A wave is digested when the kernel holds no byte of it on either side of the connections (ss)
+// and the gateway answers a new client. Linux only (/proc, ss). Everything stays on 127.0.0.1;
+// every attack is bounded in bytes and time.
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -19,21 +27,23 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LWWMap } from "../src/index.js";
-import { encodeFrame, FrameKind } from "../src/transport/frames.js";
+import { encodeFrame } from "../src/transport/frames.js";
 import { connectPacket, mqttString, packet } from "./mqtt-packets.js";
 
 const { values } = parseArgs({
   options: {
     unbounded: { type: "boolean", default: false },
     ids: { type: "string", default: "200" },
-    frames: { type: "string", default: "1000" },
+    waves: { type: "string", default: "50000,100000,200000" },
     "skip-flood": { type: "boolean", default: false },
+    "db-dir": { type: "string" },
   },
 });
-const BIN = fileURLToPath(new URL("../targets/rpi/bin.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../targets/rpi/cli.ts", import.meta.url));
 const FLEET = "rss";
 const IDS = Number(values.ids);
-const FRAMES = Number(values.frames);
+const WAVES = values.waves.split(",").map(Number);
+if (!WAVES.every((w, i) => Number.isSafeInteger(w) && w > (WAVES[i - 1] ?? 0) && w % IDS === 0)) throw new Error(`--waves: increasing totals, each a multiple of --ids (${IDS})`);
 const BIG = 200 * 1024 * 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const progress = (line: string): void => {
@@ -69,6 +79,34 @@ function rawClient(port: number, id: string): Promise<Socket> {
   }));
 }
 
+/** Bytes queued in the kernel on the broker's connections, both ways (ss: Recv-Q + Send-Q). */
+function queuedBytes(port: number): number {
+  const r = spawnSync("ss", ["-tnH", "state", "established", `( sport = :${port} or dport = :${port} )`], { encoding: "utf8" });
+  let n = 0;
+  for (const line of r.stdout.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 2) n += Number(f[0]) + Number(f[1]);
+  }
+  return n;
+}
+
+/** Waits until the kernel holds nothing more of the flood and the gateway answers a new client; returns the seconds it took. */
+async function digested(port: number, since: number, limitMs = 600_000): Promise<number> {
+  const deadline = Date.now() + limitMs;
+  while (queuedBytes(port) > 0 && Date.now() < deadline) await sleep(500);
+  // a new client is answered once the broker's event loop is free again
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const probe = await within("probe", 60_000, rawClient(port, `probe${attempt}`));
+      probe.destroy();
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
+  return Math.round((Date.now() - since) / 1000);
+}
+
 /** Sends a PUBLISH announcing BIG bytes, then its body in 64 KiB writes until the connection closes or BIG bytes are sent. */
 async function bigPublish(port: number, id: string): Promise<number> {
   const s = await rawClient(port, id);
@@ -88,8 +126,8 @@ async function bigPublish(port: number, id: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "lichen-rss-"));
-  const args = [BIN, "gateway", "--id", "gw", "--fleet", FLEET, "--db", join(dir, "gw.db"), "--port", "0", "--http-port", "0", "--log-level", "info"];
+  const dir = mkdtempSync(join(values["db-dir"] ?? tmpdir(), "lichen-rss-"));
+  const args = ["--import", "tsx", CLI, "gateway", "--id", "gw", "--fleet", FLEET, "--db", join(dir, "gw.db"), "--port", "0", "--http-port", "0", "--log-level", "info"];
   if (values.unbounded) args.push("--max-packet-bytes", "268435455", "--publish-rate", "0");
   const gw = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -112,30 +150,32 @@ async function main(): Promise<void> {
       rows.push([what, `${before.rss}`, `${after.peak}`, `${after.rss}`, gw.exitCode === null ? "up" : `exited ${gw.exitCode}`, extra]);
     };
 
-    progress(`gateway up (pid ${gw.pid}, broker port ${port}); flood of ${IDS} × ${FRAMES} frames`);
-    // 1. the flood of valid frames
+    progress(`gateway up (pid ${gw.pid}, broker port ${port}); ${IDS} ids, waves of ${WAVES.join(", ")} frames in all`);
     let before = memory(gw.pid!);
     if (!values["skip-flood"]) {
-    const sockets: Socket[] = [];
-    for (let i = 0; i < IDS; i += 20) sockets.push(...(await Promise.all(Array.from({ length: 20 }, (_, k) => rawClient(port, `n${i + k}`)))));
-    for (const [i, s] of sockets.entries()) {
-      const m = new LWWMap<number>(`n${i}`);
-      m.set("t", i);
-      const frame = Buffer.from(encodeFrame({ kind: FrameKind.Delta, doc: `readings/n${i}`, type: m.typeTag, delta: m.delta() }));
-      const publish = packet(0x30, Buffer.concat([mqttString(`lichen/${FLEET}/gw/in/n${i}`), frame]));
-      s.write(Buffer.concat(Array.from({ length: FRAMES }, () => publish)));
-    }
-    // until every socket's bytes are taken (the broker reads a client at its publish rate), at most 120 s
-    const floodEnd = Date.now() + 120_000;
-    while (sockets.some((s) => s.writableLength > 0 && !s.destroyed) && Date.now() < floodEnd) await sleep(200);
-    const pending = sockets.filter((s) => s.writableLength > 0 && !s.destroyed).length;
-    await sleep(2000);
-    // the gateway has digested the flood when it answers a new client
-    const probe = await rawClient(port, "probe");
-    probe.destroy();
-    row(`${IDS} ids × ${FRAMES} frames`, before, pending > 0 ? `${pending} senders still throttled after 120 s` : `all frames taken; the gateway answered a new client ${Math.round((Date.now() - floodEnd + 120_000) / 1000)} s after the flood began`);
-    for (const s of sockets) s.destroy();
-    await sleep(2000);
+      // 1. the flood of valid frames, in waves; each wave on new connections of the same ids (an
+      // idle client is dropped by its keepalive between waves)
+      const publishes = Array.from({ length: IDS }, (_, i) => {
+        const m = new LWWMap<number>(`n${i}`);
+        m.set("t", i);
+        const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/n${i}`, type: m.typeTag, delta: m.delta() }));
+        return packet(0x30, Buffer.concat([mqttString(`lichen/${FLEET}/gw/in/n${i}`), frame]));
+      });
+      let sent = 0;
+      for (const total of WAVES) {
+        const perId = (total - sent) / IDS;
+        const sockets: Socket[] = [];
+        for (let i = 0; i < IDS; i += 20) sockets.push(...(await Promise.all(Array.from({ length: Math.min(20, IDS - i) }, (_, k) => rawClient(port, `n${i + k}`)))));
+        const began = Date.now();
+        for (const [i, s] of sockets.entries()) s.write(Buffer.concat(Array.from({ length: perId }, () => publishes[i]!)));
+        const seconds = await digested(port, began);
+        const dropped = sockets.filter((s) => s.destroyed || s.closed).length;
+        row(`${total.toLocaleString("en-US")} frames in all (${IDS} ids × ${total / IDS})`, before, `wave of ${(total - sent).toLocaleString("en-US")} digested in ${seconds} s${dropped > 0 ? `; ${dropped} senders closed by the broker` : ""}`);
+        for (const s of sockets) s.destroy();
+        await sleep(2000);
+        before = memory(gw.pid!);
+        sent = total;
+      }
     }
 
     progress("one 200 MB publish");
@@ -151,6 +191,19 @@ async function main(): Promise<void> {
     const sents = await Promise.all([2, 3, 4, 5].map((k) => bigPublish(port, `big${k}`)));
     await sleep(1000);
     row("four 200 MB publishes at once", before, `${sents.map((x) => Math.round(x / 1024)).join(", ")} KiB sent`);
+
+    progress("10 ids × 5,000 empty PART frames");
+    // 4. empty PART frames, each opening a new partial frame
+    before = memory(gw.pid!);
+    const parters = await Promise.all(Array.from({ length: 10 }, (_, k) => rawClient(port, `p${k}`)));
+    const began = Date.now();
+    for (const [k, s] of parters.entries()) {
+      const parts = Array.from({ length: 5000 }, (_, id) => packet(0x30, Buffer.concat([mqttString(`lichen/${FLEET}/gw/in/p${k}`), Buffer.from(encodeFrame({ kind: 5, id: id + 1, index: 0, count: 2, bytes: new Uint8Array(0) }))])));
+      s.write(Buffer.concat(parts));
+    }
+    const partSeconds = await digested(port, began);
+    row("10 ids × 5,000 empty PART frames", before, `digested in ${partSeconds} s`);
+    for (const s of parters) s.destroy();
 
     console.log(`lichen gateway${values.unbounded ? " --max-packet-bytes 268435455 --publish-rate 0" : " (defaults: --max-packet-bytes 65536, --publish-rate 100)"}, RSS in MB (VmRSS; peak: VmHWM since start)`);
     const head = ["attack", "RSS before", "peak so far", "RSS after", "gateway", "note"];

@@ -13,7 +13,7 @@
 // stack of a crash in a hostile schedule.
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { checkConverged, runSchedule } from "../host-tests/transport/schedules.js";
+import { checkConverged, runSchedule } from "../sim/network/schedules.js";
 import { Findings } from "./fuzz/findings.js";
 import { HOSTILE_KINDS, runHostileSchedule } from "./fuzz/fleet.js";
 import { fuzzFlood, fuzzPartials, fuzzReassembly } from "./fuzz/floods.js";

@@ -6,9 +6,9 @@
  *   npm start [-- --duration SECONDS] [--nodes N] [--sim auto|xs|node] [--interval MS]
  *                [--port N] [--http-port N] [--db FILE] [--verbose]
  *
- * The nodes are the ESP32 firmware running inside XS (targets/esp32/sim-node.ts) when that is
- * available; otherwise the same protocol stack in Node (SyncEngine + MqttSync + MemoryKv with a
- * simulated sensor, targets/rpi/demo-node.ts), and it says so. The broker takes port 1883, or a
+ * The nodes run the firmware's node app (targets/esp32/node-app.ts): inside XS, as the ESP32 would
+ * (sim/esp32/sim-node.ts), or, with --sim node or when XS fails, in this Node process
+ * (sim/esp32/app-node.ts), and it says so. The broker takes port 1883, or a
  * free port if 1883 is in use (a mosquitto, say); the dashboard 8080, or a free port. The database
  * goes to a new temporary directory, removed at the end (give --db FILE to keep it).
  *
@@ -19,15 +19,15 @@
  * Signals: SIGINT or SIGTERM stop it cleanly at any time, start-up included. package.json runs
  * it as `exec node --import tsx ...`: one process, which a signal npm relays reaches.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LWWMap } from "../src/core/maps.js";
 import { defaults, type GatewayConfig } from "../targets/rpi/gateway-config.js";
 import { errorMessage, portFree, startGateway, type Gateway } from "../targets/rpi/gateway-daemon.js";
-import { startDemoNode } from "../targets/rpi/demo-node.js";
+import { startAppNode } from "../sim/esp32/app-node.js";
+import { startSimulatedNode } from "../sim/esp32/sim-node.js";
 
 const USAGE = "usage: npm start [-- --duration SECONDS] [--nodes N] [--sim auto|xs|node] [--interval MS] [--port N] [--http-port N] [--db FILE] [--verbose]";
 const FLEET = "demo";
@@ -40,15 +40,7 @@ interface SimNode {
   restart(): Promise<void>;
 }
 
-type StartSimulatedNode = (o: {
-  id: string;
-  brokerUrl: string;
-  fleet: string;
-  gateways: string[];
-  intervalMs: number;
-  flashFile?: string;
-  log?: (...args: unknown[]) => void;
-}) => Promise<SimNode>;
+type StartSimulatedNode = typeof startSimulatedNode;
 
 function die(message: string): never {
   process.stderr.write(`start: ${message}\n${USAGE}\n`);
@@ -200,35 +192,17 @@ async function run(dbPath: string, stopped: Promise<string>, stopRequested: (why
   plain(`dashboard  ${gw.httpUrl}   <- open it in a browser`);
   plain(duration === undefined ? "Ctrl-C stops everything.\n" : `stopping by itself ${duration} s after every node is online.\n`);
 
-  // the gateway's own document, synced to every node
+  // the fleet's config, synced to every node, in the firmware's keys (targets/esp32/node-app.ts)
   gw.write("fleet", "config", LWWMap, (c) => {
-    c.set("sampleMs", intervalMs);
-    c.set("unit", "°C");
-    c.set("greeting", `hello from ${GATEWAY_ID}`);
+    c.set("interval", intervalMs);
+    c.set("threshold.temperature", 30);
   });
 
   // the fleet
   const ids = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
   const nodes: SimNode[] = [];
-  let kind = "Node (SyncEngine + MqttSync + MemoryKv)";
-  let startXs: StartSimulatedNode | undefined;
-  const simDir = fileURLToPath(new URL("../targets/esp32/", import.meta.url));
-  if (simMode !== "node") {
-    if (!existsSync(join(simDir, "sim-node.ts")) && !existsSync(join(simDir, "sim-node.js"))) {
-      if (simMode === "xs") throw new Error("--sim xs: targets/esp32/sim-node.ts does not exist yet");
-      plain("note: targets/esp32/sim-node.ts is not there: the nodes run in Node instead of the firmware inside XS");
-    } else {
-      try {
-        const spec = "../targets/esp32/sim-node.js";
-        const mod = (await import(spec)) as { startSimulatedNode?: StartSimulatedNode };
-        if (typeof mod.startSimulatedNode !== "function") throw new Error("it exports no startSimulatedNode");
-        startXs = mod.startSimulatedNode;
-      } catch (e) {
-        if (simMode === "xs") throw e;
-        plain(`note: the firmware simulator failed to load (${errorMessage(e)}): the nodes run in Node instead`);
-      }
-    }
-  }
+  let kind = "";
+  const startXs: StartSimulatedNode | undefined = simMode === "node" ? undefined : startSimulatedNode;
   if (startXs !== undefined) {
     try {
       const flashDir = dirname(dbPath);
@@ -247,7 +221,7 @@ async function run(dbPath: string, stopped: Promise<string>, stopRequested: (why
           }),
         );
       }
-      kind = "the ESP32 firmware inside XS (targets/esp32/sim-node.ts)";
+      kind = "the ESP32 firmware inside XS (sim/esp32/sim-node.ts)";
     } catch (e) {
       if (simMode === "xs") throw e;
       plain(`note: the firmware simulator failed (${errorMessage(e)}): the nodes run in Node instead`);
@@ -257,20 +231,20 @@ async function run(dbPath: string, stopped: Promise<string>, stopRequested: (why
   if (nodes.length === 0) {
     for (const id of ids) {
       nodes.push(
-        await startDemoNode({
+        await startAppNode({
           id,
           brokerUrl: gw.brokerUrl,
           fleet: FLEET,
           gateways: [GATEWAY_ID],
           intervalMs,
-          heartbeatMs: 2000,
-          antiEntropyMs: 5000,
-          log: (e) => {
-            if (verbose || e.level === "warn") say(`${id}: ${e.level}: ${e.event} ${e.message}`);
+          config: { heartbeat: 2000, antiEntropy: 5000, reconnect: 500 },
+          log: (line) => {
+            if (verbose) say(`${id}: ${line}`);
           },
         }),
       );
     }
+    kind = "the firmware's node app in Node (sim/esp32/app-node.ts)";
   }
   say(`${nodes.length} nodes started: ${ids.join(", ")}, running ${kind}, a sample every ${intervalMs} ms`);
 

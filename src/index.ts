@@ -8,6 +8,7 @@ export { CrdtDb, type EntityDef, type Migration } from "./store/crdt-db.js";
 export { openClock } from "./store/clock-store.js";
 export { FlashKv } from "./store/flash-kv.js";
 export { FlashSim } from "./store/flash-sim.js";
-export { SyncEngine, type Scheduler, type PeerRole, type SyncOptions, type SyncLogEntry } from "./transport/sync-engine.js";
+export { SyncEngine, type Scheduler, type PeerRole, type SyncOptions, type SyncLogEntry, type DocumentSchema } from "./transport/sync-engine.js";
+export type { DocumentHeader } from "./transport/frames.js";
 export { makePolicy, type SyncPolicy, type PolicyRules } from "./transport/policy.js";
 export * from "./schema/index.js";

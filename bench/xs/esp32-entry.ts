@@ -1,9 +1,9 @@
 // The code the ESP32 section runs inside xsnap-worker (bundled by bench/esp32.ts with bundleForXs):
 // `globalThis.esp32Bench`, one function per step, each run as its own crank so that the host can
 // meter it (measureXs). The scenario (the node app on its stand-ins) is the one the firmware's
-// memory test runs: host-tests/device/esp32-memory-scenario.ts. The flash is on the host.
-import { createScenario, remoteFlash, type Scenario, type ScenarioNetwork } from "../../host-tests/device/esp32-memory-scenario.js";
-import { hostSend } from "../../host-tests/xs/host-channel.js";
+// memory test runs: sim/esp32/memory-scenario.ts. The flash is on the host.
+import { createScenario, remoteFlash, type Scenario, type ScenarioNetwork } from "../../sim/esp32/memory-scenario.js";
+import { hostSend } from "../../sim/xs/host-channel.js";
 
 interface Esp32Bench {
   scenario: Scenario | undefined;

@@ -8,7 +8,7 @@ import { cborDecode, cborEncode } from "../../src/core/cbor.js";
 import { toHex } from "../../src/core/hex.js";
 import { ENGINE } from "../engine.js";
 import { fc, property, checkProperty } from "../prop.js";
-import { computeOf, retainedSlots } from "../xs/meter.js";
+import { computeOf, retainedSlots } from "../../sim/xs/meter.js";
 
 test("ENGINE names the engine that runs the test", () => {
   const inXs = typeof (globalThis as { issueCommand?: unknown }).issueCommand === "function";

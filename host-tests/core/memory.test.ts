@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ENGINE } from "../engine.js";
-import { retainedSlots } from "../xs/meter.js";
+import { retainedSlots } from "../../sim/xs/meter.js";
 import { GCounter, Hlc, LWWMap, LWWRegister, ORSet } from "../../src/index.js";
 
 /** Slots `fn` leaves behind inside XS; under Node it just runs `fn` and gives undefined. */

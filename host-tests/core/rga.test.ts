@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { fc, property } from "../prop.js";
 import { ENGINE } from "../engine.js";
-import { retainedSlots } from "../xs/meter.js";
+import { retainedSlots } from "../../sim/xs/meter.js";
 import { LichenError, Rga, type Value } from "../../src/index.js";
 import { toHex } from "../../src/core/hex.js";
 

@@ -6,11 +6,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { fc, property } from "../prop.js";
 import { ENGINE } from "../engine.js";
-import { retainedSlots } from "../xs/meter.js";
+import { retainedSlots } from "../../sim/xs/meter.js";
 import fixture from "../vectors/trace-fixture.json";
 import { encodeCbor, LichenError, Text } from "../../src/index.js";
 import { toHex } from "../../src/core/hex.js";
-import { naiveIntegrate } from "./naive-sequence.js";
+import { naiveIntegrate } from "../vectors/naive-sequence.js";
 
 const code = (f: () => unknown): string => {
   try {

@@ -41,7 +41,7 @@ test.after(() => rmSync(OUT, { recursive: true, force: true }));
 
 test("the firmware's modules are built file by file under Moddable specifiers; the simulator is not among them", async () => {
   const r = await built();
-  assert.equal(r.esp32Modules.map((m) => m.specifier).sort(), ["lichen/esp32/config", "lichen/esp32/i2c-none", "lichen/esp32/key-value-ram", "lichen/esp32/node-app", "lichen/esp32/sensor", "lichen/esp32/sensor-i2c", "main"]);
+  assert.equal(r.esp32Modules.map((m) => m.specifier).sort(), ["lichen/esp32/config", "lichen/esp32/documents", "lichen/esp32/i2c-none", "lichen/esp32/key-value-ram", "lichen/esp32/node-app", "lichen/esp32/sensor", "lichen/esp32/sensor-i2c", "main"]);
   assert.equal(readdirSync(ESP32).sort(), ["lichen", "main.js"]);
   assert.ok(!readdirSync(path.join(ESP32, "lichen")).includes("sim-node.js"));
 });
@@ -108,6 +108,7 @@ test("the device rules skip the Node-only simulator (sim-node.ts), and flag devi
   const real = runDeviceRules(ROOT);
   assert.ok(real.modules.includes("targets/esp32/main.ts") && real.modules.includes("targets/esp32/node-app.ts"));
   assert.ok(!real.modules.includes("targets/esp32/sim-node.ts"));
+  assert.ok(!real.modules.some((m) => m.startsWith("sim/")), "the simulated node (sim/esp32/sim-node.ts) is host code");
 });
 
 test.run();

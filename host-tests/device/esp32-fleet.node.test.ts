@@ -1,4 +1,4 @@
-// The ESP32 firmware end to end: three simulated nodes (targets/esp32/sim-node.ts: the firmware's main
+// The ESP32 firmware end to end: three simulated nodes (sim/esp32/sim-node.ts: the firmware's main
 // module inside XS workers, their flash simulated and kept in files), a Node gateway (MqttSync over
 // SQLite) and an embedded aedes broker with lichen's ACL.
 // - The fleet converges, and a config the gateway writes reaches every node.
@@ -23,7 +23,7 @@ import { SqliteKv } from "../../src/store/sqlite.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/broker-node.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
 import type { NodeStatus } from "../../targets/esp32/node-app.js";
-import { startSimulatedNode, type SimulatedNode } from "../../targets/esp32/sim-node.js";
+import { startSimulatedNode, type SimulatedNode } from "../../sim/esp32/sim-node.js";
 import { PATIENCE_MS } from "../patience.js";
 
 const FLEET = "demo";

@@ -4,7 +4,7 @@
 // flash-stats (those of remoteFlash in esp32-memory-scenario.ts).
 import { FlashSim } from "../../src/store/flash-sim.js";
 import type { HostService, ServiceMessage } from "../runner/host-service.js";
-import { handleFlashOp } from "./esp32-flash-host.js";
+import { handleFlashOp } from "../../sim/esp32/flash-host.js";
 
 export async function start(): Promise<HostService> {
   let flash = new FlashSim({ capacityBytes: 16_384 });

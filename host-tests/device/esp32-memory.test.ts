@@ -9,9 +9,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ENGINE } from "../engine.js";
-import { hostSend, insideXs } from "../xs/host-channel.js";
-import { liveSlots } from "../xs/meter.js";
-import { createScenario, remoteFlash, SCENARIO_GATEWAY, type HostCall, type ScenarioNetwork } from "./esp32-memory-scenario.js";
+import { hostSend, insideXs } from "../../sim/xs/host-channel.js";
+import { liveSlots } from "../../sim/xs/meter.js";
+import { createScenario, remoteFlash, SCENARIO_GATEWAY, type HostCall, type ScenarioNetwork } from "../../sim/esp32/memory-scenario.js";
 
 /** Half of Moddable's default ESP32 creation (heap.initial 4,928 slots). */
 const SLOT_BUDGET = 2464;

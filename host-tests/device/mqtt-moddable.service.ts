@@ -1,29 +1,24 @@
 // Host side of mqtt-moddable.test.ts (runner/host-service.ts): an aedes broker with lichen's
 // ACL, a Node gateway (MqttSync over SqliteKv in a temp dir), and the MQTT.js clients behind the
-// stand-in of Moddable's "mqtt" module (host-tests/xs/moddable-mqtt-shim.ts), one per Client the
-// device code creates. Ops: those of the shim (connect, publish, subscribe, close, poll) and, for
-// the test: config, drop (the network of a client fails: no DISCONNECT, so its will goes out),
-// gateway-doc, gateway-write, gateway-insync, gateway-presence.
+// stand-in of Moddable's "mqtt" module (sim/moddable/mqtt.ts, its host side mqtt-bridge-node.ts),
+// one per Client the device code creates. Ops: those of the stand-in (mqtt-connect, mqtt-publish,
+// mqtt-subscribe, mqtt-close), mqtt-poll (the events since the last poll, waiting up to waitMs for
+// one) and, for the test: config, drop (the network of a client fails: no DISCONNECT, so its will
+// goes out), gateway-doc, gateway-write, gateway-insync, gateway-presence.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, type MqttClient } from "mqtt";
 import { LWWMap } from "../../src/index.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
 import { startEmbeddedBroker } from "../../src/transport/broker-node.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
 import type { SyncLogEntry } from "../../src/transport/sync-engine.js";
+import { MqttBridge } from "../../sim/moddable/mqtt-bridge-node.js";
+import type { MqttEvent } from "../../sim/moddable/mqtt.js";
 import type { HostService, ServiceMessage } from "../runner/host-service.js";
 
 const FLEET = "xs";
 const GATEWAY = "gw";
-
-interface ShimEvent {
-  cid: number;
-  type: "ready" | "message" | "close";
-  topic?: string;
-  payload?: string;
-}
 
 export async function start(): Promise<HostService> {
   const broker = await startEmbeddedBroker({ port: 0 });
@@ -48,73 +43,24 @@ export async function start(): Promise<HostService> {
   });
   await gw.ready();
 
-  const clients = new Map<number, { client: MqttClient; id: string; closedByApp: boolean; closeSent: boolean }>();
-  const events: ShimEvent[] = [];
+  const events: MqttEvent[] = [];
   let wake: (() => void) | undefined;
-  const push = (ev: ShimEvent): void => {
+  const bridge = new MqttBridge((ev) => {
     events.push(ev);
     wake?.();
-  };
+  });
 
   const handle = (msg: ServiceMessage): unknown => {
     const m = msg as Record<string, unknown> & ServiceMessage;
+    if (bridge.handle(m)) return null;
     switch (m.op) {
       case "config":
         return { host: "127.0.0.1", port: broker.port, fleet: FLEET, gateway: GATEWAY };
-      case "connect": {
-        const cid = m.cid as number;
-        const will = m.will as { topic: string; message: string; retain: boolean } | undefined;
-        const timeout = (m.timeout as number) ?? 0;
-        const client = connect({
-          host: m.host as string,
-          port: m.port as number,
-          protocol: "mqtt",
-          clientId: m.id as string,
-          ...(m.user === undefined ? {} : { username: m.user as string }),
-          ...(m.password === undefined ? {} : { password: m.password as string }),
-          protocolVersion: 4,
-          clean: true,
-          reconnectPeriod: 0, // Moddable's client never reconnects by itself
-          keepalive: Math.ceil(timeout / 1000),
-          ...(will === undefined ? {} : { will: { topic: will.topic, payload: Buffer.from(will.message, "hex"), qos: 0 as const, retain: will.retain } }),
-        });
-        const entry = { client, id: m.id as string, closedByApp: false, closeSent: false };
-        clients.set(cid, entry);
-        client.on("connect", () => push({ cid, type: "ready" }));
-        client.on("message", (topic, payload) => push({ cid, type: "message", topic, payload: payload.toString("hex") }));
-        client.on("close", () => {
-          if (entry.closedByApp || entry.closeSent) return;
-          entry.closeSent = true;
-          push({ cid, type: "close" });
-        });
-        client.on("error", () => {});
+      case "drop":
+        bridge.drop(m.id as string);
         return null;
-      }
-      case "publish": {
-        const c = clients.get(m.cid as number);
-        if (c?.client.connected) c.client.publish(m.topic as string, Buffer.from(m.payload as string, "hex"), { qos: 0, retain: m.retain === true });
-        return null;
-      }
-      case "subscribe": {
-        const c = clients.get(m.cid as number);
-        if (c?.client.connected) c.client.subscribe(m.topic as string, { qos: 0 });
-        return null;
-      }
-      case "close": {
-        const c = clients.get(m.cid as number);
-        if (c !== undefined) {
-          c.closedByApp = true;
-          c.client.end(false);
-          clients.delete(m.cid as number);
-        }
-        return null;
-      }
-      case "drop": {
-        for (const c of clients.values()) if (c.id === m.id) c.client.end(true);
-        return null;
-      }
-      case "poll": {
-        const take = (): { events: ShimEvent[] } => ({ events: events.splice(0, events.length) });
+      case "mqtt-poll": {
+        const take = (): { events: MqttEvent[] } => ({ events: events.splice(0, events.length) });
         if (events.length > 0) return take();
         return new Promise((resolve) => {
           const timer = setTimeout(() => {
@@ -152,7 +98,7 @@ export async function start(): Promise<HostService> {
   return {
     handle,
     close: async () => {
-      for (const c of clients.values()) c.client.end(true);
+      bridge.cut();
       await gw.close();
       kv.close();
       await broker.close();

@@ -9,8 +9,8 @@ import { LWWMap } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { ModdableMqttSync, timerScheduler } from "../../src/transport/mqtt-moddable.js";
 import { ENGINE } from "../engine.js";
-import { pump, pumpUntil, Timer } from "../xs/moddable-mqtt-shim.js";
-import { serviceRequest, serviceSend } from "../xs/service-bridge.js";
+import { pump, pumpUntil, Timer, usePumpedStandIns } from "../../sim/moddable/pump.js";
+import { serviceRequest, serviceSend } from "../../sim/xs/service-bridge.js";
 import { PATIENCE_MS } from "../patience.js";
 
 interface Config {
@@ -37,6 +37,7 @@ function sortKeys(v: unknown): unknown {
 }
 
 test(`a node on Moddable's MQTT client (${ENGINE}) syncs with a Node gateway over a real broker`, async () => {
+  usePumpedStandIns();
   const cfg = (await serviceRequest({ op: "config" })) as Config;
   const id = `dev-${ENGINE}`;
   const node = new ModdableMqttSync({

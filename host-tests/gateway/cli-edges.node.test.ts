@@ -18,7 +18,7 @@ import { eventPrefix, snapshotKey, stateKey } from "../../src/store/keys.js";
 import { openGatewayDb } from "../../targets/rpi/gateway-db.js";
 import { defaults } from "../../targets/rpi/gateway-config.js";
 import { startGateway } from "../../targets/rpi/gateway-daemon.js";
-import { startDemoNode } from "../../targets/rpi/demo-node.js";
+import { startAppNode } from "../../sim/esp32/app-node.js";
 import { assertCleanError, freePort, lichen, PATIENCE_MS, ROOT, waitFor, within } from "./helpers.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-cli-edges-"));
@@ -143,19 +143,22 @@ test("Home Assistant: --ha-discovery needs --broker; with one, each node's numer
   await ha.subscribeAsync(["homeassistant/#", "lichen-ha/#"]);
   const url = `mqtt://127.0.0.1:${port}`;
   const gw = await startGateway({ ...defaults(), id: "gw-ha", fleet: "ha", db: join(DIR, "ha.db"), broker: url, httpPort: 0, heartbeatMs: 500, antiEntropyMs: 1000, haDiscovery: true, logLevel: "warn" });
-  const node = await startDemoNode({ id: "n1", brokerUrl: url, fleet: "ha", gateways: ["gw-ha"], intervalMs: 0, heartbeatMs: 500, antiEntropyMs: 1000 });
+  const node = await startAppNode({ id: "n1", brokerUrl: url, fleet: "ha", gateways: ["gw-ha"], intervalMs: 86_400_000, config: { heartbeat: 500, antiEntropy: 1000, reconnect: 500 } });
   try {
-    node.write({ temp: 21.5, hum: 40, label: "north" });
-    const cfgTopic = "homeassistant/sensor/lichen_ha_n1_readings_temp/config";
+    node.write({ temperature: 21.5, humidity: 40 });
+    // and a text value beside the readings (the firmware's sensors write numbers; another writer may not)
+    (node.readings as unknown as LWWMap<string>).set("label", "north");
+    node.engine.changed("readings", "n1");
+    const cfgTopic = "homeassistant/sensor/lichen_ha_n1_readings_temperature/config";
     await waitFor("the discovery message", () => got.has(cfgTopic) && got.has("lichen-ha/ha/n1/readings"), PATIENCE_MS, () => [...got.keys()].join(", "));
     const cfg = JSON.parse(got.get(cfgTopic)!);
-    assert.is(cfg.unique_id, "lichen_ha_n1_readings_temp");
+    assert.is(cfg.unique_id, "lichen_ha_n1_readings_temperature");
     assert.is(cfg.state_topic, "lichen-ha/ha/n1/readings");
     assert.is(cfg.unit_of_measurement, "°C");
     assert.is(cfg.device_class, "temperature");
-    assert.ok(got.has("homeassistant/sensor/lichen_ha_n1_readings_hum/config"));
+    assert.ok(got.has("homeassistant/sensor/lichen_ha_n1_readings_humidity/config"));
     assert.not.ok(got.has("homeassistant/sensor/lichen_ha_n1_readings_label/config"), "text is not a numeric sensor");
-    assert.equal(JSON.parse(got.get("lichen-ha/ha/n1/readings")!), { temp: 21.5, hum: 40 });
+    assert.equal(JSON.parse(got.get("lichen-ha/ha/n1/readings")!), { temperature: 21.5, humidity: 40 });
     await waitFor("n1's availability", () => got.get("lichen-ha/ha/n1/availability") === "online");
   } finally {
     await node.stop().catch(() => {});

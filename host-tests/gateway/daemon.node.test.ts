@@ -9,14 +9,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LWWMap } from "../../src/core/maps.js";
-import { startDemoNode, type DemoNode } from "../../targets/rpi/demo-node.js";
+import { startAppNode, type AppNode } from "../../sim/esp32/app-node.js";
 import { assertCleanError, freePort, LICHEN_CLI, PATIENCE_MS, getJson, lichen, spawnChild, waitFor, within, type Child, type Run } from "./helpers.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-daemon-"));
 const GW = "gw-test";
 const FLEET = "t1";
+/** The nodes sample once at boot, then only when the test writes (the firmware's longest interval). */
+const ONE_DAY_MS = 86_400_000;
 const children: Child[] = [];
-const nodes: DemoNode[] = [];
+const nodes: AppNode[] = [];
 
 test.after(async () => {
   await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
@@ -70,36 +72,36 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   assertCleanError(twice, /^lichen: another gateway is running on .*gw\.db \(one gateway per database\)$/m, "a database in use", 1);
 
   const url = `mqtt://127.0.0.1:${port}`;
-  const common = { brokerUrl: url, fleet: FLEET, gateways: [GW], intervalMs: 0, heartbeatMs: 500, antiEntropyMs: 1000 };
-  const n1 = await startDemoNode({ id: "n1", ...common });
-  const n2 = await startDemoNode({ id: "n2", ...common });
+  const common = { brokerUrl: url, fleet: FLEET, gateways: [GW], intervalMs: ONE_DAY_MS, config: { heartbeat: 500, antiEntropy: 1000, reconnect: 500 } };
+  const n1 = await startAppNode({ id: "n1", ...common });
+  const n2 = await startAppNode({ id: "n2", ...common });
   nodes.push(n1, n2);
-  n1.write({ temp: 21.5, hum: 40 });
-  n2.write({ temp: 19.25, hum: 55 });
+  n1.write({ temperature: 21.5, humidity: 40 });
+  n2.write({ temperature: 19.25, humidity: 55 });
   n1.config.set("from-n1", "hello");
-  n1.sync.engine.changed("fleet", "config");
+  n1.engine.changed("fleet", "config");
   n2.config.set("from-n2", "hi");
-  n2.sync.engine.changed("fleet", "config");
+  n2.engine.changed("fleet", "config");
   await waitFor(
     "the nodes to converge through the gateway",
-    () => n1.sync.engine.inSync(GW) && n2.sync.engine.inSync(GW) && Object.keys(n1.config.value()).length === 2 && Object.keys(n2.config.value()).length === 2,
+    () => n1.engine.inSync(GW) && n2.engine.inSync(GW) && Object.keys(n1.config.value()).length === 2 && Object.keys(n2.config.value()).length === 2,
     PATIENCE_MS,
     () => `n1 ${JSON.stringify(n1.config.value())} n2 ${JSON.stringify(n2.config.value())}; gateway log: ${gw.stdout.slice(-800)}`,
   );
   assert.equal(n1.config.value(), n2.config.value(), "both nodes hold the same fleet/config");
   const entities = (await getJson(`${api}/api/entities`)).body.entities as Array<{ key: string; value: unknown }>;
-  assert.equal(entities.find((e) => e.key === "readings/n1")?.value, { hum: 40, temp: 21.5 }, "the gateway holds n1's readings");
-  assert.equal(entities.find((e) => e.key === "readings/n2")?.value, { hum: 55, temp: 19.25 });
+  assert.equal(entities.find((e) => e.key === "readings/n1")?.value, { humidity: 40, temperature: 21.5 }, "the gateway holds n1's readings");
+  assert.equal(entities.find((e) => e.key === "readings/n2")?.value, { humidity: 55, temperature: 19.25 });
   const nodesView = (await getJson(`${api}/api/nodes`)).body.nodes as Array<{ id: string; online: boolean; docs: string[] }>;
   assert.equal(nodesView.filter((n) => n.online).map((n) => n.id), ["n1", "n2"], "both nodes online");
 
   // the origin rule: n1 relays events of another replica into its own document: refused, logged as a JSON line
   const foreign = new LWWMap("n9");
   foreign.set("t", -40);
-  const forged = n1.sync.engine.open("forged", "n1", LWWMap);
+  const forged = n1.engine.open("forged", "n1", LWWMap);
   forged.applyDelta(foreign.delta());
   forged.set("own", 1); // a node pushes only when it holds events of its own the gateway lacks
-  n1.sync.engine.changed("forged", "n1");
+  n1.engine.changed("forged", "n1");
   await waitFor("the forged delta to be logged", () => gw.lines().some((l) => l.event === "forged" && l.peer === "n1"), PATIENCE_MS, () => gw.stdout.slice(-600));
 
   // the logs: every line a JSON object with ts, level, event
@@ -123,13 +125,13 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   const report = JSON.parse(st.stdout) as { namespaces: Array<{ namespace: string; entities: number }>; logs: Array<{ namespace: string; events: number }> };
   assert.is(report.namespaces.find((n) => n.namespace === "readings")?.entities, 2, "two readings documents stored");
   assert.ok((report.logs.find((l) => l.namespace === "readings")?.events ?? 0) >= 2, "their deltas are in the event log");
-  assert.equal(JSON.parse(insp.stdout).value, { hum: 55, temp: 19.25 });
+  assert.equal(JSON.parse(insp.stdout).value, { humidity: 55, temperature: 19.25 });
 
   // started again: everything is there
   const ready = gw.lines().find((l) => l.event === "ready")!;
   assert.ok((ready.documents as number) >= 3, `the engine reloaded its documents (${ready.documents})`);
   const again = (await getJson(`${api}/api/entities`)).body.entities as Array<{ key: string; value: unknown }>;
-  assert.equal(again.find((e) => e.key === "readings/n1")?.value, { hum: 40, temp: 21.5 }, "n1's readings survive the restart");
+  assert.equal(again.find((e) => e.key === "readings/n1")?.value, { humidity: 40, temperature: 21.5 }, "n1's readings survive the restart");
   assert.equal(again.find((e) => e.key === "fleet/config")?.value, { "from-n1": "hello", "from-n2": "hi" });
   const detail = await getJson(`${api}/api/entity?key=readings/n1`);
   assert.is(detail.status, 200);

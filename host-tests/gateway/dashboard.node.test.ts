@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { LWWMap } from "../../src/core/maps.js";
 import { defaults } from "../../targets/rpi/gateway-config.js";
 import { startGateway, type Gateway } from "../../targets/rpi/gateway-daemon.js";
-import { startDemoNode, type DemoNode } from "../../targets/rpi/demo-node.js";
+import { startAppNode, type AppNode } from "../../sim/esp32/app-node.js";
 import { getJson, PATIENCE_MS, ROOT, sleep, waitFor, within } from "./helpers.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -30,7 +30,7 @@ interface Page {
 }
 
 let gw: Gateway | undefined;
-const nodes: DemoNode[] = [];
+const nodes: AppNode[] = [];
 const logs: Array<{ level: string; event: string }> = [];
 
 test.before(async () => {
@@ -39,17 +39,17 @@ test.before(async () => {
     { log: (level, event) => logs.push({ level, event }) },
   );
   gw.write("fleet", "config", LWWMap, (c) => {
-    c.set("sampleMs", 400);
-    c.set("unit", "°C");
+    c.set("interval", 400);
+    c.set("threshold.temperature", 30);
   });
-  const common = { brokerUrl: gw.brokerUrl, fleet: FLEET, gateways: [GW], heartbeatMs: 500, antiEntropyMs: 1000 };
+  const common = { brokerUrl: gw.brokerUrl, fleet: FLEET, gateways: [GW], config: { heartbeat: 500, antiEntropy: 1000, reconnect: 500 } };
   // n3 comes, writes, and goes: the page shows it offline
-  const n3 = await startDemoNode({ id: "n3", ...common, intervalMs: 0 });
-  n3.write({ temp: 17.5, hum: 61 });
+  const n3 = await startAppNode({ id: "n3", ...common, intervalMs: 86_400_000 });
+  n3.write({ temperature: 17.5, humidity: 61 });
   await waitFor("n3's readings at the gateway", () => gw!.engine.get("readings/n3") !== undefined, PATIENCE_MS);
   await n3.stop();
-  nodes.push(await startDemoNode({ id: "n1", ...common, intervalMs: 400 }), await startDemoNode({ id: "n2", ...common, intervalMs: 400 }));
-  nodes[0]!.write({ temp: 21.5, setpoint: 20 });
+  nodes.push(await startAppNode({ id: "n1", ...common, intervalMs: 400 }), await startAppNode({ id: "n2", ...common, intervalMs: 400 }));
+  nodes[0]!.write({ temperature: 21.5, setpoint: 20 });
   await waitFor("both nodes online at the gateway", () => gw!.monitor.nodes().filter((n) => n.online).length === 2, PATIENCE_MS);
 });
 
@@ -220,14 +220,14 @@ test("the page in Chromium: nodes, values, live updates, details; a screenshot",
     await sleep(300);
     const widths = await page.evaluate(() => [(globalThis as unknown as Page).document.documentElement.scrollWidth, (globalThis as unknown as Page).document.documentElement.clientWidth]);
     assert.ok(widths[0]! <= 390, `the page is ${widths[0]} px wide at 390 px`);
-    await page.locator("#settings-table tbody tr:last-child .s-key").fill("threshold.temp", { timeout: PATIENCE_MS });
+    await page.locator("#settings-table tbody tr:last-child .s-key").fill("threshold.temperature", { timeout: PATIENCE_MS });
     await page.locator("#settings-table tbody tr:last-child .s-value").fill("28.5", { timeout: PATIENCE_MS });
     await page.locator("#settings-apply").click({ timeout: PATIENCE_MS });
     await until("the change made", cellHas, ["#settings-status", "applied at the gateway"]);
-    await waitFor("both nodes hold threshold.temp", () => nodes.every((n) => n.config.get("threshold.temp") === 28.5), PATIENCE_MS);
+    await waitFor("both nodes hold threshold.temperature", () => nodes.every((n) => n.config.get("threshold.temperature") === 28.5), PATIENCE_MS);
     await until("n1 and n2 applied it", (ids) => ids.every((id) => (globalThis as unknown as Page).document.querySelector(`#settings-nodes tr[data-node="${id}"] .state`)?.textContent === "applied"), ["n1", "n2"]);
     assert.is(await text('#settings-nodes tr[data-node="n3"] .state'), "offline", "n3 is offline: not applied");
-    assert.is((gw!.engine.get("fleet/config")!.value() as Record<string, unknown>)["threshold.temp"], 28.5, "written by the gateway");
+    assert.is((gw!.engine.get("fleet/config")!.value() as Record<string, unknown>)["threshold.temperature"], 28.5, "written by the gateway");
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-390.png"), fullPage: true, timeout: PATIENCE_MS });
 
     // the gateway goes away: the page says so, and shows no figure as current

@@ -15,7 +15,7 @@ import { defaults, type GatewayConfig } from "../../targets/rpi/gateway-config.j
 import { PEER_LOG_INTERVAL_MS, startGateway, type Gateway } from "../../targets/rpi/gateway-daemon.js";
 import { LogLimiter } from "../../targets/rpi/log-limit.js";
 import { LICHEN_CLI, PATIENCE_MS, ROOT, waitFor, within } from "./helpers.js";
-import { attempt } from "../net.js";
+import { attempt } from "../../sim/network/ports.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "lichen-edge-"));
 let seq = 0;

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { LWWMap } from "../../src/core/maps.js";
 import { defaults, type GatewayConfig } from "../../targets/rpi/gateway-config.js";
 import { maintain, startGateway, type Gateway } from "../../targets/rpi/gateway-daemon.js";
-import { startDemoNode, type DemoNode } from "../../targets/rpi/demo-node.js";
+import { startAppNode, type AppNode } from "../../sim/esp32/app-node.js";
 import { freePort, getJson, lichen, PATIENCE_MS, waitFor } from "./helpers.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-fleet-ops-"));
@@ -25,7 +25,9 @@ const FLEET = "ops";
 const DB = join(DIR, "gw.db");
 let gw: Gateway | undefined;
 let config: GatewayConfig;
-const nodes: DemoNode[] = [];
+/** The firmware's longest interval: the nodes sample once at boot, then when a test writes. */
+const ONE_DAY_MS = 86_400_000;
+const nodes: AppNode[] = [];
 const applied: Array<{ peer: string; doc: string }> = [];
 
 async function start(): Promise<Gateway> {
@@ -35,11 +37,12 @@ async function start(): Promise<Gateway> {
 test.before(async () => {
   config = { ...defaults(), id: GW, fleet: FLEET, db: DB, port: await freePort(), httpPort: 0, heartbeatMs: 500, antiEntropyMs: 1000, logLevel: "warn" };
   gw = await start();
-  gw.write("fleet", "config", LWWMap, (c) => c.set("sampleMs", 1000));
-  const common = { brokerUrl: gw.brokerUrl, fleet: FLEET, gateways: [GW], heartbeatMs: 500, antiEntropyMs: 1000, intervalMs: 0 };
-  nodes.push(await startDemoNode({ id: "n1", ...common }), await startDemoNode({ id: "n2", ...common }));
+  // the firmware's interval, a day: the nodes sample once at boot, then when a test writes
+  gw.write("fleet", "config", LWWMap, (c) => c.set("interval", ONE_DAY_MS));
+  const common = { brokerUrl: gw.brokerUrl, fleet: FLEET, gateways: [GW], config: { heartbeat: 500, antiEntropy: 1000, reconnect: 500 }, intervalMs: ONE_DAY_MS };
+  nodes.push(await startAppNode({ id: "n1", ...common }), await startAppNode({ id: "n2", ...common }));
   await waitFor("both nodes online", () => gw!.monitor.nodes().filter((n) => n.online).length === 2);
-  await waitFor("both nodes hold fleet/config", () => nodes.every((n) => n.config.get("sampleMs") === 1000));
+  await waitFor("both nodes hold fleet/config", () => nodes.every((n) => n.config.get("interval") === ONE_DAY_MS));
 });
 
 test.after(async () => {
@@ -53,12 +56,12 @@ const post = (path: string, body: string, headers: Record<string, string>): Prom
 
 test("lichen set / get: through the gateway's HTTP API; the nodes apply the change and the API says when", async () => {
   const url = gw!.httpUrl;
-  const set = await lichen(["set", "fleet/config", "sampleMs=5000", "alarm.temp=31.5", "mode=eco", "--url", url, "--wait", String(PATIENCE_MS / 1000), "--json"]);
+  const set = await lichen(["set", "fleet/config", "interval=43200000", "threshold.temperature=31.5", "mode=eco", "--url", url, "--wait", String(PATIENCE_MS / 1000), "--json"]);
   assert.is(set.code, 0, set.stderr);
   const view = JSON.parse(set.stdout);
-  assert.equal(view.value, { sampleMs: 5000, "alarm.temp": 31.5, mode: "eco" });
+  assert.equal(view.value, { interval: 43_200_000, "threshold.temperature": 31.5, mode: "eco" });
   for (const n of nodes) {
-    assert.is(n.config.get("sampleMs"), 5000, `${n.id} has the new value`);
+    assert.is(n.config.get("interval"), 43_200_000, `${n.id} has the new value`);
     const row = view.nodes.find((x: { id: string }) => x.id === n.id);
     assert.is(row.state, "applied", `${n.id} applied`);
     assert.ok(typeof row.appliedAt === "number" && row.appliedAt >= view.changedAt, `${n.id}: applied after the change`);
@@ -68,7 +71,7 @@ test("lichen set / get: through the gateway's HTTP API; the nodes apply the chan
 
   const get = await lichen(["get", "fleet/config", "--url", url]);
   assert.is(get.code, 0, get.stderr);
-  assert.match(get.stdout, /sampleMs\s+5000/);
+  assert.match(get.stdout, /interval\s+43200000/);
   assert.match(get.stdout, /n1 {2}applied/);
 
   // removing a key
@@ -80,7 +83,7 @@ test("lichen set / get: through the gateway's HTTP API; the nodes apply the chan
 test("settings: refusals are clear and change nothing", async () => {
   const url = gw!.httpUrl;
   const before = JSON.stringify(gw!.engine.get("readings/n1")?.value() ?? null);
-  const own = await lichen(["set", "readings/n1", "temp=99", "--url", url]);
+  const own = await lichen(["set", "readings/n1", "temperature=99", "--url", url]);
   assert.is(own.code, 1);
   assert.match(own.stderr, /not permitted.*fleet\/\*/);
   assert.is(JSON.stringify(gw!.engine.get("readings/n1")?.value() ?? null), before, "a node's document is left alone");
@@ -91,13 +94,13 @@ test("settings: refusals are clear and change nothing", async () => {
 
   const config = JSON.stringify(gw!.engine.get("fleet/config")!.value());
   // a cross-site form: text/plain, or JSON from another origin
-  assert.is((await post("/api/settings?doc=fleet/config", '{"sampleMs":1}', { "Content-Type": "text/plain" })).status, 403);
-  assert.is((await post("/api/settings?doc=fleet/config", '{"sampleMs":1}', { "Content-Type": "application/json", Origin: "http://evil.example" })).status, 403);
-  const nested = await post("/api/settings?doc=fleet/config", '{"sampleMs":{"a":1}}', { "Content-Type": "application/json" });
+  assert.is((await post("/api/settings?doc=fleet/config", '{"interval":1}', { "Content-Type": "text/plain" })).status, 403);
+  assert.is((await post("/api/settings?doc=fleet/config", '{"interval":1}', { "Content-Type": "application/json", Origin: "http://evil.example" })).status, 403);
+  const nested = await post("/api/settings?doc=fleet/config", '{"interval":{"a":1}}', { "Content-Type": "application/json" });
   assert.is(nested.status, 400);
   assert.match(nested.body.error, /a value is a finite number/);
   assert.is((await post("/api/settings?doc=fleet/config", "{not json", { "Content-Type": "application/json" })).status, 400);
-  assert.is((await post("/api/settings?doc=readings/n1", '{"temp":1}', { "Content-Type": "application/json" })).status, 403, "a node's document");
+  assert.is((await post("/api/settings?doc=readings/n1", '{"temperature":1}', { "Content-Type": "application/json" })).status, 403, "a node's document");
   assert.is(JSON.stringify(gw!.engine.get("fleet/config")!.value()), config, "nothing changed");
 
   const down = await lichen(["get", "--url", "http://127.0.0.1:1/"]);
@@ -108,36 +111,39 @@ test("settings: refusals are clear and change nothing", async () => {
 test("history: one row per changed field; lichen history as CSV and JSON; --since, --field; retention", async () => {
   const n1 = nodes[0]!;
   const count = (): number => gw!.db.sql.prepare("SELECT count(*) FROM lichen_history WHERE doc = 'readings/n1'").pluck().get() as number;
-  n1.write({ temp: 20.5, hum: 40 });
-  await waitFor("temp 20.5 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temp === 20.5);
+  // stored, not only applied: the gateway commits received deltas in groups, and writes their
+  // history rows right after the group's transaction
+  const storedTemp = (): unknown => (gw!.db.states.load("readings", "n1", (b) => LWWMap.fromBytes(b))?.value() as any)?.temperature;
+  n1.write({ temperature: 20.5, humidity: 40 });
+  await waitFor("temperature 20.5 stored at the gateway", () => storedTemp() === 20.5);
   const afterFirst = count();
   await new Promise((r) => setTimeout(r, 10)); // t0 after the first write's rows, in another millisecond
   const t0 = Date.now();
-  n1.write({ temp: 21.25 }); // hum unchanged
-  await waitFor("temp 21.25 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temp === 21.25);
-  assert.is(count(), afterFirst + 1, "one row: only temp changed");
+  n1.write({ temperature: 21.25 }); // humidity unchanged
+  await waitFor("temperature 21.25 stored at the gateway", () => storedTemp() === 21.25);
+  assert.is(count(), afterFirst + 1, "one row: only temperature changed");
   const last = gw!.db.sql.prepare("SELECT field, value FROM lichen_history WHERE doc = 'readings/n1' ORDER BY rowid DESC LIMIT 1").get() as { field: string; value: string };
-  assert.equal(last, { field: "temp", value: "21.25" }, "the row holds the field, not the whole value");
+  assert.equal(last, { field: "temperature", value: "21.25" }, "the row holds the field, not the whole value");
 
   const csv = await lichen(["history", DB, "readings/n1", "--format", "csv"]);
   assert.is(csv.code, 0, csv.stderr);
   const lines = csv.stdout.trimEnd().split("\r\n");
-  assert.is(lines[0], "time,hum,temp", "one column per field");
-  assert.match(lines[lines.length - 1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z,40,21\.25$/, "the last row carries hum forward");
+  assert.is(lines[0], "time,humidity,temperature", "one column per field");
+  assert.match(lines[lines.length - 1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z,40,21\.25$/, "the last row carries humidity forward");
 
-  const json = await lichen(["history", DB, "readings/n1", "--format", "json", "--field", "temp", "--since", new Date(t0).toISOString()]);
+  const json = await lichen(["history", DB, "readings/n1", "--format", "json", "--field", "temperature", "--since", new Date(t0).toISOString()]);
   assert.is(json.code, 0, json.stderr);
   const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
   assert.is(rows.length, 1);
-  assert.equal(Object.keys(rows[0]!).sort(), ["t", "temp", "time"]);
-  assert.is(rows[0]!.temp, 21.25);
+  assert.equal(Object.keys(rows[0]!).sort(), ["t", "temperature", "time"]);
+  assert.is(rows[0]!.temperature, 21.25);
 
   const none = await lichen(["history", DB, "readings/nope"]);
   assert.is(none.code, 1);
   assert.match(none.stderr, /no history of readings\/nope.*readings\/n1/);
 
   // the API the dashboard's chart reads
-  const api = await getJson(new URL(`/api/history?doc=readings/n1&field=temp&since=${t0}`, gw!.httpUrl).href);
+  const api = await getJson(new URL(`/api/history?doc=readings/n1&field=temperature&since=${t0}`, gw!.httpUrl).href);
   assert.equal(api.body.rows.map((r: { value: number }) => r.value), [21.25]);
 
   // retention: rows older than --history-days go at the next maintenance
@@ -161,12 +167,12 @@ function parseMetrics(text: string): Map<string, number> {
 test("/metrics and /healthz tell what the gateway measured; a refused write is counted by reason", async () => {
   // n1 writes n2's document: the gateway refuses it (the write policy)
   const n1 = nodes[0]!;
-  const forged = n1.sync.engine.open("readings", "n2", LWWMap);
-  forged.set("temp", -40);
-  n1.sync.engine.changed("readings", "n2");
+  const forged = n1.engine.open("readings", "n2", LWWMap);
+  forged.set("temperature", -40);
+  n1.engine.changed("readings", "n2");
   await waitFor("the refusal counted", () => (gw!.monitor.totals.refusedBy.forbidden ?? 0) > 0, PATIENCE_MS, () => JSON.stringify(gw!.monitor.totals));
-  n1.write({ temp: 22 });
-  await waitFor("temp 22 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temp === 22);
+  n1.write({ temperature: 22 });
+  await waitFor("temperature 22 at the gateway", () => (gw!.engine.get("readings/n1")?.value() as any)?.temperature === 22);
 
   const r = await fetch(new URL("/metrics", gw!.httpUrl), { signal: AbortSignal.timeout(PATIENCE_MS) });
   assert.is(r.status, 200);
@@ -203,14 +209,14 @@ test("lichen backup while the gateway runs; a gateway restored from it catches u
   assert.ok(JSON.parse(st.stdout).namespaces.some((n: { namespace: string }) => n.namespace === "readings"));
 
   // after the backup: n2 writes; then the gateway's disk is lost and restored from the backup
-  nodes[1]!.write({ temp: 30.75, hum: 55 });
-  await waitFor("n2's new reading at the gateway", () => (gw!.engine.get("readings/n2")?.value() as any)?.temp === 30.75);
+  nodes[1]!.write({ temperature: 30.75, humidity: 55 });
+  await waitFor("n2's new reading at the gateway", () => (gw!.engine.get("readings/n2")?.value() as any)?.temperature === 30.75);
   await gw!.stop("restore");
   for (const suffix of ["", "-wal", "-shm"]) rmSync(`${DB}${suffix}`, { force: true });
   copyFileSync(copy, DB);
   gw = await start();
-  assert.not.equal((gw.engine.get("readings/n2")?.value() as any)?.temp, 30.75, "the backup predates the write");
-  await waitFor("the restored gateway caught up from n2", () => (gw!.engine.get("readings/n2")?.value() as any)?.temp === 30.75, PATIENCE_MS, () => JSON.stringify(gw!.engine.get("readings/n2")?.value()));
+  assert.not.equal((gw.engine.get("readings/n2")?.value() as any)?.temperature, 30.75, "the backup predates the write");
+  await waitFor("the restored gateway caught up from n2", () => (gw!.engine.get("readings/n2")?.value() as any)?.temperature === 30.75, PATIENCE_MS, () => JSON.stringify(gw!.engine.get("readings/n2")?.value()));
 });
 
 test.run();

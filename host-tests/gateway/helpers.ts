@@ -1,6 +1,6 @@
 // Shared by the gateway daemon's tests (daemon, dashboard, npm start): child processes with
 // deadlines, free ports, polling with deadlines (uvu has no timeouts of its own).
-import { freePort } from "../net.js";
+import { freePort } from "../../sim/network/ports.js";
 import { PATIENCE_MS } from "../patience.js";
 
 export { PATIENCE_MS };

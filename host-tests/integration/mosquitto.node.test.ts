@@ -15,7 +15,7 @@ import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
-import { attempt, freePort, portOpen } from "../net.js";
+import { attempt, freePort, portOpen } from "../../sim/network/ports.js";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const CONF = fileURLToPath(new URL("../../targets/rpi/mosquitto/lichen.conf", import.meta.url));

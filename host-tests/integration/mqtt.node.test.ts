@@ -5,7 +5,7 @@
 // SIGKILLed mid-sync and restarted (in a child process), losing nothing it acknowledged.
 // Every wait has its own deadline (uvu has none).
 import { makePolicy } from "../../src/transport/policy.js";
-import { freePort, portOpen } from "../net.js";
+import { freePort, portOpen } from "../../sim/network/ports.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +17,7 @@ import * as assert from "uvu/assert";
 import { LWWMap, type Crdt } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
-import { decodeFrame, encodeFrame, FrameKind } from "../../src/transport/frames.js";
+import { decodeFrame, encodeFrame } from "../../src/transport/frames.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/broker-node.js";
 import { MqttSync } from "../../src/transport/mqtt-node.js";
 import { encodePresence } from "../../src/transport/mqtt-topics.js";
@@ -302,7 +302,7 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
     // 1. a client publishing as another: a delta "from n2" sent by "rogue", on n2's topic
     const fake = new LWWMap<number>("n2");
     fake.set("t", -40);
-    const forgedDelta = encodeFrame({ kind: FrameKind.Delta, doc: "forged/x", type: fake.typeTag, delta: fake.delta() });
+    const forgedDelta = encodeFrame({ kind: 3, doc: "forged/x", type: fake.typeTag, delta: fake.delta() });
     const rogue = await rawClient(broker.url, "rogue");
     raw.push(rogue);
     rogue.publish(`lichen/${fleet}/${GW}/in/n2`, Buffer.from(forgedDelta), { qos: 0 });
@@ -324,7 +324,7 @@ async function aclScenario(broker: Broker, fleet: string): Promise<void> {
     const n9 = await rawClient(broker.url, "n9");
     raw.push(n9);
     n9.publish(`lichen/${fleet}/n9/presence`, Buffer.from(encodePresence({ state: "online", role: "node", ts: Date.now(), hb: 60_000 })), { qos: 0, retain: true });
-    const probe = encodeFrame({ kind: FrameKind.Delta, doc: "probe/n9", type: fake.typeTag, delta: fake.delta() });
+    const probe = encodeFrame({ kind: 3, doc: "probe/n9", type: fake.typeTag, delta: fake.delta() });
     await waitFor("the gateway to log the forged delta", () => {
       n9.publish(`lichen/${fleet}/${GW}/in/n9`, Buffer.from(probe), { qos: 0 });
       return f.logs.some((l) => l.event === "forged" && l.peer === "n9");
@@ -416,16 +416,18 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
       n.config.set(n.id, "before");
       n.sync.engine.changed("fleet", "config");
     }
-    // What each node saw acknowledged: the ACK frames the gateway sent it carry the gateway's
-    // version of the node's readings; write i is acknowledged once that version reaches the
+    // What each node saw acknowledged: on each APPLIED frame the gateway sent it, the version the
+    // node now knows the gateway holds of its readings; write i is acknowledged once that version reaches the
     // node's own counter right after write i.
     const counterAt = new Map(nodes.map((n) => [n.id, [] as number[]]));
     const ackedCounter = new Map(nodes.map((n) => [n.id, 0]));
     for (const n of nodes) {
       n.sync.client.on("message", (_topic, payload) => {
         try {
-          const f = decodeFrame(new Uint8Array(payload));
-          if (f.kind === FrameKind.Ack && f.doc === `readings/${n.id}`) ackedCounter.set(n.id, Math.max(ackedCounter.get(n.id)!, f.version.get(n.id)));
+          // the binding's listener came first: the node's engine has taken the frame in already
+          const f = decodeFrame(new Uint8Array(payload), 4000, { ids: [GW, n.id], maxExpandedBytes: 65536 });
+          const acked = f.kind === 7 && f.doc === `readings/${n.id}` ? n.sync.engine.acknowledged(GW, f.doc)?.get(n.id) : undefined;
+          if (acked !== undefined) ackedCounter.set(n.id, Math.max(ackedCounter.get(n.id)!, acked));
         } catch {
           // a presence, or a part of a larger frame
         }

@@ -17,7 +17,7 @@ import { spawn } from "node:child_process";
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../net.js";
+import { freePort } from "../../sim/network/ports.js";
 import { spawnChild, waitFor, within, type Child } from "../gateway/helpers.js";
 
 const ROOT = realpathSync(new URL("../..", import.meta.url));

@@ -5,7 +5,7 @@
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 // Frames of the test machinery and of dependencies: not where a failure is.
-const MACHINERY = /node_modules|node:|host-tests\/xs\/|host-tests\/runner\/|host-tests\/prop\./;
+const MACHINERY = /node_modules|node:|sim\/xs\/|host-tests\/runner\/|host-tests\/prop\./;
 
 /** Where the error was thrown, as "at ..." line(s).
  * Node: the first frame in the project's own files, as a path from the repo root.
@@ -22,7 +22,7 @@ export function where(stack: string | undefined, message = ""): string {
   if (xs.length) return xs.slice(0, 16).map((f) => (f.startsWith("at ") ? f : `at ${f}`)).join("\n");
   for (const f of frames) {
     if (MACHINERY.test(f) || !/\.[cm]?[jt]sx?:\d+/.test(f)) continue;
-    const rel = f.replace(/(?:file:\/\/)?\/[^\s()]*?\/(?=(?:host-tests|src|bench|scripts|targets)\/)/, "");
+    const rel = f.replace(/(?:file:\/\/)?\/[^\s()]*?\/(?=(?:host-tests|sim|src|bench|scripts|targets|examples)\/)/, "");
     return rel.startsWith("at ") ? rel : `at ${rel}`;
   }
   return "";

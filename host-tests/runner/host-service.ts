@@ -3,11 +3,11 @@
 // A test file `x.test.ts` may come with `x.service.ts` beside it: a module exporting
 // `start(): Promise<HostService>`. The runner starts it before the file's tests and closes it after:
 // - in XS (run.ts), the worker reaches it with `hostSend({ kind: "service", op, ... })`
-//   (host-tests/xs/host-channel.ts): the host answers with `await service.handle(msg)`, while the
+//   (sim/xs/host-channel.ts): the host answers with `await service.handle(msg)`, while the
 //   worker waits (the Node event loop runs meanwhile: brokers, sockets, timers);
 // - under Node (runner/node-child.ts), it is started in the test's own process and put on
 //   `globalThis.__lichenHostService`, so the same test code reaches it in process.
-// host-tests/xs/service-bridge.ts hides the difference from the test (and from shims).
+// sim/xs/service-bridge.ts hides the difference from the test (and from shims).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";

@@ -1,7 +1,7 @@
 // Runs ONE test file under Node, in its own process: `tsx host-tests/runner/node-child.ts <file>`.
 //
 // Why a child per file, with our own uvu stand-in: uvu prints a human summary and keeps no
-// per-test results, so the file's `import ... from "uvu"` is resolved to host-tests/xs/uvu-shim.ts
+// per-test results, so the file's `import ... from "uvu"` is resolved to host-tests/runner/uvu-shim.ts
 // (the same runner the XS bundles use) by a module resolve hook, and every event goes to the parent
 // as one line on stdout: MARK + JSON. A process per file isolates module state and lets the parent
 // kill a file that hangs. An exception while importing the file is reported as a failed
@@ -10,20 +10,20 @@ import { register } from "node:module";
 import { writeSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
-import { MODDABLE_SHIMS } from "../xs/moddable-shims.js";
+import { MODDABLE_SHIMS } from "../../sim/moddable/shims.js";
 import { SERVICE_GLOBAL, startHostService, type HostService } from "./host-service.js";
 import { MARK } from "./protocol.js";
 
 /** A test's deadline under Node unless LICHEN_TEST_TIMEOUT_MS says otherwise. */
 const DEFAULT_TEST_TIMEOUT_MS = 600_000;
 
-const shimUrl = new URL("../xs/uvu-shim.ts", import.meta.url).href;
+const shimUrl = new URL("./uvu-shim.ts", import.meta.url).href;
 const moddableShims = Object.fromEntries(Object.entries(MODDABLE_SHIMS).map(([name, path]) => [name, pathToFileURL(path).href]));
 register("./resolve-hook.mjs", import.meta.url, { data: { shimUrl, moddableShims } });
 
 // Imported after register() and by the same URL the hook returns, so the test file and this
 // driver share one instance of the shim (one queue).
-const { runQueued, describeError } = (await import(shimUrl)) as typeof import("../xs/uvu-shim.js");
+const { runQueued, describeError } = (await import(shimUrl)) as typeof import("./uvu-shim.js");
 
 const send = (ev: object): void => {
   writeSync(1, `\n${MARK}${JSON.stringify(ev)}\n`);
@@ -46,7 +46,7 @@ process.on("uncaughtException", (e) => {
 });
 
 // The file's host service (runner/host-service.ts), if it has one: in this process, for the test
-// code to reach through globalThis (host-tests/xs/service-bridge.ts).
+// code to reach through globalThis (sim/xs/service-bridge.ts).
 let service: HostService | undefined;
 let loaded = false;
 try {

@@ -5,7 +5,7 @@ export const MARK = "\u001eLICHEN-EVENT\u001f";
 
 export type RunnerEvent =
   | { kind: "start"; name: string }
-  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; file?: string; skipped?: string }
+  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; file?: string; skipped?: string; stackDepth?: number }
   | { kind: "log"; level: string; text: string }
   | { kind: "slots" }
   | { kind: "service"; op: string; [key: string]: unknown }

@@ -1,8 +1,8 @@
 // Node module resolve hook, registered by node-child.ts in each test file's process:
-// - the bare specifier "uvu" resolves to our reporting stand-in (host-tests/xs/uvu-shim.ts);
+// - the bare specifier "uvu" resolves to our reporting stand-in (host-tests/runner/uvu-shim.ts);
 //   "uvu/assert" and the rest of uvu are untouched;
 // - a Moddable SDK module (e.g. "mqtt") imported by a `*-moddable.ts` file resolves to its
-//   stand-in (host-tests/xs/moddable-shims.ts), as in the XS bundles; imported by anything else,
+//   stand-in (sim/moddable/shims.ts), as in the XS bundles; imported by anything else,
 //   it is what Node finds (MQTT.js for "mqtt").
 // Plain .mjs because hooks run in the loader thread.
 let shimUrl = "";

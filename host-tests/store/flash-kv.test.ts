@@ -10,7 +10,7 @@ import { bucketOf, checksum32, chunkKeyOf, FLASH_FORMAT, FlashKv, headKeyOf } fr
 import type { KvOp } from "../../src/store/kv.js";
 import { ENGINE } from "../engine.js";
 import { fc, property } from "../prop.js";
-import { retainedSlots } from "../xs/meter.js";
+import { retainedSlots } from "../../sim/xs/meter.js";
 
 const code = (c: string) => (e: unknown) => e instanceof LichenError && e.code === c;
 

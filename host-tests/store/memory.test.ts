@@ -1,10 +1,10 @@
 // The store layer over MemoryKv, on both engines; coalescing and the clock reservation.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { GCounter, HLC_EPOCH_MS, HLC_LOGICAL_SPAN } from "../../src/index.js";
+import { GCounter, HLC_EPOCH_MS, HLC_LOGICAL_SPAN, LWWMap } from "../../src/index.js";
 import { openClock } from "../../src/store/clock-store.js";
 import { CLOCK_KEY } from "../../src/store/keys.js";
-import { MemoryKv, type KvOp, type KvStore } from "../../src/store/kv.js";
+import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/store/kv.js";
 import { StateStore } from "../../src/store/state-store.js";
 import { storeSuite } from "./suite.js";
 
@@ -61,6 +61,46 @@ test("coalescing: 100 increments cost one write under the device policy, 100 wri
     direct.save("counters", "events", c);
   }
   assert.is(through.writes, 100);
+});
+
+test("views: built only for a store that keeps them, with the keys changed where the caller says", () => {
+  const seen: Array<readonly EntityView[] | undefined> = [];
+  class ViewsKv extends MemoryKv {
+    constructor(readonly keepsViews: boolean) {
+      super();
+    }
+    override batch(ops: readonly KvOp[], views?: readonly EntityView[]): void {
+      seen.push(views);
+      super.batch(ops, views);
+    }
+  }
+  let values = 0;
+  class CountedMap extends LWWMap<number> {
+    override value(): { [key: string]: number } {
+      values++;
+      return super.value();
+    }
+  }
+  const m = new CountedMap("n1");
+  m.set("temp", 20);
+  m.set("hum", 40);
+  new StateStore(new ViewsKv(false)).save("readings", "n1", m);
+  assert.equal(seen, [undefined], "a node's flash gets no views");
+  assert.is(values, 0, "and no value() is computed for them");
+  const states = new StateStore(new ViewsKv(true));
+  states.save("readings", "n1", m);
+  assert.equal(seen[1], [{ namespace: "readings", id: "n1", type: "LWWMap", value: { hum: 40, temp: 20 } }]);
+  states.stage("readings", "n1", m, ["temp"]);
+  states.stage("readings", "n1", m, ["hum"]);
+  values = 0;
+  states.flush();
+  const v = seen[2]![0]!;
+  assert.equal(v.fields, [["hum", 40], ["temp", 20]], "the keys of every staged change, once each");
+  assert.is(values, 0, "no whole value for a change of keys");
+  states.stage("readings", "n1", m, ["temp"]);
+  states.stage("readings", "n1", m);
+  states.flush();
+  assert.equal(seen[3]![0]!.value, { hum: 40, temp: 20 }, "a change without keys makes the view whole");
 });
 
 test("coalescing: what a power cut loses is bounded by maxOps and maxDelayMs", () => {

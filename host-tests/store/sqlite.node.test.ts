@@ -8,10 +8,10 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LichenError } from "../../src/index.js";
+import { CrdtDb, LichenError, LWWMap, StateStore } from "../../src/index.js";
 import { statePrefix, stateKey } from "../../src/store/keys.js";
 import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/store/kv.js";
-import { decodeKey, encodeKey, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
+import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
 import { storeSuite } from "./suite.js";
 import { PATIENCE_MS } from "../patience.js";
 
@@ -278,6 +278,68 @@ test("open: a newer lichen schema is refused (UNSUPPORTED_VERSION)", () => {
   assert.throws(() => SqliteKv.open(path), code("UNSUPPORTED_VERSION"));
 });
 
+/** The tables as schema version 1 wrote them (before change rows had a kind). */
+const SCHEMA_V1 = `
+CREATE TABLE lichen_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE lichen_kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE lichen_entities (namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace, id)) WITHOUT ROWID;
+CREATE TABLE lichen_changes (seq INTEGER PRIMARY KEY, db_version INTEGER NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT, changed_at TEXT NOT NULL);
+CREATE INDEX lichen_changes_by_version ON lichen_changes (db_version);
+INSERT INTO lichen_meta VALUES ('schema_version', 1), ('db_version', 1);
+INSERT INTO lichen_kv VALUES (CAST('s/readings/n1' AS BLOB), x'01');
+INSERT INTO lichen_entities VALUES ('readings', 'n1', 'LWWMap', '{"temp":20}', 1, '2025-01-01T00:00:00.000Z');
+INSERT INTO lichen_changes VALUES (1, 1, 'readings', 'n1', 'LWWMap', '{"temp":20}', '2025-01-01T00:00:00.000Z');
+`;
+
+test("open: a schema version 1 file is migrated: its change rows read as whole values, new ones carry their kind", () => {
+  const path = freshPath();
+  const old = new Database(path);
+  old.pragma("journal_mode = WAL");
+  old.exec(SCHEMA_V1);
+  old.close();
+  const kv = open(path);
+  assert.equal([...kv.get("s/readings/n1")!], [1], "the data is kept");
+  const rows = kv.changesSince(0);
+  assert.equal(rows.map((r) => [r.kind, r.value, r.removed]), [["value", '{"temp":20}', null]], "an old row is a whole value");
+  const sql = new Database(path, { readonly: true });
+  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), 2);
+  sql.close();
+  kv.batch([], [{ namespace: "readings", id: "n1", type: "LWWMap", fields: [["temp", 21]], wholeValue: () => ({ temp: 21 }) }]);
+  assert.equal(kv.changesSince(1).map((r) => [r.db_version, r.kind, r.value]), [[2, "fields", '{"temp":21}']]);
+  kv.close();
+  assert.equal(open(path).changesSince(0).length, 2, "and it opens again as it is");
+});
+
+test("views of fields: the entity's JSON is patched in place, the change row holds only what changed", () => {
+  const kv = open(freshPath());
+  const whole = { a: 1, 'q"uote': "x", "back\\slash": [1, null], "😀": { n: null }, z: true };
+  kv.batch([], [{ namespace: "ns", id: "e", type: "LWWMap", value: whole }]);
+  const reader = new Database(kv.path, { readonly: true });
+  const entity = (id = "e") => reader.prepare("SELECT value FROM lichen_entities WHERE namespace = 'ns' AND id = ?").pluck().get(id) as string;
+  assert.is(entity(), toJsonText(whole));
+  let asked = 0;
+  const fields: Array<readonly [string, unknown]> = [["a", 2], ['q"uote', undefined], ["back\\slash", { deep: [null, 1] }], ["😀", null]];
+  kv.batch([], [{ namespace: "ns", id: "e", type: "LWWMap", fields, wholeValue: () => (asked++, {}) }]);
+  const after = { a: 2, "back\\slash": { deep: [null, 1] }, "😀": null, z: true };
+  assert.is(entity(), toJsonText(after), "set, replaced and removed in place, keys still in order");
+  assert.is(asked, 0, "the whole value is not asked for when the row exists");
+  const row = kv.changesSince(1)[0]!;
+  assert.equal([row.kind, JSON.parse(row.value!), JSON.parse(row.removed!)], ["fields", { a: 2, "back\\slash": { deep: [null, 1] }, "😀": null }, ['q"uote']]);
+  assert.ok(row.value!.length < 60, "the change row is the change, not the value");
+  // no row yet in the mirror (an entity written before it existed): written whole
+  kv.batch([], [{ namespace: "ns", id: "new", type: "LWWMap", fields: [["k", 1]], wholeValue: () => (asked++, { k: 1, other: 2 }) }]);
+  assert.is(asked, 1);
+  assert.is(entity("new"), '{"k":1,"other":2}');
+  // many fields at once (more than SQLite takes as one function's arguments): the row is written whole
+  const many: Array<readonly [string, unknown]> = Array.from({ length: 600 }, (_, i) => [`f${i}`, i] as const);
+  const wide = Object.fromEntries(many);
+  kv.batch([], [{ namespace: "ns", id: "new", type: "LWWMap", fields: many, wholeValue: () => (asked++, wide) }]);
+  assert.is(asked, 2);
+  assert.is(entity("new"), toJsonText(wide));
+  assert.equal(JSON.parse(kv.changesSince(0).pop()!.value!), wide, "the change row still holds the fields changed");
+  reader.close();
+});
+
 test("rows written by other programs never crash a read", () => {
   const path = freshPath();
   const kv = open(path);
@@ -335,6 +397,7 @@ test("mirror: one JSON row per entity, readable by a second better-sqlite3 conne
     value: '{"hum":55,"raw":{"$bytes":"dead"},"temp":19}',
     db_version: 1,
     updated_at: "2025-01-01T00:00:00.000Z",
+    store: "state",
   });
   assert.is(sql.prepare("SELECT hex(unhex(json_extract(value, '$.raw.\"$bytes\"'))) FROM lichen_entities WHERE id = 'n2'").pluck().get(), "DEAD");
   const n1 = sql.prepare("SELECT db_version, updated_at, json_extract(value, '$.hum') AS hum FROM lichen_entities WHERE namespace = 'readings' AND id = 'n1'").get();
@@ -354,6 +417,53 @@ test("mirror: one JSON row per entity, readable by a second better-sqlite3 conne
   assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck().get(), 4);
   sql.close();
   assert.is(kv.dbVersion(), 4);
+});
+
+test("mirror: a StateStore namespace and a CrdtDb type of the same name keep one row each", () => {
+  const path = freshPath();
+  const kv = open(path);
+  const states = new StateStore(kv);
+  const db = new CrdtDb(kv).define({ type: "Sensor", version: 2, migrations: { 1: (v) => v } });
+  const map = new LWWMap<number>("n1");
+  map.set("temp", 21.5);
+  states.save("Sensor", "s1", map);
+  db.save("Sensor", "s1", { name: "porch" });
+  const sql = new Database(path, { readonly: true });
+  const rows = sql.prepare("SELECT namespace, id, type, value, store FROM lichen_entities ORDER BY store").all();
+  assert.equal(rows, [
+    { namespace: "Sensor", id: "s1", type: "Sensor@2", value: '{"name":"porch"}', store: "entity" },
+    { namespace: "Sensor", id: "s1", type: "LWWMap", value: '{"temp":21.5}', store: "state" },
+  ]);
+  // deleting one leaves the other's row
+  db.delete("Sensor", "s1");
+  assert.equal(sql.prepare("SELECT store, type FROM lichen_entities").all(), [{ store: "state", type: "LWWMap" }]);
+  sql.close();
+});
+
+test("open: tables of schema version 1 are upgraded in place, their rows kept", () => {
+  const path = freshPath();
+  const v1 = new Database(path);
+  v1.exec(`
+    CREATE TABLE lichen_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE lichen_kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE lichen_entities (namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
+      db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace, id)) WITHOUT ROWID;
+    CREATE TABLE lichen_changes (seq INTEGER PRIMARY KEY, db_version INTEGER NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL,
+      type TEXT NOT NULL, value TEXT, changed_at TEXT NOT NULL);
+    INSERT INTO lichen_meta VALUES ('schema_version', 1), ('db_version', 2);
+    INSERT INTO lichen_entities VALUES ('readings', 'n1', 'LWWMap', '{"temp":1}', 1, '2025-01-01T00:00:00.000Z');
+    INSERT INTO lichen_entities VALUES ('Sensor', 's1', 'Sensor@2', '{"name":"shed"}', 2, '2025-01-01T00:00:00.000Z');
+  `);
+  v1.close();
+  const kv = open(path);
+  assert.is(kv.dbVersion(), 2);
+  const sql = new Database(path, { readonly: true });
+  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), SQLITE_SCHEMA_VERSION);
+  assert.equal(sql.prepare("SELECT namespace, id, store FROM lichen_entities ORDER BY namespace").raw().all(), [
+    ["Sensor", "s1", "entity"],
+    ["readings", "n1", "state"],
+  ]);
+  sql.close();
 });
 
 test("mirror: readable with the sqlite3 shell", () => {
@@ -407,7 +517,8 @@ test("changesSince: ordered by db_version then seq, several rows per version, wi
     [5, "a", "x5"],
     [5, "b", "y5"],
   ]);
-  assert.equal(Object.keys(all[0]!).sort(), ["changed_at", "db_version", "id", "namespace", "seq", "type", "value"]);
+  assert.equal(Object.keys(all[0]!).sort(), ["changed_at", "db_version", "id", "kind", "namespace", "removed", "seq", "type", "value"]);
+  assert.equal([all[0]!.kind, all[0]!.removed], ["value", null], "a whole value's row");
   assert.equal(JSON.parse(all[9]!.value!), { v: 5 });
   assert.equal(kv.changesSince(5), []);
   assert.equal(kv.changesSince(1, { limit: 3 }).map((c) => c.id), ["x2", "y2", "x3"]);

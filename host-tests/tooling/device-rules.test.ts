@@ -7,6 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PATIENCE_MS } from "../patience.js";
 import {
+  RULES,
   checkDeviceRules,
   checkSource,
   runDeviceRules,
@@ -273,6 +274,42 @@ test("locations point into the TypeScript source", () => {
   );
 });
 
+// --- the rules as a set ------------------------------------------------------
+
+test("syntax: a module that does not transpile fires; import: a computed dynamic import() fires", () => {
+  const v = assertFires("export const x = ;\n", "syntax", 1);
+  assert.match(v.message, /does not transpile/);
+  const d = assertFires("export const load = (name: string) => import(name);\n", "import", 1);
+  assert.match(d.message, /computed specifier/);
+  assertFires("import x from \"/abs/x.js\";\nexport const y = x;\n", "import", 1);
+});
+
+/** One module that fires each rule (a rule added without one fails the test below). */
+const FIRES: Readonly<Record<RuleId, string>> = {
+  "module-state": "export let a = 1;\n",
+  "module-instance": "export const m = new Map();\n",
+  "dynamic-code": "export const e = (s: string) => eval(s);\n",
+  "node-only": "export const b = () => Buffer.alloc(1);\n",
+  bigint: "export const n = () => 1n;\n",
+  "top-level-call": "export const t = Date.now();\n",
+  "text-decoder": "export const d = () => new TextDecoder(\"latin1\");\n",
+  "module-regexp": "export const r = /x/;\n",
+  "builtin-name": "export const k = () => Map.name;\n",
+  "frozen-override": "export class E extends Error {\n  f() {\n    this.name = \"E\";\n  }\n}\n",
+  import: "export const i = (s: string) => import(s);\n",
+  syntax: "export const = 1;\n",
+};
+
+test("every rule module has an id, a description and a module that fires it", () => {
+  const ids = RULES.map((r) => r.id);
+  assert.equal([...new Set(ids)].sort(), Object.keys(FIRES).sort(), "one rule module per rule id");
+  for (const rule of RULES) {
+    assert.ok(rule.description.length > 20, `${rule.id} has a description`);
+    const hit = check(FIRES[rule.id]).find((v) => v.rule === rule.id);
+    assert.ok(hit, `${rule.id} fires on its example, got:\n${describe(check(FIRES[rule.id]))}`);
+  }
+});
+
 // --- the device code of a tree ------------------------------------------------
 
 function makeTree(files: Record<string, string>): string {
@@ -342,6 +379,9 @@ test("the CLI prints a summary and exits 0 when clean, 1 with violations", () =>
     const lines = bad.stdout.trim().split("\n");
     assert.match(lines[0] ?? "", /^src\/core\/a\.ts:1:12: module-state: /);
     assert.is(lines[lines.length - 1], "device-rules: 1 module checked, 1 violation");
+    const listed = spawnSync(process.execPath, ["--import", "tsx", SCRIPT, "--rules"], { encoding: "utf8", timeout: PATIENCE_MS });
+    assert.is(listed.status, 0, listed.stderr);
+    assert.equal(listed.stdout.trim().split("\n").map((l) => l.split(":")[0]), RULES.map((r) => r.id));
   } finally {
     rmSync(clean, { recursive: true, force: true });
     rmSync(dirty, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { findModdableSdk, isLichenModule, parseArgs, parseXslOutput } from "../../scripts/firmware.js";
-import { skipTest } from "../skip.js";
+import { skipTest } from "../runner/skip.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SCRIPT = path.join(ROOT, "scripts", "firmware.ts");

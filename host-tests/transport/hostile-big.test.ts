@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { ENGINE } from "../engine.js";
-import { Fleet, rng } from "./simulator.js";
+import { Fleet, rng } from "../../sim/network/simulator.js";
 
 test("deltas of any size: a node with 16 KiB of reassembly gets a 1 MB document in full (256 KB inside XS, slower)", () => {
   const items = ENGINE === "xs" ? 256 : 1000;

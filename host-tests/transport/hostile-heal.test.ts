@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { GCounter, LWWMap, MemoryKv } from "../../src/index.js";
-import { fleetOf } from "./simulator.js";
+import { fleetOf } from "../../sim/network/simulator.js";
 
 test("self-healing: a gateway restored from an older backup gets back what it lost, without a resend storm", () => {
   const fleet = fleetOf(["n1"]);

@@ -5,7 +5,7 @@ import { Hlc, LWWMap, TypeTag } from "../../src/index.js";
 import { encodeFrame, FrameKind } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import { ENGINE } from "../engine.js";
-import { Fleet, rng, WALL_START } from "./simulator.js";
+import { Fleet, rng, WALL_START } from "../../sim/network/simulator.js";
 
 test("quotas: 100 ids cannot create 20,000 documents (25 ids, 5,000, inside XS: slower)", () => {
   const ids = ENGINE === "xs" ? 25 : 100;

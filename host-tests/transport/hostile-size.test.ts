@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { ENGINE } from "../engine.js";
-import { Fleet, rng } from "./simulator.js";
+import { Fleet, rng } from "../../sim/network/simulator.js";
 
 test("deltas of any size: 10,000 offline writes reach a gateway with 16 KiB of reassembly (10% loss and duplicates; inside XS 3,000, no loss)", () => {
   // inside XS fewer: each delta applied is stored whole, and XS is many times slower

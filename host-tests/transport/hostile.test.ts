@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { AWMap, encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, LWWRegister, ORSet, Text, TypeTag } from "../../src/index.js";
 import { encodeFrame, splitFrame, FrameKind } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
-import { fleetOf, WALL_START, type Fleet } from "./simulator.js";
+import { fleetOf, WALL_START, type Fleet } from "../../sim/network/simulator.js";
 
 /** A clock on the fleet's simulated wall clock, `aheadMs` ahead of it. */
 const simClock = (fleet: Fleet, aheadMs = 0) => new Hlc({ wallClock: () => WALL_START + fleet.time.now() + aheadMs });
@@ -249,6 +249,38 @@ test("logs: a flood of malformed frames from one id writes one line per interval
   assert.ok(lines.length <= 2, `${lines.length} lines for 1,000 bad frames`);
   assert.is(lines[0].count, 1, "the first one at once");
   assert.is(lines.reduce((n, l) => n + (l.count ?? 0), 0) <= 1000, true);
+});
+
+test("session frames: references stand for the sender the transport names, so a replay or a reference to another id forges nothing", () => {
+  const fleet = fleetOf(["n1", "n2"], makePolicy({ write: ["*/*"] }));
+  const n2 = fleet.peers.get("n2")!.engine;
+  const own = n2.open("readings", "n2", LWWMap);
+  own.set("temp", 20);
+  n2.changed("readings", "n2");
+  fleet.run(2000);
+  const gw = fleet.peers.get("gw")!.engine;
+  const held = gw.get("readings/n2")!;
+  const before = held.toBytes();
+  // n2's next delta, as n2 sends it in its session with the gateway (format 2: "n2" is reference 0)
+  const sent: Uint8Array[] = [];
+  fleet.onSend = (from, to, bytes) => {
+    if (from === "n2" && to === "gw" && bytes[1] === 2 && bytes[2] === 3) sent.push(bytes);
+  };
+  own.set("temp", 21);
+  fleet.partition("n2", "gw", true);
+  n2.changed("readings", "n2");
+  fleet.run(10);
+  fleet.onSend = undefined;
+  assert.ok(sent.length > 0, "n2 sent a session delta");
+  // replayed by n1, the same bytes speak of n1 (its id, its document): nothing of n2's changes
+  gw.receive("n1", sent[0]);
+  assert.equal([...held.toBytes()], [...before], "n2's document unchanged by the replay");
+  assert.not.ok(fleet.logs.some((l) => l.event === "forged"));
+  // a session delta of n1's naming the gateway's id by reference 1: events of "gw", refused as forged
+  const v = held.version().get("n2");
+  gw.receive("n1", encodeFrame({ kind: 3, doc: "readings/n2", type: TypeTag.LWWMap, delta: lwwDelta("gw", [[0, 0]], [v + 1000, 5], "temp", 0, "forged") }, ["n1", "gw"]));
+  assert.equal([...held.toBytes()], [...before], "nothing applied");
+  assert.equal(fleet.logs.filter((l) => l.event === "forged").map((l) => [l.event, l.peer, l.message]), [["forged", "n1", "n1 sent events of gw: nothing applied"]]);
 });
 
 test.run();

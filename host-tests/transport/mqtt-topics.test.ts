@@ -20,8 +20,8 @@ import {
   type Presence,
 } from "../../src/transport/mqtt-topics.js";
 import type { PeerRole, SyncLogEntry } from "../../src/transport/sync-engine.js";
-import { FakeBroker, topicMatches, type FakeClient } from "./fake-broker.js";
-import { VirtualTime } from "./simulator.js";
+import { FakeBroker, topicMatches, type FakeClient } from "../../sim/network/fake-broker.js";
+import { VirtualTime } from "../../sim/network/simulator.js";
 
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const text = (b: Uint8Array): string => String.fromCharCode(...b);

@@ -5,8 +5,8 @@ import * as assert from "uvu/assert";
 import { GCounter, LWWMap, ORSet, VersionVector } from "../../src/index.js";
 import { crc32, decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
 import { fc, property } from "../prop.js";
-import { checkConverged, runSchedule } from "./schedules.js";
-import { Fleet, openDocs, rng } from "./simulator.js";
+import { checkConverged, runSchedule } from "../../sim/network/schedules.js";
+import { Fleet, openDocs, rng } from "../../sim/network/simulator.js";
 
 test("random schedules with loss, duplicates, reordering, partitions and crashes converge", () => {
   property("sync schedules", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
@@ -201,13 +201,48 @@ test("frames: every kind round-trips; unknown kinds and newer formats are refuse
     new DataView(out.buffer).setUint32(b.length, crc32(body));
     return out;
   };
-  assert.throws(() => decodeFrame(raw(0x82, 0x02, 0x01)), code("UNSUPPORTED_VERSION"));
+  assert.throws(() => decodeFrame(raw(0x82, 0x03, 0x01)), code("UNSUPPORTED_VERSION"));
+  // a session frame (format 2) means nothing outside its session
+  assert.throws(() => decodeFrame(raw(0x82, 0x02, 0x01)), code("MALFORMED"));
   assert.throws(() => decodeFrame(raw(0x82, 0x01, 0x09)), code("MALFORMED"));
   const good = encodeFrame(frames[2]);
   good[3] ^= 1;
   assert.throws(() => decodeFrame(good), (e: unknown) => (e as Error).message.includes("checksum"));
   assert.throws(() => decodeFrame(new Uint8Array(4001)), code("TOO_LARGE"));
   assert.throws(() => decodeFrame(encodeFrame({ kind: FrameKind.Delta, doc: "no-slash", type: 1, delta: new Uint8Array(0) })), code("MALFORMED"));
+});
+
+test("frame vectors: a standalone frame (format 1, as lichen wrote before sessions) still decodes; a session frame (format 2) is pinned", () => {
+  const hex = (h: string) => new Uint8Array(h.match(/../g)!.map((x) => parseInt(x, 16)));
+  const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const delta = "83010181826c61346366313262336334643502"; // GCounter "a4cf12b3c4d5" at 2: [1, 1, [["a4cf12b3c4d5", 2]]]
+  const old = decodeFrame(hex("850103736576656e74732f613463663132623363346435015383010181826c61346366313262336334643502f214e4fb"));
+  assert.equal(old.kind === 3 && [old.doc, old.type, toHex(old.delta)], ["events/a4cf12b3c4d5", 1, delta]);
+  const oldAck = decodeFrame(hex("840104736576656e74732f61346366313262336334643581826c61346366313262336334643502a6d58455"));
+  assert.equal(oldAck.kind === 4 && [oldAck.doc, oldAck.version.toArray()], ["events/a4cf12b3c4d5", [["a4cf12b3c4d5", 2]]]);
+  // the same DELTA in the session a4cf12b3c4d5 → gw: 20 bytes instead of 48
+  const session = { ids: ["a4cf12b3c4d5", "gw"], maxExpandedBytes: 65536 };
+  const f = { kind: 3 as const, doc: "events/a4cf12b3c4d5", type: 1, delta: hex(delta) };
+  assert.is(toHex(encodeFrame(f, session.ids)), "850203f820666576656e747301448182e002a5c615ff");
+  const back = decodeFrame(hex("850203f820666576656e747301448182e002a5c615ff"), 4000, session);
+  assert.equal(back.kind === 3 && [back.doc, back.type, toHex(back.delta)], ["events/a4cf12b3c4d5", 1, delta]);
+  // read in another session, the same bytes speak of that session's sender
+  const replayed = decodeFrame(hex("850203f820666576656e747301448182e002a5c615ff"), 4000, { ids: ["x1", "gw"], maxExpandedBytes: 65536 });
+  assert.equal(replayed.kind === 3 && [replayed.doc, toHex(replayed.delta)], ["events/x1", "8301018182627831" + "02"]);
+  // every kind round-trips in a session too
+  const vv = new VersionVector({ n1: 5, gw: 9 });
+  const frames: Frame[] = [
+    { kind: 1, docs: [["readings/n1", 9, 123456]] },
+    { kind: 2, reply: true, docs: [["readings/n1", 9, vv]] },
+    { kind: 4, doc: "readings/n1", version: vv },
+    { kind: 5, id: 7, index: 1, count: 3, bytes: new Uint8Array([9]) },
+    { kind: 6, doc: "readings/n1", code: "forged", message: "no" },
+    { kind: 7, doc: "readings/n1", hash: 0xdeadbeef },
+  ];
+  for (const fr of frames) {
+    const bytes = encodeFrame(fr, ["n1", "gw"]);
+    assert.equal(JSON.parse(JSON.stringify(decodeFrame(bytes, 4000, { ids: ["n1", "gw"], maxExpandedBytes: 65536 }))), JSON.parse(JSON.stringify(fr)));
+  }
 });
 
 test.run();

@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { naiveIntegrate } from "../core/naive-sequence.js";
+import { naiveIntegrate } from "./naive-sequence.js";
 
 const TRACES = fileURLToPath(new URL("../../data/traces", import.meta.url));
 const PAPER_EDITS = 2000;

@@ -142,6 +142,23 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
+    // one replica id: the compact body names no replica index
+    name: "LWWMap, one writer",
+    fromBytes: (b) => LWWMap.fromBytes(b),
+    build: (clock) => {
+      const c1 = clock();
+      const n1 = new LWWMap("n1", { clock: c1 });
+      const n2 = new LWWMap("n2", { clock: clock() });
+      n1.set("temp", 20);
+      synced(n1, n2);
+      n1.set("temp", 21.5);
+      n1.set("hum", 40);
+      n1.set("rssi", -70);
+      n1.delete("rssi");
+      return { n1, n2 };
+    },
+  },
+  {
     name: "AWMap",
     fromBytes: (b) => AWMap.fromBytes(b),
     build: (clock) => {

@@ -18,11 +18,11 @@ import { LWWMap, ORSet, type VersionVector } from "../../src/index.js";
 import { LichenError } from "../../src/core/errors.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { StateStore } from "../../src/store/state-store.js";
-import { FrameKind } from "../../src/transport/frames.js";
+import { versionHash } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import type { SyncOptions } from "../../src/transport/sync-engine.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
-import { Fleet, openDocs, PowerCut, rng, type NetworkOptions } from "../../host-tests/transport/simulator.js";
+import { Fleet, openDocs, PowerCut, rng, type NetworkOptions } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
 import { deltaFrame, heldEvents, lwwDelta, tryDecodeFrame } from "./wire.js";
 
@@ -33,11 +33,16 @@ export const GATEWAY = "gw";
 /** The engine options every fuzzed engine runs with: the flood and reassembly checks measure against these limits. */
 export const FUZZ_OPTIONS = Object.freeze({ maxFrameBytes: 4000, rateBurst: 200, ratePerSecond: 100, maxReassemblyBytes: 16384 } satisfies Partial<SyncOptions>);
 
-/** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS. */
+/** The fuzzed gateway's group commit: small, so that groups fill as well as close on the loop's turn. */
+export const FUZZ_GROUP_COMMIT = 4;
+
+/** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS (the gateway with group commit too). */
 export function fuzzFleet(random: () => number, net: NetworkOptions, coalesce?: CoalescePolicy): Fleet {
   const fleet = new Fleet(random, net, coalesce, 5000);
   fleet.policy = makePolicy(); // the default: a node writes only its own documents (the simulator's fleets also grant fleet/*)
   for (const id of [GATEWAY, ...HONEST_NODES, ATTACKER]) fleet.options.set(id, FUZZ_OPTIONS);
+  // the gateway stores what arrives together in groups, as the daemon does (targets/rpi/gateway-ingest.ts)
+  fleet.options.set(GATEWAY, { ...FUZZ_OPTIONS, groupCommit: FUZZ_GROUP_COMMIT });
   return fleet;
 }
 
@@ -128,15 +133,18 @@ export function watchAcks(fleet: Fleet, honest: readonly string[], findings: Fin
   let durable = true;
   fleet.onSend = (from, to, bytes) => {
     if (!honest.includes(from)) return;
-    const f = tryDecodeFrame(bytes);
-    if (f === undefined || f.kind !== FrameKind.Ack) return;
+    const f = tryDecodeFrame(bytes, [from, to]);
+    if (f === undefined || (f.kind !== 4 && f.kind !== 7)) return;
     const stored = storedVersion(fleet, from, f.doc);
-    const ok = stored !== undefined && stored.dominates(f.version);
-    if (!ok && durable) findings.fail(`${check}/ack-durable`, seed, `${from} acknowledged ${f.doc} at ${JSON.stringify(f.version)} to ${to} with ${stored === undefined ? "nothing" : JSON.stringify(stored)} stored`);
-    if (from === GATEWAY && honest.includes(to)) {
+    // an ACK tells a version, an APPLIED its hash: either way, what the peer has stored
+    const ok = stored !== undefined && (f.kind === 4 ? stored.dominates(f.version) : versionHash(stored) === f.hash);
+    const told = f.kind === 4 ? JSON.stringify(f.version) : `hash ${f.hash}`;
+    if (!ok && durable) findings.fail(`${check}/ack-durable`, seed, `${from} acknowledged ${f.doc} at ${told} to ${to} with ${stored === undefined ? "nothing" : JSON.stringify(stored)} stored`);
+    const version = f.kind === 4 ? f.version : ok ? stored : undefined;
+    if (from === GATEWAY && honest.includes(to) && version !== undefined) {
       const k = `${to}|${f.doc}`;
       const prev = acked.get(k);
-      acked.set(k, prev === undefined ? f.version.clone() : prev.clone().merge(f.version));
+      acked.set(k, prev === undefined ? version.clone() : prev.clone().merge(version));
     }
     durable &&= ok;
   };

@@ -10,8 +10,8 @@
 import { LWWMap } from "../../src/index.js";
 import { runInNewContext } from "node:vm";
 import { setFlagsFromString } from "node:v8";
-import { encodeFrame, splitFrame, FrameKind } from "../../src/transport/frames.js";
-import { openDocs, rng, type Fleet, type SimPeer } from "../../host-tests/transport/simulator.js";
+import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
+import { openDocs, rng, type Fleet, type SimPeer } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
 import { ATTACKER, FUZZ_OPTIONS, fuzzFleet, GATEWAY } from "./fleet.js";
 import { deltaFrame, tryDecodeFrame } from "./wire.js";
@@ -25,7 +25,7 @@ function attackedGateway(seed: number): { fleet: Fleet; acks: () => number } {
   fleet.run(1000);
   let acks = 0;
   fleet.onSend = (from, to, bytes) => {
-    if (from === GATEWAY && to === ATTACKER && tryDecodeFrame(bytes)?.kind === FrameKind.Ack) acks++;
+    if (from === GATEWAY && to === ATTACKER && tryDecodeFrame(bytes, [GATEWAY, ATTACKER])?.kind === 7) acks++;
   };
   return { fleet, acks: () => acks };
 }
@@ -94,7 +94,7 @@ export function fuzzPartials(seed: number, findings: Findings): void {
   const count = Math.floor(55_000 / spacing);
   const before = heapAfterGc();
   for (let i = 0; i < count; i++) {
-    gw.receive(ATTACKER, encodeFrame({ kind: FrameKind.Part, id: 100_000 + i, index: 0, count: 1024, bytes: new Uint8Array(1) }));
+    gw.receive(ATTACKER, encodeFrame({ kind: 5, id: 100_000 + i, index: 0, count: 1024, bytes: new Uint8Array(1) }));
     fleet.run(spacing);
   }
   const grown = heapAfterGc() - before;

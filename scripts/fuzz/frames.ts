@@ -13,16 +13,26 @@ import type { Crdt } from "../../src/core/crdt.js";
 import { LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
 import { crdtClassForTag, loadCrdt } from "../../src/core/registry.js";
-import { crc32, decodeFrame, FrameKind } from "../../src/transport/frames.js";
-import { openDocs, rng, WALL_START } from "../../host-tests/transport/simulator.js";
+import { expandIds } from "../../src/core/session-form.js";
+import { crc32, decodeFrame, encodeFrame, FRAME_FORMAT, type FrameSession } from "../../src/transport/frames.js";
+import { openDocs, rng, WALL_START } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
 import { ATTACKER, checkHeld, FUZZ_OPTIONS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
 import { mutateFrame, type Strategy } from "./mutate.js";
-import { deltaFrame, frameBody, lwwDelta } from "./wire.js";
+import { deltaFrame, frameBody, lwwDelta, tryDecodeFrame } from "./wire.js";
 
 const NODES = ["n1", "n2"];
 
 type Layer = "crc" | "cbor" | "frame" | "other" | "crdt" | "applied";
+
+/** How the gateway reads the attacker's session frames (as the engine does: its reassembly limit bounds an expansion). */
+const ATTACKER_SESSION: FrameSession = { ids: [ATTACKER, GATEWAY], maxExpandedBytes: Math.max(FUZZ_OPTIONS.maxReassemblyBytes, FUZZ_OPTIONS.maxFrameBytes) };
+
+/** The standalone CBOR of a frame (a session frame expanded against the attacker's session). */
+function frameCbor(bytes: Uint8Array): Uint8Array {
+  const body = frameBody(bytes);
+  return body[1] === FRAME_FORMAT ? expandIds(body, ATTACKER_SESSION.ids, ATTACKER_SESSION.maxExpandedBytes) : body;
+}
 
 /** How far a frame gets through the decoders, tried on a copy of what the gateway holds. */
 function reach(bytes: Uint8Array, gw: { get(doc: string): Crdt | undefined }, wall: () => number): { layer: Layer; refusedBy?: string; typed: boolean; detail: string } {
@@ -31,17 +41,17 @@ function reach(bytes: Uint8Array, gw: { get(doc: string): Crdt | undefined }, wa
   if (bytes.length > FUZZ_OPTIONS.maxFrameBytes || bytes.length < 5) return { layer: "crc", typed: true, detail: `${bytes.length} bytes` };
   if (crc32(bytes, end) !== ((bytes[end] << 24) | (bytes[end + 1] << 16) | (bytes[end + 2] << 8) | bytes[end + 3]) >>> 0) return { layer: "crc", typed: true, detail: "stale CRC" };
   try {
-    decodeCbor(frameBody(bytes));
+    decodeCbor(frameCbor(bytes), ATTACKER_SESSION.maxExpandedBytes);
   } catch (e) {
     return { layer: "cbor", typed: e instanceof LichenError, detail: (e as Error).message };
   }
   try {
-    decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes);
+    decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes, ATTACKER_SESSION);
   } catch (e) {
     return { layer: "frame", typed: e instanceof LichenError, detail: `decodeFrame: ${(e as Error).name}: ${(e as Error).message}` };
   }
-  const f = decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes);
-  if (f.kind !== FrameKind.Delta) return { layer: "other", typed: true, detail: `kind ${f.kind}` };
+  const f = decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes, ATTACKER_SESSION);
+  if (f.kind !== 3) return { layer: "other", typed: true, detail: `kind ${f.kind}` };
   const held = gw.get(f.doc);
   const clock = new Hlc({ wallClock: wall });
   let probe: Crdt;
@@ -66,8 +76,10 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
   const ledger = new Ledger();
   const honest = [GATEWAY, ...NODES];
   const pool: Uint8Array[] = [];
-  fleet.onSend = (_from, _to, bytes) => {
-    if (pool.length < 400) pool.push(bytes);
+  // frames as sent, in their session's form, kept standalone: the tree strategies mutate decoded frames
+  fleet.onSend = (from, to, bytes) => {
+    const f = tryDecodeFrame(bytes, [from, to]);
+    if (pool.length < 400 && f !== undefined) pool.push(encodeFrame(f));
   };
   fleet.add(GATEWAY, "gateway");
   for (const n of [...NODES, ATTACKER]) {
@@ -124,15 +136,18 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
   for (let i = 0; i < count; i++) {
     const r = random();
     const strategy: Strategy = r < 0.35 ? "tree" : r < 0.7 ? "nested" : r < 0.9 ? "cbor-bytes" : "raw";
-    const bytes = mutateFrame(pool[Math.floor(random() * pool.length)], strategy, random) ?? mutateFrame(pool[0], "cbor-bytes", random)!;
+    // byte-level strategies also mutate frames in the attacker's session form (format 2) half the time
+    let source = pool[Math.floor(random() * pool.length)];
+    if ((strategy === "cbor-bytes" || strategy === "raw") && random() < 0.5) source = encodeFrame(tryDecodeFrame(source)!, ATTACKER_SESSION.ids);
+    const bytes = mutateFrame(source, strategy, random) ?? mutateFrame(pool[0], "cbor-bytes", random)!;
     strategies[strategy]++;
     made++;
     const got = reach(bytes, gw, wall);
     layers[got.layer]++;
     if (got.refusedBy !== undefined) refusedBy.set(got.refusedBy, (refusedBy.get(got.refusedBy) ?? 0) + 1);
     if (!got.typed) untyped ??= got.detail;
-    const target = got.layer === "crdt" ? decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes) : undefined;
-    const before = target?.kind === FrameKind.Delta ? gw.get(target.doc)?.delta() : undefined;
+    const target = got.layer === "crdt" ? decodeFrame(bytes, FUZZ_OPTIONS.maxFrameBytes, ATTACKER_SESSION) : undefined;
+    const before = target?.kind === 3 ? gw.get(target.doc)?.delta() : undefined;
     const docsBefore = gw.documents().length;
     try {
       gw.receive(ATTACKER, bytes);
@@ -141,7 +156,7 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
       crashed = true;
     }
     if (got.layer !== "applied" && got.layer !== "other") {
-      const after = target?.kind === FrameKind.Delta ? gw.get(target.doc)?.delta() : undefined;
+      const after = target?.kind === 3 ? gw.get(target.doc)?.delta() : undefined;
       const same = (before === undefined) === (after === undefined) && (before === undefined || (before.length === after!.length && before.every((b, j) => b === after![j])));
       if (!same || gw.documents().length !== docsBefore) changed ??= `mutant ${i} (${strategy}) was refused by the ${got.layer} decoder (${got.detail}) yet changed the gateway`;
     }

@@ -40,12 +40,12 @@ const MUTANTS: readonly Mutant[] = [
     what: "the ACK of a received delta moved above its store write, in the same synchronous block",
     anchors: [
       {
-        // the ACK statement, and the first store write (states.save/flush) above it at the same indentation
-        find: /^([ \t]*)this\.sendFrames\([^\n]*kind: (?:4|FrameKind\.Ack)\b[^\n]*\);[ \t]*\n/m,
+        // the ACK statement, and the first store write (states.save/stage/flush) above it at the same indentation
+        find: /^([ \t]*)this\.sendFrames\([^\n]*kind: (?:4|7|FrameKind\.Ack|FrameKind\.Applied)\b[^\n]*\);[ \t]*\n/m,
         replace: (source, m) => {
           const before = source.slice(0, m.index);
           const indent = m[1];
-          const stores = [...before.matchAll(new RegExp(`^${indent}this\\.states\\.(?:save|flush)\\([^\\n]*\\);[^\\n]*\\n`, "gm"))];
+          const stores = [...before.matchAll(new RegExp(`^${indent}this\\.states\\.(?:save|stage|flush)\\([^\\n]*\\);[^\\n]*\\n`, "gm"))];
           // the store writes right above the ACK: the last run of them within the block
           let first: RegExpMatchArray | undefined;
           for (let i = stores.length - 1; i >= 0; i--) {
@@ -56,6 +56,19 @@ const MUTANTS: readonly Mutant[] = [
           if (first === undefined) throw new Error("ack-before-store: no store write right above the ACK");
           return before.slice(0, first.index!) + m[0] + before.slice(first.index!) + source.slice(m.index + m[0].length);
         },
+      },
+    ],
+    expected: ["hostile/*/ack-durable"],
+  },
+  {
+    name: "ack-before-commit",
+    what: "a group's held frames (its ACKs) sent before its batch is written",
+    anchors: [
+      {
+        // in commit(): the store write, and the loop that sends the held frames after it
+        find: /^([ \t]*)this\.states\.flush\(records\);\n([\s\S]*?)^([ \t]*)for \(const \[peerId, bytes\] of g\.held\) this\.opts\.send\(peerId, bytes\);\n/m,
+        replace: (source, m) =>
+          source.slice(0, m.index) + `${m[1]}for (const [peerId, bytes] of g.held) this.opts.send(peerId, bytes);\n${m[1]}this.states.flush(records);\n${m[2]}` + source.slice(m.index + m[0].length),
       },
     ],
     expected: ["hostile/*/ack-durable"],
@@ -95,7 +108,7 @@ const MUTANTS: readonly Mutant[] = [
 
 function copySources(): string {
   const dir = mkdtempSync(join(tmpdir(), "lichen-mutant-"));
-  for (const entry of ["src", "scripts", "host-tests", "package.json", "tsconfig.json"]) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+  for (const entry of ["src", "sim", "scripts", "host-tests", "package.json", "tsconfig.json"]) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }

@@ -3,16 +3,18 @@
 import { decodeCbor, encodeCbor, TypeTag } from "../../src/core/codec.js";
 import type { Crdt } from "../../src/core/crdt.js";
 import { compareReplicaIds } from "../../src/core/replica.js";
-import { decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
+import type { SessionIds } from "../../src/core/session-form.js";
+import { decodeFrame, encodeFrame, type Frame } from "../../src/transport/frames.js";
 
 /** The CBOR of a frame, without its CRC. */
 export function frameBody(frame: Uint8Array): Uint8Array {
   return frame.subarray(0, frame.length - 4);
 }
 
-export function tryDecodeFrame(bytes: Uint8Array): Frame | undefined {
+/** A frame as the fuzz reads it: standalone, or sent in the session ids [sender, receiver]. */
+export function tryDecodeFrame(bytes: Uint8Array, session?: SessionIds): Frame | undefined {
   try {
-    return decodeFrame(bytes, Number.MAX_SAFE_INTEGER);
+    return decodeFrame(bytes, Number.MAX_SAFE_INTEGER, session === undefined ? undefined : { ids: session, maxExpandedBytes: Number.MAX_SAFE_INTEGER });
   } catch {
     return undefined;
   }
@@ -56,7 +58,7 @@ export function lwwDelta(events: readonly LwwEvent[], ranges: ReadonlyMap<string
 }
 
 export function deltaFrame(doc: string, type: number, delta: Uint8Array): Uint8Array {
-  return encodeFrame({ kind: FrameKind.Delta, doc, type, delta });
+  return encodeFrame({ kind: 3, doc, type, delta });
 }
 
 /** What a replica holds of a document: per replica, its highest event id in the context, and the LWWMap entries. */
@@ -72,18 +74,27 @@ export function heldEvents(crdt: Crdt): HeldEvents {
   const entries: Array<readonly [string, string, number, string]> = [];
   for (const [r, n] of crdt.version().map) tops.set(r, n);
   if (crdt.typeTag !== TypeTag.LWWMap) return { tops, entries };
+  // LWWMap's compact body (core/lww-store.ts): [unit code, ids, context, flat entries, base?]
   const body = (decodeCbor(crdt.delta()) as unknown[])[2] as unknown[];
-  const ids = body[0] as string[];
+  const code = body[0] as number;
+  const unit = code % 2 === 1 ? ((code - 1) / 2) * 1024 : code / 2;
+  const one = typeof body[1] === "string";
+  const ids = one ? [body[1] as string] : (body[1] as string[]);
   const ctxTop = new Map<string, number>();
-  for (const row of body[2] as number[][]) {
+  for (const raw of body[2] as number[][]) {
+    const row = one ? [0, ...raw] : raw;
     let acc = 0;
     for (const d of row.slice(1)) acc += d;
     ctxTop.set(ids[row[0]], acc);
     if (acc > (tops.get(ids[row[0]]) ?? 0)) tops.set(ids[row[0]], acc);
   }
-  for (const e of body[3] as unknown[][]) {
-    const r = ids[e[1] as number];
-    entries.push([e[0] as string, r, (ctxTop.get(r) ?? 0) - (e[2] as number), JSON.stringify(e[3] ?? null)]);
+  const flat = body[3] as unknown[];
+  for (let i = 0; i < flat.length; ) {
+    const key = flat[i++] as string;
+    const r = one ? ids[0] : ids[flat[i++] as number];
+    const n = flat[i++] as number;
+    const value = n % 2 === 1 ? flat[i++] : undefined;
+    entries.push([key, r, (ctxTop.get(r) ?? 0) - ((n - (n % 2)) / 2) * unit, JSON.stringify(value ?? null)]);
   }
   return { tops, entries };
 }

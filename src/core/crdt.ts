@@ -166,6 +166,27 @@ export abstract class Crdt<P extends Patch = Patch> {
     return this.unheldOrigin(delta.patch as P, author);
   }
 
+  /**
+   * The top-level keys of `value()` a checked delta may change, sorted, so
+   * that a store can write what changed instead of the whole value; undefined
+   * when the type has no such keys (or cannot tell): the whole value changes.
+   */
+  changedKeys(delta: CheckedDelta): string[] | undefined {
+    if (delta.typeTag !== this.typeTag) throw invalidArgument("a delta checked for another type");
+    return this.patchKeys(delta.patch as P);
+  }
+
+  /** The keys a patch touches (see changedKeys): none known by default. */
+  protected patchKeys(_patch: P): string[] | undefined {
+    return undefined;
+  }
+
+  /** The value under one top-level key of `value()` (undefined: absent), without building the whole value where the type can. */
+  valueAt(key: string): unknown {
+    const v = this.value();
+    return v !== null && typeof v === "object" && Object.prototype.hasOwnProperty.call(v, key) ? (v as { [k: string]: unknown })[key] : undefined;
+  }
+
   /** Applies a delta checked by `checkDelta` on this state (never throws); the clock moves past its timestamps. */
   applyChecked(delta: CheckedDelta): void {
     if (delta.typeTag !== this.typeTag) throw invalidArgument("a delta checked for another type");

@@ -13,7 +13,8 @@ export type LichenErrorCode =
   | "CORRUPT" // stored bytes that cannot be read back; other keys stay readable
   | "CLOSED" // a store used after close()
   | "STORAGE" // the storage backend failed (flash full, disk error, power cut in a simulation)
-  | "MIGRATION_FAILED"; // a schema migration threw or returned something that is not a value
+  | "MIGRATION_FAILED" // a schema migration threw or returned something that is not a value
+  | "RECOVERING"; // a local write while a node that started empty learns its own events back (SyncEngine.recovering)
 
 export class LichenError extends Error {
   readonly code: LichenErrorCode;

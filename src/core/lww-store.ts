@@ -1,9 +1,11 @@
 import { CausalContext, rangesUpTo, type ContextRanges } from "./causal-context.js";
-import { readArray, readIndex } from "./codec.js";
+import { readArray, readCount, readIndex } from "./codec.js";
+import { HLC_LOGICAL_SPAN } from "./hlc.js";
+import { readReplicaId } from "./replica.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
 import { compareKeys } from "./value.js";
-import { baseFromWire, baseOf, baseToWire, completeBase, contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
+import { baseFromWire, baseOf, baseToWire, completeBase, contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf, type ReplicaTable } from "./wire-context.js";
 
 /** The latest event of one key: who wrote it, when, and what it says. */
 export interface LwwItem<P> {
@@ -20,6 +22,67 @@ export interface LwwCodec<P> {
   payloadFromWire(fields: unknown[], key: unknown): P;
   /** True if `a` wins over `b`. Must be a total order on distinct events. */
   beats?(a: LwwItem<P>, b: LwwItem<P>): boolean;
+  /**
+   * Set when a payload is at most one field: the type's bodies are written in
+   * the compact form (see `unitCode`), and both forms are read.
+   */
+  readonly compact?: boolean;
+}
+
+/**
+ * The compact body, `[unit code, ids, context, entries, base]`. It starts
+ * with a number where the original form starts with the replica table: that
+ * says which form a body is.
+ * - Each entry's event id is its offset below its replica's top divided by
+ *   the unit, the offsets' greatest common divisor: event ids are HLC
+ *   timestamps whose low 10 bits are a counter, so writes a second apart are
+ *   1,024,000 apart, and the unit keeps each offset in a byte or two. The unit
+ *   code is 2 × unit / 1,024 + 1 for whole milliseconds, 2 × unit otherwise.
+ * - ids, context and base are as in the original form, except that with one
+ *   replica id, ids is that id and no row names its index; a base with no
+ *   rows is left out.
+ * - The entries are one flat list; per entry: key, replica index (with more
+ *   than one id), 2 × offset / unit + 1 with a value or + 0 without (a
+ *   deletion), then the value if there is one.
+ */
+function unitCode(unit: number): number {
+  return unit % HLC_LOGICAL_SPAN === 0 ? (unit / HLC_LOGICAL_SPAN) * 2 + 1 : unit * 2;
+}
+
+function unitFromCode(x: unknown, what: string): number {
+  const c = readCount(x, `${what} unit`);
+  const unit = c % 2 === 1 ? ((c - 1) / 2) * HLC_LOGICAL_SPAN : c / 2;
+  if (unit === 0 || !Number.isSafeInteger(unit)) throw malformed(`${what}: bad unit`);
+  return unit;
+}
+
+/** Rows of the original form, with one replica id, as the compact form writes them: no index. */
+function dropIndex(rows: unknown[]): unknown[] {
+  return rows.map((row) => {
+    const r = row as unknown[];
+    return r.length === 2 ? r[1] : r.slice(1);
+  });
+}
+
+/** The rows of the original form back from `dropIndex`'s. */
+function withIndex(x: unknown, what: string): unknown[] {
+  return readArray(x, what).map((row) => (Array.isArray(row) ? [0, ...row] : [0, row]));
+}
+
+function gcd(a: number, b: number): number {
+  while (b > 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/** `n × unit`, refused beyond the safe integers. */
+function scaled(n: number, unit: number, what: string): number {
+  const x = n * unit;
+  if (!Number.isSafeInteger(x)) throw malformed(`${what}: event id beyond the safe integer range`);
+  return x;
 }
 
 export interface LwwPatch<P> extends Patch {
@@ -61,6 +124,7 @@ export class LwwStore<P> {
     const base = baseOf(since, (r) => this.ctx.max(r));
     const table = replicaTable([...ctx.map((c) => c[0]), ...base.map((b) => b[0])]);
     const top = topsOf(ctx);
+    if (this.codec.compact === true) return this.encodeCompact(table, baseToWire(base, ctx, table), contextToWire(ctx, table), rows, top);
     return [
       table.ids,
       baseToWire(base, ctx, table),
@@ -69,7 +133,27 @@ export class LwwStore<P> {
     ];
   }
 
+  private encodeCompact(table: ReplicaTable, base: unknown[], ctxRows: unknown[], rows: Array<[string, LwwItem<P>]>, top: Map<string, number>): unknown {
+    const offsets = rows.map(([, it]) => (top.get(it.r) ?? 0) - it.t);
+    let unit = 0;
+    for (const o of offsets) unit = gcd(unit, o);
+    if (unit === 0) unit = 1;
+    const many = table.ids.length > 1;
+    const entries: unknown[] = [];
+    rows.forEach(([key, it], i) => {
+      entries.push(this.codec.keyToWire(key, it));
+      if (many) entries.push(table.index.get(it.r));
+      const fields = this.codec.payloadToWire(it.p);
+      entries.push((offsets[i] / unit) * 2 + fields.length);
+      for (const f of fields) entries.push(f);
+    });
+    const body: unknown[] = [unitCode(unit), many ? table.ids : table.ids.length === 1 ? table.ids[0] : [], many ? ctxRows : dropIndex(ctxRows), entries];
+    if (base.length > 0) body.push(many ? base : dropIndex(base));
+    return body;
+  }
+
   read(body: unknown, what: string): LwwPatch<P> {
+    if (Array.isArray(body) && typeof body[0] === "number") return this.readCompact(body, what);
     const b = readArray(body, what, 4, 4);
     const table = readReplicaTable(b[0], what);
     const written = baseFromWire(b[1], table, what);
@@ -83,6 +167,38 @@ export class LwwStore<P> {
       const r = table[readIndex(e[1], table.length, `${what} entry`)];
       const t = eventFromWire(e[2], r, read, `${what} entry`);
       entries.push([key, { r, t, p: this.codec.payloadFromWire(e.slice(3), e[0]) }]);
+    }
+    return { ctx: read.ctx, entries, maxTs: read.maxTs, base };
+  }
+
+  private readCompact(body: unknown[], what: string): LwwPatch<P> {
+    const b = readArray(body, what, 4, 5);
+    if (this.codec.compact !== true) throw malformed(`${what}: not a body of this type`);
+    const unit = unitFromCode(b[0], what);
+    const one = typeof b[1] === "string";
+    const table = one ? [readReplicaId(b[1])] : readReplicaTable(b[1], what);
+    const many = table.length > 1;
+    if (!one && table.length === 1) throw malformed(`${what}: a table of one id written as a table`);
+    const written = b.length === 4 ? [] : baseFromWire(one ? withIndex(b[4], `${what} base`) : b[4], table, what);
+    if (b.length === 5 && written.length === 0) throw malformed(`${what}: an empty base written out`);
+    const read = contextFromWire(one ? withIndex(b[2], `${what} context`) : b[2], table, what);
+    const base = completeBase(written, read.ctx);
+    const flat = readArray(b[3], `${what} entries`);
+    const entries: Array<[string, LwwItem<P>]> = [];
+    let i = 0;
+    while (i < flat.length) {
+      const rawKey = flat[i++];
+      const key = this.codec.keyFromWire(rawKey);
+      if (entries.length > 0 && compareKeys(entries[entries.length - 1][0], key) >= 0) throw malformed(`${what}: entries out of order or repeated`);
+      if (i >= flat.length) throw malformed(`${what}: entry cut short`);
+      const r = many ? table[readIndex(flat[i++], table.length, `${what} entry`)] : table[0];
+      if (r === undefined || i >= flat.length) throw malformed(`${what}: entry cut short`);
+      const n = readCount(flat[i++], `${what} entry`);
+      const fields = n % 2;
+      if (i + fields > flat.length) throw malformed(`${what}: entry cut short`);
+      const t = eventFromWire(scaled((n - fields) / 2, unit, `${what} entry`), r, read, `${what} entry`);
+      entries.push([key, { r, t, p: this.codec.payloadFromWire(flat.slice(i, i + fields), rawKey) }]);
+      i += fields;
     }
     return { ctx: read.ctx, entries, maxTs: read.maxTs, base };
   }

@@ -46,6 +46,7 @@ const LWW_MAP_CODEC: LwwCodec<Slot> = Object.freeze({
     if (fields.length > 1) throw malformed("LWWMap: entry of bad length");
     return fields.length === 0 ? undefined : valueFromWire(fields[0]);
   },
+  compact: true,
 });
 
 /** A map whose keys each hold a last-writer-wins value. A delete is a write too, and wins over older writes. */
@@ -134,6 +135,17 @@ export class LWWMap<T extends Value = Value> extends Crdt<LwwPatch<Slot>> {
 
   protected readBody(body: unknown): LwwPatch<Slot> {
     return this.store.read(body, "LWWMap");
+  }
+
+  /** Each key's winner travels with the key (a delete too): the keys of the entries are all a delta changes. */
+  protected override patchKeys(patch: LwwPatch<Slot>): string[] {
+    const keys: string[] = [];
+    for (const [key] of patch.entries) keys.push(key);
+    return keys;
+  }
+
+  override valueAt(key: string): T | undefined {
+    return this.get(key);
   }
 
   protected statePatch(): LwwPatch<Slot> {

@@ -11,6 +11,7 @@ export {
   crdtInitialBytes,
   defineEntities,
   entityDef,
+  entityType,
   fieldsAt,
   loadEntity,
   migrationsOf,
@@ -19,4 +20,5 @@ export {
   storeEntity,
   storedDefault,
 } from "./runtime.js";
+export { parseRustType, rustDefault, wrappedTs, type RustType } from "./crdt-kit.js";
 export { GENERATED_HEADER, generate, literal, type GenerateOptions, type GeneratedFile } from "./codegen.js";

@@ -21,10 +21,20 @@ interface PlainTypes {
   json: Value;
 }
 
+/** crdt-kit's wrappers of a Rust type, outermost first: `Option<Vec<String>>` is ["option", "vec"]. */
+export type Wrapper = "option" | "vec";
+
 /** A plain field type; `T` is its TypeScript type (phantom). */
 export interface PlainType<K extends PlainKind = PlainKind> {
   readonly kind: "plain";
   readonly plain: K;
+  /**
+   * Schema files in crdt-kit's dialect only: `Option<T>` (null when absent) and `Vec<T>` (an
+   * array) around the plain type, outermost first. Absent: the plain type itself.
+   */
+  readonly wrap?: readonly Wrapper[];
+  /** crdt-kit's dialect only: the Rust type it was declared as ("u8", "f32", ...), which bounds its numbers. */
+  readonly rust?: string;
 }
 
 /** A CRDT field type, wrapping an element type for registers, sets and maps. */
@@ -152,6 +162,20 @@ export interface NormalizedField {
   /** The default for older values (fields added after version 1). Plain JSON-like data, bytes as Uint8Array. */
   readonly default?: Value;
   readonly doc?: string;
+  /** The entity whose id this field holds (crdt-kit's `relation`): documentation and generated comments. */
+  readonly relation?: string;
+  /** A field of an LWWMap document: the map's key when it differs from the name ("threshold.temperature"). */
+  readonly key?: string;
+}
+
+/**
+ * What a synced document is: the CRDT the sync engine holds under `<table>/<id>`. An LWWMap
+ * document's fields are its keys (plain values, versions adding keys with defaults); any other
+ * kind has no fields, and `of` is its element type where it takes one (ORSet of strings).
+ */
+export interface DocumentKind {
+  readonly crdt: CrdtKind;
+  readonly of?: PlainKind;
 }
 
 export interface NormalizedRelation {
@@ -163,6 +187,17 @@ export interface NormalizedRelation {
 
 export interface NormalizedEntity {
   readonly name: string;
+  /**
+   * Where its values live (crdt-kit's `table`): the CrdtDb type and the SQL mirror's namespace.
+   * Absent: the entity's name.
+   */
+  readonly table?: string;
+  /**
+   * Set for a synced document (`document = "LWWMap"` in a file): the CRDT it is, synced by the
+   * engine under `<table>/<id>` with its schema version in every delta's header. Absent: an
+   * entity stored in CrdtDb.
+   */
+  readonly document?: DocumentKind;
   readonly doc?: string;
   /** The current version: the number of versions. */
   readonly version: number;
@@ -175,6 +210,8 @@ export interface NormalizedEntity {
 export interface NormalizedSchema {
   /** Sorted by name. */
   readonly entities: readonly NormalizedEntity[];
+  /** crdt-kit's `[config] output`: where `lichen generate` writes, relative to the schema file, unless --out says. */
+  readonly output?: string;
 }
 
 /** An entity defined in TypeScript: its normalized form, carrying the input's types. */

@@ -115,9 +115,14 @@ export function migrationsOf(entity: NormalizedEntity): { readonly [from: number
   return Object.freeze(out);
 }
 
-/** The CrdtDb definition of an entity: its name as the type, its version, its migrations. */
+/** The CrdtDb type of an entity: its table (crdt-kit's `table`), or else its name. */
+export function entityType(entity: NormalizedEntity): string {
+  return entity.table ?? entity.name;
+}
+
+/** The CrdtDb definition of an entity: its type, its version, its migrations. */
 export function entityDef(entity: NormalizedEntity): EntityDef {
-  return { type: entity.name, version: entity.version, migrations: migrationsOf(entity) };
+  return { type: entityType(entity), version: entity.version, migrations: migrationsOf(entity) };
 }
 
 /** Defines every entity of a schema (or a list of entities) in a CrdtDb. */
@@ -174,11 +179,11 @@ export function storeEntity<E extends NormalizedEntity>(entity: E, live: InferEn
 
 /** Loads an entity from a CrdtDb (migrating it) and opens it for the replica; undefined if absent. */
 export function loadEntity<E extends NormalizedEntity>(db: { load(type: string, id: string): Value | undefined }, entity: E, id: string, replica: string, options?: CrdtOptions): InferEntity<E> | undefined {
-  const v = db.load(entity.name, id);
+  const v = db.load(entityType(entity), id);
   return v === undefined ? undefined : openEntity(entity, v, replica, options);
 }
 
 /** Saves a live entity into a CrdtDb at the current version. */
 export function saveEntity<E extends NormalizedEntity>(db: { save(type: string, id: string, value: Value): void }, entity: E, id: string, live: InferEntity<E>): void {
-  db.save(entity.name, id, storeEntity(entity, live) as unknown as Value);
+  db.save(entityType(entity), id, storeEntity(entity, live) as unknown as Value);
 }

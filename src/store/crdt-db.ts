@@ -61,7 +61,7 @@ export class CrdtDb {
   save(type: string, id: string, value: Value): void {
     const def = this.def(type);
     const v = copyValue(value);
-    this.kv.batch([{ type: "put", key: this.key(type, id), value: this.envelope(def, def.version, v) }], [{ namespace: type, id, type: `${type}@${def.version}`, value: v }]);
+    this.kv.batch([{ type: "put", key: this.key(type, id), value: this.envelope(def, def.version, v) }], [{ store: "entity", namespace: type, id, type: `${type}@${def.version}`, value: v }]);
   }
 
   /** Loads an entity as the current schema version, migrating (and writing back) older ones. */
@@ -76,7 +76,7 @@ export class CrdtDb {
     }
     if (version === def.version) return value;
     const migrated = this.migrate(def, id, version, value);
-    this.kv.batch([{ type: "put", key, value: this.envelope(def, def.version, migrated) }], [{ namespace: type, id, type: `${type}@${def.version}`, value: migrated }]);
+    this.kv.batch([{ type: "put", key, value: this.envelope(def, def.version, migrated) }], [{ store: "entity", namespace: type, id, type: `${type}@${def.version}`, value: migrated }]);
     return migrated;
   }
 
@@ -123,7 +123,7 @@ export class CrdtDb {
 
   delete(type: string, id: string): void {
     this.def(type);
-    this.kv.batch([{ type: "delete", key: this.key(type, id) }], [{ namespace: type, id, type, value: undefined }]);
+    this.kv.batch([{ type: "delete", key: this.key(type, id) }], [{ store: "entity", namespace: type, id, type, value: undefined }]);
   }
 
   /** The ids of a type, sorted. */

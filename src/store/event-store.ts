@@ -2,7 +2,7 @@ import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { isTimestamp } from "../core/hlc.js";
 import { checkReplicaId } from "../core/replica.js";
-import type { KvStore } from "./kv.js";
+import type { KvOp, KvStore } from "./kv.js";
 import { eventKey, eventPrefix, parseEventSeq, snapshotKey, storedLogs } from "./keys.js";
 
 /** One event of a log: its sequence number, HLC timestamp, the node that made it, and its bytes. */
@@ -73,14 +73,31 @@ export class EventStore {
 
   /** Appends an event; returns its sequence number. One write. */
   append(ts: number, node: string, data: Uint8Array): number {
+    const [last, first] = [this.last, this.first];
+    const op = this.appendOp(ts, node, data);
+    try {
+      this.kv.put(op.key, op.value);
+    } catch (e) {
+      this.last = last;
+      this.first = first;
+      throw e;
+    }
+    return this.last;
+  }
+
+  /**
+   * An event as a put for a batch the caller writes (with the state it
+   * describes, in one transaction): its sequence number is taken now, so
+   * a batch that fails leaves a gap, never a reused number.
+   */
+  appendOp(ts: number, node: string, data: Uint8Array): KvOp & { readonly type: "put" } {
     if (!isTimestamp(ts)) throw invalidArgument("an event timestamp is a non-negative safe integer (an HLC timestamp)");
     checkReplicaId(node);
     if (!(data instanceof Uint8Array)) throw invalidArgument("event data is a Uint8Array");
     const seq = this.last + 1;
-    this.kv.put(eventKey(this.log, seq), encodeCbor([RECORD_FORMAT, ts, node, data]));
     this.last = seq;
     if (this.first > seq) this.first = seq;
-    return seq;
+    return { type: "put", key: eventKey(this.log, seq), value: encodeCbor([RECORD_FORMAT, ts, node, data]) };
   }
 
   /** Events with from <= seq <= to, in order. A corrupt event throws CORRUPT naming it. */

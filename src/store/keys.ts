@@ -2,6 +2,7 @@
 // stores build their keys here, and the gateway, the CLI and the tests list and parse them here.
 //
 //   s/<ns>/<id>          a CRDT state (StateStore)
+//   h/<ns>/<id>          a typed document's schema header beside its state (StateStore)
 //   d/<type>/<id>        a CrdtDb entity in its versioned envelope
 //   e/<log>/<seq>        an event of a log (EventStore): seq in fixed-width base 36, so that key
 //                        order is sequence order
@@ -18,6 +19,7 @@ const STATES = "s/";
 const ENVELOPES = "d/";
 const LOGS = "e/";
 const SNAPSHOT = "~snapshot";
+const HEADERS = "h/";
 const SEQ_WIDTH = 11;
 
 /** The key of the replica clock's reservation. */
@@ -27,6 +29,11 @@ export const CLOCK_KEY = "c/clock";
 
 export function stateKey(ns: string, id: string): string {
   return `${STATES}${checkNamespace(ns)}/${checkEntityId(id)}`;
+}
+
+/** Where a typed document's header lives: beside its state, written only when it changes. */
+export function headerKey(ns: string, id: string): string {
+  return `${HEADERS}${checkNamespace(ns)}/${checkEntityId(id)}`;
 }
 
 /** The prefix of every state key, or of one namespace's. */

@@ -4,19 +4,37 @@ import { invalidArgument, LichenError } from "../core/errors.js";
 /** One change in an atomic batch. */
 export type KvOp = { readonly type: "put"; readonly key: string; readonly value: Uint8Array } | { readonly type: "delete"; readonly key: string };
 
+/** The stores that keep mirror rows: StateStore ("state") and CrdtDb ("entity"). */
+export type MirrorStore = "state" | "entity";
+
 /**
  * A readable copy of one entity, handed to `batch` beside the raw bytes. A
  * backend that can keep it (SQLite on the gateway: one row per entity as
  * JSON, plus a changes table ordered by db_version) stores it in the same
- * transaction; the others ignore it.
+ * transaction; the others ignore it, and are never handed one (see
+ * `keepsViews`).
  */
 export interface EntityView {
+  /**
+   * Which store the entity belongs to: "state" (StateStore, the synced CRDT documents; the
+   * default) or "entity" (CrdtDb). A namespace and an entity type of the same name are two
+   * rows of the mirror, never one.
+   */
+  readonly store?: MirrorStore;
   readonly namespace: string;
   readonly id: string;
   /** The CRDT or entity type name, e.g. "LWWMap" or "Sensor@2". */
   readonly type: string;
-  /** The entity's current value as plain JSON-able data; undefined when it was deleted. */
-  readonly value: unknown;
+  /** The entity's whole value as plain JSON-able data; undefined when it was deleted (and no `fields` are given). */
+  readonly value?: unknown;
+  /**
+   * Instead of `value`: only these top-level fields of the value changed,
+   * each with its new value (undefined: the field was removed). What a delta
+   * carries, so a one-field change on a large entity stays small.
+   */
+  readonly fields?: ReadonlyArray<readonly [string, unknown]>;
+  /** With `fields`: the whole value, asked for only if the backend has no copy to change. */
+  readonly wholeValue?: () => unknown;
 }
 
 /**
@@ -40,6 +58,8 @@ export interface KvStore {
   keys(prefix?: string): string[];
   /** Applies every operation, in order, or none of them. `views` describe the entities the batch writes (see EntityView). */
   batch(ops: readonly KvOp[], views?: readonly EntityView[]): void;
+  /** True if `batch` keeps the views it is given: only then are they worth building (a value() per entity written). */
+  readonly keepsViews?: boolean;
   close(): void;
 }
 

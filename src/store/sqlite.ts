@@ -5,10 +5,12 @@
 //
 //   lichen_meta(name TEXT PRIMARY KEY, value INTEGER)        schema_version, db_version
 //   lichen_kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID the KvStore itself
-//   lichen_entities(namespace, id, type, value JSON, db_version, updated_at)
-//                                                            one row per live entity (the mirror)
+//   lichen_entities(namespace, id, type, value JSON, db_version, updated_at, store)
+//                                                            one row per live entity (the mirror):
+//                                                            store 'state' (StateStore) or 'entity'
+//                                                            (CrdtDb), part of the row's identity
 //   lichen_changes(seq INTEGER PRIMARY KEY, db_version, namespace, id, type, value JSON|NULL,
-//                  changed_at)                               every change, pulled by db_version
+//                  changed_at, kind, removed JSON|NULL)      every change, pulled by db_version
 //
 // Decisions:
 //
@@ -36,6 +38,13 @@
 //   cr-sqlite's db_version is once per transaction), and read inside the write transaction, so
 //   two connections writing the same file never hand out one version twice. Several change rows
 //   share a db_version; `seq` (the rowid) orders them within it and across the table.
+// - What changed, not the whole value (schema version 2): a view that names the fields it changed
+//   (a delta's keys) writes a change row of kind 'fields' holding only those fields' new values
+//   (and the removed ones in `removed`), and patches the entity's JSON in place with json_set /
+//   json_remove, so a one-key change on a 10,000-key map writes a few dozen bytes of rows, not the
+//   whole value twice. Paths are `$."<key>"` with the key JSON-escaped, which SQLite matches
+//   exactly. A version 1 file is migrated when opened for writing: two columns added to
+//   lichen_changes (its rows read as kind 'value'), schema_version set to 2.
 // - No per-namespace VIEWs: namespaces are data, not schema. Creating views on the fly would
 //   change the schema under other readers, and sanitized names can collide ("a-b", "a_b");
 //   `WHERE namespace = ?` uses the primary key's prefix and is as fast as a view.
@@ -49,10 +58,10 @@ import { dirname, resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { LichenError, invalidArgument } from "../core/errors.js";
 import { toHex } from "../core/hex.js";
-import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore } from "./kv.js";
+import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore, type MirrorStore } from "./kv.js";
 
-/** The version of the tables this file writes (lichen_meta.schema_version). */
-export const SQLITE_SCHEMA_VERSION = 1;
+/** The version of the tables this file writes (lichen_meta.schema_version). 2: a mirror row per store, change rows of kind 'fields'. */
+export const SQLITE_SCHEMA_VERSION = 2;
 
 export type SqliteSynchronous = "FULL" | "NORMAL";
 
@@ -81,11 +90,26 @@ export interface SqliteChange {
   namespace: string;
   id: string;
   type: string;
-  /** The entity's value after the change as JSON text, or null when it was deleted. */
+  /**
+   * JSON text: with kind 'value', the entity's whole value after the change (null: it was
+   * deleted); with kind 'fields', an object of the top-level fields the change set, each with its
+   * new value.
+   */
   value: string | null;
   /** ISO 8601 UTC, e.g. 2025-01-01T00:00:00.000Z. */
   changed_at: string;
+  /** 'value': `value` is the whole value; 'fields': only what changed (see value and removed). */
+  kind: ChangeKind;
+  /** With kind 'fields': a JSON array of the top-level fields the change removed, or null if none. */
+  removed: string | null;
 }
+
+export type ChangeKind = "value" | "fields";
+
+/** The columns of a change row, as changesSince returns them (shared with read-only readers of the file). */
+export const CHANGE_COLUMNS = "seq, db_version, namespace, id, type, value, changed_at, kind, removed";
+/** The same columns from a version 1 file, whose rows are all whole values. */
+export const CHANGE_COLUMNS_V1 = "seq, db_version, namespace, id, type, value, changed_at, 'value' AS kind, NULL AS removed";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS lichen_meta (
@@ -103,7 +127,8 @@ CREATE TABLE IF NOT EXISTS lichen_entities (
   value      TEXT NOT NULL,
   db_version INTEGER NOT NULL,
   updated_at TEXT NOT NULL,
-  PRIMARY KEY (namespace, id)
+  store      TEXT NOT NULL,
+  PRIMARY KEY (namespace, id, store)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lichen_changes (
   seq        INTEGER PRIMARY KEY,
@@ -112,10 +137,38 @@ CREATE TABLE IF NOT EXISTS lichen_changes (
   id         TEXT NOT NULL,
   type       TEXT NOT NULL,
   value      TEXT,
-  changed_at TEXT NOT NULL
+  changed_at TEXT NOT NULL,
+  kind       TEXT NOT NULL DEFAULT 'value',
+  removed    TEXT
 );
 CREATE INDEX IF NOT EXISTS lichen_changes_by_version ON lichen_changes (db_version);
 INSERT OR IGNORE INTO lichen_meta (name, value) VALUES ('schema_version', ${SQLITE_SCHEMA_VERSION}), ('db_version', 0);
+`;
+
+/**
+ * Version 1 keyed lichen_entities by (namespace, id) alone, so a StateStore namespace and a CrdtDb
+ * type of the same name shared a row and one of the two was lost. Version 2 adds the store to the
+ * key; the rows of a version-1 file get theirs from their type ("Type@N" is a CrdtDb entity).
+ * Version 2's change rows also learn their kind (version 1's rows are whole values).
+ */
+const UPGRADE_1_TO_2 = `
+CREATE TABLE lichen_entities_2 (
+  namespace  TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  db_version INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  store      TEXT NOT NULL,
+  PRIMARY KEY (namespace, id, store)
+) WITHOUT ROWID;
+INSERT INTO lichen_entities_2 SELECT namespace, id, type, value, db_version, updated_at,
+  CASE WHEN instr(type, '@') > 0 THEN 'entity' ELSE 'state' END FROM lichen_entities;
+DROP TABLE lichen_entities;
+ALTER TABLE lichen_entities_2 RENAME TO lichen_entities;
+ALTER TABLE lichen_changes ADD COLUMN kind TEXT NOT NULL DEFAULT 'value';
+ALTER TABLE lichen_changes ADD COLUMN removed TEXT;
+UPDATE lichen_meta SET value = 2 WHERE name = 'schema_version';
 `;
 
 const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
@@ -320,11 +373,26 @@ export function toJsonText(value: unknown): string | undefined {
 }
 
 interface PreparedView {
+  store: MirrorStore;
   namespace: string;
   id: string;
   type: string;
-  /** undefined: the entity was deleted. */
+  /** The whole value's JSON; undefined: the entity was deleted, or (with `set`) only fields changed. */
   json: string | undefined;
+  /** Fields changed: paths and JSON of the fields set, and paths of the fields removed. */
+  set?: Array<[string, string]>;
+  removed?: string[];
+  /** With `set`: the change row's value (the fields set) and removed list, as JSON. */
+  setJson?: string;
+  removedJson?: string | null;
+  /** With `set`: the whole value's JSON, for an entity the mirror has no row of yet. */
+  whole?: () => string;
+}
+
+function valueJson(value: unknown, where: string): string {
+  const json = toJsonText(value);
+  if (json === undefined) throw invalidArgument(`entity ${where}: a ${typeof value} is not JSON-able`);
+  return json;
 }
 
 function prepareViews(views: readonly EntityView[] | undefined): PreparedView[] {
@@ -333,15 +401,82 @@ function prepareViews(views: readonly EntityView[] | undefined): PreparedView[] 
   const out: PreparedView[] = [];
   for (const v of views as readonly unknown[]) {
     if (v === null || typeof v !== "object") throw invalidArgument("an EntityView is an object");
-    const { namespace, id, type, value } = v as EntityView;
+    const { namespace, id, type, value, fields, wholeValue } = v as EntityView;
+    const store = (v as EntityView).store ?? "state";
+    if (store !== "state" && store !== "entity") throw invalidArgument('an EntityView\'s store is "state" or "entity"');
     if (typeof namespace !== "string" || typeof id !== "string" || typeof type !== "string") {
       throw invalidArgument("an EntityView has string namespace, id and type");
     }
-    const json = value === undefined ? undefined : toJsonText(value);
-    if (value !== undefined && json === undefined) throw invalidArgument(`entity ${namespace}/${id}: a ${typeof value} is not JSON-able`);
-    out.push({ namespace, id, type, json });
+    const where = `${namespace}/${id}`;
+    if (fields === undefined) {
+      out.push({ store, namespace, id, type, json: value === undefined ? undefined : valueJson(value, where) });
+      continue;
+    }
+    if (!Array.isArray(fields) || typeof wholeValue !== "function") throw invalidArgument("an EntityView's fields are [key, value] pairs, given with wholeValue()");
+    const set: Array<[string, string]> = [];
+    const removed: string[] = [];
+    const setParts: string[] = [];
+    const removedKeys: string[] = [];
+    for (const f of fields as ReadonlyArray<readonly [unknown, unknown]>) {
+      if (!Array.isArray(f) || typeof f[0] !== "string") throw invalidArgument("an EntityView's fields are [key, value] pairs");
+      const key = JSON.stringify(f[0]);
+      if (f[1] === undefined) {
+        removed.push(`$.${key}`);
+        removedKeys.push(key);
+      } else {
+        const json = valueJson(f[1], where);
+        set.push([`$.${key}`, json]);
+        setParts.push(`${key}:${json}`);
+      }
+    }
+    out.push({
+      store,
+      namespace,
+      id,
+      type,
+      json: undefined,
+      set,
+      removed,
+      setJson: `{${setParts.join(",")}}`,
+      removedJson: removedKeys.length === 0 ? null : `[${removedKeys.join(",")}]`,
+      whole: () => valueJson(wholeValue(), where),
+    });
   }
   return out;
+}
+
+/**
+ * The most fields patched in place in one change (SQLite caps a function's arguments, and past a
+ * few dozen fields writing the whole value costs about the same): above, the row is written whole.
+ */
+const MAX_PATCH_FIELDS = 64;
+
+/** Patches of an entity's JSON in place: statements by how many fields they set and remove, made once each. */
+class EntityPatcher {
+  private readonly statements = new Map<string, Statement>();
+
+  constructor(private readonly db: Database) {}
+
+  /** Sets and removes fields of an existing row; false if the mirror has no row of the entity, or too many fields changed. */
+  patch(v: PreparedView, version: number, at: string): boolean {
+    const set = v.set!;
+    const removed = v.removed!;
+    if (set.length + removed.length > MAX_PATCH_FIELDS) return false;
+    const shape = `${set.length}/${removed.length}`;
+    let st = this.statements.get(shape);
+    if (st === undefined) {
+      let expr = "value";
+      if (set.length > 0) expr = `json_set(${expr}${", ?, json(?)".repeat(set.length)})`;
+      if (removed.length > 0) expr = `json_remove(${expr}${", ?".repeat(removed.length)})`;
+      st = this.db.prepare(`UPDATE lichen_entities SET type = ?, value = ${expr}, db_version = ?, updated_at = ? WHERE namespace = ? AND id = ? AND store = ?`);
+      this.statements.set(shape, st);
+    }
+    const args: unknown[] = [v.type];
+    for (const [path, json] of set) args.push(path, json);
+    for (const path of removed) args.push(path);
+    args.push(version, at, v.namespace, v.id, v.store);
+    return st.run(...args).changes > 0;
+  }
 }
 
 // ---- the store ----
@@ -366,6 +501,8 @@ interface Statements {
 export class SqliteKv implements KvStore {
   /** The file's absolute path (or ":memory:"). */
   readonly path: string;
+  /** The mirror: views given to batch are kept. */
+  readonly keepsViews = true;
   readonly synchronous: SqliteSynchronous;
   readonly readOnly: boolean;
   private db: Database | undefined;
@@ -420,6 +557,7 @@ export class SqliteKv implements KvStore {
         db.exec("BEGIN IMMEDIATE");
         try {
           db.exec(SCHEMA);
+          if (db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get() === 1) db.exec(UPGRADE_1_TO_2);
           db.exec("COMMIT");
         } catch (e) {
           if (db.inTransaction) db.exec("ROLLBACK");
@@ -433,28 +571,29 @@ export class SqliteKv implements KvStore {
       if (schema > SQLITE_SCHEMA_VERSION) {
         throw new LichenError("UNSUPPORTED_VERSION", `${this.path}: its lichen tables are of schema version ${schema}; this code knows up to ${SQLITE_SCHEMA_VERSION}`);
       }
+      // Read-only, the write statements are not prepared: a version 1 file (read as it is, never
+      // migrated) lacks the columns they name, and every write is refused before it reaches them.
+      const write = (sql: string, pluck = false): Statement => (readOnly ? (undefined as unknown as Statement) : pluck ? db.prepare(sql).pluck() : db.prepare(sql));
       this.st = {
         get: db.prepare("SELECT CAST(value AS BLOB) FROM lichen_kv WHERE key = ?").pluck(),
-        put: db.prepare("INSERT INTO lichen_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-        del: db.prepare("DELETE FROM lichen_kv WHERE key = ?"),
+        put: write("INSERT INTO lichen_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+        del: write("DELETE FROM lichen_kv WHERE key = ?"),
         // A key without a byte 0xED (the lead byte of U+D000..U+DFFF, surrogates included) comes
         // back as TEXT, decoded by the driver; the others as BLOBs, decoded by decodeKey.
         keysAll: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= x'' ORDER BY key`).pluck(),
         keysFrom: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? ORDER BY key`).pluck(),
         keysRange: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? AND key < ? ORDER BY key`).pluck(),
-        bumpVersion: db.prepare("UPDATE lichen_meta SET value = value + 1 WHERE name = 'db_version' RETURNING value").pluck(),
+        bumpVersion: write("UPDATE lichen_meta SET value = value + 1 WHERE name = 'db_version' RETURNING value", true),
         dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
-        upsertEntity: db.prepare(
-          "INSERT INTO lichen_entities (namespace, id, type, value, db_version, updated_at) VALUES (?, ?, ?, ?, ?, ?) " +
-            "ON CONFLICT (namespace, id) DO UPDATE SET type = excluded.type, value = excluded.value, db_version = excluded.db_version, updated_at = excluded.updated_at",
+        upsertEntity: write(
+          "INSERT INTO lichen_entities (namespace, id, type, value, db_version, updated_at, store) VALUES (?, ?, ?, ?, ?, ?, ?) " +
+            "ON CONFLICT (namespace, id, store) DO UPDATE SET type = excluded.type, value = excluded.value, db_version = excluded.db_version, updated_at = excluded.updated_at",
         ),
-        deleteEntity: db.prepare("DELETE FROM lichen_entities WHERE namespace = ? AND id = ?"),
-        insertChange: db.prepare("INSERT INTO lichen_changes (db_version, namespace, id, type, value, changed_at) VALUES (?, ?, ?, ?, ?, ?)"),
+        deleteEntity: write("DELETE FROM lichen_entities WHERE namespace = ? AND id = ? AND store = ?"),
+        insertChange: write("INSERT INTO lichen_changes (db_version, namespace, id, type, value, changed_at, kind, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
         // (db_version, seq) > (?, ?): a cursor; the index on db_version (which holds the rowid) serves it
-        changesSince: db.prepare(
-          "SELECT seq, db_version, namespace, id, type, value, changed_at FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?",
-        ),
-        pruneChanges: db.prepare("DELETE FROM lichen_changes WHERE db_version <= ?"),
+        changesSince: db.prepare(`SELECT ${schema < 2 ? CHANGE_COLUMNS_V1 : CHANGE_COLUMNS} FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?`),
+        pruneChanges: write("DELETE FROM lichen_changes WHERE db_version <= ?"),
       };
     } catch (e) {
       try {
@@ -466,6 +605,7 @@ export class SqliteKv implements KvStore {
     }
     this.db = db;
     const st = this.st;
+    const patcher = new EntityPatcher(db);
     const tx = db.transaction((keys: Uint8Array[], ops: readonly KvOp[], views: PreparedView[]): void => {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
@@ -477,9 +617,15 @@ export class SqliteKv implements KvStore {
       if (typeof version !== "number") throw new LichenError("CORRUPT", `${this.path}: lichen_meta holds no db_version`);
       const at = new Date(this.now()).toISOString();
       for (const v of views) {
-        if (v.json === undefined) st.deleteEntity.run(v.namespace, v.id);
-        else st.upsertEntity.run(v.namespace, v.id, v.type, v.json, version, at);
-        st.insertChange.run(version, v.namespace, v.id, v.type, v.json ?? null, at);
+        if (v.set !== undefined) {
+          // what changed: the row patched in place (or written whole if the mirror lacks it, or many fields changed)
+          if (!patcher.patch(v, version, at)) st.upsertEntity.run(v.namespace, v.id, v.type, v.whole!(), version, at, v.store);
+          st.insertChange.run(version, v.namespace, v.id, v.type, v.setJson, at, "fields", v.removedJson);
+          continue;
+        }
+        if (v.json === undefined) st.deleteEntity.run(v.namespace, v.id, v.store);
+        else st.upsertEntity.run(v.namespace, v.id, v.type, v.json, version, at, v.store);
+        st.insertChange.run(version, v.namespace, v.id, v.type, v.json ?? null, at, "value", null);
       }
     });
     this.writeBatch = (keys, ops, views) => tx.immediate(keys, ops, views);

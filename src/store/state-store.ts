@@ -1,8 +1,8 @@
-import { typeName } from "../core/codec.js";
+import { decodeCbor, encodeCbor, typeName } from "../core/codec.js";
 import type { Crdt } from "../core/crdt.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import type { EntityView, KvOp, KvStore } from "./kv.js";
-import { stateKey, storedStates } from "./keys.js";
+import { headerKey, stateKey, storedStates } from "./keys.js";
 
 /**
  * When dirty states are written. Each save() counts as one operation.
@@ -32,6 +32,13 @@ export interface StateStoreOptions {
   onFlushed?: (written: ReadonlyArray<readonly [string, string]>) => void;
 }
 
+
+/** A typed document's schema header: the schema's name and the newest version that wrote to it. */
+export interface StoredHeader {
+  readonly name: string;
+  readonly version: number;
+}
+
 function defaultNow(): number {
   return Date.now();
 }
@@ -40,6 +47,8 @@ interface Pending {
   readonly ns: string;
   readonly id: string;
   readonly crdt: Crdt;
+  /** The top-level keys of its value changed since the last write; undefined: the whole value. */
+  keys: Set<string> | undefined;
 }
 
 /**
@@ -69,13 +78,26 @@ export class StateStore {
     this.onFlushed = options.onFlushed;
   }
 
-  /** Records that an entity changed; it is written now or later as the policy says. */
-  save(ns: string, id: string, crdt: Crdt): void {
+  /**
+   * Records that an entity changed; it is written now or later as the policy
+   * says. `changedKeys`: the only top-level keys of its value that changed
+   * (Crdt.changedKeys of the delta applied), so the readable copy is told
+   * those alone; without it, the whole value changed.
+   */
+  save(ns: string, id: string, crdt: Crdt, changedKeys?: readonly string[]): void {
+    this.stage(ns, id, crdt, changedKeys);
+    this.tick();
+  }
+
+  /** As save, but written only by the next flush(), whatever the policy: for a caller that flushes a group of changes itself. */
+  stage(ns: string, id: string, crdt: Crdt, changedKeys?: readonly string[]): void {
     const key = stateKey(ns, id);
     if (this.dirty.size === 0) this.oldest = this.now();
-    this.dirty.set(key, { ns, id, crdt });
+    const p = this.dirty.get(key);
+    if (p === undefined || p.crdt !== crdt) this.dirty.set(key, { ns, id, crdt, keys: changedKeys === undefined ? undefined : new Set(changedKeys) });
+    else if (changedKeys === undefined) p.keys = undefined;
+    else if (p.keys !== undefined) for (const k of changedKeys) p.keys.add(k);
     this.ops++;
-    this.tick();
   }
 
   /** Writes what is pending if the policy says it is time. Call it from a timer. */
@@ -84,20 +106,30 @@ export class StateStore {
     if (this.ops >= this.policy.maxOps || this.now() - this.oldest >= this.policy.maxDelayMs) this.flush();
   }
 
-  /** Writes every pending state, in one atomic batch. */
-  flush(): void {
-    if (this.dirty.size === 0) return;
+  /**
+   * Writes every pending state, in one atomic batch, with `also` (records
+   * that must be stored with these states, such as an event log's entries).
+   */
+  flush(also: readonly KvOp[] = []): void {
+    if (this.dirty.size === 0 && also.length === 0) return;
     const ops: KvOp[] = [];
-    const views: EntityView[] = [];
+    // views cost a value() each: built only for a store that keeps them
+    const views: EntityView[] | undefined = this.kv.keepsViews === true ? [] : undefined;
+    const written: Array<readonly [string, string]> = [];
     for (const [key, p] of this.dirty) {
       ops.push({ type: "put", key, value: p.crdt.toBytes() });
-      views.push({ namespace: p.ns, id: p.id, type: typeName(p.crdt.typeTag), value: p.crdt.value() });
+      written.push([p.ns, p.id]);
+      if (views === undefined) continue;
+      const type = typeName(p.crdt.typeTag);
+      const crdt = p.crdt;
+      if (p.keys === undefined) views.push({ namespace: p.ns, id: p.id, type, value: crdt.value() });
+      else views.push({ namespace: p.ns, id: p.id, type, fields: [...p.keys].sort().map((k) => [k, crdt.valueAt(k)] as const), wholeValue: () => crdt.value() });
     }
+    for (const op of also) ops.push(op);
     this.kv.batch(ops, views);
-    const written = views.map((v) => [v.namespace, v.id] as const);
     this.dirty.clear();
     this.ops = 0;
-    this.onFlushed?.(written);
+    if (written.length > 0) this.onFlushed?.(written);
   }
 
   /** True if an entity has changes saved but not yet written. */
@@ -140,7 +172,30 @@ export class StateStore {
   delete(ns: string, id: string): void {
     const key = stateKey(ns, id);
     this.dirty.delete(key);
-    this.kv.batch([{ type: "delete", key }], [{ namespace: ns, id, type: "", value: undefined }]);
+    this.kv.batch([{ type: "delete", key }, { type: "delete", key: headerKey(ns, id) }], [{ namespace: ns, id, type: "", value: undefined }]);
+  }
+
+  /**
+   * The stored schema header of a typed document (see SyncOptions.documents), or undefined. An
+   * unreadable header reads as none: it describes the state, it is not part of it.
+   */
+  header(ns: string, id: string): StoredHeader | undefined {
+    stateKey(ns, id);
+    const bytes = this.kv.get(headerKey(ns, id));
+    if (bytes === undefined) return undefined;
+    try {
+      const h = decodeCbor(bytes);
+      if (Array.isArray(h) && h.length === 2 && typeof h[0] === "string" && Number.isSafeInteger(h[1]) && (h[1] as number) >= 1) return { name: h[0], version: h[1] as number };
+    } catch {
+      // unreadable: none
+    }
+    return undefined;
+  }
+
+  /** Stores a typed document's schema header (one small write; the engine calls it only when the header changes). */
+  saveHeader(ns: string, id: string, header: StoredHeader): void {
+    stateKey(ns, id);
+    this.kv.put(headerKey(ns, id), encodeCbor([header.name, header.version]));
   }
 
   /** Every saved entity as [namespace, id], sorted. */

@@ -10,8 +10,10 @@
 //   them, so nobody on the network can take the gateway's place or kick it off.
 // - TLS: a certificate and its key make the listener mqtts.
 // - Limits: a maximum packet size (checked from the fixed header, before the body is buffered),
-//   a maximum number of connections, and a publish rate per client (a token bucket; a client over
-//   it is slowed down, not dropped: its next publishes wait, and TCP pushes back on it).
+//   a maximum number of connections, a publish rate per client (a token bucket; a client over
+//   it is slowed down, not dropped: its next publishes wait, and TCP pushes back on it), and at
+//   most 4 KiB of a client parsed at once (limitIntake): a flood waits as bytes in the socket
+//   and the kernel, not as parsed packets in the heap.
 // - aedes 1.2 / mqemitter 7.1 overflow the stack under a flood (see startEmbeddedBroker): the
 //   emitter's queue is turned off.
 import { createServer as createTcpServer, type Server, type Socket } from "node:net";
@@ -20,7 +22,7 @@ import { Duplex } from "node:stream";
 import type { Aedes, AedesOptions, Client } from "aedes";
 import { invalidArgument } from "../core/errors.js";
 import { decodePresence, mayPublish, maySubscribe, parseTopic } from "./mqtt-topics.js";
-import { DEFAULT_MAX_PACKET_BYTES, limitPacketSize } from "./packet-limit-node.js";
+import { DEFAULT_MAX_PACKET_BYTES, DEFAULT_READ_BATCH_BYTES, limitIntake } from "./packet-limit-node.js";
 import type { Scheduler } from "./sync-engine.js";
 import { verifyPassword, type Users } from "./users-file-node.js";
 
@@ -92,6 +94,12 @@ export interface BrokerLimits {
   readonly publishPerSecond?: number;
   /** Publishes a network client may send at once above the rate (default 1,000). */
   readonly publishBurst?: number;
+  /**
+   * Bytes of a client read and parsed at once (default 4,096): aedes handles a client's next
+   * packets only once the previous batch is delivered, so what a flood holds in memory is this
+   * much per connection, not its whole backlog (see limitIntake in packet-limit-node.ts).
+   */
+  readonly readBatchBytes?: number;
 }
 
 export interface EmbeddedBrokerOptions extends AclOptions, BrokerLimits {
@@ -161,6 +169,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const maxConnections = positive("maxConnections", options.maxConnections, 1000);
   const publishPerSecond = positive("publishPerSecond", options.publishPerSecond, 100, 0);
   const publishBurst = positive("publishBurst", options.publishBurst, 1000);
+  const readBatchBytes = positive("readBatchBytes", options.readBatchBytes, DEFAULT_READ_BATCH_BYTES);
   const reserved = new Set(options.reservedIds ?? []);
   const unthrottled = new Set(options.unthrottledIds ?? []);
   const scheduler = options.scheduler ?? defaultScheduler();
@@ -203,11 +212,11 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.setNoDelay(true); // small frames must not wait for Nagle's algorithm
-    broker.handle(socket);
-    limitPacketSize(socket, maxPacketBytes, (bytes) => {
+    limitIntake(socket, maxPacketBytes, readBatchBytes, (bytes) => {
       const id = (socket as unknown as { client?: Client }).client?.id ?? undefined;
       options.onRejected?.({ reason: "packet-too-large", clientId: id ?? undefined, bytes });
     });
+    broker.handle(socket);
   };
   const server: Server = options.tls === undefined ? createTcpServer(accept) : createTlsServer({ cert: toPem(options.tls.cert), key: toPem(options.tls.key) }, accept);
   server.maxConnections = maxConnections;
@@ -235,6 +244,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     connectInProcess() {
       const [mine, theirs] = duplexPair();
       inProcess.add(mine);
+      // trusted, but batched like the others: the gateway's own burst is parsed a batch at a time
+      limitIntake(mine, Number.MAX_SAFE_INTEGER, readBatchBytes);
       broker.handle(mine);
       return theirs;
     },

@@ -4,6 +4,7 @@ import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
 import { readDocKey } from "../core/names.js";
 import { readReplicaId } from "../core/replica.js";
+import { compactIds, expandIds, sessionDelta, standaloneDelta, type SessionIds } from "../core/session-form.js";
 import { VersionVector } from "../core/version-vector.js";
 
 /**
@@ -14,16 +15,36 @@ import { VersionVector } from "../core/version-vector.js";
  *
  * - DIGEST   [1, 1, [[doc, type, hash], ...]]         what I hold, compactly: peers that agree exchange nothing more
  * - VERSIONS [1, 2, reply, [[doc, type, vv], ...]]    my versions of these documents: send me what I lack (with reply: and tell me yours)
- * - DELTA    [1, 3, doc, type, bytes]                 a CRDT delta (core format) for a document
+ * - DELTA    [1, 3, doc, type, bytes, schema?]        a CRDT delta (core format) for a document; schema: the
+ *                                                    document's header [name, version], the newest schema
+ *                                                    version that wrote to it (typed documents only; a
+ *                                                    DELTA without it, as every earlier lichen sent, is untyped)
  * - ACK      [1, 4, doc, vv]                          applied and stored: my version of the document is now vv
  * - PART     [1, 5, id, index, count, bytes]          a slice of a larger frame
  * - ERROR    [1, 6, doc, code, message]               a delta was refused: "forged", "forbidden", "quota", "refused", "unwanted"
+ * - APPLIED  [1, 7, doc, hash]                        applied and stored: my version of the document now has this versionHash
+ *                                                     (what a session sends instead of an ACK: the sender knows what its delta brought)
  *
  * The CBOR is followed by its CRC-32 (4 bytes, big-endian): QoS 0 over flaky
  * links and broker bridges, and a flipped bit in a delta would otherwise be a
  * valid, different change that never heals.
+ *
+ * Format 1 frames are standalone. Format 2 frames are what a session sends:
+ * the same arrays in session form (core/session-form.ts: the sender's and
+ * the receiver's ids, and document keys ending in them, as one- or two-byte
+ * references), and a DELTA's bytes are its payload's body alone, in session
+ * form: the frame's type and format stand for the payload header. Decoded,
+ * both give the same Frame, with a standalone delta.
  */
-export const FRAME_FORMAT = 1;
+export const FRAME_FORMAT = 2;
+/** The format of standalone frames (no session: tests, tools, PART frames). */
+export const STANDALONE_FRAME_FORMAT = 1;
+
+/** What a session frame is read against: the session's ids [sender, receiver], and how far its bytes may expand. */
+export interface FrameSession {
+  readonly ids: SessionIds;
+  readonly maxExpandedBytes: number;
+}
 export const DEFAULT_MAX_FRAME_BYTES = 4000;
 /** Smallest frame a peer may send (its maxFrameBytes). */
 export const MIN_FRAME_BYTES = 256;
@@ -32,15 +53,22 @@ const PART_OVERHEAD = 28;
 /** Every PART but the last of a frame carries at least this much: a count of parts tells the least a frame weighs. */
 export const MIN_PART_BYTES = MIN_FRAME_BYTES - PART_OVERHEAD;
 
-export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6 });
+export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6, Applied: 7 });
 
 export type Frame =
   | { readonly kind: typeof FrameKind.Digest; readonly docs: ReadonlyArray<readonly [string, number, number]> }
   | { readonly kind: typeof FrameKind.Versions; readonly reply: boolean; readonly docs: ReadonlyArray<readonly [string, number, VersionVector]> }
-  | { readonly kind: typeof FrameKind.Delta; readonly doc: string; readonly type: number; readonly delta: Uint8Array }
+  | { readonly kind: typeof FrameKind.Delta; readonly doc: string; readonly type: number; readonly delta: Uint8Array; readonly schema?: DocumentHeader }
   | { readonly kind: typeof FrameKind.Ack; readonly doc: string; readonly version: VersionVector }
   | { readonly kind: typeof FrameKind.Part; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
-  | { readonly kind: typeof FrameKind.Error; readonly doc: string; readonly code: string; readonly message: string };
+  | { readonly kind: typeof FrameKind.Error; readonly doc: string; readonly code: string; readonly message: string }
+  | { readonly kind: typeof FrameKind.Applied; readonly doc: string; readonly hash: number };
+
+/** A typed document's header: its schema's name and the newest schema version that wrote to it. */
+export interface DocumentHeader {
+  readonly name: string;
+  readonly version: number;
+}
 
 function vvToWire(v: VersionVector): unknown {
   return v.toArray();
@@ -55,6 +83,12 @@ function vvFromWire(x: unknown): VersionVector {
     v.set(readReplicaId(e[0]), n);
   }
   return v;
+}
+
+function readHash(x: unknown): number {
+  const hash = readCount(x, "version hash");
+  if (hash > 0xffffffff) throw malformed("version hash: not 32 bits");
+  return hash;
 }
 
 function crcTable(): readonly number[] {
@@ -87,46 +121,59 @@ export function sealFrame(cbor: Uint8Array): Uint8Array {
   return out;
 }
 
-export function encodeFrame(f: Frame): Uint8Array {
-  return sealFrame(encodeBody(f));
+/** A frame's bytes: standalone (format 1), or in a session from ids[0] to ids[1] (format 2). */
+export function encodeFrame(f: Frame, session?: SessionIds): Uint8Array {
+  if (session === undefined) return sealFrame(encodeBody(f, STANDALONE_FRAME_FORMAT));
+  const s: Frame = f.kind === 3 ? { ...f, delta: sessionDelta(f.delta, f.type, session) } : f;
+  return sealFrame(compactIds(encodeBody(s, FRAME_FORMAT), session));
 }
 
-function encodeBody(f: Frame): Uint8Array {
+function encodeBody(f: Frame, format: number): Uint8Array {
   switch (f.kind) {
     case FrameKind.Digest:
-      return encodeCbor([FRAME_FORMAT, FrameKind.Digest, f.docs]);
+      return encodeCbor([format, FrameKind.Digest, f.docs]);
     case FrameKind.Versions:
-      return encodeCbor([FRAME_FORMAT, FrameKind.Versions, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
+      return encodeCbor([format, FrameKind.Versions, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
     case FrameKind.Delta:
-      return encodeCbor([FRAME_FORMAT, FrameKind.Delta, f.doc, f.type, f.delta]);
+      return encodeCbor(f.schema === undefined ? [format, FrameKind.Delta, f.doc, f.type, f.delta] : [format, FrameKind.Delta, f.doc, f.type, f.delta, [f.schema.name, f.schema.version]]);
     case FrameKind.Ack:
-      return encodeCbor([FRAME_FORMAT, FrameKind.Ack, f.doc, vvToWire(f.version)]);
+      return encodeCbor([format, FrameKind.Ack, f.doc, vvToWire(f.version)]);
     case FrameKind.Part:
-      return encodeCbor([FRAME_FORMAT, FrameKind.Part, f.id, f.index, f.count, f.bytes]);
+      return encodeCbor([format, FrameKind.Part, f.id, f.index, f.count, f.bytes]);
     case FrameKind.Error:
-      return encodeCbor([FRAME_FORMAT, FrameKind.Error, f.doc, f.code, f.message]);
+      return encodeCbor([format, FrameKind.Error, f.doc, f.code, f.message]);
+    case FrameKind.Applied:
+      return encodeCbor([format, FrameKind.Applied, f.doc, f.hash]);
   }
 }
 
-/** Decodes and checks a frame; throws a LichenError (MALFORMED, TOO_LARGE, UNSUPPORTED_VERSION) on anything else. */
-export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES): Frame {
+/**
+ * Decodes and checks a frame; throws a LichenError (MALFORMED, TOO_LARGE,
+ * UNSUPPORTED_VERSION) on anything else. A session frame (format 2) is read
+ * against `session` only: its references stand for the session's ids,
+ * whatever the bytes say.
+ */
+export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES, session?: FrameSession): Frame {
   if (!(bytes instanceof Uint8Array)) throw malformed("a frame is a Uint8Array");
   if (bytes.length > maxBytes) throw new LichenError("TOO_LARGE", `frame of ${bytes.length} bytes is over the limit of ${maxBytes}`);
   if (bytes.length < 5) throw malformed("frame too short");
   const end = bytes.length - 4;
   const c = ((bytes[end] << 24) | (bytes[end + 1] << 16) | (bytes[end + 2] << 8) | bytes[end + 3]) >>> 0;
   if (crc32(bytes, end) !== c) throw malformed("frame checksum mismatch: corrupted in transit");
-  const x = readArray(decodeCbor(bytes.subarray(0, end), maxBytes), "frame", 2);
+  // the format is the array's first item, one byte after the array head (lichen's frames have fewer than 24 items)
+  const inSession = bytes[1] === FRAME_FORMAT;
+  if (inSession && session === undefined) throw malformed("a session frame read outside a session");
+  const cbor = inSession ? expandIds(bytes.subarray(0, end), session!.ids, session!.maxExpandedBytes) : bytes.subarray(0, end);
+  const x = readArray(decodeCbor(cbor, inSession ? session!.maxExpandedBytes : maxBytes), "frame", 2);
   const format = readCount(x[0], "frame format");
   if (format > FRAME_FORMAT) throw new LichenError("UNSUPPORTED_VERSION", `frame format ${format}; this lichen speaks ${FRAME_FORMAT}: upgrade it`);
   if (format < 1) throw malformed("frame format 0");
+  if ((format === FRAME_FORMAT) !== inSession) throw malformed("frame format out of place");
   switch (x[1]) {
     case FrameKind.Digest: {
       const docs = readArray(readArray(x, "digest", 3, 3)[2], "digest").map((row) => {
         const e = readArray(row, "digest entry", 3, 3);
-        const hash = readCount(e[2], "digest hash");
-        if (hash > 0xffffffff) throw malformed("digest hash: not 32 bits");
-        return [readDocKey(e[0]), readCount(e[1], "type"), hash] as const;
+        return [readDocKey(e[0]), readCount(e[1], "type"), readHash(e[2])] as const;
       });
       return { kind: FrameKind.Digest, docs };
     }
@@ -140,9 +187,18 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       return { kind: FrameKind.Versions, reply: f[2], docs };
     }
     case FrameKind.Delta: {
-      const f = readArray(x, "delta", 5, 5);
+      const f = readArray(x, "delta", 5, 6);
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
-      return { kind: FrameKind.Delta, doc: readDocKey(f[2]), type: readCount(f[3], "type"), delta: f[4] };
+      const doc = readDocKey(f[2]);
+      const type = readCount(f[3], "type");
+      const delta = inSession ? standaloneDelta(f[4], type, session!.ids, session!.maxExpandedBytes) : f[4];
+      if (f.length === 5) return { kind: FrameKind.Delta, doc, type, delta };
+      const h = readArray(f[5], "delta schema header", 2, 2);
+      const name = readString(h[0], "schema name");
+      if (name.length === 0 || name.length > 64) throw malformed("schema name: 1 to 64 characters");
+      const version = readCount(h[1], "schema version");
+      if (version < 1 || version > 0xffff) throw malformed("schema version: 1 to 65535");
+      return { kind: FrameKind.Delta, doc, type, delta, schema: { name, version } };
     }
     case FrameKind.Ack: {
       const f = readArray(x, "ack", 4, 4);
@@ -160,6 +216,10 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       const f = readArray(x, "error", 5, 5);
       return { kind: FrameKind.Error, doc: readString(f[2], "error document"), code: readString(f[3], "error code"), message: readString(f[4], "error message").slice(0, 300) };
     }
+    case FrameKind.Applied: {
+      const f = readArray(x, "applied", 4, 4);
+      return { kind: FrameKind.Applied, doc: readDocKey(f[2]), hash: readHash(f[3]) };
+    }
     default:
       throw malformed(`unknown frame kind ${String(x[1])}`);
   }
@@ -171,6 +231,7 @@ export function splitFrame(frame: Uint8Array, id: number, maxBytes: number): Uin
   const count = Math.ceil(frame.length / room);
   if (count > 1024) throw new LichenError("TOO_LARGE", `a frame of ${frame.length} bytes needs more than 1024 parts`);
   const out: Uint8Array[] = [];
+  // parts are standalone frames: the frame they carry says its own format
   for (let i = 0; i < count; i++) out.push(encodeFrame({ kind: FrameKind.Part, id, index: i, count, bytes: frame.subarray(i * room, (i + 1) * room) }));
   return out;
 }

@@ -65,3 +65,134 @@ export function limitPacketSize(stream: Duplex, max: number, onTooLarge?: (size:
     stream.destroy(new Error(`MQTT packet of ${size} bytes over the limit of ${max}`));
   });
 }
+
+/** The default of limitIntake: a few dozen small frames per read. */
+export const DEFAULT_READ_BATCH_BYTES = 4096;
+
+/**
+ * Where to cut a byte stream of MQTT packets so that a piece holds whole packets. `cut(chunk,
+ * max)`: the length of the longest prefix of `chunk` that ends on a packet boundary and is at
+ * most `max` bytes; when the first packet alone is longer, that packet's end; when `chunk` ends
+ * before, all of it. It moves past what it returns: pieces must be handed on in order.
+ */
+export class PacketCutter {
+  /** Bytes of the current packet not yet handed on, counted from the start of the next chunk. */
+  private rest = 0;
+  /** A fixed header handed on in part (a chunk ended inside it). */
+  private head: number[] = [];
+
+  cut(chunk: Uint8Array, max: number): number {
+    let end = this.rest;
+    if (this.head.length > 0) {
+      // finish the header begun in the previous chunk
+      const head = this.head;
+      let i = 0;
+      while (i < chunk.length && !headerDone(head)) head.push(chunk[i++]!);
+      if (!headerDone(head)) return this.pass(chunk.length, chunk.length);
+      end = i + bodyLength(head, 1);
+      this.head = [];
+    }
+    let last = 0;
+    for (;;) {
+      if (end > max) return last > 0 ? this.pass(last, last) : this.pass(Math.min(end, chunk.length), end);
+      if (end >= chunk.length) return this.pass(chunk.length, end);
+      last = end;
+      // a fixed header at `end`: the type byte, then 1 to 4 bytes of remaining length
+      let i = end + 1;
+      while (i < chunk.length && i - end < 5 && (chunk[i]! & 0x80) !== 0) i++;
+      if (i >= chunk.length) {
+        if (last > 0) return this.pass(last, last);
+        this.head = Array.from(chunk.subarray(end));
+        this.rest = 0;
+        return chunk.length;
+      }
+      end = i + 1 + bodyLength(chunk, end + 1, i + 1);
+    }
+  }
+
+  /** Hands on `n` bytes of a chunk in which the current packet ends at `end`. */
+  private pass(n: number, end: number): number {
+    this.rest = Math.max(0, end - n);
+    return n;
+  }
+}
+
+/** Whether a fixed header is whole: the type byte, then length bytes up to one without the continuation bit (4 at most). */
+function headerDone(head: readonly number[]): boolean {
+  return head.length >= 5 || (head.length >= 2 && (head[head.length - 1]! & 0x80) === 0);
+}
+
+/** The remaining length encoded in bytes[from, to) (to: the end of the length bytes). */
+function bodyLength(bytes: ArrayLike<number>, from: number, to = bytes.length): number {
+  let length = 0;
+  for (let i = from, shift = 0; i < to; i++, shift += 7) length += (bytes[i]! & 0x7f) * 2 ** shift;
+  return length;
+}
+
+/**
+ * The intake of a stream read with `read()` (aedes reads its clients so): at most `maxBytes` per
+ * packet, and at most about `batchBytes` of whole MQTT packets per read (one packet at least,
+ * however large). aedes reads a client with `read(null)`, which returns everything buffered
+ * (64 KiB and more from a socket), parses it into packets at once, and reads again only once all
+ * of them are handled: a client's batch is what its flood holds in memory, as parsed packets on
+ * their way to the subscribers. With the cap, a batch is at most `batchBytes` of packets; the
+ * rest is put back (unshift) and waits as bytes in the socket's buffer, and past it in the
+ * kernel's, where TCP pushes back on the sender. A packet over `maxBytes` destroys the stream
+ * (after `onTooLarge`) as soon as its fixed header is read, before its body is buffered.
+ * (limitPacketSize's 'data' listener would see the bytes put back twice: this checks what is
+ * handed on, once.)
+ */
+export function limitIntake(stream: Duplex, maxBytes: number, batchBytes = DEFAULT_READ_BATCH_BYTES, onTooLarge?: (size: number) => void, idle: () => boolean = aedesIdle(stream)): void {
+  if (!Number.isSafeInteger(batchBytes) || batchBytes < 1) throw new RangeError("the read batch is at least 1 byte");
+  const read = stream.read.bind(stream);
+  const cutter = new PacketCutter();
+  const sizes = new PacketSizeTracker(maxBytes);
+  // aedes handles a packet synchronously when it can, and reads its next batch from inside the
+  // parse of the current one: a read then would feed the parser in the middle of its work. Such a
+  // read gets nothing; once the parse is over, the reader is told to read again if it is idle.
+  let parsing = false;
+  let refused = false;
+  const parsed = (): void => {
+    parsing = false;
+    if (!refused) return;
+    refused = false;
+    if (!stream.destroyed && idle()) stream.emit("readable");
+  };
+  stream.read = (size?: number) => {
+    if (size !== undefined && size !== null) return read(size); // read(0) and the like: Readable's own
+    if (parsing) {
+      refused = true;
+      return null;
+    }
+    const all = read() as Uint8Array | null;
+    if (all === null) return null;
+    const n = cutter.cut(all, batchBytes);
+    const piece = n === all.length ? all : all.subarray(0, n);
+    const tooLarge = sizes.push(piece);
+    if (tooLarge >= 0) {
+      if (!stream.destroyed) {
+        onTooLarge?.(tooLarge);
+        stream.destroy(new Error(`MQTT packet of ${tooLarge} bytes over the limit of ${maxBytes}`));
+      }
+      return null;
+    }
+    if (n < all.length) {
+      // put back without a 'readable' event: aedes takes one as "the batch is done" (nextBatch)
+      // and would start the next batch early; it reads again by itself once this one is handled
+      const state = (stream as unknown as { _readableState?: { needReadable: boolean } })._readableState;
+      if (state !== undefined) state.needReadable = false;
+      stream.unshift(all.subarray(n));
+    }
+    parsing = true;
+    process.nextTick(parsed);
+    return piece;
+  };
+}
+
+/** Whether aedes's client on `stream` has handled every packet of its last batch (aedes sets stream.client; its batch counter is _parsingBatch). Without one, the stream is taken as idle. */
+function aedesIdle(stream: Duplex): () => boolean {
+  return () => {
+    const client = (stream as unknown as { client?: { _parsingBatch?: number } }).client;
+    return client?._parsingBatch === undefined || client._parsingBatch <= 0;
+  };
+}

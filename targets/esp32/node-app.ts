@@ -5,7 +5,9 @@
 //
 // State, in CRDTs synced with the gateway (SyncEngine over Moddable's MQTT client, QoS 0,
 // lichen's acknowledgements), persisted in NVS through FlashKv and a coalescing StateStore
-// (DEVICE_COALESCING: one flash batch per 100 operations or 5 s):
+// (DEVICE_COALESCING: one flash batch per 100 operations or 5 s). The documents are typed: their
+// schema is documents.toml, and documents.ts (generated from it) opens and reads them and gives
+// the engine their schema versions, which travel in every delta:
 //
 //   events/<id>    PNCounter   samples taken by this node
 //   readings/<id>  LWWMap      the latest value per sensor ("temperature" → 21.53)
@@ -23,9 +25,18 @@
 // sync.) The price: online, a change reaches the gateway when it is written, at most 5 s later
 // (or at once after 100 operations); offline, nothing is sent and the coalescing works in full.
 // The gateway stores what it receives before it acknowledges it.
-import { PNCounter } from "../../src/core/counters.js";
-import { LWWMap } from "../../src/core/maps.js";
-import { ORSet } from "../../src/core/sets.js";
+//
+// A wiped flash (same id). The engine starts recovering (SyncEngine.recovering): the gateway may
+// hold events of this node that it must learn back first, or a counter's increments made now would
+// be merged under the count it learns back. Meanwhile samples are held in RAM (how many, and the
+// latest readings) and written once the engine has recovered (onRecovered): the boot's sample, and
+// every sample while connected to the broker, unless every gateway heard of is offline. Offline, a
+// new node cannot tell itself from a wiped one, so it counts as always (offline first), held
+// samples included, unless a gateway already said it holds events of this node
+// (SyncEngine.mayWrite). A node without a broker has no gateway to learn from, and writes at once.
+import type { PNCounter } from "../../src/core/counters.js";
+import type { LWWMap } from "../../src/core/maps.js";
+import type { ORSet } from "../../src/core/sets.js";
 import { openClock } from "../../src/store/clock-store.js";
 import type { FlashDriver } from "../../src/store/flash-driver.js";
 import { FlashKv } from "../../src/store/flash-kv.js";
@@ -34,6 +45,7 @@ import { ModdableMqttSync, timerScheduler, type ModdableClient, type ModdableCli
 import type { PeerStatus } from "../../src/transport/mqtt-peer.js";
 import { SyncEngine, type Scheduler, type SyncLogEntry } from "../../src/transport/sync-engine.js";
 import type { NodeConfig } from "./config.js";
+import { documentSchemas, openAlarms, openEvents, openFleetConfig, openReadings, readFleetConfig } from "./documents.js";
 import type { Reading, Sensor } from "./sensor.js";
 
 export interface NodeAppOptions {
@@ -74,6 +86,8 @@ export interface NodeStatus {
   readonly gateways: NodeGatewayStatus[];
   /** Samples taken since this boot. */
   readonly samplesThisBoot: number;
+  /** Samples taken while the engine recovers, applied once it has (see the top of this file). */
+  readonly heldSamples: number;
   /** The events counter's value: samples taken by this node, in all. */
   readonly counted: number;
   /** The counter's value when this boot restored it from flash. */
@@ -178,6 +192,9 @@ class SensorNode implements NodeApp {
   private cancelSample: (() => void) | undefined;
   private lastFleet = "";
   private loopInterval = 0;
+  /** Samples taken while recovering, and the latest readings among them. */
+  private held = 0;
+  private heldReadings: Reading[] | undefined;
 
   constructor(options: NodeAppOptions) {
     this.options = options;
@@ -209,8 +226,10 @@ class SensorNode implements NodeApp {
       clock,
       coalesce: DEVICE_COALESCING,
       maxReassemblyBytes: 16_384,
+      documents: documentSchemas,
       log: engineLog,
       onApplied: (_peer: string, doc: string) => this.onApplied(doc),
+      onRecovered: () => this.onRecovered(),
       antiEntropyMs: tuning.antiEntropyMs,
       resendMs: tuning.resendMs,
       maxResendMs: tuning.maxResendMs,
@@ -254,12 +273,12 @@ class SensorNode implements NodeApp {
     }
     this.syncEngine = engine;
     const docs = engine.documents().length;
-    const events = engine.open("events", id, PNCounter);
+    const events = openEvents(engine, id);
     this.events = events;
-    this.readings = engine.open("readings", id, LWWMap) as LWWMap<number>;
-    const alarms = engine.open("alarms", id, ORSet) as ORSet<string>;
+    this.readings = openReadings(engine, id);
+    const alarms = openAlarms(engine, id);
     this.alarms = alarms;
-    this.fleet = engine.open("fleet", "config", LWWMap);
+    this.fleet = openFleetConfig(engine, "config");
     this.running = true;
     this.bootCounted = events.value();
     const r = kv.recovery;
@@ -300,7 +319,7 @@ class SensorNode implements NodeApp {
   }
 
   private intervalMs(): number {
-    const v = this.fleet?.get("interval");
+    const v = this.fleet === undefined ? undefined : readFleetConfig(this.fleet).interval;
     return typeof v === "number" && Number.isSafeInteger(v) && v >= 10 && v <= 86_400_000 ? v : this.cfg.intervalMs;
   }
 
@@ -313,7 +332,6 @@ class SensorNode implements NodeApp {
   sample(): void {
     if (!this.running) return;
     const engine = this.syncEngine!;
-    const id = this.id;
     let rs: Reading[];
     try {
       rs = this.options.sensor.read();
@@ -321,22 +339,20 @@ class SensorNode implements NodeApp {
       this.log(`lichen: sensor error: ${errorText(e)}`);
       return;
     }
+    if (this.holding()) {
+      this.samplesThisBoot++;
+      this.held++;
+      this.heldReadings = rs;
+      this.log(`lichen: sample held (${this.held} held until the gateway has given this node its own events back)`);
+      return;
+    }
     try {
       this.checkFleetConfig();
       this.samplesThisBoot++;
-      const readings = this.readings!;
-      let readingsChanged = false;
-      for (const r of rs) {
-        if (typeof r.value !== "number" || !Number.isFinite(r.value)) continue;
-        if (readings.get(r.name) === r.value) continue;
-        readings.set(r.name, r.value);
-        readingsChanged = true;
-      }
-      this.events!.increment();
-      const alarmsChanged = this.updateAlarms(rs);
-      if (readingsChanged) engine.changed("readings", id);
-      engine.changed("events", id);
-      if (alarmsChanged) engine.changed("alarms", id);
+      const count = this.held + 1;
+      this.held = 0;
+      this.heldReadings = undefined;
+      this.record(rs, count);
       const gw = this.gatewayOnline();
       const state = gw === undefined ? "offline" : engine.inSync(gw) ? `${gw} in sync` : `${gw} sending`;
       let line = `lichen: sample ${this.events!.value()}`;
@@ -344,6 +360,63 @@ class SensorNode implements NodeApp {
       this.log(`${line} (${state}, ${engine.pendingOps} ops pending)`);
     } catch (e) {
       this.log(`lichen: sample failed: ${errorText(e)}`);
+    }
+  }
+
+  /** Writes `count` samples whose latest readings are `rs`. */
+  private record(rs: Reading[], count: number): void {
+    const engine = this.syncEngine!;
+    const id = this.id;
+    const readings = this.readings!;
+    let readingsChanged = false;
+    for (const r of rs) {
+      if (typeof r.value !== "number" || !Number.isFinite(r.value)) continue;
+      if (readings.get(r.name) === r.value) continue;
+      readings.set(r.name, r.value);
+      readingsChanged = true;
+    }
+    this.events!.incrementBy(count);
+    const alarmsChanged = this.updateAlarms(rs);
+    if (readingsChanged) engine.changed("readings", id);
+    engine.changed("events", id);
+    if (alarmsChanged) engine.changed("alarms", id);
+  }
+
+  /** Whether samples wait for the engine to recover (see the top of this file). */
+  private holding(): boolean {
+    const engine = this.syncEngine!;
+    if (this.sync === undefined || !engine.recovering) return false;
+    const id = this.id;
+    if (!engine.mayWrite("events", id) || !engine.mayWrite("readings", id) || !engine.mayWrite("alarms", id)) return true;
+    if (this.samplesThisBoot === 0) return true; // the boot's sample: the session is not up yet
+    if (!this.sync.connected) return false; // offline first
+    // connected: wait for a gateway to say what it holds, unless every gateway heard of is offline
+    let gateways = 0;
+    for (const p of this.sync.peers()) {
+      if (p.role !== "gateway") continue;
+      if (p.online) return true;
+      gateways++;
+    }
+    return gateways === 0;
+  }
+
+  /** The engine has its own events back: the held samples are written (after the frame is handled). */
+  private onRecovered(): void {
+    this.scheduler.setTimer(0, () => this.applyHeld());
+  }
+
+  private applyHeld(): void {
+    const n = this.held;
+    const rs = this.heldReadings;
+    if (!this.running || n === 0 || rs === undefined || this.holding()) return;
+    this.held = 0;
+    this.heldReadings = undefined;
+    try {
+      this.checkFleetConfig();
+      this.record(rs, n);
+      this.log(`lichen: ${n} held samples written: ${this.events!.value()} counted`);
+    } catch (e) {
+      this.log(`lichen: held samples failed: ${errorText(e)}`);
     }
   }
 
@@ -379,6 +452,8 @@ class SensorNode implements NodeApp {
     if (!this.running) return;
     try {
       this.checkFleetConfig();
+      // while recovering nothing is written: the alarms follow with the held samples
+      if (this.holding()) return;
       const values = this.readings!.value();
       const rs: Reading[] = [];
       for (const name of Object.keys(values)) rs.push({ name, value: values[name]! });
@@ -441,6 +516,7 @@ class SensorNode implements NodeApp {
       connected: this.sync?.connected ?? false,
       gateways: gws,
       samplesThisBoot: this.samplesThisBoot,
+      heldSamples: this.held,
       counted,
       bootCounted: this.bootCounted,
       readings: this.readings === undefined ? {} : { ...this.readings.value() },

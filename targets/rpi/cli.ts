@@ -5,7 +5,7 @@
 //   lichen compact DB [--threshold N]       snapshot + truncate the namespace logs over N events
 //   lichen export  DB [--format json|csv]   every entity (namespace, id, type, value)
 //   lichen history / backup / set / get      fleet-cli.ts (values over time, online backup, settings)
-//   lichen gateway ... / lichen generate ...  registered by other modules (see EXTENSIONS below)
+//   lichen gateway ... / lichen generate ...  registered by gateway.ts and generate.ts (see main())
 //
 // Run as `lichen` (bin/lichen.js, over the compiled dist/targets/rpi/cli.js), or from the sources
 // with `tsx targets/rpi/cli.ts ...`.
@@ -20,10 +20,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { once } from "node:events";
 import { createWriteStream, existsSync, renameSync, rmSync, type WriteStream } from "node:fs";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { LichenError } from "../../src/core/errors.js";
 import { DEFAULT_COMPACT_THRESHOLD, openGatewayDb, type CompactResult, type GatewayDb } from "./gateway-db.js";
 import { CliError, DAMAGED_EXIT, damagedError } from "./cli-errors.js";
+import { registerCommands as registerGatewayCommands } from "./gateway.js";
+import { registerCommands as registerGenerateCommands } from "./generate.js";
+import { isMain } from "./is-main.js";
 import { registerFleetCommands } from "./fleet-cli.js";
 import { packageVersion } from "./package-version.js";
 import { progress } from "./progress.js";
@@ -268,7 +271,7 @@ export function buildProgram(): Command {
     .exitOverride() // inherited by the subcommands below: main() picks the exit code
     .showHelpAfterError("(add --help for usage)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
-    .addHelpText("after", "\nExit codes: 0 done, 1 error, 2 usage, 3 done but damaged rows skipped (counted on stderr).\n\nExamples:\n  lichen status /var/lib/lichen/lichen.db\n  lichen inspect lichen.db readings/n1 --events\n  lichen compact lichen.db --threshold 500\n  lichen export lichen.db --format csv --out entities.csv\n  lichen history lichen.db readings/n1 --since 1h --format csv\n  lichen set fleet/config sampleMs=5000   (through the running gateway)\n  lichen backup /var/lib/lichen/lichen.db /backup/lichen-$(date +%F).db");
+    .addHelpText("after", "\nExit codes: 0 done, 1 error, 2 usage, 3 done but damaged rows skipped (counted on stderr).\n\nExamples:\n  lichen status /var/lib/lichen/lichen.db\n  lichen inspect lichen.db readings/n1 --events\n  lichen compact lichen.db --threshold 500\n  lichen export lichen.db --format csv --out entities.csv\n  lichen history lichen.db readings/n1 --since 1h --format csv\n  lichen set fleet/config interval=5000   (through the running gateway)\n  lichen backup /var/lib/lichen/lichen.db /backup/lichen-$(date +%F).db");
 
   program
     .command("status")
@@ -388,35 +391,28 @@ export function buildProgram(): Command {
   return program;
 }
 
-// ---- extensions: `lichen gateway`, `lichen generate` ----
+// ---- extensions: modules that add commands ----
 //
-// THE PLACE FOR MORE COMMANDS. A module named below, if it exists next to this file (as .ts, or
-// .js once built), is imported at startup and must export
+// `lichen gateway` (gateway.ts) and `lichen generate` (generate.ts) are imported above and
+// register their commands in main(). Another module can add its own the same way: it exports
 //
 //     export function registerCommands(program: Command): void
 //
 // which adds its subcommands, e.g. `program.command("gateway").argument("<db>")...action(...)`.
 // Keep that function cheap (import MQTT and the like inside the action, with `await import`),
 // since it runs for every `lichen` invocation. Errors thrown by its actions are reported like the
-// built-in ones (LichenError / CliError: one line, exit 1). Commands inherit exitOverride and the
-// error output from `program`. A module that fails to load, or lacks registerCommands, gets a
-// one-line warning on stderr and the other commands still run.
-//   gateway.ts   `lichen gateway`: the daemon (MQTT + SyncEngine over openGatewayDb(path, { create: true }))
-//   generate.ts  `lichen generate`: code generation from a schema
-export const EXTENSIONS: readonly string[] = Object.freeze(["gateway", "generate"]);
+// built-in ones (LichenError / CliError: one line, exit 1).
 
 /**
- * Imports the extension modules that exist and lets each register its commands; returns the
- * names loaded. A module that fails to load or has no registerCommands is a CliError, thrown, or
- * handed to `onError` (main() prints it as a warning and goes on: the built-in commands keep
- * working while a daemon module is being written).
+ * Imports the modules named (paths next to this file, without extension) and lets each register
+ * its commands; returns the names loaded. A module that is absent, fails to load or has no
+ * registerCommands is a CliError, thrown, or handed to `onError`: never skipped in silence.
  */
-export async function registerExtensions(program: Command, names: readonly string[] = EXTENSIONS, onError?: (e: CliError) => void): Promise<string[]> {
+export async function registerExtensions(program: Command, names: readonly string[], onError?: (e: CliError) => void): Promise<string[]> {
   const loaded: string[] = [];
   for (const name of names) {
     const candidates = [`./${name}.ts`, `./${name}.js`].map((p) => new URL(p, import.meta.url));
-    const url = candidates.find((u) => existsSync(fileURLToPath(u)));
-    if (url === undefined) continue;
+    const url = candidates.find((u) => existsSync(fileURLToPath(u))) ?? candidates[candidates.length - 1]!;
     const file = fileURLToPath(url);
     try {
       let mod: { registerCommands?: (program: Command) => void };
@@ -473,7 +469,8 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   });
   try {
     const program = buildProgram();
-    await registerExtensions(program, EXTENSIONS, (e) => process.stderr.write(`lichen: warning: ${e.message}\n`));
+    registerGatewayCommands(program);
+    registerGenerateCommands(program);
     await program.parseAsync([...argv]);
     return 0;
   } catch (e) {
@@ -483,6 +480,6 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
 
 // `tsx targets/rpi/cli.ts ...` runs it too (the tests do). Not a top-level await: generate.ts
 // imports this module, and would wait for it forever.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMain(import.meta.url)) {
   void main().then((code) => (process.exitCode = code));
 }

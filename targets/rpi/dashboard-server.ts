@@ -170,15 +170,16 @@ export function entityDetail(ctx: DashboardContext, key: string, events = 50): u
   const versionTimes: Record<string, string | null> = {};
   for (const [r, n] of Object.entries(info.version ?? {})) versionTimes[r] = info.type.endsWith("Counter") ? null : counterTime(n);
   // the last values, from the SQL mirror's change rows (only the recent rows are searched)
-  let history: Array<{ dbVersion: number; value: unknown; changedAt: string }> = [];
+  // (value: the whole value, or with kind "fields" only the fields that change set)
+  let history: Array<{ dbVersion: number; value: unknown; changedAt: string; kind: string }> = [];
   try {
     const [ns, id] = docParts(key);
     const rows = ctx.db.sql
       .prepare(
-        "SELECT db_version, value, changed_at FROM lichen_changes WHERE seq > (SELECT coalesce(max(seq), 0) - 5000 FROM lichen_changes) AND namespace = ? AND id = ? ORDER BY seq DESC LIMIT 10",
+        "SELECT db_version, value, changed_at, kind FROM lichen_changes WHERE seq > (SELECT coalesce(max(seq), 0) - 5000 FROM lichen_changes) AND namespace = ? AND id = ? ORDER BY seq DESC LIMIT 10",
       )
-      .all(ns, id) as Array<{ db_version: number; value: string | null; changed_at: string }>;
-    history = rows.map((r) => ({ dbVersion: r.db_version, value: r.value === null ? null : (JSON.parse(r.value) as unknown), changedAt: r.changed_at }));
+      .all(ns, id) as Array<{ db_version: number; value: string | null; changed_at: string; kind: string }>;
+    history = rows.map((r) => ({ dbVersion: r.db_version, value: r.value === null ? null : (JSON.parse(r.value) as unknown), changedAt: r.changed_at, kind: r.kind }));
   } catch {
     history = [];
   }

@@ -2,7 +2,7 @@
 // when it runs).
 //
 //   SQLite (openGatewayDb)  ←  SyncEngine (in MqttSync, role "gateway")  ←→  MQTT broker  ←→  nodes, gateways
-//          ↑ onApplied → db.recordApplied (the event log)                    (embedded aedes with
+//          ↑ gateway-ingest.ts: group commit, event log in the same batch    (embedded aedes with
 //          ↑ GatewayMonitor (presence, lag, ingest)  →  dashboard (HTTP, SSE)  lichen's ACL, or --broker)
 //
 // - Everything is in the SQLite file: the engine reloads every document at start, so a restart
@@ -22,8 +22,11 @@
 // - Maintenance, every minute: event logs over --compact-threshold events are compacted
 //   (gateway-db's compact), the SQL mirror's change rows older than the last --keep-changes
 //   db_versions are pruned, and the history's rows older than --history-days.
+// - The write path (gateway-ingest.ts): the deltas received together are stored in one
+//   transaction with their event-log entries and change rows, and acknowledged after it.
 // - History (gateway-history.ts): every change stored, local or from a peer, adds one row per
-//   field that changed to lichen_history, through a connection of its own.
+//   field that changed to lichen_history, through a connection of its own (one transaction per
+//   group of deltas).
 // - Settings (gateway-settings.ts): fleet/* documents written through `write`, from the HTTP API
 //   (`lichen set`, the dashboard's form); the tracker follows which nodes applied a change.
 // - Home Assistant discovery (ha-discovery.ts), with --ha-discovery: published by the MQTT client.
@@ -50,10 +53,12 @@ import { startDashboard, tickEvent, type Dashboard, type DashboardContext, type 
 import { isLoopback, LOG_LEVELS, type GatewayConfig, type LogLevel } from "./gateway-config.js";
 import { openGatewayDb, type GatewayDb } from "./gateway-db.js";
 import { HistoryRecorder, openHistoryConnection } from "./gateway-history.js";
+import { gatewayWritePath } from "./gateway-ingest.js";
 import { GatewayMonitor } from "./gateway-monitor.js";
 import { SettingsTracker } from "./gateway-settings.js";
 import { HaDiscovery } from "./ha-discovery.js";
 import { LWWMap } from "../../src/core/maps.js";
+import { documentSchemas } from "../esp32/documents.js";
 import { LogLimiter } from "./log-limit.js";
 import { packageVersion } from "./package-version.js";
 
@@ -358,6 +363,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       kv: db.kv,
       clock,
       gateways: [config.id, ...config.gateways],
+      // the nodes' typed documents (targets/esp32/documents.toml): their schema versions travel in every delta
+      documents: documentSchemas,
       policy: options.policy,
       logIntervalMs: PEER_LOG_INTERVAL_MS,
       heartbeatMs: config.heartbeatMs,
@@ -369,25 +376,26 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       maxPacketBytes: config.maxPacketBytes,
       stream: inProcess === undefined ? undefined : () => inProcess.connectInProcess(),
       log: engineLog,
-      onApplied: (peer, doc, delta) => {
-        try {
-          db.recordApplied(peer, doc, delta, clock.now());
-        } catch (e) {
-          // the state is stored (the truth); only the audit log entry is lost
-          log("error", "event-log-failed", { peer, doc, message: errorMessage(e) });
-        }
-        monitor?.applied(peer, doc, delta.length);
-        recordHistory(doc);
-        if (ha !== undefined) {
-          try {
-            ha.changed(peer, doc, engine.get(doc)?.value());
-          } catch (e) {
-            log("error", "ha-failed", { peer, doc, message: errorMessage(e) });
+      // decoded, checked and applied once; stored in groups with the event log, then acknowledged
+      ...gatewayWritePath({
+        db,
+        engine: () => engine,
+        history,
+        stamp: () => clock.now(),
+        onHistoryError: (e) => log("error", "history-failed", { message: errorMessage(e) }),
+        onApplied: (peer, doc, delta) => {
+          monitor?.applied(peer, doc, delta.length);
+          if (ha !== undefined) {
+            try {
+              ha.changed(peer, doc, engine.get(doc)?.value());
+            } catch (e) {
+              log("error", "ha-failed", { peer, doc, message: errorMessage(e) });
+            }
           }
-        }
-        log("debug", "applied", { peer, doc, bytes: delta.length });
-        options.onApplied?.(peer, doc, delta.length);
-      },
+          log("debug", "applied", { peer, doc, bytes: delta.length });
+          options.onApplied?.(peer, doc, delta.length);
+        },
+      }),
       onPresence: (peer, s) => {
         monitor?.presence(peer);
         if (s.role === "node") ha?.presence(peer, s.online);
@@ -491,7 +499,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       }
     }, options.tickMs ?? 1000);
     tickTimer.unref();
-    const maintenanceTimer = setInterval(() => maintain(db, config, log, history), options.maintenanceMs ?? 60_000);
+    // the open group first: compaction reads the event logs as stored
+    const maintenanceTimer = setInterval(() => {
+      try {
+        engine.commit();
+      } catch (e) {
+        log("error", "commit-failed", { message: errorMessage(e) });
+      }
+      maintain(db, config, log, history);
+    }, options.maintenanceMs ?? 60_000);
     maintenanceTimer.unref();
 
     log("info", "ready", { id: config.id, fleet: config.fleet, documents: engine.documents().length, broker: brokerUrl, dashboard: dashboard.url });

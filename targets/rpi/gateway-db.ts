@@ -22,9 +22,9 @@
 //   (schema_version); lichen's own reads and writes go through `kv`. With `readOnly: true`, `kv`
 //   is a SqliteKv opened read-only too (the CLI's status, inspect and export: no write lock
 //   taken, nothing written, and a user who may only read the file can run them).
-// - `recordApplied` appends after the engine has stored the state (SyncEngine calls onApplied
-//   after states.flush()), in a second transaction: a crash between the two keeps the state and
-//   loses that one log entry. The log is an audit trail, the state is the truth.
+// - The daemon logs each applied delta with `appliedOp`: its put goes into the batch that stores
+//   the state (SyncEngine's logApplied), so the state and its log entry commit together, with
+//   one fsync for a whole group of deltas. `recordApplied` appends on its own (one write).
 
 import { createRequire } from "node:module";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
@@ -36,6 +36,7 @@ import { Hlc } from "../../src/core/hlc.js";
 import { splitDocKey } from "../../src/core/names.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { EventStore } from "../../src/store/event-store.js";
+import type { KvOp } from "../../src/store/kv.js";
 import { SqliteKv, storageError, type SqliteKvOptions } from "../../src/store/sqlite.js";
 import { StateStore } from "../../src/store/state-store.js";
 
@@ -82,6 +83,12 @@ export interface GatewayDb {
    * Bound: pass it as SyncEngine's `onApplied`. Returns the event's seq.
    */
   recordApplied(peer: string, doc: string, delta: Uint8Array, ts?: number): number;
+  /**
+   * The same event as a put, for the batch that stores the state the delta changed (the
+   * gateway's write path: SyncEngine's `logApplied`): the state and its log entry in one
+   * transaction. Its seq is taken now.
+   */
+  appliedOp(peer: string, doc: string, delta: Uint8Array, ts?: number): KvOp;
   /**
    * Compacts a namespace's log if it holds more than `threshold` events: a snapshot of the
    * namespace's current states (CBOR [[id, stateBytes], ...]) at the last seq, and the events up
@@ -310,6 +317,11 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
       const [ns, id] = splitDocKey(doc);
       if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
       return events(ns).append(ts ?? clock.now(), peer, encodeAppliedEvent(id, delta));
+    },
+    appliedOp: (peer: string, doc: string, delta: Uint8Array, ts?: number): KvOp => {
+      const [ns, id] = splitDocKey(doc);
+      if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
+      return events(ns).appendOp(ts ?? clock.now(), peer, encodeAppliedEvent(id, delta));
     },
     compact: (ns: string, opts: CompactOptions = {}): CompactResult => {
       const threshold = opts.threshold ?? DEFAULT_COMPACT_THRESHOLD;

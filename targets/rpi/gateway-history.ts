@@ -10,7 +10,9 @@
 // One row per field that changed, never the whole value: a node writing temp, hum and battery
 // every second where only temp moved adds one small row. The recorder keeps each document's last
 // flattened value in memory (read from the states when the gateway starts, so a restart records
-// nothing by itself) and compares.
+// nothing by itself) and compares. A delta that says which keys it changed (recordKeys) has only
+// those fields read and compared, and its rows wait for `flush`: one transaction per group of
+// deltas the gateway stored together.
 //
 // Retention: rows older than the retention (lichen gateway --history-days) are deleted by the
 // daemon's maintenance, so the table is compacted by age.
@@ -52,6 +54,8 @@ export class HistoryRecorder {
   private readonly insert: BetterSqlite3.Statement;
   private readonly pruneOld: BetterSqlite3.Statement;
   private readonly insertAll: (rows: Array<[number, string, string, string | null]>) => void;
+  /** Rows of recordKeys, written by flush. */
+  private pending: Array<[number, string, string, string | null]> = [];
 
   constructor(private readonly sql: BetterSqlite3.Database) {
     sql.exec(CREATE);
@@ -70,13 +74,52 @@ export class HistoryRecorder {
   /** Records the fields of `doc` that differ from what was last seen; returns the rows written. */
   record(doc: string, value: unknown, t: number): number {
     const now = flatten(value);
-    const before = this.last.get(doc) ?? new Map<string, string>();
-    const rows: Array<[number, string, string, string | null]> = [];
-    for (const [field, text] of now) if (before.get(field) !== text) rows.push([t, doc, field, text]);
-    for (const field of before.keys()) if (!now.has(field)) rows.push([t, doc, field, null]);
+    const rows = this.changedRows(doc, this.last.get(doc) ?? new Map<string, string>(), now, t);
     this.last.set(doc, now);
     if (rows.length > 0) this.insertAll(rows);
     return rows.length;
+  }
+
+  /**
+   * Records the fields `keys` of `doc` that differ from what was last seen, reading each with
+   * `valueAt` (undefined: removed); without keys, the whole `value()`. The rows are written by
+   * the next flush. Returns how many.
+   */
+  recordKeys(doc: string, keys: readonly string[] | undefined, valueAt: (key: string) => unknown, value: () => unknown, t: number): number {
+    const before = this.last.get(doc);
+    if (keys === undefined || before === undefined) {
+      const now = flatten(value());
+      const rows = this.changedRows(doc, before ?? new Map<string, string>(), now, t);
+      this.last.set(doc, now);
+      for (const r of rows) this.pending.push(r);
+      return rows.length;
+    }
+    let n = 0;
+    for (const field of keys) {
+      const v = valueAt(field);
+      const text = v === undefined ? undefined : jsonText(v);
+      if (before.get(field) === text) continue;
+      if (text === undefined) before.delete(field);
+      else before.set(field, text);
+      this.pending.push([t, doc, field, text ?? null]);
+      n++;
+    }
+    return n;
+  }
+
+  /** Writes the rows recordKeys gathered, in one transaction. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const rows = this.pending;
+    this.pending = [];
+    this.insertAll(rows);
+  }
+
+  private changedRows(doc: string, before: Map<string, string>, now: Map<string, string>, t: number): Array<[number, string, string, string | null]> {
+    const rows: Array<[number, string, string, string | null]> = [];
+    for (const [field, text] of now) if (before.get(field) !== text) rows.push([t, doc, field, text]);
+    for (const field of before.keys()) if (!now.has(field)) rows.push([t, doc, field, null]);
+    return rows;
   }
 
   /** Deletes the rows older than `beforeMs`; returns how many. */

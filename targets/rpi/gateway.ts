@@ -1,5 +1,5 @@
 // `lichen gateway`: the gateway daemon's command, registered through cli.ts's extension contract
-// (cli.ts imports this file at startup if it exists and calls registerCommands). This file stays
+// (cli.ts imports this file and calls registerCommands in main()). This file stays
 // light, since it loads on every `lichen` invocation: MQTT, aedes and the dashboard are imported
 // by the action (gateway-daemon.ts).
 //

@@ -18,11 +18,10 @@ import { docParts } from "../../src/core/names.js";
 
 export const HA_STATE_ROOT = "lichen-ha";
 
-/** Units of the fields the firmware and the demo nodes write. */
+/** Units of the readings the firmware writes (targets/esp32/sensor.ts). */
 const UNITS: Readonly<Record<string, { unit: string; deviceClass?: string }>> = Object.freeze({
-  temp: { unit: "°C", deviceClass: "temperature" },
-  hum: { unit: "%", deviceClass: "humidity" },
-  battery: { unit: "%", deviceClass: "battery" },
+  temperature: { unit: "°C", deviceClass: "temperature" },
+  humidity: { unit: "%", deviceClass: "humidity" },
 });
 
 export type Publish = (topic: string, payload: string, retain: boolean) => void;

@@ -1,6 +1,6 @@
 // Random fleet schedules for the sync protocol, shared by the tests (a few
-// hundred) and by `npm run fuzz` (ten thousand and more).
-import * as assert from "uvu/assert";
+// hundred) and by `npm run fuzz` (ten thousand and more). No test library here: a check that
+// fails throws a plain Error (the fuzz runs without uvu).
 import { ORSet, type LWWMap } from "../../src/index.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
 import { Fleet, openDocs, rng } from "./simulator.js";
@@ -70,6 +70,11 @@ export function runSchedule(seed: number, steps = 60, coalesce?: CoalescePolicy)
   return { fleet, lastWrite };
 }
 
+/** Throws `message` unless `ok`. */
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new Error(message);
+}
+
 export function checkConverged({ fleet, lastWrite }: Outcome, seed: number, everyWriteKept = true): void {
   const gw = fleet.peers.get("gw")!.engine;
   for (const n of NODES) {
@@ -78,17 +83,17 @@ export function checkConverged({ fleet, lastWrite }: Outcome, seed: number, ever
       const mine = node.get(doc)!;
       const theirs = gw.get(doc);
       if (theirs === undefined) {
-        assert.is(mine.version().size, 0, `seed ${seed}: the gateway lacks ${doc}`);
+        check(mine.version().size === 0, `seed ${seed}: the gateway lacks ${doc}`);
         continue;
       }
-      assert.ok(mine.equals(theirs!), `seed ${seed}: ${n} and the gateway differ on ${doc}: ${JSON.stringify(mine.value())} vs ${JSON.stringify(theirs!.value())}`);
+      check(mine.equals(theirs), `seed ${seed}: ${n} and the gateway differ on ${doc}: ${JSON.stringify(mine.value())} vs ${JSON.stringify(theirs!.value())}`);
     }
     // every write a node made is there (write-through: nothing was lost to a crash)
     const readings = gw.get(`readings/${n}`) as LWWMap<number>;
-    if (everyWriteKept) for (const [k, v] of lastWrite.get(n)!) assert.is(readings.get(k), v, `seed ${seed}: ${n}'s ${k}`);
-    assert.ok(gw.inSync(n) || node.inSync("gw"), `seed ${seed}: ${n} still has unacknowledged changes`);
+    if (everyWriteKept) for (const [k, v] of lastWrite.get(n)!) check(readings.get(k) === v, `seed ${seed}: ${n}'s ${k}: ${JSON.stringify(readings.get(k))}, not ${v}`);
+    check(gw.inSync(n) || node.inSync("gw"), `seed ${seed}: ${n} still has unacknowledged changes`);
   }
   const bad = fleet.logs.filter((l) => l.event === "forged" || l.event === "refused");
-  assert.equal(bad, [], `seed ${seed}: an honest fleet had deltas refused`);
+  check(bad.length === 0, `seed ${seed}: an honest fleet had deltas refused: ${JSON.stringify(bad)}`);
 }
 

@@ -1,24 +1,27 @@
-// esbuild bundling of code for xsnap-worker: an IIFE script (xsnap evaluates scripts, not
-// modules), engine-neutral resolution (cbor-x resolves to its plain build, without Node's Buffer;
-// Node built-ins are unavailable, so device code that imports one fails to bundle), target es2022,
-// `__LICHEN_ENGINE__` defined as "xs" (engine.ts), Moddable SDK modules imported by `*-moddable.ts`
-// files replaced by their stand-ins (moddable-shims.ts). Benchmarks reuse `bundleForXs`.
+// The test runner's XS bundles: one test file with the test prelude (console, host channel, the
+// uvu stand-in that reports every result), in an XS made like the device's after preload, and the
+// mapping of XS stack frames back to sources. The bundling itself is sim/xs/bundle.ts.
 
 import { readFile } from "node:fs/promises";
 import { SourceMap } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Plugin } from "esbuild";
-import { isModdableImporter, MODDABLE_SHIMS } from "./moddable-shims.js";
+import type { Plugin } from "esbuild";
+import { DEVICE_ENTRY_DIRS, isNodeOnlyFile } from "../../scripts/check-device-rules.js";
+import { moddableShimsPlugin } from "../../sim/moddable/shims.js";
+import { bundleWithInputs, type XsBundle } from "../../sim/xs/bundle.js";
+import { deviceCreation, PRELOAD_STACK_SLOTS } from "../../sim/xs/device-worker.js";
+import { stackExceptionsOf } from "./stack-exceptions.js";
+
+export type { XsBundle };
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SHIM = fileURLToPath(new URL("./uvu-shim.ts", import.meta.url));
-const PRELUDE = fileURLToPath(new URL("./prelude.ts", import.meta.url));
-const DEVICE_REALM = fileURLToPath(new URL("./device-realm.ts", import.meta.url));
+const XS_RUN = fileURLToPath(new URL("./xs-run.ts", import.meta.url));
+const DEVICE_REALM = fileURLToPath(new URL("../../sim/xs/device-realm.ts", import.meta.url));
 
 /** Sources of modules that ship to the device (repo-relative): these are preloaded there. */
-const DEVICE_MODULE = /^(src\/(core|store|transport)|targets\/esp32)\/[^]*\.ts$/;
-const isDeviceModule = (rel: string): boolean => DEVICE_MODULE.test(rel) && !/(^|\/)(sqlite|sim-node)\.ts$|-node\.ts$/.test(rel);
+const isDeviceModule = (rel: string): boolean => rel.endsWith(".ts") && DEVICE_ENTRY_DIRS.some((d) => rel.startsWith(`${d}/`)) && !isNodeOnlyFile(rel);
 
 /** "uvu" (exactly: not uvu/assert, not uvu/diff) → the reporting shim. */
 const uvuShimPlugin: Plugin = {
@@ -28,28 +31,34 @@ const uvuShimPlugin: Plugin = {
   },
 };
 
-/** A Moddable SDK module imported by a `*-moddable.ts` file → its stand-in (moddable-shims.ts). */
-const moddableShimsPlugin: Plugin = {
-  name: "moddable-shims",
-  setup(b) {
-    const names = Object.keys(MODDABLE_SHIMS).map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"));
-    if (names.length === 0) return;
-    b.onResolve({ filter: new RegExp(`^(${names.join("|")})$`) }, (args) => (isModdableImporter(args.importer) ? { path: MODDABLE_SHIMS[args.path]! } : undefined));
-  },
-};
-
-/** fast-check reads `setTimeout` and `clearTimeout` when its module loads (`const safeSetTimeout =
- * setTimeout`), which is a ReferenceError in XS. It calls them only for its `timeout` /
- * `interruptAfterTimeLimit` options. So fast-check's own module gets local stand-ins that throw if
- * called; the global scope stays as XS has it (no setTimeout), for the code under test. */
-const fastCheckTimersPlugin: Plugin = {
-  name: "fast-check-timers",
+/** fast-check in the device worker (sim/xs/device-worker.ts), as test machinery under the code under test:
+ * - it reads `setTimeout` and `clearTimeout` when its module loads (`const safeSetTimeout =
+ *   setTimeout`), which is a ReferenceError in XS. It calls them only for its `timeout` /
+ *   `interruptAfterTimeLimit` options. So its module gets local stand-ins that throw if called; the
+ *   global scope stays as XS has it (no setTimeout), for the code under test;
+ * - its runner is deeper than the device's stack: `check` (which fc.assert and host-tests/prop.ts
+ *   call) gives it the preload's stack back, and each call of a property's predicate (the code under
+ *   test) is granted the test's stack (the device's, or its stack-exceptions.ts entry) above fast-check's
+ *   frames (lichenDeviceStackHere, from the frame that calls the predicate). */
+const fastCheckPlugin: Plugin = {
+  name: "fast-check-xs",
   setup(b) {
     b.onLoad({ filter: /[\\/]node_modules[\\/]fast-check[\\/]lib[\\/]fast-check\.js$/ }, async (args) => {
       const missing = (name: string): string =>
         `const ${name} = globalThis.${name} ?? function ${name}() { throw new Error("fast-check called ${name}, which XS lacks: do not use its timeout options in device tests"); };`;
       const source = await readFile(args.path, "utf8");
-      return { contents: `${missing("setTimeout")}\n${missing("clearTimeout")}\n${source}`, loader: "js" };
+      const patches: [string, string, number][] = [
+        ["function check(rawProperty, params) {", `$&\n\tif (typeof lichenDeviceStack === "function") lichenDeviceStack(${PRELOAD_STACK_SLOTS});`, 1],
+        ["const output = this.predicate(v);", `if (typeof lichenDeviceStackHere === "function") lichenDeviceStackHere(__lichenGrantedStackSlots());\n\t\t\t$&`, 1],
+        ["const output = await this.predicate(v);", `if (typeof lichenDeviceStackHere === "function") lichenDeviceStackHere(__lichenGrantedStackSlots());\n\t\t\t$&`, 1],
+      ];
+      let patched = source;
+      for (const [find, replace, count] of patches) {
+        if (patched.split(find).length - 1 !== count) throw new Error(`fast-check changed: ${JSON.stringify(find)} is not in its module ${count} time(s)`);
+        patched = patched.replace(find, replace);
+      }
+      const slots = `import { grantedStackSlots as __lichenGrantedStackSlots } from ${JSON.stringify(SHIM)};`;
+      return { contents: `${slots}\n${missing("setTimeout")}\n${missing("clearTimeout")}\n${patched}`, loader: "js" };
     });
   },
 };
@@ -76,43 +85,14 @@ function seedDefine(): string {
   return raw;
 }
 
-export interface XsBundle {
-  /** The script to evaluate in xsnap-worker. */
-  code: string;
-  /** Its source map (JSON), for xsStackMapper. */
-  map: string;
-}
-
-/** Bundle TypeScript/JavaScript module source `entry` (imports resolve from the repo root unless
- * `resolveDir` says otherwise) into a script for xsnap-worker. `plugins` run before the built-in
- * ones (the ESP32 simulation maps Moddable's modules onto its own stand-ins: esp32-sim.ts). */
-export async function bundleForXs(entry: string, opts: { resolveDir?: string; define?: Record<string, string>; plugins?: Plugin[] } = {}): Promise<XsBundle> {
-  return (await bundle(entry, opts)).bundle;
-}
-
-/** bundleForXs, and the repo-relative paths of the sources that went into the bundle. */
-async function bundle(entry: string, opts: { resolveDir?: string; define?: Record<string, string>; plugins?: Plugin[] }): Promise<{ bundle: XsBundle; inputs: string[] }> {
-  const out = await build({
-    stdin: { contents: entry, resolveDir: opts.resolveDir ?? ROOT, sourcefile: "xs-entry.ts", loader: "ts" },
-    absWorkingDir: ROOT,
-    outfile: join(ROOT, "xs-bundle.js"), // never written (write: false); names the source map's paths
-    bundle: true,
-    write: false,
-    format: "iife",
-    platform: "neutral",
-    target: "es2022",
-    mainFields: ["module", "main"],
-    define: { __LICHEN_ENGINE__: '"xs"', __LICHEN_SEED__: seedDefine(), ...opts.define },
-    plugins: [...(opts.plugins ?? []), uvuShimPlugin, moddableShimsPlugin, fastCheckTimersPlugin, uvuAssertionNamePlugin],
-    sourcemap: "external",
-    sourcesContent: false,
-    logLevel: "silent",
-    charset: "utf8",
-    metafile: true,
-  });
-  const map = out.outputFiles.find((f) => f.path.endsWith(".map"));
-  const js = out.outputFiles.find((f) => f.path.endsWith(".js"));
-  return { bundle: { code: js!.text, map: map?.text ?? "{}" }, inputs: Object.keys(out.metafile.inputs) };
+/** The stack slots each test body (and fast-check predicate) is granted above the harness: the
+ * device's (targets/esp32/manifest.json), or LICHEN_DEVICE_STACK's to measure what a test needs. */
+export function grantedStackSlots(): number {
+  const raw = process.env.LICHEN_DEVICE_STACK;
+  if (raw === undefined || raw === "") return deviceCreation().stackSlots;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0 || n >= PRELOAD_STACK_SLOTS) throw new Error(`LICHEN_DEVICE_STACK must be an integer in 1..${PRELOAD_STACK_SLOTS - 1}, got ${JSON.stringify(raw)}`);
+  return n;
 }
 
 /** Bundle one test file (path from the repo root) with the XS prelude (console, host channel) and
@@ -124,18 +104,19 @@ async function bundle(entry: string, opts: { resolveDir?: string; define?: Recor
 export async function bundleTestFileForXs(file: string): Promise<XsBundle> {
   const entry = (deviceModules: readonly string[]): string =>
     [
-      `import { runXsFile } from ${JSON.stringify(PRELUDE)};`,
+      `import { runXsFile } from ${JSON.stringify(XS_RUN)};`,
       `import { settleAsPreloaded } from ${JSON.stringify(DEVICE_REALM)};`,
       ...deviceModules.map((m, i) => `import * as device${i} from ${JSON.stringify(join(ROOT, m))};`),
       `import ${JSON.stringify(join(ROOT, file))};`,
       `settleAsPreloaded([${deviceModules.map((_, i) => `device${i}`).join(", ")}]);`,
       `runXsFile(${JSON.stringify(file)});`,
     ].join("\n");
-  const first = await bundle(entry([]), {});
-  return (await bundle(entry(first.inputs.filter(isDeviceModule).sort()), {})).bundle;
+  const opts = { define: { __LICHEN_SEED__: seedDefine(), __LICHEN_DEVICE_STACK__: String(grantedStackSlots()), __LICHEN_STACK_EXCEPTIONS__: JSON.stringify(stackExceptionsOf(file)) }, plugins: [uvuShimPlugin, moddableShimsPlugin, fastCheckPlugin, uvuAssertionNamePlugin] };
+  const first = await bundleWithInputs(entry([]), opts);
+  return (await bundleWithInputs(entry(first.inputs.filter(isDeviceModule).sort()), opts)).bundle;
 }
 
-const MACHINERY = /node_modules|host-tests\/xs\/|host-tests\/runner\/|host-tests\/prop\./;
+const MACHINERY = /node_modules|sim\/xs\/|host-tests\/runner\/|host-tests\/prop\./;
 
 /** Returns a function that rewrites XS stack frames of the bundle (`at f (#0:123)`: XS gives the
  * bundle's line, no column) into source locations, and keeps, of each run of such frames, the first
@@ -150,7 +131,7 @@ export function xsStackMapper(bundle: XsBundle): (text: string) => string {
     const col = text.length - text.trimStart().length; // first token of the line
     const e = sm.findEntry(line - 1, col) as { originalSource?: string; originalLine?: number };
     if (!e.originalSource || e.originalLine === undefined) return undefined;
-    const src = e.originalSource.replace(/^file:\/\//, "").replace(/^.*?\/(?=(?:host-tests|src|bench|scripts|targets|node_modules)\/)/, "");
+    const src = e.originalSource.replace(/^file:\/\//, "").replace(/^.*?\/(?=(?:host-tests|sim|src|bench|scripts|targets|examples|node_modules)\/)/, "");
     return `${src}:${e.originalLine + 1}`;
   };
   return (text) => {

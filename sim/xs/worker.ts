@@ -119,6 +119,8 @@ export interface XsWorkerOptions {
   meteringLimit?: number;
   /** Name shown in the process list. */
   name?: string;
+  /** The xsnap-worker binary (default: xsnapWorkerPath(); the device's: device-worker.ts). */
+  bin?: string;
   /** Run the worker in its own process group, so that a terminal's Ctrl-C (SIGINT to the
    * foreground group) reaches only the host, which then closes the worker itself. */
   detached?: boolean;
@@ -150,7 +152,7 @@ export class XsWorker {
   private readonly onCommand: (request: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 
   constructor(opts: XsWorkerOptions = {}) {
-    const bin = xsnapWorkerPath();
+    const bin = opts.bin ?? xsnapWorkerPath();
     if (!existsSync(bin)) throw new Error(`xsnap-worker not found at ${bin} (did @agoric/xsnap build at npm install?)`);
     const args = [opts.name ?? "lichen-xs"];
     if (opts.meteringLimit) args.push("-l", String(opts.meteringLimit));

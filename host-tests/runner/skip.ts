@@ -1,5 +1,5 @@
 // A test that cannot run here (a tool it needs is not installed) says so with skipTest(reason):
-// the runner reports it as skipped, with the reason, never as passed (host-tests/xs/uvu-shim.ts).
+// the runner reports it as skipped, with the reason, never as passed (host-tests/runner/uvu-shim.ts).
 
 /** Thrown by skipTest; the runner recognizes it by its `skipped` reason. */
 export class TestSkipped extends Error {

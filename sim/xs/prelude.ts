@@ -1,12 +1,11 @@
-// The first module of every XS test bundle (run.ts builds the entry: this module, then the test
-// file, then a call to runXsFile). It gives the bundle what xsnap-worker lacks:
+// The first module of an XS bundle that talks to its host (the test runner's bundles import it
+// first: host-tests/runner/xs-run.ts). It gives the bundle what xsnap-worker lacks:
 // - `console` (log/info/warn/error/debug/trace/dir), forwarded to the host as {kind:"log"} so the
 //   output stays in order with the test results (xsnap's own `print` goes to the worker's stdout);
 // - `globalThis.handleCommand`, for the host's answers between cranks (host-channel.ts).
 // It runs at import time on purpose: it must be in place before the test file's modules run.
 
 import { hostSend, installHandleCommand } from "./host-channel.js";
-import { runQueued, type ShimEvent } from "./uvu-shim.js";
 
 function show(v: unknown, depth = 0): string {
   if (typeof v === "string") return depth ? JSON.stringify(v) : v;
@@ -46,12 +45,3 @@ function installConsole(): void {
 
 installConsole();
 installHandleCommand();
-
-/** Run the queued suites of the bundled test file and report to the host: {kind:"start"} before
- * each test, {kind:"result", file, name, ok, error} after it, {kind:"done", passed, failed} at the end. */
-export function runXsFile(file: string): void {
-  runQueued((ev: ShimEvent) => hostSend({ ...ev, file })).then(
-    (r) => hostSend({ kind: "done", ...r }),
-    (e: unknown) => hostSend({ kind: "done", passed: 0, failed: 1, error: String(e) }),
-  );
-}

@@ -1,9 +1,9 @@
 // The Node side of the firmware's simulator (xsnap-worker, MQTT.js, files): host code, named -node.
 //
 // The ESP32 firmware, simulated on the host: the same main module (main.ts, node-app.ts and the
-// library under them) runs inside the XS engine (an xsnap-worker, host-tests/xs/worker.ts),
+// library under them) runs inside the XS engine (an xsnap-worker, sim/xs/worker.ts),
 // bundled by esbuild with stand-ins for the Moddable modules it imports
-// (host-tests/xs/esp32-sim.ts):
+// (sim/moddable/esp32.ts):
 //
 // - "mqtt": each Client the firmware creates is a MQTT.js client here, to a real broker;
 // - "embedded:storage/key-value": the node's NVS namespace is a FlashSim here (NVS's limits,
@@ -21,18 +21,20 @@
 //
 // CLI: `npm run node:sim -- --id n1 [--broker mqtt://127.0.0.1:1883] [--fleet demo]
 //   [--gateway gw1] [--interval 1000] [--flash-file path] [--set key=value ...]`.
-import { mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Plugin } from "esbuild";
-import { connect, type MqttClient } from "mqtt";
-import { bundleForXs, type XsBundle } from "../../host-tests/xs/bundle.js";
-import { ESP32_SIM_MODULES } from "../../host-tests/xs/esp32-sim.js";
-import { XsException, XsWorker } from "../../host-tests/xs/worker.js";
+import { bundleForXs, type XsBundle } from "../xs/bundle.js";
+import { ESP32_SIM_MODULES } from "../moddable/esp32.js";
+import { MqttBridge } from "../moddable/mqtt-bridge-node.js";
+import type { MqttEvent } from "../moddable/mqtt.js";
+import { XsException, XsWorker } from "../xs/worker.js";
 import { fnv1aString } from "../../src/core/hash.js";
 import { FlashSim } from "../../src/store/flash-sim.js";
-import type { NodeStatus } from "./node-app.js";
+import type { NodeStatus } from "../../targets/esp32/node-app.js";
+import { isMain } from "../../targets/rpi/is-main.js";
 
 export interface SimulatedNodeOptions {
   /** The node's replica id (mc/config "id"), also its MQTT client id. */
@@ -89,9 +91,9 @@ export interface SimulatedNode {
   readonly flash: FlashSim;
 }
 
-const SIM_SHIMS = fileURLToPath(new URL("../../host-tests/xs/esp32-sim.ts", import.meta.url));
-const DEVICE_REALM = fileURLToPath(new URL("../../host-tests/xs/device-realm.ts", import.meta.url));
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const SIM_SHIMS = fileURLToPath(new URL("../moddable/esp32.ts", import.meta.url));
+const DEVICE_REALM = fileURLToPath(new URL("../xs/device-realm.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../targets/esp32/main.ts", import.meta.url));
 const FLASH_FILE_FORMAT = "lichen-flash-sim/1";
 /** The longest wait between two ticks while nothing is due: how soon a moved clock is noticed. */
 const MAX_TICK_MS = 250;
@@ -113,7 +115,7 @@ const simPlugin: Plugin = {
 let firmware: Promise<XsBundle> | undefined;
 
 /** The firmware and the stand-ins, bundled once per process, in an XS made like the device's after
- * preload (host-tests/xs/device-realm.ts: built-in names stripped, then the intrinsics frozen). */
+ * preload (sim/xs/device-realm.ts: built-in names stripped, then the intrinsics frozen). */
 export function bundleFirmware(): Promise<XsBundle> {
   firmware ??= bundleForXs(
     [
@@ -168,19 +170,6 @@ function flashKeys(flash: FlashSim): string[] {
   return flash.clone().keys();
 }
 
-interface Conn {
-  client: MqttClient;
-  closedByApp: boolean;
-  closeSent: boolean;
-}
-
-interface ShimEvent {
-  cid: number;
-  type: "ready" | "message" | "close";
-  topic?: string;
-  payload?: string;
-}
-
 class Simulation implements SimulatedNode {
   readonly id: string;
   readonly flash: FlashSim;
@@ -192,15 +181,14 @@ class Simulation implements SimulatedNode {
   /** The worker of the current boot is dead (power cut): whatever it still asks is refused. */
   private dead = true;
   private linkUp: boolean;
-  private readonly conns = new Map<number, Conn>();
-  private events: ShimEvent[] = [];
+  private readonly mqtt: MqttBridge;
+  private events: MqttEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private next: number | null = null;
   private cranking: Promise<void> | undefined;
   private again = false;
   private flashDirty = false;
   private cutWaiter: (() => void) | undefined;
-  private readonly ending = new Set<Promise<void>>();
 
   constructor(opts: SimulatedNodeOptions) {
     this.opts = opts;
@@ -208,6 +196,8 @@ class Simulation implements SimulatedNode {
     this.clock = opts.clock ?? Date.now;
     this.log = opts.log ?? (() => {});
     this.linkUp = opts.linkUp ?? true;
+    this.mqtt = new MqttBridge((ev) => this.push(ev));
+    this.mqtt.setLink(this.linkUp);
     const url = new URL(opts.brokerUrl);
     if (url.protocol !== "mqtt:") throw new Error(`brokerUrl: mqtt://host:port, not ${opts.brokerUrl}`);
     this.broker = { host: url.hostname, port: url.port === "" ? 1883 : Number(url.port) };
@@ -270,9 +260,8 @@ class Simulation implements SimulatedNode {
     await worker.close().catch(() => worker.kill());
     this.worker = undefined;
     // the goodbye (offline presence) goes out before the connections end
-    await Promise.all([...this.ending]);
-    for (const c of this.conns.values()) c.client.end(true);
-    this.conns.clear();
+    await this.mqtt.settled();
+    this.mqtt.cut();
     this.persist();
   }
 
@@ -302,11 +291,7 @@ class Simulation implements SimulatedNode {
     this.clearTimer();
     this.worker?.kill();
     this.worker = undefined;
-    for (const c of this.conns.values()) {
-      c.closedByApp = true;
-      c.client.end(true); // no DISCONNECT: the broker publishes the will
-    }
-    this.conns.clear();
+    this.mqtt.cut(); // no DISCONNECT: the broker publishes the wills
     this.events = [];
     this.persist();
     this.log(`sim: ${this.id}: power cut`);
@@ -405,7 +390,7 @@ class Simulation implements SimulatedNode {
     if (this.linkUp === up) return;
     this.linkUp = up;
     this.log(`sim: ${this.id}: network ${up ? "up" : "down"}`);
-    if (!up) for (const c of this.conns.values()) c.client.end(true);
+    this.mqtt.setLink(up);
   }
 
   private persist(): void {
@@ -414,7 +399,7 @@ class Simulation implements SimulatedNode {
     saveFlash(this.opts.flashFile, this.flash);
   }
 
-  private push(ev: ShimEvent): void {
+  private push(ev: MqttEvent): void {
     if (this.dead) return;
     this.events.push(ev);
     if (this.cranking === undefined) this.schedule();
@@ -426,14 +411,15 @@ class Simulation implements SimulatedNode {
   private onCommand(worker: XsWorker, request: Uint8Array): Uint8Array {
     let reply: unknown;
     try {
-      reply = worker === this.worker && !this.dead ? this.handle(JSON.parse(new TextDecoder().decode(request)) as Record<string, unknown>) : { error: "power lost" };
+      reply = worker === this.worker && !this.dead ? this.handle(JSON.parse(new TextDecoder().decode(request)) as Record<string, unknown> & { op: string }) : { error: "power lost" };
     } catch (e) {
       reply = { error: (e as Error).message };
     }
     return new TextEncoder().encode(JSON.stringify(reply ?? {}));
   }
 
-  private handle(m: Record<string, unknown>): unknown {
+  private handle(m: Record<string, unknown> & { op: string }): unknown {
+    if (this.mqtt.handle(m)) return {};
     switch (m.op) {
       case "log": {
         const text = String(m.text);
@@ -454,30 +440,6 @@ class Simulation implements SimulatedNode {
         return {};
       case "flash-keys":
         return { keys: this.flashOp(() => this.flash.keys()) };
-      case "mqtt-connect":
-        this.connect(m);
-        return {};
-      case "mqtt-publish": {
-        const c = this.conns.get(m.cid as number);
-        if (c?.client.connected) c.client.publish(m.topic as string, Buffer.from(m.payload as string, "hex"), { qos: 0, retain: m.retain === true });
-        return {};
-      }
-      case "mqtt-subscribe": {
-        const c = this.conns.get(m.cid as number);
-        if (c?.client.connected) c.client.subscribe(m.topic as string, { qos: 0 });
-        return {};
-      }
-      case "mqtt-close": {
-        const c = this.conns.get(m.cid as number);
-        if (c !== undefined) {
-          c.closedByApp = true;
-          this.conns.delete(m.cid as number);
-          const done = new Promise<void>((resolve) => c.client.end(false, {}, () => resolve()));
-          this.ending.add(done);
-          void done.then(() => this.ending.delete(done));
-        }
-        return {};
-      }
       default:
         throw new Error(`unknown op ${JSON.stringify(m.op)}`);
     }
@@ -495,44 +457,6 @@ class Simulation implements SimulatedNode {
         setImmediate(() => this.kill());
       }
     }
-  }
-
-  private connect(m: Record<string, unknown>): void {
-    const cid = m.cid as number;
-    if (!this.linkUp) {
-      // the network is down: the connection fails (at once, where a device would time out)
-      this.push({ cid, type: "close" });
-      return;
-    }
-    const will = m.will as { topic: string; message: string; retain: boolean } | undefined;
-    const client = connect({
-      host: m.host as string,
-      port: m.port as number,
-      protocol: "mqtt",
-      clientId: m.id as string,
-      ...(typeof m.user === "string" ? { username: m.user } : {}),
-      ...(typeof m.password === "string" ? { password: m.password } : {}),
-      protocolVersion: 4,
-      clean: true,
-      reconnectPeriod: 0, // Moddable's client never reconnects by itself
-      connectTimeout: 5000,
-      keepalive: Math.ceil(((m.timeout as number) ?? 0) / 1000),
-      ...(will === undefined ? {} : { will: { topic: will.topic, payload: Buffer.from(will.message, "hex"), qos: 0 as const, retain: will.retain } }),
-    });
-    const conn: Conn = { client, closedByApp: false, closeSent: false };
-    this.conns.set(cid, conn);
-    client.on("connect", () => {
-      if (!this.linkUp) client.end(true);
-      else this.push({ cid, type: "ready" });
-    });
-    client.on("message", (topic, payload) => this.push({ cid, type: "message", topic, payload: payload.toString("hex") }));
-    client.on("close", () => {
-      if (conn.closedByApp || conn.closeSent) return;
-      conn.closeSent = true;
-      this.conns.delete(cid);
-      this.push({ cid, type: "close" });
-    });
-    client.on("error", () => {});
   }
 }
 
@@ -627,17 +551,7 @@ async function cli(argv: string[]): Promise<void> {
   process.on("SIGTERM", stop);
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   cli(process.argv.slice(2)).catch((e: unknown) => {
     console.error(`sim: ${(e as Error)?.stack ?? String(e)}`);
     process.exit(1);

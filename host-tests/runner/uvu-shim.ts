@@ -19,8 +19,8 @@
 //   exists (Node). XS has no timers: there the host's deadline on the whole file applies, and a
 //   test that awaits a promise nobody can resolve is caught when the job loop goes idle (run.ts).
 
-import { describeError } from "../runner/describe-error.js";
-import { skipReason } from "../skip.js";
+import { describeError } from "./describe-error.js";
+import { skipReason } from "./skip.js";
 
 export { describeError };
 
@@ -44,12 +44,24 @@ export interface Test<T = Context> {
 
 export type ShimEvent =
   | { kind: "start"; name: string }
-  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; skipped?: string };
+  | { kind: "result"; name: string; ok: boolean; error?: string; ms: number; skipped?: string; stackDepth?: number };
 
 export interface RunOptions {
   /** Per-test deadline in ms where setTimeout exists. Default 30 000. */
   timeoutMs?: number;
+  /** Called right before each test body and hook, from the frame that then calls it (so it sees
+   * the harness's depth there); returns that depth in stack slots. XS's device worker passes
+   * lichenDeviceStackHere: the code under test gets the device's stack above the harness. */
+  grantStack?: (slots: number) => number;
+  /** The slots grantStack grants. */
+  stackSlots?: number;
+  /** Tests (full name, "suite › test") granted other slots than stackSlots: stack-exceptions.ts. */
+  stackExceptions?: Readonly<Record<string, number>>;
 }
+
+/** The slots granted to the test running now (fast-check's predicates get as many: xs-bundle.ts). */
+let currentStackSlots = 0;
+export const grantedStackSlots = (): number => currentStackSlots;
 
 type AnyCallback = Callback<any>;
 interface Entry {
@@ -123,7 +135,8 @@ function settle(value: unknown, timeoutMs: number, what: string): Promise<void> 
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs: number): Promise<void> {
+async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs: number, grant?: (slots: number) => number, stackSlots = 0, exceptions: Readonly<Record<string, number>> = {}): Promise<void> {
+  let slots = (currentStackSlots = stackSlots);
   const prefix = s.name ? `${s.name} › ` : "";
   const fail = (name: string, error: string): void => report({ kind: "result", name: prefix + name, ok: false, error, ms: 0 });
   const state = s.state;
@@ -133,7 +146,10 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
 
   let beforeError: string | undefined;
   try {
-    for (const h of s.before) await settle(h(state), timeoutMs, "before hook");
+    for (const h of s.before) {
+      grant?.(slots);
+      await settle(h(state), timeoutMs, "before hook");
+    }
   } catch (e) {
     beforeError = `before hook failed: ${describeError(e)}`;
   }
@@ -144,12 +160,21 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
       continue;
     }
     report({ kind: "start", name: prefix + t.name });
+    slots = currentStackSlots = exceptions[prefix + t.name] ?? exceptions["*"] ?? stackSlots; // "*": every test of the file
     const t0 = now();
+    let stackDepth: number | undefined;
     try {
-      for (const h of s.bEach) await settle(h(state), timeoutMs, "before.each hook");
+      for (const h of s.bEach) {
+        grant?.(slots);
+        await settle(h(state), timeoutMs, "before.each hook");
+      }
+      stackDepth = grant?.(slots); // the harness's depth where the body is entered
       await settle(t.fn(state), timeoutMs, "test");
-      for (const h of s.aEach) await settle(h(state), timeoutMs, "after.each hook");
-      report({ kind: "result", name: prefix + t.name, ok: true, ms: now() - t0 });
+      for (const h of s.aEach) {
+        grant?.(slots);
+        await settle(h(state), timeoutMs, "after.each hook");
+      }
+      report({ kind: "result", name: prefix + t.name, ok: true, ms: now() - t0, stackDepth });
     } catch (e) {
       try {
         for (const h of s.aEach) await settle(h(state), timeoutMs, "after.each hook");
@@ -159,12 +184,16 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
       const skipped = skipReason(e);
       // a skip is neither a pass nor a failure: ok is false so that nothing counts it as passed
       if (skipped !== undefined) report({ kind: "result", name: prefix + t.name, ok: false, skipped, ms: now() - t0 });
-      else report({ kind: "result", name: prefix + t.name, ok: false, error: describeError(e), ms: now() - t0 });
+      else report({ kind: "result", name: prefix + t.name, ok: false, error: describeError(e), ms: now() - t0, stackDepth });
     }
   }
   state.__test__ = "";
+  slots = currentStackSlots = stackSlots;
   try {
-    for (const h of s.after) await settle(h(state), timeoutMs, "after hook");
+    for (const h of s.after) {
+      grant?.(slots);
+      await settle(h(state), timeoutMs, "after hook");
+    }
   } catch (e) {
     fail("(after hook)", describeError(e));
   }
@@ -185,7 +214,7 @@ export async function runQueued(report: (ev: ShimEvent) => void, opts: RunOption
     const s = queue.shift()!;
     ran += s.tests.length + s.only.length + s.skips.length;
     try {
-      await runSuite(s, count, timeoutMs);
+      await runSuite(s, count, timeoutMs, opts.grantStack, opts.stackSlots, opts.stackExceptions);
     } catch (e) {
       count({ kind: "result", name: `${s.name || "(suite)"} › (runner)`, ok: false, error: describeError(e), ms: 0 });
     }

@@ -1,0 +1,374 @@
+// The gateway's write path, measured: DELTA frames from 1,000 simulated nodes into SQLite with
+// synchronous=FULL, through the gateway's own path (targets/rpi/gateway-ingest.ts: SyncEngine with
+// group commit, the event log and the change rows in the same batch, the history after it), and
+// a one-key delta on a 10,000-key map.
+//
+// In process, no network: the nodes are SyncEngines whose frames go through a queue to the
+// gateway's receive(); the gateway's frames (its ACKs) are collected and handed back to the
+// nodes. The gateway's 0 ms timers (the group's commit) run when the queue is empty, as Node
+// runs them once the frames that arrived together are handled.
+//
+//   npx tsx bench/gateway-ingest.ts        prints the tables (bench/sync.ts includes them)
+
+import { parseLogName } from "../src/store/keys.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Hlc, LWWMap } from "../src/core/index.js";
+import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../src/store/kv.js";
+import { toJsonText } from "../src/store/sqlite.js";
+import { type Scheduler, SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
+import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
+import { HistoryRecorder, openHistoryConnection } from "../targets/rpi/gateway-history.js";
+import { gatewayWritePath, GATEWAY_GROUP_COMMIT } from "../targets/rpi/gateway-ingest.js";
+import { type Check, num, type Table, type Target } from "./report.js";
+
+const GATEWAY = "gw";
+const READING_KEYS = ["temp", "hum", "battery", "rssi"];
+
+/** Time moved by hand; 0 ms timers run when `turn()` is called (the event loop's turn), the others never. */
+class LoopTime implements Scheduler {
+  t = Date.UTC(2025, 0, 1);
+  private due: Array<() => void> = [];
+  now(): number {
+    return this.t;
+  }
+  setTimer(ms: number, fn: () => void): () => void {
+    if (ms > 0) return () => {};
+    let live = true;
+    this.due.push(() => live && fn());
+    return () => {
+      live = false;
+    };
+  }
+  turn(): boolean {
+    if (this.due.length === 0) return false;
+    const due = this.due;
+    this.due = [];
+    for (const fn of due) fn();
+    return true;
+  }
+}
+
+/** A gateway on a fresh database file, with its write path as the daemon wires it. */
+interface Rig {
+  readonly dir: string;
+  readonly db: GatewayDb;
+  readonly history: HistoryRecorder;
+  readonly time: LoopTime;
+  readonly gateway: SyncEngine;
+  /** Frames the gateway sent, not yet delivered: [to, bytes]. */
+  readonly out: Array<[string, Uint8Array]>;
+  readonly logs: SyncLogEntry[];
+  close(): void;
+}
+
+function rig(groupCommit?: number, wrapKv?: (kv: KvStore) => KvStore): Rig {
+  const dir = mkdtempSync(join(tmpdir(), "lichen-bench-gw-"));
+  const db = openGatewayDb(join(dir, "gateway.db"), { create: true }); // synchronous FULL, the default
+  const historySql = openHistoryConnection(db.path);
+  const history = new HistoryRecorder(historySql);
+  const time = new LoopTime();
+  const clock = new Hlc({ wallClock: () => time.t });
+  const out: Array<[string, Uint8Array]> = [];
+  const logs: SyncLogEntry[] = [];
+  let engine: SyncEngine | undefined;
+  const path = gatewayWritePath({ db, engine: () => engine, history, stamp: () => clock.now(), now: () => time.t });
+  engine = new SyncEngine({
+    replica: GATEWAY,
+    role: "gateway",
+    kv: wrapKv === undefined ? db.kv : wrapKv(db.kv),
+    scheduler: time,
+    clock,
+    send: (to, frame) => out.push([to, frame]),
+    antiEntropyMs: 7 * 24 * 3600_000,
+    log: (e) => logs.push(e),
+    ...path,
+    ...(groupCommit === undefined ? {} : { groupCommit }),
+  });
+  const gateway = engine;
+  return {
+    dir,
+    db,
+    history,
+    time,
+    gateway,
+    out,
+    logs,
+    close: () => {
+      gateway.close();
+      historySql.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Node {
+  readonly engine: SyncEngine;
+  readonly inbox: Array<[string, Uint8Array]>;
+}
+
+function node(id: string, time: LoopTime, toGateway: Array<[string, Uint8Array]>): Node {
+  const inbox: Array<[string, Uint8Array]> = [];
+  const engine = new SyncEngine({
+    replica: id,
+    role: "node",
+    kv: new MemoryKv(),
+    scheduler: time,
+    clock: new Hlc({ wallClock: () => time.t }),
+    send: (_to, frame) => toGateway.push([id, frame]),
+    antiEntropyMs: 7 * 24 * 3600_000,
+  });
+  return { engine, inbox };
+}
+
+/** Delivers everything both ways until quiet (untimed: handshakes and ACKs to the nodes). */
+function settle(r: Rig, nodes: Map<string, Node>, toGateway: Array<[string, Uint8Array]>): void {
+  for (;;) {
+    let moved = false;
+    while (toGateway.length > 0) {
+      const batch = toGateway.splice(0);
+      for (const [from, f] of batch) r.gateway.receive(from, f);
+      moved = true;
+    }
+    if (r.time.turn()) moved = true;
+    while (r.out.length > 0) {
+      const batch = r.out.splice(0);
+      for (const [to, f] of batch) nodes.get(to)?.engine.receive(GATEWAY, f);
+      moved = true;
+    }
+    if (!moved) return;
+  }
+}
+
+export interface IngestResult {
+  readonly label: string;
+  readonly nodes: number;
+  readonly deltas: number;
+  readonly acks: number;
+  readonly seconds: number;
+  /** CPU time of this process over the same span (user + system). */
+  readonly cpuSeconds: number;
+  readonly commits: number;
+  readonly converged: boolean;
+  readonly problem: string | undefined;
+}
+
+function nodeId(i: number): string {
+  return `a4cf12b3${i.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * `rounds` rounds of one reading per node. Timed: the gateway's receive() of every DELTA frame of
+ * a round and its group commits, until the last ACK is sent; the nodes' work (making the frames,
+ * reading the ACKs) is not.
+ */
+export function ingestRun(label: string, nodesCount: number, rounds: number, groupCommit?: number): IngestResult {
+  let commits = 0;
+  const r = rig(groupCommit, (kv) => countingBatches(kv, () => commits++));
+  const toGateway: Array<[string, Uint8Array]> = [];
+  const nodes = new Map<string, Node>();
+  try {
+    for (let i = 0; i < nodesCount; i++) nodes.set(nodeId(i), node(nodeId(i), r.time, toGateway));
+    const maps = new Map<string, LWWMap<number>>();
+    for (const [id, n] of nodes) {
+      maps.set(id, n.engine.open("readings", id, LWWMap<number>));
+      r.gateway.connect(id, "node");
+      n.engine.connect(GATEWAY, "gateway");
+    }
+    settle(r, nodes, toGateway);
+    const round = (k: number): void => {
+      r.time.t += 1000;
+      for (const [id, n] of nodes) {
+        maps.get(id)!.set(READING_KEYS[k % READING_KEYS.length]!, Math.round(Math.sin(k + id.length) * 1000) / 100);
+        n.engine.changed("readings", id);
+      }
+    };
+    round(0); // warm-up, untimed
+    settle(r, nodes, toGateway);
+    commits = 0;
+    let ms = 0;
+    let cpuMs = 0;
+    let deltas = 0;
+    let acks = 0;
+    for (let k = 1; k <= rounds; k++) {
+      round(k);
+      const frames = toGateway.splice(0);
+      deltas += frames.length;
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      for (const [from, f] of frames) r.gateway.receive(from, f);
+      while (r.time.turn());
+      ms += performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      cpuMs += (c.user + c.system) / 1000;
+      for (const [, f] of r.out) if (f[2] === 4) acks++;
+      settle(r, nodes, toGateway);
+    }
+    let problem: string | undefined = r.logs.length > 0 ? `log: ${r.logs[0]!.event} ${r.logs[0]!.message}` : undefined;
+    for (const [id, n] of nodes) {
+      if (problem !== undefined) break;
+      if (!(r.gateway.get(`readings/${id}`)?.equals(maps.get(id)!) === true)) problem = `the gateway's copy of ${id} differs`;
+      else if (!n.engine.inSync(GATEWAY)) problem = `${id} is not in sync`;
+    }
+    const logged = r.db.events("readings").lastSeq;
+    if (problem === undefined && logged !== nodesCount * (rounds + 1)) problem = `the event log holds ${logged} deltas, not ${nodesCount * (rounds + 1)}`;
+    return { label, nodes: nodesCount, deltas, acks, seconds: ms / 1000, cpuSeconds: cpuMs / 1000, commits, converged: problem === undefined && acks === deltas, problem };
+  } finally {
+    for (const n of nodes.values()) n.engine.close();
+    r.close();
+  }
+}
+
+/** A KvStore that counts the batches reaching `kv` (and forwards everything, views included). */
+function countingBatches(kv: KvStore, onBatch: () => void): KvStore {
+  return {
+    keepsViews: kv.keepsViews,
+    get: (k) => kv.get(k),
+    put: (k, v) => kv.put(k, v),
+    delete: (k) => kv.delete(k),
+    keys: (p) => kv.keys(p),
+    batch: (ops, views) => {
+      onBatch();
+      kv.batch(ops, views);
+    },
+    close: () => kv.close(),
+  };
+}
+
+/** What one batch hands to SQLite, in bytes: stored values, the change rows' JSON, the entity rows' JSON. */
+interface Written {
+  stateBytes: number;
+  logBytes: number;
+  changeRowBytes: number;
+  entityBytes: number;
+}
+
+function countingWrites(kv: KvStore, w: Written): KvStore {
+  return {
+    ...countingBatches(kv, () => {}),
+    batch: (ops: readonly KvOp[], views?: readonly EntityView[]) => {
+      for (const op of ops) if (op.type === "put") (parseLogName(op.key) !== undefined ? (w.logBytes += op.value.length) : (w.stateBytes += op.value.length));
+      for (const v of views ?? []) {
+        if (v.fields === undefined) {
+          const n = toJsonText(v.value)?.length ?? 0;
+          w.changeRowBytes += n;
+          w.entityBytes += n;
+        } else for (const [k, x] of v.fields) {
+          const n = JSON.stringify(k).length + 1 + (toJsonText(x)?.length ?? 0);
+          w.changeRowBytes += n;
+          w.entityBytes += n;
+        }
+      }
+      kv.batch(ops, views);
+    },
+  };
+}
+
+export interface BigMapResult {
+  readonly keys: number;
+  readonly samples: number;
+  readonly medianMs: number;
+  readonly written: Written;
+  readonly converged: boolean;
+}
+
+/** One node's LWWMap of `keys` keys on the gateway; then one key changed, `samples` times: the time from the frame's receive() to its ACK, and what was written. */
+export function bigMapRun(keys: number, samples: number): BigMapResult {
+  const written: Written = { stateBytes: 0, logBytes: 0, changeRowBytes: 0, entityBytes: 0 };
+  let counting = false;
+  const r = rig(undefined, (kv) => {
+    const c = countingWrites(kv, written);
+    return { ...c, batch: (ops, views) => (counting ? c.batch(ops, views) : kv.batch(ops, views)) };
+  });
+  const toGateway: Array<[string, Uint8Array]> = [];
+  const nodes = new Map([["n1", node("n1", r.time, toGateway)]]);
+  try {
+    const n = nodes.get("n1")!;
+    const map = n.engine.open("config", "n1", LWWMap<number>);
+    for (let i = 0; i < keys; i++) map.set(`k${i}`, i);
+    n.engine.changed("config", "n1");
+    r.gateway.connect("n1", "node");
+    n.engine.connect(GATEWAY, "gateway");
+    settle(r, nodes, toGateway);
+    const times: number[] = [];
+    for (let s = 0; s <= samples; s++) {
+      r.time.t += 1000;
+      map.set(`k${s % keys}`, -s);
+      n.engine.changed("config", "n1");
+      const frames = toGateway.splice(0);
+      const measured = s > 0 && s < samples; // the first warms up, the last counts bytes
+      counting = s === samples;
+      const t0 = performance.now();
+      for (const [from, f] of frames) r.gateway.receive(from, f);
+      while (r.time.turn());
+      const ms = performance.now() - t0;
+      if (measured) times.push(ms);
+      settle(r, nodes, toGateway);
+    }
+    counting = false;
+    times.sort((a, b) => a - b);
+    const converged = r.logs.length === 0 && r.gateway.get("config/n1")?.equals(map) === true && n.engine.inSync(GATEWAY);
+    return { keys, samples: times.length, medianMs: times[Math.floor(times.length / 2)]!, written, converged };
+  } finally {
+    for (const x of nodes.values()) x.engine.close();
+    r.close();
+  }
+}
+
+
+export const INGEST_NODES = 1000;
+export const INGEST_ROUNDS = 10;
+export const INGEST_TARGET = 25_000;
+export const BIG_KEYS = 10_000;
+export const BIG_SAMPLES = 30;
+export const BIG_TARGET_MS = 1;
+export const BIG_TARGET_BYTES = 1024;
+
+function total(w: Written): number {
+  return w.stateBytes + w.logBytes + w.changeRowBytes + w.entityBytes;
+}
+
+/** The tables and targets of the write path (bench/sync.ts puts them in section 5). */
+export function writePathFigures(progress: (text: string) => void = () => {}): { tables: Table[]; targets: Target[]; checks: Check[] } {
+  progress(`sync: the gateway's write path, ${num(INGEST_NODES)} nodes into SQLite (FULL), group commit`);
+  const group = ingestRun(`group commit (at most ${num(GATEWAY_GROUP_COMMIT)} deltas per transaction), the daemon's path`, INGEST_NODES, INGEST_ROUNDS);
+  progress("sync: the same path, one transaction per delta");
+  const single = ingestRun("one transaction per delta (groupCommit 1, the engine's default)", INGEST_NODES, 1, 1);
+  progress(`sync: a one-key delta on a ${num(BIG_KEYS)}-key map`);
+  const big = bigMapRun(BIG_KEYS, BIG_SAMPLES);
+  const ingest: Table = {
+    title: `Gateway write path: DELTA frames from ${num(INGEST_NODES)} simulated nodes into SQLite (synchronous FULL)`,
+    how: `bench/gateway-ingest.ts: one gateway SyncEngine on a GatewayDb file in os.tmpdir() (SqliteKv, synchronous FULL, the default) with the daemon's write path (targets/rpi/gateway-ingest.ts: group commit, each delta's event-log entry in the same batch as its state, change rows of the keys it changed, lichen_history rows on the history's own connection after each commit). ${num(INGEST_NODES)} node SyncEngines (MemoryKv), each with an LWWMap "readings/<id>" of 4 readings, connected and in sync (untimed). Each round, every node sets one reading and calls changed(): ${num(INGEST_NODES)} DELTA frames, made by the nodes before the clock starts. Timed: the gateway's receive() of each frame in turn (decode, policy, authorship check on the decoded delta, apply, stage, event-log record) and its commits (full groups at once; the rest when the queue is empty, as Node runs the 0 ms timer once the frames that arrived together are handled) until the round's last ACK is sent. Untimed: the ACKs handed to the nodes. ${INGEST_ROUNDS} rounds after one untimed warm-up round (one round for the one-per-transaction row). "CPU" is this process's user + system time over the same spans: on a loaded machine wall-clock time is CPU time plus waiting for a core. Wall-clock: varies from run to run.`,
+    columns: ["write path", "deltas", "transactions", "seconds", "deltas/s", "CPU seconds", "deltas per CPU second", "ACKs"],
+    rows: [group, single].map((r) => [r.label, num(r.deltas), num(r.commits), num(r.seconds, 2), num(Math.round(r.deltas / r.seconds)), num(r.cpuSeconds, 2), num(Math.round(r.deltas / r.cpuSeconds)), num(r.acks)]),
+  };
+  const w = big.written;
+  const bigTable: Table = {
+    title: `Gateway write path: a one-key delta on a ${num(BIG_KEYS)}-key LWWMap`,
+    how: `bench/gateway-ingest.ts: the same gateway; one node's LWWMap of ${num(BIG_KEYS)} keys ("k0".."k${BIG_KEYS - 1}", numbers) synced to it (untimed). Then, ${BIG_SAMPLES} times, the node sets one existing key and sends its delta; timed: from the gateway's receive() of the frame to its ACK sent (decode, checks, apply, the commit of its batch with synchronous=FULL). The median of ${BIG_SAMPLES - 1} (the first warms up). Bytes: what one such commit hands to SQLite, counted on the batch: the values of the puts (the document's state; the event-log entry), and the JSON of the change row and of the entity patch. Wall-clock time varies; the bytes are deterministic.`,
+    columns: ["median ms, receive to ACK", "state bytes written", "event-log bytes", "change row bytes", "entity patch bytes", "total bytes"],
+    rows: [[num(big.medianMs, 2), num(w.stateBytes), num(w.logBytes), num(w.changeRowBytes), num(w.entityBytes), num(total(w))]],
+  };
+  const perSecond = Math.round(group.deltas / group.seconds);
+  const targets: Target[] = [
+    { figure: `Gateway ingest from ${num(INGEST_NODES)} nodes into SQLite (synchronous FULL), the daemon's write path`, target: `≥ ${num(INGEST_TARGET)} deltas/s`, actual: `${num(perSecond)} deltas/s (${num(Math.round(group.deltas / group.cpuSeconds))} per CPU second)`, ok: perSecond >= INGEST_TARGET },
+    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: receive to ACK`, target: `≤ ${BIG_TARGET_MS} ms`, actual: `${num(big.medianMs, 2)} ms`, ok: big.medianMs <= BIG_TARGET_MS },
+    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: bytes written`, target: `≤ ${num(BIG_TARGET_BYTES)} bytes`, actual: `${num(total(w))} bytes (${num(w.stateBytes)} of them the whole state re-encoded)`, ok: total(w) <= BIG_TARGET_BYTES },
+  ];
+  const checks: Check[] = [
+    ...[group, single].map((r) => ({ what: `Gateway write path (${r.label}): ${num(r.deltas)} DELTA frames in, ${num(r.acks)} ACKs out, every node in sync, the gateway's copies equal the nodes', the event log holds every delta${r.problem === undefined ? "" : ` (${r.problem})`}`, ok: r.converged })),
+    { what: `Gateway write path, ${num(BIG_KEYS)}-key map: no warnings, the gateway's copy equals the node's, the node in sync`, ok: big.converged },
+  ];
+  return { tables: [ingest, bigTable], targets, checks };
+}
+
+// Run on its own: print the figures.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const f = writePathFigures((t) => console.error(t));
+  for (const t of f.tables) console.log(t.title, "\n", t.columns.join(" | "), "\n", t.rows.map((r) => r.join(" | ")).join("\n "));
+  for (const t of f.targets) console.log(t.figure, t.target, t.actual, t.ok ? "met" : "NOT met");
+  for (const c of f.checks) console.log(c.ok ? "ok" : "FAILED", c.what);
+}

@@ -1,0 +1,232 @@
+import { cborEncode } from "./cbor.js";
+import { FORMAT_VERSION } from "./codec.js";
+import { LichenError, malformed } from "./errors.js";
+
+/**
+ * The session form of lichen's CBOR: what two peers in a session need not
+ * tell each other. Both ends know the sender's replica id (the authenticated
+ * peer: its MQTT identity and topic) and the receiver's, so inside a session
+ * - a text string equal to session id k is written as the one-byte CBOR simple
+ *   value k (0xe0 + k), and
+ * - a text string "<prefix>/<session id k>" (a document key such as
+ *   "readings/<node id>") as the two-byte simple value 32 + k (0xf8, 0x20 + k)
+ *   followed by the text string "<prefix>".
+ * This is a lossless rewrite of the bytes, whatever a string means (a replica
+ * id, a map key, a value): expanding gives back the exact standalone bytes, so
+ * everything checked on a decoded payload (its shape, its authorship) is
+ * checked the same. The ids come from the session, never from the bytes: a
+ * peer cannot choose what its references stand for. Stored and standalone
+ * payloads never use the session form.
+ *
+ * Both directions are one pass over the bytes (no decoded tree): cheap on the
+ * device, and they never look inside byte strings (a frame's delta is
+ * rewritten on its own).
+ */
+
+/** The ids a session knows: [the sender's replica id, the receiver's]. */
+export type SessionIds = readonly string[];
+
+/** Session ids with a one-byte reference (CBOR simple values 0..19). */
+const MAX_SESSION_IDS = 20;
+/** Simple value 32 + k: a text that ends with "/" and session id k. */
+const SUFFIX_REF = 32;
+const SLASH = 0x2f;
+
+interface Token {
+  major: number;
+  info: number;
+  /** Where the item's content starts (after its head), and where the token ends. */
+  body: number;
+  end: number;
+}
+
+/** One CBOR token at `at`: a head, plus the content of a byte or text string. Nested items are the tokens that follow. */
+function token(b: Uint8Array, at: number, t: Token): void {
+  const head = b[at];
+  const major = head >> 5;
+  const info = head & 31;
+  let n = info;
+  let body = at + 1;
+  if (info >= 24) {
+    if (info > 27) throw malformed("session form: indefinite length or reserved CBOR head");
+    const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : 8;
+    if (body + size > b.length) throw malformed("session form: truncated");
+    n = 0;
+    for (let i = 0; i < size; i++) n = n * 256 + b[body + i];
+    body += size;
+  }
+  let end = body;
+  if (major === 2 || major === 3) {
+    if (n > b.length - body) throw malformed("session form: string longer than the payload");
+    end = body + n;
+  } else if (major === 7 && info >= 24) end = body; // floats and two-byte simple values: their bytes were the argument
+  t.major = major;
+  t.info = info;
+  t.body = body;
+  t.end = end;
+}
+
+function isText(t: Token): boolean {
+  return t.major === 3;
+}
+
+function headBytes(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+function writeTextHead(out: Uint8Array, at: number, n: number): number {
+  if (n < 24) {
+    out[at] = 0x60 | n;
+    return at + 1;
+  }
+  const size = headBytes(n) - 1;
+  out[at] = 0x60 | (size === 1 ? 24 : size === 2 ? 25 : 26);
+  for (let i = size; i > 0; i--) out[at + i] = (n >>> ((size - i) * 8)) & 0xff;
+  return at + size + 1;
+}
+
+/** The UTF-8 bytes of each session id (its text item without the head). */
+function idBytes(ids: SessionIds): Uint8Array[] {
+  if (ids.length > MAX_SESSION_IDS) throw new LichenError("INVALID_ARGUMENT", `at most ${MAX_SESSION_IDS} session ids`);
+  const t: Token = { major: 0, info: 0, body: 0, end: 0 };
+  return ids.map((id) => {
+    const item = cborEncode(id);
+    token(item, 0, t);
+    return item.subarray(t.body, t.end);
+  });
+}
+
+function sameBytes(b: Uint8Array, at: number, id: Uint8Array): boolean {
+  for (let i = 0; i < id.length; i++) if (b[at + i] !== id[i]) return false;
+  return true;
+}
+
+/** Rewrites standalone CBOR into its session form. Never longer than the input. */
+export function compactIds(b: Uint8Array, ids: SessionIds, from = 0): Uint8Array {
+  const refs = idBytes(ids);
+  const out = new Uint8Array(b.length - from);
+  const t: Token = { major: 0, info: 0, body: 0, end: 0 };
+  let w = 0;
+  let at = from;
+  while (at < b.length) {
+    token(b, at, t);
+    if (t.major === 7 && (t.info < 20 || t.info === 24)) throw malformed("session form: a simple value in standalone bytes");
+    let done = false;
+    if (t.major === 3) {
+      const len = t.end - t.body;
+      for (let k = 0; k < refs.length && !done; k++) {
+        const id = refs[k];
+        if (len === id.length && sameBytes(b, t.body, id)) {
+          out[w++] = 0xe0 | k;
+          done = true;
+        } else if (len > id.length + 1 && b[t.end - id.length - 1] === SLASH && sameBytes(b, t.end - id.length, id)) {
+          out[w++] = 0xf8;
+          out[w++] = SUFFIX_REF + k;
+          const prefix = len - id.length - 1;
+          w = writeTextHead(out, w, prefix);
+          out.set(b.subarray(t.body, t.body + prefix), w);
+          w += prefix;
+          done = true;
+        }
+      }
+    }
+    if (!done) {
+      out.set(b.subarray(at, t.end), w);
+      w += t.end - at;
+    }
+    at = t.end;
+  }
+  return out.slice(0, w);
+}
+
+/**
+ * Rewrites session-form CBOR back to standalone bytes, after `prefix`.
+ * Refuses (MALFORMED) a reference to no session id, and (TOO_LARGE) an
+ * expansion over `maxBytes`, measured before anything is allocated.
+ */
+export function expandIds(b: Uint8Array, ids: SessionIds, maxBytes: number, prefix?: Uint8Array): Uint8Array {
+  const refs = idBytes(ids);
+  const t: Token = { major: 0, info: 0, body: 0, end: 0 };
+  const pre = prefix === undefined ? 0 : prefix.length;
+  // first pass: the size, and every reference checked
+  let size = pre;
+  let at = 0;
+  while (at < b.length) {
+    token(b, at, t);
+    if (t.major === 7 && t.info < 20) {
+      if (t.info >= refs.length) throw malformed(`session form: reference to session id ${t.info}, of ${refs.length}`);
+      size += headBytes(refs[t.info].length) + refs[t.info].length;
+      at = t.end;
+    } else if (t.major === 7 && t.info === 24 && b[at + 1] >= SUFFIX_REF && b[at + 1] < SUFFIX_REF + MAX_SESSION_IDS) {
+      const k = b[at + 1] - SUFFIX_REF;
+      if (k >= refs.length) throw malformed(`session form: reference to session id ${k}, of ${refs.length}`);
+      if (t.end >= b.length) throw malformed("session form: truncated");
+      token(b, t.end, t);
+      if (!isText(t)) throw malformed("session form: a document reference without its prefix");
+      const len = t.end - t.body + 1 + refs[k].length;
+      size += headBytes(len) + len;
+      at = t.end;
+    } else {
+      size += t.end - at;
+      at = t.end;
+    }
+    if (size > maxBytes) throw new LichenError("TOO_LARGE", `session-form bytes expand to more than ${maxBytes}`);
+  }
+  const out = new Uint8Array(size);
+  if (prefix !== undefined) out.set(prefix);
+  let w = pre;
+  at = 0;
+  while (at < b.length) {
+    token(b, at, t);
+    if (t.major === 7 && t.info < 20) {
+      const id = refs[t.info];
+      w = writeTextHead(out, w, id.length);
+      out.set(id, w);
+      w += id.length;
+    } else if (t.major === 7 && t.info === 24 && b[at + 1] >= SUFFIX_REF && b[at + 1] < SUFFIX_REF + MAX_SESSION_IDS) {
+      const id = refs[b[at + 1] - SUFFIX_REF];
+      token(b, t.end, t);
+      const len = t.end - t.body;
+      w = writeTextHead(out, w, len + 1 + id.length);
+      out.set(b.subarray(t.body, t.end), w);
+      w += len;
+      out[w++] = SLASH;
+      out.set(id, w);
+      w += id.length;
+    } else {
+      out.set(b.subarray(at, t.end), w);
+      w += t.end - at;
+    }
+    at = t.end;
+  }
+  return out;
+}
+
+// ---- payloads ----
+
+/** The header of a standalone delta, [FORMAT_VERSION, tag, ...], that a session's DELTA frame leaves out. */
+function payloadHead(tag: number): Uint8Array {
+  const t = cborEncode(tag);
+  const out = new Uint8Array(2 + t.length);
+  out[0] = 0x83;
+  out[1] = FORMAT_VERSION;
+  out.set(t, 2);
+  return out;
+}
+
+/**
+ * A standalone delta `[FORMAT_VERSION, tag, body]` as a session sends it:
+ * its body alone (the frame says the type; the frame format says the payload
+ * format), in session form.
+ */
+export function sessionDelta(payload: Uint8Array, tag: number, ids: SessionIds): Uint8Array {
+  const head = payloadHead(tag);
+  if (payload.length <= head.length || !sameBytes(payload, 0, head)) throw malformed(`not a format-${FORMAT_VERSION} delta of type ${tag}`);
+  return compactIds(payload, ids, head.length);
+}
+
+/** The standalone delta a session-form body stands for (checked as any payload once decoded). */
+export function standaloneDelta(body: Uint8Array, tag: number, ids: SessionIds, maxBytes: number): Uint8Array {
+  if (body.length === 0) throw malformed("empty delta");
+  return expandIds(body, ids, maxBytes, payloadHead(tag));
+}
