@@ -10,6 +10,7 @@
 //
 //   npx tsx bench/gateway-ingest.ts        prints the tables (bench/sync.ts includes them)
 
+import { parseLogName } from "../src/store/keys.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -249,7 +250,7 @@ function countingWrites(kv: KvStore, w: Written): KvStore {
   return {
     ...countingBatches(kv, () => {}),
     batch: (ops: readonly KvOp[], views?: readonly EntityView[]) => {
-      for (const op of ops) if (op.type === "put") (op.key.startsWith("e/") ? (w.logBytes += op.value.length) : (w.stateBytes += op.value.length));
+      for (const op of ops) if (op.type === "put") (parseLogName(op.key) !== undefined ? (w.logBytes += op.value.length) : (w.stateBytes += op.value.length));
       for (const v of views ?? []) {
         if (v.fields === undefined) {
           const n = toJsonText(v.value)?.length ?? 0;

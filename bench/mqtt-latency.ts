@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LWWMap } from "../src/core/index.js";
 import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../src/store/kv.js";
+import { stateKey } from "../src/store/keys.js";
 import { SqliteKv } from "../src/store/sqlite.js";
 import { authorizePublish, authorizeSubscribe, startEmbeddedBroker } from "../src/transport/broker-node.js";
 import { MqttSync } from "../src/transport/mqtt-node.js";
@@ -109,7 +110,7 @@ function until(cond: () => boolean, what: string): Promise<void> {
 async function measure(broker: string, url: string, noDelay: boolean): Promise<LatencyResult> {
   const dir = mkdtempSync(join(tmpdir(), "lichen-bench-mqtt-"));
   const logs: SyncLogEntry[] = [];
-  const docKey = `s/readings/${MAC_ID}`;
+  const docKey = stateKey("readings", MAC_ID);
   let waiting: { seq: number; resolve: (t: number) => void } | undefined;
   const sqlite = SqliteKv.open(join(dir, "gateway.db"));
   const gwKv = new ObservedKv(sqlite, (ops) => {

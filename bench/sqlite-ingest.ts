@@ -25,6 +25,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { LWWMap } from "../src/core/index.js";
 import type { EntityView, KvOp } from "../src/store/kv.js";
+import { stateKey } from "../src/store/keys.js";
 import { SqliteKv, type SqliteSynchronous } from "../src/store/sqlite.js";
 
 export interface SqliteIngestResult {
@@ -96,7 +97,7 @@ function ingest(kv: SqliteKv, deltas: readonly Delta[], entities: number, batchS
     const views: EntityView[] = [];
     for (const e of touched) {
       const map = gateway[e]!;
-      ops.push({ type: "put", key: `s/readings/n${e}`, value: map.toBytes() });
+      ops.push({ type: "put", key: stateKey("readings", `n${e}`), value: map.toBytes() });
       views.push({ namespace: "readings", id: `n${e}`, type: "LWWMap", value: map.value() });
     }
     touched.clear();

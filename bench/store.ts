@@ -4,6 +4,7 @@
 // The flash figures are counted, not timed: deterministic (the HLC and the store's clock read a
 // wall clock moved by hand). The SQLite figures are wall-clock and vary.
 
+import { stateKey, statePrefix } from "../src/store/keys.js";
 import { fileURLToPath } from "node:url";
 import { bundleForXs } from "../sim/xs/bundle.js";
 import { measureXs, type XsMeasurement, XsWorker } from "../sim/xs/worker.js";
@@ -139,7 +140,7 @@ function flashRun(kind: Kind, policy: Policy, ops: number, opMs: number): FlashR
   const kv = FlashKv.open(meter);
   const states = new StateStore(kv, { coalesce: policy.policy, now: wall.read });
   const s = subject(kind, wall);
-  const key = `s/${NS}/${MAC_ID}`;
+  const key = stateKey(NS, MAC_ID);
   sim.resetStats();
   let worstLost = 0;
   let worstAgeMs = 0;
@@ -186,7 +187,7 @@ function flashSection(): { tables: Table[]; targets: Target[]; checks: Check[]; 
 
   const perOp: Table = {
     title: `Flash cost per CRDT operation, by coalescing policy (${num(OPS)} operations, ${OP_MS} ms apart)`,
-    how: `one entity (key "s/${NS}/${MAC_ID}") in a StateStore over FlashKv over FlashSim (1 MiB, NVS limits). GCounter: ${num(OPS)} × increment(); LWWMap: ${num(OPS)} × set("k<i mod ${MAP_KEYS}>", i) (${MAP_KEYS} keys, overwritten). Each operation is followed by save(); the store's clock and the HLC read a wall clock advanced by hand, ${OP_MS} ms per operation; after the last one the app's tick() runs once, maxDelayMs later, so that every operation is on flash (its write is counted). Writes, bytes written and bytes erased (the old value an overwrite replaces) are FlashSim's counters (value bytes); "NVS entry bytes" rounds every write up as NVS stores it (a 32-byte header plus 32-byte entries). The state's head fits one flash value, so a flush of one entity is one write. "Worst loss seen": after every operation the flash was read to count the operations it holds; the largest shortfall (and the age of the oldest missing operation) is what a power cut at the worst moment would have lost. The clock reservation a SyncEngine adds (c/clock, one small write per span of wall time, clock-store.ts) is not included. Deterministic.`,
+    how: `one entity (key "${stateKey(NS, MAC_ID)}") in a StateStore over FlashKv over FlashSim (1 MiB, NVS limits). GCounter: ${num(OPS)} × increment(); LWWMap: ${num(OPS)} × set("k<i mod ${MAP_KEYS}>", i) (${MAP_KEYS} keys, overwritten). Each operation is followed by save(); the store's clock and the HLC read a wall clock advanced by hand, ${OP_MS} ms per operation; after the last one the app's tick() runs once, maxDelayMs later, so that every operation is on flash (its write is counted). Writes, bytes written and bytes erased (the old value an overwrite replaces) are FlashSim's counters (value bytes); "NVS entry bytes" rounds every write up as NVS stores it (a 32-byte header plus 32-byte entries). The state's head fits one flash value, so a flush of one entity is one write. "Worst loss seen": after every operation the flash was read to count the operations it holds; the largest shortfall (and the age of the oldest missing operation) is what a power cut at the worst moment would have lost. The clock reservation a SyncEngine adds (c/clock, one small write per span of wall time, clock-store.ts) is not included. Deterministic.`,
     columns: [
       "CRDT",
       "policy {maxOps, maxDelayMs}",
@@ -338,7 +339,7 @@ function xsTable(f: XsStoreFigures): Table {
   ];
   return {
     title: `Inside XS: an open FlashKv holding ${XS_ENTITIES} entities, and a StateStore over it`,
-    how: `bench/xs/store-entry.ts bundled (sim/xs/bundle.ts) and run in one xsnap-worker; each step is one crank measured with measureXs: live slots retained after gc() (minus the measurement's own drift) and compute (executed bytecodes). The ${XS_ENTITIES} entities are small CRDT states (even ids: a GCounter, odd ids: an LWWMap {temp, hum}), put under "s/sensors/e<i>" through a FlashKv that is then dropped. A first fill and a first open run untimed before the measured ones, so that one-time initialisation is not counted. The simulated flash's own slots (a JavaScript Map of the values: flash, not RAM, on a device) are shown apart; the store's figures are what the open store adds on top. ESP32 bytes at ${ESP32_SLOT_BYTES} per slot (chunks such as string bodies and ArrayBuffer bytes are not slots). Deterministic: measured once.`,
+    how: `bench/xs/store-entry.ts bundled (sim/xs/bundle.ts) and run in one xsnap-worker; each step is one crank measured with measureXs: live slots retained after gc() (minus the measurement's own drift) and compute (executed bytecodes). The ${XS_ENTITIES} entities are small CRDT states (even ids: a GCounter, odd ids: an LWWMap {temp, hum}), put under "${statePrefix("sensors")}e<i>" through a FlashKv that is then dropped. A first fill and a first open run untimed before the measured ones, so that one-time initialisation is not counted. The simulated flash's own slots (a JavaScript Map of the values: flash, not RAM, on a device) are shown apart; the store's figures are what the open store adds on top. ESP32 bytes at ${ESP32_SLOT_BYTES} per slot (chunks such as string bodies and ArrayBuffer bytes are not slots). Deterministic: measured once.`,
     columns: ["step", "live slots retained", `≈ bytes on an ESP32 (${ESP32_SLOT_BYTES}/slot)`, "compute", "note"],
     rows: [
       row(`FlashSim holding ${XS_ENTITIES} entities (the simulated flash itself)`, f.fill, 1, "not RAM on a device (NVS); compute includes building the 200 states and the FlashKv puts"),

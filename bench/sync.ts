@@ -15,6 +15,7 @@ import * as Y from "yjs";
 import { VirtualTime } from "../sim/network/simulator.js";
 import { Hlc, LWWMap } from "../src/core/index.js";
 import { type KvStore, MemoryKv } from "../src/store/kv.js";
+import { statePrefix } from "../src/store/keys.js";
 import { SqliteKv } from "../src/store/sqlite.js";
 import { decodeFrame } from "../src/transport/frames.js";
 import { type Scheduler, SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
@@ -358,7 +359,7 @@ function gatewayIngest(label: string, kv: KvStore): Ingest {
     if (!(gw.get(`readings/${id}`)?.equals(n.map) === true && n.engine.inSync(PEER_ID))) converged = false;
     n.engine.close();
   }
-  converged = converged && kv.keys("s/readings/").length === NODES;
+  converged = converged && kv.keys(statePrefix("readings")).length === NODES;
   gw.close();
   return { store: label, deltas, acks, seconds: totalMs / 1000, gatewaySeconds: gatewayMs / 1000, converged };
 }

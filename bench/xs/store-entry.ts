@@ -10,6 +10,7 @@ import { GCounter, Hlc, LWWMap } from "../../src/core/index.js";
 import type { Crdt } from "../../src/core/index.js";
 import { FlashKv } from "../../src/store/flash-kv.js";
 import { FlashSim } from "../../src/store/flash-sim.js";
+import { statePrefix, stateKey } from "../../src/store/keys.js";
 import { DEVICE_COALESCING, StateStore } from "../../src/store/state-store.js";
 import { loadCrdt } from "../../src/core/registry.js";
 
@@ -62,7 +63,7 @@ function buffer(text: string): ArrayBuffer {
     sim = new FlashSim();
     const c = clock();
     const k = new FlashKv(sim);
-    for (let i = 0; i < n; i++) k.put(`s/${NS}/${ids[i]}`, entity(i, c).toBytes());
+    for (let i = 0; i < n; i++) k.put(stateKey(NS, ids[i]), entity(i, c).toBytes());
   },
   /** Drops the simulated flash (and any store over it). */
   drop(): void {
@@ -74,8 +75,8 @@ function buffer(text: string): ArrayBuffer {
   /** Opens a FlashKv and reads one key, then drops it: warms up what a first open initialises. */
   warm(): void {
     const k = FlashKv.open(sim!);
-    k.get(`s/${NS}/${ids[0]}`);
-    k.keys("s/");
+    k.get(stateKey(NS, ids[0]));
+    k.keys(statePrefix());
   },
   /** Opens the store (its recovery scan reads every head) and keeps it. */
   open(): void {
@@ -83,7 +84,7 @@ function buffer(text: string): ArrayBuffer {
   },
   /** One get of an existing key; the bytes are dropped. */
   get(i: number): void {
-    kv!.get(`s/${NS}/${ids[i]}`);
+    kv!.get(stateKey(NS, ids[i]));
   },
   /** A StateStore over the open FlashKv, with the device's coalescing; kept. */
   states(): void {
@@ -108,7 +109,7 @@ function buffer(text: string): ArrayBuffer {
     const odd = load(ids[last - 1]) as LWWMap<number>;
     return buffer(
       JSON.stringify({
-        keys: kv!.keys("s/").length,
+        keys: kv!.keys(statePrefix()).length,
         listed: store!.list(NS).length,
         evenValue: even.value(),
         oddTemp: odd.get("temp"),

@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Encoder } from "cbor-x";
 import { cborDecode, cborEncode } from "../../src/core/cbor.js";
-import { toHex } from "../vectors/cbor-cases.js";
+import { toHex } from "../../src/core/hex.js";
 import { fc, property } from "../prop.js";
 
 const reference = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true, mapsAsObjects: false, pack: false, structuredClone: false, bundleStrings: false, useFloat32: 0 } as ConstructorParameters<typeof Encoder>[0]);

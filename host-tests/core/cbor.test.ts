@@ -5,7 +5,8 @@ import * as assert from "uvu/assert";
 import { cborDecode, cborEncode, CBOR_MAX_DEPTH } from "../../src/core/cbor.js";
 import type { LichenError } from "../../src/core/errors.js";
 import vectors from "../vectors/cbor.json";
-import { fromDescription, fromHex, joinRuns, toHex, type Described, type HexRuns } from "../vectors/cbor-cases.js";
+import { fromHex, toHex } from "../../src/core/hex.js";
+import { fromDescription, joinRuns, type Described, type HexRuns } from "../vectors/cbor-cases.js";
 import { fc, property } from "../prop.js";
 
 const code = (f: () => unknown): string => {

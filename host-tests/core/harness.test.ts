@@ -5,11 +5,10 @@
 import { test, suite } from "uvu";
 import * as assert from "uvu/assert";
 import { cborDecode, cborEncode } from "../../src/core/cbor.js";
+import { toHex } from "../../src/core/hex.js";
 import { ENGINE } from "../engine.js";
 import { fc, property, checkProperty } from "../prop.js";
 import { computeOf, retainedSlots } from "../../sim/xs/meter.js";
-
-const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 test("ENGINE names the engine that runs the test", () => {
   const inXs = typeof (globalThis as { issueCommand?: unknown }).issueCommand === "function";
@@ -104,7 +103,7 @@ test("the CBOR codec gives the same bytes on both engines", () => {
     "82" + // array(2)
     "20" + // negative(-1)
     "62" + "c3a9"; // text(2) "é" in UTF-8
-  assert.is(hex(encoded), expected);
+  assert.is(toHex(encoded), expected);
   // maps decode as Map; byte strings as Uint8Array
   const decoded = cborDecode(encoded) as Map<string, unknown>;
   assert.equal([...decoded.keys()], ["bytes", "n", "list"]);

@@ -6,6 +6,7 @@ import { fc, property } from "../prop.js";
 import { ENGINE } from "../engine.js";
 import { retainedSlots } from "../../sim/xs/meter.js";
 import { LichenError, Rga, type Value } from "../../src/index.js";
+import { toHex } from "../../src/core/hex.js";
 
 const code = (f: () => unknown): string => {
   try {
@@ -16,7 +17,6 @@ const code = (f: () => unknown): string => {
   return "no error";
 };
 
-const toHex = (b: Uint8Array): string => Array.from(b, (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
 
 function syncAll(reps: Rga[]): void {
   for (let round = 0; round < 2; round++) for (const a of reps) for (const b of reps) if (a !== b) b.applyDelta(a.delta(b.version()));

@@ -9,6 +9,7 @@ import { ENGINE } from "../engine.js";
 import { retainedSlots } from "../../sim/xs/meter.js";
 import fixture from "../vectors/trace-fixture.json";
 import { encodeCbor, LichenError, Text } from "../../src/index.js";
+import { toHex } from "../../src/core/hex.js";
 import { naiveIntegrate } from "../vectors/naive-sequence.js";
 
 const code = (f: () => unknown): string => {
@@ -20,7 +21,6 @@ const code = (f: () => unknown): string => {
   return "no error";
 };
 
-const toHex = (b: Uint8Array): string => Array.from(b, (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
 
 /** Applies a delta that may have been made for another replica: OUT_OF_ORDER (state unchanged) is the one other outcome. */
 function offer(to: Text, bytes: Uint8Array): boolean {

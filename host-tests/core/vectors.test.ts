@@ -4,13 +4,8 @@ import * as assert from "uvu/assert";
 import vectors from "../vectors/core.json";
 import originalLwwMap from "../vectors/lwwmap-original.json";
 import { SCENARIOS, fixedClock } from "../vectors/scenarios.js";
+import { fromHex, toHex } from "../../src/core/hex.js";
 
-const toHex = (b: Uint8Array): string => Array.from(b, (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
-function fromHex(h: string): Uint8Array {
-  const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 test("there is a vector for every scenario", () => {
   assert.equal(

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LWWMap } from "../../src/core/maps.js";
 import { encodeCbor } from "../../src/core/codec.js";
+import { eventPrefix, snapshotKey, stateKey } from "../../src/store/keys.js";
 import { openGatewayDb } from "../../targets/rpi/gateway-db.js";
 import { defaults } from "../../targets/rpi/gateway-config.js";
 import { startGateway } from "../../targets/rpi/gateway-daemon.js";
@@ -41,9 +42,9 @@ function damagedDb(): string {
   db.compact("counters", { threshold: 0 });
   db.recordApplied("gw", "counters/c1", c.delta(), 3);
   // the damage
-  db.kv.put("s/readings/n2", new Uint8Array([0xff, 0x00, 0x13]));
-  db.kv.put(db.kv.keys("e/readings/")[1]!, encodeCbor(["not", "an", "event"]));
-  db.kv.put("e/counters~snapshot", new Uint8Array([0x01, 0x02]));
+  db.kv.put(stateKey("readings", "n2"), new Uint8Array([0xff, 0x00, 0x13]));
+  db.kv.put(db.kv.keys(eventPrefix("readings"))[1]!, encodeCbor(["not", "an", "event"]));
+  db.kv.put(snapshotKey("counters"), new Uint8Array([0x01, 0x02]));
   db.close();
   return path;
 }

@@ -17,6 +17,7 @@ import type { Crdt } from "../../src/core/crdt.js";
 import { Hlc } from "../../src/core/hlc.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { CrdtDb } from "../../src/store/crdt-db.js";
+import { envelopePrefix, eventPrefix, statePrefix, stateKey } from "../../src/store/keys.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
 import { SyncEngine, type Scheduler } from "../../src/transport/sync-engine.js";
@@ -315,7 +316,7 @@ test("recordApplied logs [id, delta] per namespace, and works as SyncEngine's on
   }
   assert.ok(events[1]!.ts > events[0]!.ts, "stamped by an increasing clock");
   assert.equal(db.logs(), ["readings"]);
-  const stored = loadCrdt(db.kv.get(`s/readings/${NODE}`)!) as LWWMap;
+  const stored = loadCrdt(db.kv.get(stateKey("readings", NODE))!) as LWWMap;
   assert.equal(stored.value(), { temp: 20 });
 });
 
@@ -328,7 +329,7 @@ test("readOnly: reads exactly what SqliteKv reads, writes nothing, refuses write
   odd.forEach((k, i) => kv.put(k, new Uint8Array([i])));
   const keys = kv.keys();
   const values = keys.map((k) => [...kv.get(k)!]);
-  const prefixes = ["", "s/", "e/readings/", "x/", "x/\uD83D", "d/Sensor/"];
+  const prefixes = ["", statePrefix(), eventPrefix("readings"), "x/", "x/\uD83D", envelopePrefix("Sensor")];
   const byPrefix = prefixes.map((p) => kv.keys(p));
   const version = kv.dbVersion();
   const changes = kv.changesSince(0, { limit: 3 });

@@ -1,5 +1,6 @@
 // A gateway database of schema version 1 (before change rows had a kind): read as it is without
 // being changed, migrated when opened for writing, and written with change rows of kind 'fields'.
+import { stateKey } from "../../src/store/keys.js";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import Database from "better-sqlite3";
@@ -32,7 +33,7 @@ function v1File(): { path: string; map: LWWMap<number> } {
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.exec(SCHEMA_V1);
-  db.prepare("INSERT INTO lichen_kv VALUES (?, ?)").run(encodeKey("s/readings/n1"), map.toBytes());
+  db.prepare("INSERT INTO lichen_kv VALUES (?, ?)").run(encodeKey(stateKey("readings", "n1")), map.toBytes());
   db.close();
   return { path, map };
 }

@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../src/transport/broker-node.js";
-import { encodeFrame } from "../../src/transport/frames.js";
+import { encodeFrame, FrameKind } from "../../src/transport/frames.js";
 import { connectPacket, mqttString, packet } from "../../scripts/mqtt-packets.js";
 
 const IDS = 200;
@@ -38,7 +38,7 @@ function client(url: string, id: string): Promise<MqttClient> {
 function floodBytes(id: string): [Buffer, Buffer] {
   const m = new LWWMap<number>(id);
   m.set("t", 1);
-  const frame = Buffer.from(encodeFrame({ kind: 3, doc: `readings/${id}`, type: m.typeTag, delta: m.delta() }));
+  const frame = Buffer.from(encodeFrame({ kind: FrameKind.Delta, doc: `readings/${id}`, type: m.typeTag, delta: m.delta() }));
   const connect = connectPacket(id);
   const publish = packet(0x30, Buffer.concat([mqttString(`lichen/${FLEET}/gw/in/${id}`), frame]));
   return [connect, Buffer.concat(Array.from({ length: FRAMES }, () => publish))];

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { envelopeKey } from "../../src/store/keys.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { GENERATED_HEADER } from "../../src/schema/index.js";
 import { runGenerate } from "../../targets/rpi/generate.js";
@@ -78,8 +79,8 @@ test("over the air with generated code: v1 data read by v2 code, default filled,
     live.reading.set(7);
     live.samples.incrementBy(2);
     db1.save("Sensor", "s1", v1.storeSensor(live));
-    if (node === 1) kv.put("d/Sensor/s1", stored[0]!); // the second node holds the same v1 bytes
-    else stored.push(kv.get("d/Sensor/s1")!);
+    if (node === 1) kv.put(envelopeKey("Sensor", "s1"), stored[0]!); // the second node holds the same v1 bytes
+    else stored.push(kv.get(envelopeKey("Sensor", "s1"))!);
     // after: v2 code over the same storage
     const db2 = v2.openDb(kv);
     assert.is(db2.storedVersion("Sensor", "s1"), 1);
@@ -91,7 +92,7 @@ test("over the air with generated code: v1 data read by v2 code, default filled,
     assert.is(opened.samples.value(), 2);
     assert.equal([...opened.tags.value()], ["indoor"]);
     assert.is(db2.storedVersion("Sensor", "s1"), 2);
-    stored.push(kv.get("d/Sensor/s1")!);
+    stored.push(kv.get(envelopeKey("Sensor", "s1"))!);
   }
   assert.equal(stored[1], stored[2]); // deterministic: the same v1 bytes migrate to the same v2 bytes
 });

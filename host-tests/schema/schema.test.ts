@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import { GCounter, LWWRegister, ORSet, Text } from "../../src/core/index.js";
 import type { Value } from "../../src/core/value.js";
 import { CrdtDb } from "../../src/store/crdt-db.js";
+import { envelopeKey } from "../../src/store/keys.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import {
   SchemaError,
@@ -162,7 +163,7 @@ test("over the air: v1 data read by v2 code gets the defaults, deterministically
     assert.is(v1.storedVersion("Sensor", "s1"), 1);
   }
   // the same stored bytes on both (a fixed clock is not needed for this: copy A's bytes to B)
-  kvB.put("d/Sensor/s1", kvA.get("d/Sensor/s1")!);
+  kvB.put(envelopeKey("Sensor", "s1"), kvA.get(envelopeKey("Sensor", "s1"))!);
   // after the update the node runs v2 code over the same storage
   const results = [kvA, kvB].map((kv) => {
     const db = defineEntities(new CrdtDb(kv), defineSchema(Sensor, Site));
@@ -175,7 +176,7 @@ test("over the air: v1 data read by v2 code gets the defaults, deterministically
     assert.equal(live.calibration, Uint8Array.of(1, 2, 3));
     assert.is(db.storedVersion("Sensor", "s1"), 2); // written back
     live.tags.add("porch");
-    return kv.get("d/Sensor/s1")!;
+    return kv.get(envelopeKey("Sensor", "s1"))!;
   });
   assert.equal(results[0], results[1]); // two nodes migrating the same bytes store the same bytes
   // and saving a live entity back works at v2

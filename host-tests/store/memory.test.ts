@@ -2,7 +2,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { GCounter, HLC_EPOCH_MS, HLC_LOGICAL_SPAN, LWWMap } from "../../src/index.js";
-import { CLOCK_KEY, openClock } from "../../src/store/clock-store.js";
+import { openClock } from "../../src/store/clock-store.js";
+import { CLOCK_KEY } from "../../src/store/keys.js";
 import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/store/kv.js";
 import { StateStore } from "../../src/store/state-store.js";
 import { storeSuite } from "./suite.js";

@@ -5,10 +5,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import Database from "better-sqlite3";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CrdtDb, LichenError, LWWMap, StateStore } from "../../src/index.js";
+import { statePrefix, stateKey } from "../../src/store/keys.js";
 import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/store/kv.js";
 import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
 import { storeSuite } from "./suite.js";
@@ -363,7 +364,7 @@ test("rows written by other programs never crash a read", () => {
 /** A batch as StateStore would write it: the raw bytes and a view of each entity. */
 function write(kv: SqliteKv, entities: Array<[ns: string, id: string, value: unknown]>): void {
   kv.batch(
-    entities.map(([ns, id, value]) => (value === undefined ? { type: "delete", key: `s/${ns}/${id}` } : { type: "put", key: `s/${ns}/${id}`, value: bytes(1) })),
+    entities.map(([ns, id, value]) => (value === undefined ? { type: "delete", key: stateKey(ns, id) } : { type: "put", key: stateKey(ns, id), value: bytes(1) })),
     entities.map(([namespace, id, value]) => ({ namespace, id, type: "LWWMap", value })),
   );
 }
@@ -486,7 +487,7 @@ test("mirror: readable with the sqlite3 shell", () => {
     shell("SELECT db_version, id, coalesce(value, 'deleted') FROM lichen_changes WHERE db_version > 1 ORDER BY db_version, seq"),
     ['2|n2|deleted', `3|n1|{"note":"it's \\"warm\\"","temp":22.25}`].join("\n"),
   );
-  assert.is(shell("SELECT CAST(key AS TEXT) FROM lichen_kv ORDER BY key"), "s/readings/n1");
+  assert.is(shell("SELECT CAST(key AS TEXT) FROM lichen_kv ORDER BY key"), stateKey("readings", "n1"));
   assert.is(shell("SELECT updated_at FROM lichen_entities"), "2025-06-01T00:00:00.000Z");
   assert.is(shell("PRAGMA journal_mode"), "wal");
   // the shell can write too (another program's transaction); the store sees it
@@ -557,7 +558,7 @@ test("two connections on one file never share a db_version", () => {
   assert.is(a.dbVersion(), 20);
   assert.is(b.dbVersion(), 20);
   assert.equal(a.changesSince(0).map((c) => c.db_version), Array.from({ length: 20 }, (_, i) => i + 1));
-  assert.equal(b.keys("s/n/").length, 20);
+  assert.equal(b.keys(statePrefix("n")).length, 20);
 });
 
 test("busy timeout: a write waits for another program's lock, then fails with STORAGE; WAL and FULL are set", () => {
@@ -606,6 +607,28 @@ function sqliteBackend() {
     },
   };
 }
+
+test("readOnly: reads what a writer wrote, writes nothing, refuses writes with STORAGE; needs an existing lichen file", () => {
+  const path = freshPath();
+  const w = SqliteKv.open(path);
+  w.batch([{ type: "put", key: stateKey("r", "e1"), value: bytes(7) }], [{ namespace: "r", id: "e1", type: "LWWMap", value: { temp: 20 } }]);
+  w.put("\u{1f600}/odd", bytes(1, 2));
+  w.close();
+  const mtime = statSync(path).mtimeMs;
+  const ro = open(path, { readOnly: true });
+  assert.ok(ro.readOnly);
+  assert.equal(ro.keys(), ["\u{1f600}/odd", stateKey("r", "e1")].sort());
+  assert.equal(ro.get(stateKey("r", "e1")), bytes(7));
+  assert.is(ro.dbVersion(), 1);
+  assert.is(ro.changesSince(0).length, 1);
+  for (const write of [() => ro.put("a", bytes(1)), () => ro.delete("a"), () => ro.batch([]), () => ro.pruneChanges(1)]) {
+    assert.throws(write, (e: unknown) => e instanceof LichenError && e.code === "STORAGE" && /opened read-only/.test(e.message));
+  }
+  assert.is(statSync(path).mtimeMs, mtime, "the file was not written");
+  assert.throws(() => SqliteKv.open(join(DIR, "missing.db"), { readOnly: true }), code("STORAGE"));
+  assert.not.ok(existsSync(join(DIR, "missing.db")), "a read-only open creates nothing");
+  assert.throws(() => SqliteKv.open(":memory:", { readOnly: true }), code("INVALID_ARGUMENT"));
+});
 
 storeSuite(sqliteBackend());
 

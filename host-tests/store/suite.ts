@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import { GCounter, LichenError, LWWMap, type Value } from "../../src/index.js";
 import { CrdtDb } from "../../src/store/crdt-db.js";
 import { EventStore } from "../../src/store/event-store.js";
+import { envelopeKey, stateKey } from "../../src/store/keys.js";
 import type { KvStore } from "../../src/store/kv.js";
 import { StateStore } from "../../src/store/state-store.js";
 
@@ -69,22 +70,22 @@ export function storeSuite(backend: Backend): void {
     assert.is(db.storedVersion("Sensor", "old"), 3, "the migrated value was written back");
     db.load("Sensor", "old");
     assert.equal(steps, [1, 2], "a written-back entity is not migrated again");
-    const after = kv.get("d/Sensor/old")!;
+    const after = kv.get(envelopeKey("Sensor", "old"))!;
     kv.close();
     // another replica migrating the same stored bytes gets the same bytes
     const kv2 = backend.open();
     new CrdtDb(kv2).define({ type: "Sensor", version: 1 }).save("Sensor", "twin", { name: "shed", reading: 7 });
     new CrdtDb(kv2).define(sensorV3).load("Sensor", "twin");
-    assert.equal(kv2.get("d/Sensor/twin"), after);
+    assert.equal(kv2.get(envelopeKey("Sensor", "twin")), after);
     kv2.close();
   });
 
   test(`${name}: CrdtDb refuses a newer schema and leaves its bytes untouched`, () => {
     const kv = backend.open();
     new CrdtDb(kv).define({ ...sensorV3, version: 4, migrations: { ...sensorV3.migrations, 3: (v: Value) => v } }).save("Sensor", "new", { name: "x" });
-    const before = kv.get("d/Sensor/new");
+    const before = kv.get(envelopeKey("Sensor", "new"));
     assert.throws(() => new CrdtDb(kv).define(sensorV3).load("Sensor", "new"), code("UNSUPPORTED_VERSION"));
-    assert.equal(kv.get("d/Sensor/new"), before);
+    assert.equal(kv.get(envelopeKey("Sensor", "new")), before);
     kv.close();
   });
 
@@ -99,8 +100,8 @@ export function storeSuite(backend: Backend): void {
     states.save("counters", "c1", c);
     states.save("counters", "c2", c);
     kv.close();
-    backend.corrupt("d/Sensor/bad", new Uint8Array([0xff, 0x00, 0x13]));
-    backend.corrupt("s/counters/c2", new Uint8Array([0x83, 0x01]));
+    backend.corrupt(envelopeKey("Sensor", "bad"), new Uint8Array([0xff, 0x00, 0x13]));
+    backend.corrupt(stateKey("counters", "c2"), new Uint8Array([0x83, 0x01]));
     const kv2 = backend.open();
     const db2 = new CrdtDb(kv2).define(sensorV3);
     assert.throws(() => db2.load("Sensor", "bad"), code("CORRUPT"));

@@ -1,6 +1,7 @@
 // Group commit: a gateway stores the deltas that arrive together in one batch and acknowledges
 // none before that batch has returned; a crash in the middle of a group loses no delta it
 // acknowledged. And the batch tells the store only the keys each delta changed.
+import { parseStateKey, stateKey } from "../../src/store/keys.js";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Hlc, LWWMap, VersionVector } from "../../src/index.js";
@@ -99,7 +100,7 @@ function rig(nodeCount: number, groupCommit: number): Rig {
           disk.batch(ops, views);
           const puts = ops.filter((o) => o.type === "put").map((o) => o.key);
           // what the disk holds of each document now, for the ACKs that follow
-          const versions = new Map(puts.filter((k) => k.startsWith("s/")).map((k) => [k.slice(2), stored(disk, k.slice(2))!] as const));
+          const versions = new Map(puts.filter((k) => parseStateKey(k) !== undefined).map((k) => [parseStateKey(k)!.join("/"), stored(disk, parseStateKey(k)!.join("/"))!] as const));
           events.push({ what: "batch", puts, views: [...(views ?? [])], stored: versions });
         },
         close: () => {},
@@ -189,7 +190,7 @@ test("a group's deltas are stored in one batch, and its ACKs are sent only after
   const after = r.events.slice(from);
   const batches = after.filter((e) => e.what === "batch");
   assert.is(batches.length, 1, "one batch for the group");
-  assert.equal((batches[0] as { puts: string[] }).puts.sort(), [...r.nodes.keys()].map((id) => `s/readings/${id}`).sort(), "holding every state the group touched");
+  assert.equal((batches[0] as { puts: string[] }).puts.sort(), [...r.nodes.keys()].map((id) => stateKey("readings", id)).sort(), "holding every state the group touched");
   const acks = after.filter((e) => e.what === "send" && e.kind === 4);
   assert.is(acks.length, 5, "an ACK per delta");
   assert.ok(after.indexOf(batches[0]!) < after.indexOf(acks[0]!), "every ACK after the batch");

@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Hlc, LWWMap, TypeTag } from "../../src/index.js";
-import { encodeFrame } from "../../src/transport/frames.js";
+import { encodeFrame, FrameKind } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import { ENGINE } from "../engine.js";
 import { Fleet, rng, WALL_START } from "../../sim/network/simulator.js";
@@ -20,7 +20,7 @@ test("quotas: 100 ids cannot create 20,000 documents (25 ids, 5,000, inside XS: 
     const m = new LWWMap(id, { clock });
     m.set("k", 1);
     const d = m.delta();
-    for (let j = 0; j < 200; j++) gw.receive(id, encodeFrame({ kind: 3, doc: `ns${j}/${id}`, type: TypeTag.LWWMap, delta: d }));
+    for (let j = 0; j < 200; j++) gw.receive(id, encodeFrame({ kind: FrameKind.Delta, doc: `ns${j}/${id}`, type: TypeTag.LWWMap, delta: d }));
     gw.disconnect(id); // (gone: the gateway's digests to 100 idle ids would only cost time)
     fleet.run(2000); // the rate limiter lets a burst of 200 through
   }

@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AWMap, encodeCbor, FORMAT_VERSION, GCounter, Hlc, physicalTimestamp, LWWMap, LWWRegister, ORSet, Text, TypeTag } from "../../src/index.js";
-import { encodeFrame, splitFrame } from "../../src/transport/frames.js";
+import { encodeFrame, splitFrame, FrameKind } from "../../src/transport/frames.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import { fleetOf, WALL_START, type Fleet } from "../../sim/network/simulator.js";
 
@@ -16,7 +16,7 @@ function lwwDelta(replica: string, base: number[][], ctx: number[], key: string,
   return encodeCbor([FORMAT_VERSION, TypeTag.LWWMap, [[replica], base, [[0, ...ctx]], [[key, 0, offset, value]]]]);
 }
 
-const delta = (doc: string, bytes: Uint8Array, type: number = TypeTag.LWWMap) => encodeFrame({ kind: 3, doc, type, delta: bytes });
+const delta = (doc: string, bytes: Uint8Array, type: number = TypeTag.LWWMap) => encodeFrame({ kind: FrameKind.Delta, doc, type, delta: bytes });
 
 test("authorship: an event of another node ahead of its version, after a gap, is refused", () => {
   // the gateway lets n1 write n2's document: only the authorship check stands in the way
@@ -189,8 +189,8 @@ test("bounded reassembly: partial frames are capped in bytes and count, per peer
     gw.connect(id, "node");
     // frames of 2 parts whose second part never comes, and claims of 1,024 parts
     for (let k = 0; k < 50; k++) {
-      gw.receive(id, encodeFrame({ kind: 5, id: k, index: 0, count: 2, bytes: chunk }));
-      gw.receive(id, encodeFrame({ kind: 5, id: 1000 + k, index: 0, count: 1024, bytes: chunk.subarray(0, 1) }));
+      gw.receive(id, encodeFrame({ kind: FrameKind.Part, id: k, index: 0, count: 2, bytes: chunk }));
+      gw.receive(id, encodeFrame({ kind: FrameKind.Part, id: 1000 + k, index: 0, count: 1024, bytes: chunk.subarray(0, 1) }));
     }
   }
   assert.ok(gw.reassemblyBytes <= 4 * 65536, `held: ${gw.reassemblyBytes} bytes`);
@@ -210,7 +210,7 @@ test("bounded reassembly: partial frames are capped in bytes and count, per peer
   const full = new Uint8Array(3900).fill(1);
   let most = 0;
   for (let i = 0; i < 20; i++) {
-    gw.receive("big", encodeFrame({ kind: 5, id: 1, index: i, count: 20, bytes: full }));
+    gw.receive("big", encodeFrame({ kind: FrameKind.Part, id: 1, index: i, count: 20, bytes: full }));
     most = Math.max(most, gw.reassemblyBytes);
   }
   assert.ok(most <= 65536, `one peer holds at most 64 KiB: ${most}`);

@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LWWMap } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
-import { encodeFrame } from "../../src/transport/frames.js";
+import { encodeFrame, FrameKind } from "../../src/transport/frames.js";
 import { MqttPeer, type PeerStatus } from "../../src/transport/mqtt-peer.js";
 import {
   checkTopicId,
@@ -245,7 +245,7 @@ test("peer: routing drops what is not ours; a frame is taken from its topic's se
   const gw = r.add("gw", "gateway");
   r.add("n1", "node");
   r.time.runUntil(100);
-  const frame = encodeFrame({ kind: 1, docs: [] });
+  const frame = encodeFrame({ kind: FrameKind.Digest, docs: [] });
   const dropped = gw.peer.stats.dropped;
   const inbound = gw.peer.stats.framesIn;
   gw.client.onMessage!("lichen/f2/gw/in/n1", frame); // another fleet
@@ -266,9 +266,9 @@ test("peer: with a gateways list, a frame links its sender before its presence a
   const n1 = r.add("n1", "node", { gateways: ["gw"] });
   r.time.runUntil(100);
   // as if the broker had lost both presences (aedes can drop a retained message that a later one overtook)
-  gw.client.onMessage!("lichen/f1/gw/in/n5", encodeFrame({ kind: 1, docs: [] }));
+  gw.client.onMessage!("lichen/f1/gw/in/n5", encodeFrame({ kind: FrameKind.Digest, docs: [] }));
   assert.equal(gw.peer.peers().find((s) => s.id === "n5"), { id: "n5", role: "node", online: true, lastHeard: 100, heartbeatMs: 1000 }, "a node, as it is not listed");
-  n1.client.onMessage!("lichen/f1/n1/in/stranger", encodeFrame({ kind: 1, docs: [] }));
+  n1.client.onMessage!("lichen/f1/n1/in/stranger", encodeFrame({ kind: FrameKind.Digest, docs: [] }));
   assert.is(n1.peer.peers().find((s) => s.id === "stranger"), undefined, "a node takes frames from listed gateways only");
   // silent for 3 periods, it goes offline like any peer
   r.time.runUntil(3000);

@@ -149,7 +149,7 @@ test("a node's forged delta is refused, logged, and applies nothing", () => {
   // its own events it may send
   const own = new GCounter("n1");
   own.increment();
-  fleet.peers.get("gw")!.engine.receive("n1", encodeFrame({ kind: 3, doc: "events/n1", type: own.typeTag, delta: own.delta() }));
+  fleet.peers.get("gw")!.engine.receive("n1", encodeFrame({ kind: FrameKind.Delta, doc: "events/n1", type: own.typeTag, delta: own.delta() }));
   assert.is((fleet.peers.get("gw")!.engine.get("events/n1") as GCounter).value(), 1);
 });
 
@@ -166,7 +166,7 @@ test("malformed frames are dropped and logged; the session goes on", () => {
     fleet.run(1000);
     const gw = fleet.peers.get("gw")!.engine;
     const before = gw.get("readings/n1")!.toBytes();
-    const valid = encodeFrame({ kind: 3, doc: "readings/n1", type: docs.readings.typeTag, delta: docs.readings.delta() });
+    const valid = encodeFrame({ kind: FrameKind.Delta, doc: "readings/n1", type: docs.readings.typeTag, delta: docs.readings.delta() });
     const flipped = valid.slice();
     flipped[flip % flipped.length] ^= 0x40;
     for (const j of [...junk, flipped, valid.subarray(0, flip % valid.length), new Uint8Array(5000)]) gw.receive("n1", j);
@@ -182,12 +182,12 @@ test("malformed frames are dropped and logged; the session goes on", () => {
 test("frames: every kind round-trips; unknown kinds and newer formats are refused", () => {
   const vv = new VersionVector({ n1: 5, gw: 9 });
   const frames: Frame[] = [
-    { kind: 1, docs: [["readings/n1", 9, 123456]] },
-    { kind: 2, reply: true, docs: [["readings/n1", 9, vv]] },
-    { kind: 3, doc: "readings/n1", type: 9, delta: new Uint8Array([1, 2, 3]) },
-    { kind: 4, doc: "readings/n1", version: vv },
-    { kind: 5, id: 7, index: 1, count: 3, bytes: new Uint8Array([9]) },
-    { kind: 6, doc: "readings/n1", code: "forged", message: "no" },
+    { kind: FrameKind.Digest, docs: [["readings/n1", 9, 123456]] },
+    { kind: FrameKind.Versions, reply: true, docs: [["readings/n1", 9, vv]] },
+    { kind: FrameKind.Delta, doc: "readings/n1", type: 9, delta: new Uint8Array([1, 2, 3]) },
+    { kind: FrameKind.Ack, doc: "readings/n1", version: vv },
+    { kind: FrameKind.Part, id: 7, index: 1, count: 3, bytes: new Uint8Array([9]) },
+    { kind: FrameKind.Error, doc: "readings/n1", code: "forged", message: "no" },
   ];
   for (const f of frames) {
     const back = decodeFrame(encodeFrame(f));
@@ -209,7 +209,7 @@ test("frames: every kind round-trips; unknown kinds and newer formats are refuse
   good[3] ^= 1;
   assert.throws(() => decodeFrame(good), (e: unknown) => (e as Error).message.includes("checksum"));
   assert.throws(() => decodeFrame(new Uint8Array(4001)), code("TOO_LARGE"));
-  assert.throws(() => decodeFrame(encodeFrame({ kind: 3, doc: "no-slash", type: 1, delta: new Uint8Array(0) })), code("MALFORMED"));
+  assert.throws(() => decodeFrame(encodeFrame({ kind: FrameKind.Delta, doc: "no-slash", type: 1, delta: new Uint8Array(0) })), code("MALFORMED"));
 });
 
 test("frame vectors: a standalone frame (format 1, as lichen wrote before sessions) still decodes; a session frame (format 2) is pinned", () => {

@@ -2,6 +2,9 @@
 // {"n": number} ("NaN", "Infinity", "-Infinity", "-0" as strings), {"s": string, "times"?: k} (the
 // string repeated k times), {"b": hex, "times"?: k}, {"a": [..]}, {"each": item, "times": k} (an array
 // of k items), {"m": [[k, v], ..]} (a Map), true, false, null. The expected bytes are runs [hex, times].
+
+import { fromHex } from "../../src/core/hex.js";
+
 export type Described =
   | null
   | boolean
@@ -93,24 +96,6 @@ export function fromDescription(d: Described): unknown {
   if ("each" in d) return Array.from({ length: d.times }, () => fromDescription(d.each));
   return new Map(d.m.map(([k, v]) => [fromDescription(k), fromDescription(v)]));
 }
-
-/** Hex to bytes, walking the string once (in XS, slicing a long string at an offset costs O(offset)). */
-export function fromHex(h: string): Uint8Array {
-  const out = new Uint8Array(h.length / 2);
-  let i = 0;
-  let high = -1;
-  for (const ch of h) {
-    const v = parseInt(ch, 16);
-    if (high < 0) high = v;
-    else {
-      out[i++] = high * 16 + v;
-      high = -1;
-    }
-  }
-  return out;
-}
-
-export const toHex = (b: Uint8Array): string => Array.from(b, (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
 
 /** Runs of hex: [unit, times] pairs, so long repetitive encodings stay small in the file. */
 export type HexRuns = [string, number][];

@@ -15,6 +15,7 @@
 // Then samples(n) takes n samples while no gateway is reachable: each is a counter increment, two
 // readings written (when they changed) and alarm changes, none acknowledged.
 import { LichenError } from "../../src/core/errors.js";
+import { fromHex, toHex } from "../../src/core/hex.js";
 import type { FlashDriver } from "../../src/store/flash-driver.js";
 import { encodePresence, presenceTopic } from "../../src/transport/mqtt-topics.js";
 import type { ModdableClient, ModdableClientConstructor, ModdableTimer } from "../../src/transport/mqtt-moddable.js";
@@ -31,20 +32,6 @@ export type ScenarioNetwork = "gateway-gone" | "no-broker";
 
 /** A synchronous call to the host: the flash operations below, JSON in and out. */
 export type HostCall = (msg: { op: string; [key: string]: unknown }) => unknown;
-
-const HEX = "0123456789abcdef";
-
-function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]! >> 4]! + HEX[bytes[i]! & 15]!;
-  return s;
-}
-
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
 
 /** A FlashDriver kept on the host: ops flash-get {key} → {value: hex | null}, flash-set {key, value}, flash-delete {key}, flash-keys → {keys}; a reply {error} is a STORAGE error. */
 export function remoteFlash(call: HostCall): FlashDriver {

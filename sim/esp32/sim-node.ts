@@ -31,6 +31,7 @@ import { ESP32_SIM_MODULES } from "../moddable/esp32.js";
 import { MqttBridge } from "../moddable/mqtt-bridge-node.js";
 import type { MqttEvent } from "../moddable/mqtt.js";
 import { XsException, XsWorker } from "../xs/worker.js";
+import { fnv1aString } from "../../src/core/hash.js";
 import { FlashSim } from "../../src/store/flash-sim.js";
 import type { NodeStatus } from "../../targets/esp32/node-app.js";
 import { isMain } from "../../targets/rpi/is-main.js";
@@ -131,8 +132,7 @@ export function bundleFirmware(): Promise<XsBundle> {
 
 /** A locally administered MAC address made from the id: what Net.get("MAC") says in the simulation. */
 export function simulatedMac(id: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  const h = fnv1aString(id);
   const bytes = [0x02, 0x00, h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255];
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }

@@ -1,3 +1,4 @@
+import { isPlainObject } from "./checks.js";
 import { invalidArgument, malformed } from "./errors.js";
 
 /**
@@ -40,11 +41,6 @@ function utf8Length(s: string): number {
     n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
   }
   return n;
-}
-
-function isPlainObject(v: object): boolean {
-  const p = Object.getPrototypeOf(v);
-  return p === Object.prototype || p === null;
 }
 
 /** Bytes `v` takes once encoded; throws on what lichen never writes. */

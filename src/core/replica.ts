@@ -1,3 +1,4 @@
+import { hasControlChar } from "./checks.js";
 import { invalidArgument, malformed } from "./errors.js";
 
 /** Longest replica id accepted, in UTF-16 code units. Ids are kept whole, never truncated or hashed. */
@@ -8,10 +9,7 @@ export function replicaIdProblem(id: unknown): string | undefined {
   if (typeof id !== "string") return "must be a string";
   if (id.length === 0) return "must not be empty";
   if (id.length > MAX_REPLICA_ID_LENGTH) return `must be at most ${MAX_REPLICA_ID_LENGTH} characters`;
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return "must not contain control characters";
-  }
+  if (hasControlChar(id)) return "must not contain control characters";
   return undefined;
 }
 

@@ -1,4 +1,6 @@
+import { isPlainObject } from "./checks.js";
 import { invalidArgument, malformed } from "./errors.js";
+import { toHex } from "./hex.js";
 import { MAX_DEPTH } from "./codec.js";
 
 /**
@@ -11,11 +13,6 @@ export type Value = null | boolean | number | string | Uint8Array | readonly Val
 function defineOwn(obj: { [k: string]: unknown }, key: string, value: unknown): void {
   // defineProperty, so a key named "__proto__" is data, never a prototype change
   Object.defineProperty(obj, key, { value, enumerable: true, writable: false, configurable: false });
-}
-
-function isPlainObject(v: object): boolean {
-  const p = Object.getPrototypeOf(v);
-  return p === Object.prototype || p === null;
 }
 
 /** Checks a caller's value and returns an immutable copy (primitives as they are). */
@@ -82,16 +79,10 @@ export function valueFromWire(x: unknown, depth = 0): Value {
   }
 }
 
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
-  return s;
-}
-
 /** A canonical text for any value: equal values give equal text. */
 function canonicalText(v: Value): string {
   if (v === null || typeof v !== "object") return JSON.stringify(v);
-  if (v instanceof Uint8Array) return `h"${hex(v)}"`;
+  if (v instanceof Uint8Array) return `h"${toHex(v)}"`;
   if (Array.isArray(v)) return `[${v.map(canonicalText).join(",")}]`;
   const o = v as { [k: string]: Value };
   return `{${Object.keys(o)

@@ -1,6 +1,6 @@
 // Validation and normalization: one path for TypeScript definitions and schema files.
 import { copyValue, type Value } from "../core/value.js";
-import { isPlainName } from "../core/names.js";
+import { isPlainName, nameRule } from "../core/names.js";
 import { checkRustNumber, fromCrdtKit } from "./crdt-kit.js";
 import {
   CRDT_KINDS,
@@ -174,7 +174,7 @@ export function normalizeEntity(raw: unknown, entityIndex = 0): NormalizedEntity
   if (typeof name !== "string" || !ENTITY_NAME.test(name)) fail(`an entity name is 1 to 64 characters of A-Z a-z 0-9 _, starting with a capital letter; not ${show(name)}`, { ...base, attribute: "name" });
   const at: SchemaPath = { entity: name, entityIndex };
   if (raw.doc !== undefined && typeof raw.doc !== "string") fail("doc is a string", { ...at, attribute: "doc" });
-  if (raw.table !== undefined && (typeof raw.table !== "string" || !isPlainName(raw.table))) fail(`table is 1 to 64 characters of A-Z a-z 0-9 _ . -, not ${show(raw.table)}`, { ...at, attribute: "table" });
+  if (raw.table !== undefined && (typeof raw.table !== "string" || !isPlainName(raw.table))) fail(`${nameRule("table")}, not ${show(raw.table)}`, { ...at, attribute: "table" });
   const document = documentKind(raw, at);
   // a document that is not a map has no fields: its versions may be left out (version 1)
   const versions = raw.versions === undefined && document !== undefined && document.crdt !== "LWWMap" ? [{}] : raw.versions;

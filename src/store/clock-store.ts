@@ -2,9 +2,7 @@ import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { LichenError } from "../core/errors.js";
 import { Hlc, isTimestamp, type HlcOptions } from "../core/hlc.js";
 import type { KvStore } from "./kv.js";
-
-/** Where a replica's clock reservation lives. */
-export const CLOCK_KEY = "c/clock";
+import { CLOCK_KEY } from "./keys.js";
 
 /**
  * Opens a replica's clock so that no timestamp is issued twice across

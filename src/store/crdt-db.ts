@@ -1,14 +1,15 @@
-import { isPlainName } from "../core/names.js";
+import { checkName } from "../core/names.js";
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { copyValue, valueFromWire, valueToWire, type Value } from "../core/value.js";
 import type { KvStore } from "./kv.js";
+import { envelopeKey, storedEnvelopes } from "./keys.js";
 
 /** Upgrades an entity's value by one schema version. Must be deterministic: same input, same output. */
 export type Migration = (value: Value) => Value;
 
 export interface EntityDef {
-  /** The entity type, e.g. "Sensor": 1 to 64 characters of A-Z a-z 0-9 _ . - */
+  /** The entity type, e.g. "Sensor": a name (core/names.ts). */
   readonly type: string;
   /** The current schema version, from 1. */
   readonly version: number;
@@ -33,7 +34,7 @@ export class CrdtDb {
 
   /** Declares an entity type and its migrations. Every step of the chain must be there. */
   define(def: EntityDef): this {
-    if (typeof def.type !== "string" || !isPlainName(def.type)) throw invalidArgument("an entity type is 1 to 64 characters of A-Z a-z 0-9 _ . -");
+    checkName(def.type, "an entity type");
     if (!Number.isSafeInteger(def.version) || def.version < 1) throw invalidArgument(`${def.type}: the schema version is an integer from 1`);
     for (let v = 1; v < def.version; v++) {
       if (typeof def.migrations?.[v] !== "function") throw invalidArgument(`${def.type}: no migration from version ${v} to ${v + 1}`);
@@ -49,8 +50,7 @@ export class CrdtDb {
   }
 
   private key(type: string, id: string): string {
-    if (typeof id !== "string" || id.length === 0 || id.length > 160) throw invalidArgument("an entity id is a string of 1 to 160 characters");
-    return `d/${type}/${id}`;
+    return envelopeKey(type, id);
   }
 
   private envelope(def: EntityDef, version: number, value: Value): Uint8Array {
@@ -129,7 +129,6 @@ export class CrdtDb {
   /** The ids of a type, sorted. */
   list(type: string): string[] {
     this.def(type);
-    const prefix = `d/${type}/`;
-    return this.kv.keys(prefix).map((k) => k.slice(prefix.length));
+    return storedEnvelopes(this.kv, type).map(([, id]) => id);
   }
 }

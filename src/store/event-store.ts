@@ -1,9 +1,9 @@
-import { isPlainName } from "../core/names.js";
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { isTimestamp } from "../core/hlc.js";
 import { checkReplicaId } from "../core/replica.js";
 import type { KvOp, KvStore } from "./kv.js";
+import { eventKey, eventPrefix, parseEventSeq, snapshotKey, storedLogs } from "./keys.js";
 
 /** One event of a log: its sequence number, HLC timestamp, the node that made it, and its bytes. */
 export interface StoredEvent {
@@ -20,13 +20,6 @@ export interface Snapshot {
 }
 
 const RECORD_FORMAT = 1;
-// sequence numbers in keys: fixed-width base 36, so that key order is sequence order
-const SEQ_WIDTH = 11;
-
-function seqKey(prefix: string, seq: number): string {
-  const s = seq.toString(36);
-  return prefix + "0".repeat(SEQ_WIDTH - s.length) + s;
-}
 
 /**
  * An append-only event log over any KvStore (crdt-kit's event store): append
@@ -44,19 +37,28 @@ export class EventStore {
     private readonly kv: KvStore,
     readonly log: string,
   ) {
-    if (typeof log !== "string" || !isPlainName(log)) throw invalidArgument("a log name is 1 to 64 characters of A-Z a-z 0-9 _ . -");
-    this.eventPrefix = `e/${log}/`;
-    this.snapshotKey = `e/${log}~snapshot`;
+    this.eventPrefix = eventPrefix(log);
+    this.snapshotKey = snapshotKey(log);
     const keys = kv.keys(this.eventPrefix);
     const snap = this.snapshot();
     this.first = keys.length > 0 ? this.parseSeq(keys[0]) : (snap?.seq ?? 0) + 1;
     this.last = keys.length > 0 ? this.parseSeq(keys[keys.length - 1]) : (snap?.seq ?? 0);
   }
 
+  /** The names of the logs a store holds (events or a snapshot), sorted. */
+  static logs(kv: KvStore): string[] {
+    return storedLogs(kv);
+  }
+
   private parseSeq(key: string): number {
-    const n = parseInt(key.slice(this.eventPrefix.length), 36);
-    if (!Number.isSafeInteger(n) || n < 1) throw new LichenError("CORRUPT", `event key ${key} has no sequence number`);
+    const n = parseEventSeq(this.log, key);
+    if (n === undefined) throw new LichenError("CORRUPT", `event key ${key} has no sequence number`);
     return n;
+  }
+
+  /** How many events are stored with a sequence number up to `seq` (all of them by default). */
+  count(seq = this.last): number {
+    return this.keysBefore(seq + 1).length;
   }
 
   /** The sequence number of the newest event (0 if none ever). */
@@ -95,14 +97,14 @@ export class EventStore {
     const seq = this.last + 1;
     this.last = seq;
     if (this.first > seq) this.first = seq;
-    return { type: "put", key: seqKey(this.eventPrefix, seq), value: encodeCbor([RECORD_FORMAT, ts, node, data]) };
+    return { type: "put", key: eventKey(this.log, seq), value: encodeCbor([RECORD_FORMAT, ts, node, data]) };
   }
 
   /** Events with from <= seq <= to, in order. A corrupt event throws CORRUPT naming it. */
   range(from = 1, to = this.last): StoredEvent[] {
     const out: StoredEvent[] = [];
     for (let seq = Math.max(from, this.first); seq <= to; seq++) {
-      const key = seqKey(this.eventPrefix, seq);
+      const key = eventKey(this.log, seq);
       const bytes = this.kv.get(key);
       if (bytes === undefined) continue;
       out.push(this.decode(key, seq, bytes));
@@ -162,7 +164,7 @@ export class EventStore {
   }
 
   private keysBefore(before: number): string[] {
-    const limit = seqKey(this.eventPrefix, before);
+    const limit = eventKey(this.log, before);
     return this.kv.keys(this.eventPrefix).filter((k) => k < limit);
   }
 

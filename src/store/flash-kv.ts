@@ -1,5 +1,6 @@
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { LichenError, invalidArgument } from "../core/errors.js";
+import { fnv1aBytes, fnv1aString } from "../core/hash.js";
 import { asStorageError, storageError, type FlashDriver } from "./flash-driver.js";
 import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore } from "./kv.js";
 
@@ -92,30 +93,18 @@ const REC_JOURNAL_PARTS = 3;
 const JOURNAL_KEY = "j";
 const PART_PREFIX = "jp";
 const BUCKET_WIDTH = 7;
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
 /** A head must fit one 255-character key with its value's location: the smallest usable flash. */
 const MIN_VALUE_BYTES = 512;
 const MIN_KEY_LENGTH = 11;
 
 /** FNV-1a (32-bit) of bytes: the checksum of records and of chunked values. */
 export function checksum32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let h = FNV_OFFSET;
-  for (let i = start; i < end; i++) {
-    h ^= bytes[i];
-    h = Math.imul(h, FNV_PRIME);
-  }
-  return h >>> 0;
+  return fnv1aBytes(bytes, start, end);
 }
 
 /** The bucket of a logical key: FNV-1a (32-bit) over its UTF-16 code units, base 36, 7 characters. */
 export function bucketOf(key: string): string {
-  let h = FNV_OFFSET;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, FNV_PRIME);
-  }
-  return (h >>> 0).toString(36).padStart(BUCKET_WIDTH, "0");
+  return fnv1aString(key).toString(36).padStart(BUCKET_WIDTH, "0");
 }
 
 /** The physical key of the head that holds a logical key. */

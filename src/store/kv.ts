@@ -1,3 +1,4 @@
+import { hasControlChar } from "../core/checks.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 
 /** One change in an atomic batch. */
@@ -69,10 +70,7 @@ export function checkKvKey(key: unknown): string {
   if (typeof key !== "string" || key.length === 0 || key.length > MAX_KV_KEY_LENGTH) {
     throw invalidArgument(`store keys are strings of 1 to ${MAX_KV_KEY_LENGTH} characters`);
   }
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) throw invalidArgument("store keys must not contain control characters");
-  }
+  if (hasControlChar(key)) throw invalidArgument("store keys must not contain control characters");
   return key;
 }
 

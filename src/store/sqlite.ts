@@ -57,6 +57,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { LichenError, invalidArgument } from "../core/errors.js";
+import { toHex } from "../core/hex.js";
 import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore, type MirrorStore } from "./kv.js";
 
 /** The version of the tables this file writes (lichen_meta.schema_version). 2: a mirror row per store, change rows of kind 'fields'. */
@@ -72,6 +73,12 @@ export interface SqliteKvOptions {
   busyTimeoutMs?: number;
   /** The wall clock for updated_at / changed_at, in ms since 1970. Default Date.now. */
   now?: () => number;
+  /**
+   * Open through a read-only connection: the file must exist and hold lichen's tables; nothing
+   * is created or written, no write lock is taken, and a user who may only read the file can
+   * read it. put, delete, batch and pruneChanges fail with STORAGE.
+   */
+  readOnly?: boolean;
 }
 
 /** One row of lichen_changes, as SQL returns it. */
@@ -189,10 +196,20 @@ function withCause(err: LichenError, cause: unknown): LichenError {
 }
 
 /** A driver error as a LichenError: CORRUPT for a damaged or foreign file, STORAGE for the rest. */
-function storageError(e: unknown, path: string, doing: string): LichenError {
+export function storageError(e: unknown, path: string, doing: string): LichenError {
   if (e instanceof LichenError) return e;
   const code = sqliteCode(e);
   const msg = e instanceof Error ? e.message : String(e);
+  if (code === "SQLITE_READONLY_DIRECTORY") {
+    // a WAL database read by a user who may not create its -shm file (the gateway is stopped)
+    return withCause(
+      new LichenError(
+        "STORAGE",
+        `${path}: ${doing}: SQLite needs to create ${path}-shm beside this WAL database and may not (the directory is read-only for this user): run as the gateway's user, or while the gateway runs`,
+      ),
+      e,
+    );
+  }
   if (code !== undefined && (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"))) {
     return withCause(new LichenError("CORRUPT", `${path}: ${doing}: ${msg} (${code})`), e);
   }
@@ -299,14 +316,6 @@ function ownBytes(b: Uint8Array): Uint8Array {
 
 // ---- values as JSON ----
 
-const HEX = "0123456789abcdef";
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i]! >> 4]! + HEX[b[i]! & 15]!;
-  return s;
-}
-
 const MAX_JSON_DEPTH = 256;
 
 /**
@@ -334,7 +343,7 @@ export function toJsonText(value: unknown): string | undefined {
         throw invalidArgument("entity views must be JSON-able: a BigInt is not");
       case "object": {
         if (v === null) return "null";
-        if (v instanceof Uint8Array) return `{"$bytes":"${hex(v)}"}`;
+        if (v instanceof Uint8Array) return `{"$bytes":"${toHex(v)}"}`;
         if (v instanceof Number || v instanceof String || v instanceof Boolean) return write(v.valueOf(), key);
         if (stack.includes(v)) throw invalidArgument("entity views must be JSON-able: this value is cyclic");
         if (stack.length >= MAX_JSON_DEPTH) throw invalidArgument(`entity views may nest at most ${MAX_JSON_DEPTH} levels`);
@@ -495,6 +504,7 @@ export class SqliteKv implements KvStore {
   /** The mirror: views given to batch are kept. */
   readonly keepsViews = true;
   readonly synchronous: SqliteSynchronous;
+  readonly readOnly: boolean;
   private db: Database | undefined;
   private readonly st: Statements;
   private readonly now: () => number;
@@ -514,7 +524,10 @@ export class SqliteKv implements KvStore {
     if (options.now !== undefined && typeof options.now !== "function") throw invalidArgument("now is a function");
     this.now = options.now ?? Date.now;
     this.synchronous = synchronous;
+    const readOnly = options.readOnly === true;
+    this.readOnly = readOnly;
     const memory = path === ":memory:";
+    if (memory && readOnly) throw invalidArgument("a read-only SqliteKv reads a file, not :memory:");
     this.path = memory ? path : resolve(path);
     if (!memory) {
       const dir = dirname(this.path);
@@ -528,25 +541,28 @@ export class SqliteKv implements KvStore {
     const Driver = loadDriver();
     let db: Database;
     try {
-      db = new Driver(this.path, { timeout: busy });
+      db = new Driver(this.path, readOnly ? { timeout: busy, readonly: true, fileMustExist: true } : { timeout: busy });
     } catch (e) {
       throw storageError(e, this.path, "cannot open the database");
     }
     try {
-      // The first statement reads the header: a file that is not SQLite fails here (NOTADB).
-      const mode = db.pragma("journal_mode = WAL", { simple: true });
-      if (!memory && String(mode).toLowerCase() !== "wal") {
-        throw new LichenError("STORAGE", `${this.path}: the database cannot use WAL mode (journal_mode is ${String(mode)})`);
-      }
-      db.pragma(`synchronous = ${synchronous}`);
-      db.exec("BEGIN IMMEDIATE");
-      try {
-        db.exec(SCHEMA);
-        if (db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get() === 1) db.exec(UPGRADE_1_TO_2);
-        db.exec("COMMIT");
-      } catch (e) {
-        if (db.inTransaction) db.exec("ROLLBACK");
-        throw e;
+      // Read-only: nothing to set up, and nothing may be written (the file's own mode stays).
+      if (!readOnly) {
+        // The first statement reads the header: a file that is not SQLite fails here (NOTADB).
+        const mode = db.pragma("journal_mode = WAL", { simple: true });
+        if (!memory && String(mode).toLowerCase() !== "wal") {
+          throw new LichenError("STORAGE", `${this.path}: the database cannot use WAL mode (journal_mode is ${String(mode)})`);
+        }
+        db.pragma(`synchronous = ${synchronous}`);
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          db.exec(SCHEMA);
+          if (db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get() === 1) db.exec(UPGRADE_1_TO_2);
+          db.exec("COMMIT");
+        } catch (e) {
+          if (db.inTransaction) db.exec("ROLLBACK");
+          throw e;
+        }
       }
       const schema = db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
       if (typeof schema !== "number" || !Number.isSafeInteger(schema)) {
@@ -555,26 +571,29 @@ export class SqliteKv implements KvStore {
       if (schema > SQLITE_SCHEMA_VERSION) {
         throw new LichenError("UNSUPPORTED_VERSION", `${this.path}: its lichen tables are of schema version ${schema}; this code knows up to ${SQLITE_SCHEMA_VERSION}`);
       }
+      // Read-only, the write statements are not prepared: a version 1 file (read as it is, never
+      // migrated) lacks the columns they name, and every write is refused before it reaches them.
+      const write = (sql: string, pluck = false): Statement => (readOnly ? (undefined as unknown as Statement) : pluck ? db.prepare(sql).pluck() : db.prepare(sql));
       this.st = {
         get: db.prepare("SELECT CAST(value AS BLOB) FROM lichen_kv WHERE key = ?").pluck(),
-        put: db.prepare("INSERT INTO lichen_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-        del: db.prepare("DELETE FROM lichen_kv WHERE key = ?"),
+        put: write("INSERT INTO lichen_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+        del: write("DELETE FROM lichen_kv WHERE key = ?"),
         // A key without a byte 0xED (the lead byte of U+D000..U+DFFF, surrogates included) comes
         // back as TEXT, decoded by the driver; the others as BLOBs, decoded by decodeKey.
         keysAll: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= x'' ORDER BY key`).pluck(),
         keysFrom: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? ORDER BY key`).pluck(),
         keysRange: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? AND key < ? ORDER BY key`).pluck(),
-        bumpVersion: db.prepare("UPDATE lichen_meta SET value = value + 1 WHERE name = 'db_version' RETURNING value").pluck(),
+        bumpVersion: write("UPDATE lichen_meta SET value = value + 1 WHERE name = 'db_version' RETURNING value", true),
         dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
-        upsertEntity: db.prepare(
+        upsertEntity: write(
           "INSERT INTO lichen_entities (namespace, id, type, value, db_version, updated_at, store) VALUES (?, ?, ?, ?, ?, ?, ?) " +
             "ON CONFLICT (namespace, id, store) DO UPDATE SET type = excluded.type, value = excluded.value, db_version = excluded.db_version, updated_at = excluded.updated_at",
         ),
-        deleteEntity: db.prepare("DELETE FROM lichen_entities WHERE namespace = ? AND id = ? AND store = ?"),
-        insertChange: db.prepare("INSERT INTO lichen_changes (db_version, namespace, id, type, value, changed_at, kind, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        deleteEntity: write("DELETE FROM lichen_entities WHERE namespace = ? AND id = ? AND store = ?"),
+        insertChange: write("INSERT INTO lichen_changes (db_version, namespace, id, type, value, changed_at, kind, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
         // (db_version, seq) > (?, ?): a cursor; the index on db_version (which holds the rowid) serves it
-        changesSince: db.prepare(`SELECT ${CHANGE_COLUMNS} FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?`),
-        pruneChanges: db.prepare("DELETE FROM lichen_changes WHERE db_version <= ?"),
+        changesSince: db.prepare(`SELECT ${schema < 2 ? CHANGE_COLUMNS_V1 : CHANGE_COLUMNS} FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?`),
+        pruneChanges: write("DELETE FROM lichen_changes WHERE db_version <= ?"),
       };
     } catch (e) {
       try {
@@ -627,7 +646,7 @@ export class SqliteKv implements KvStore {
   }
 
   put(key: string, value: Uint8Array): void {
-    this.check();
+    this.checkWritable();
     const k = encodeKey(checkKvKey(key));
     checkKvValue(value);
     try {
@@ -638,7 +657,7 @@ export class SqliteKv implements KvStore {
   }
 
   delete(key: string): void {
-    this.check();
+    this.checkWritable();
     const k = encodeKey(checkKvKey(key));
     try {
       this.st.del.run(k);
@@ -676,7 +695,7 @@ export class SqliteKv implements KvStore {
   }
 
   batch(ops: readonly KvOp[], views?: readonly EntityView[]): void {
-    this.check();
+    this.checkWritable();
     checkBatch(ops);
     const prepared = prepareViews(views);
     const keys = ops.map((op) => encodeKey(op.key));
@@ -720,7 +739,7 @@ export class SqliteKv implements KvStore {
 
   /** Deletes the change rows of db_version <= `version` (once every reader has pulled them). Returns how many. */
   pruneChanges(version: number): number {
-    this.check();
+    this.checkWritable();
     if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("pruneChanges takes a db_version: a non-negative integer");
     try {
       return this.st.pruneChanges.run(version).changes;
@@ -743,5 +762,10 @@ export class SqliteKv implements KvStore {
   private check(): Database {
     if (this.db === undefined) throw closedError(`the SqliteKv of ${this.path}`);
     return this.db;
+  }
+
+  private checkWritable(): void {
+    this.check();
+    if (this.readOnly) throw new LichenError("STORAGE", `${this.path}: opened read-only`);
   }
 }

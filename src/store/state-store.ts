@@ -1,8 +1,8 @@
-import { isPlainName } from "../core/names.js";
 import { decodeCbor, encodeCbor, typeName } from "../core/codec.js";
 import type { Crdt } from "../core/crdt.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import type { EntityView, KvOp, KvStore } from "./kv.js";
+import { headerKey, stateKey, storedStates } from "./keys.js";
 
 /**
  * When dirty states are written. Each save() counts as one operation.
@@ -32,21 +32,6 @@ export interface StateStoreOptions {
   onFlushed?: (written: ReadonlyArray<readonly [string, string]>) => void;
 }
 
-
-function checkNamespace(ns: unknown): string {
-  if (typeof ns !== "string" || !isPlainName(ns)) throw invalidArgument("a namespace is 1 to 64 characters of A-Z a-z 0-9 _ . -");
-  return ns;
-}
-
-function stateKey(ns: string, id: string): string {
-  if (typeof id !== "string" || id.length === 0 || id.length > 160) throw invalidArgument("an entity id is a string of 1 to 160 characters");
-  return `s/${ns}/${id}`;
-}
-
-/** Where a typed document's header lives: beside its state, written only when it changes. */
-function headerKey(ns: string, id: string): string {
-  return `h/${ns}/${id}`;
-}
 
 /** A typed document's schema header: the schema's name and the newest version that wrote to it. */
 export interface StoredHeader {
@@ -106,7 +91,7 @@ export class StateStore {
 
   /** As save, but written only by the next flush(), whatever the policy: for a caller that flushes a group of changes itself. */
   stage(ns: string, id: string, crdt: Crdt, changedKeys?: readonly string[]): void {
-    const key = stateKey(checkNamespace(ns), id);
+    const key = stateKey(ns, id);
     if (this.dirty.size === 0) this.oldest = this.now();
     const p = this.dirty.get(key);
     if (p === undefined || p.crdt !== crdt) this.dirty.set(key, { ns, id, crdt, keys: changedKeys === undefined ? undefined : new Set(changedKeys) });
@@ -149,7 +134,7 @@ export class StateStore {
 
   /** True if an entity has changes saved but not yet written. */
   isPending(ns: string, id: string): boolean {
-    return this.dirty.has(stateKey(checkNamespace(ns), id));
+    return this.dirty.has(stateKey(ns, id));
   }
 
   /** When the oldest pending change is due to be written (undefined if none is pending). */
@@ -164,7 +149,7 @@ export class StateStore {
 
   /** Loads an entity with its type's fromBytes; a pending save is returned as it is in memory. */
   load<C extends Crdt>(ns: string, id: string, fromBytes: (bytes: Uint8Array) => C): C | undefined {
-    const key = stateKey(checkNamespace(ns), id);
+    const key = stateKey(ns, id);
     const p = this.dirty.get(key);
     if (p !== undefined) return p.crdt as C;
     const bytes = this.kv.get(key);
@@ -179,8 +164,13 @@ export class StateStore {
     }
   }
 
+  /** The bytes stored for an entity as they are on disk (a pending save is not among them). */
+  storedBytes(ns: string, id: string): Uint8Array | undefined {
+    return this.kv.get(stateKey(ns, id));
+  }
+
   delete(ns: string, id: string): void {
-    const key = stateKey(checkNamespace(ns), id);
+    const key = stateKey(ns, id);
     this.dirty.delete(key);
     this.kv.batch([{ type: "delete", key }, { type: "delete", key: headerKey(ns, id) }], [{ namespace: ns, id, type: "", value: undefined }]);
   }
@@ -190,7 +180,7 @@ export class StateStore {
    * unreadable header reads as none: it describes the state, it is not part of it.
    */
   header(ns: string, id: string): StoredHeader | undefined {
-    stateKey(checkNamespace(ns), id);
+    stateKey(ns, id);
     const bytes = this.kv.get(headerKey(ns, id));
     if (bytes === undefined) return undefined;
     try {
@@ -204,25 +194,21 @@ export class StateStore {
 
   /** Stores a typed document's schema header (one small write; the engine calls it only when the header changes). */
   saveHeader(ns: string, id: string, header: StoredHeader): void {
-    stateKey(checkNamespace(ns), id);
+    stateKey(ns, id);
     this.kv.put(headerKey(ns, id), encodeCbor([header.name, header.version]));
   }
 
   /** Every saved entity as [namespace, id], sorted. */
   all(): Array<[string, string]> {
     const out = new Map<string, [string, string]>();
-    for (const k of this.kv.keys("s/")) {
-      const slash = k.indexOf("/", 2);
-      if (slash > 2) out.set(k, [k.slice(2, slash), k.slice(slash + 1)]);
-    }
+    for (const [ns, id] of storedStates(this.kv)) out.set(stateKey(ns, id), [ns, id]);
     for (const [k, p] of this.dirty) out.set(k, [p.ns, p.id]);
     return [...out.keys()].sort().map((k) => out.get(k)!);
   }
 
   /** The ids saved in a namespace, sorted. */
   list(ns: string): string[] {
-    const prefix = `s/${checkNamespace(ns)}/`;
-    const ids = new Set(this.kv.keys(prefix).map((k) => k.slice(prefix.length)));
+    const ids = new Set(storedStates(this.kv, ns).map(([, id]) => id));
     for (const p of this.dirty.values()) if (p.ns === ns) ids.add(p.id);
     return [...ids].sort();
   }

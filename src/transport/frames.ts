@@ -1,6 +1,8 @@
 import { decodeCbor, encodeCbor, readArray, readCount, readString } from "../core/codec.js";
 import { LichenError, malformed } from "../core/errors.js";
+import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
+import { readDocKey } from "../core/names.js";
 import { readReplicaId } from "../core/replica.js";
 import { compactIds, expandIds, sessionDelta, standaloneDelta, type SessionIds } from "../core/session-form.js";
 import { VersionVector } from "../core/version-vector.js";
@@ -54,24 +56,18 @@ export const MIN_PART_BYTES = MIN_FRAME_BYTES - PART_OVERHEAD;
 export const FrameKind = Object.freeze({ Digest: 1, Versions: 2, Delta: 3, Ack: 4, Part: 5, Error: 6, Applied: 7 });
 
 export type Frame =
-  | { readonly kind: 1; readonly docs: ReadonlyArray<readonly [string, number, number]> }
-  | { readonly kind: 2; readonly reply: boolean; readonly docs: ReadonlyArray<readonly [string, number, VersionVector]> }
-  | { readonly kind: 3; readonly doc: string; readonly type: number; readonly delta: Uint8Array; readonly schema?: DocumentHeader }
-  | { readonly kind: 4; readonly doc: string; readonly version: VersionVector }
-  | { readonly kind: 5; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
-  | { readonly kind: 6; readonly doc: string; readonly code: string; readonly message: string }
-  | { readonly kind: 7; readonly doc: string; readonly hash: number };
+  | { readonly kind: typeof FrameKind.Digest; readonly docs: ReadonlyArray<readonly [string, number, number]> }
+  | { readonly kind: typeof FrameKind.Versions; readonly reply: boolean; readonly docs: ReadonlyArray<readonly [string, number, VersionVector]> }
+  | { readonly kind: typeof FrameKind.Delta; readonly doc: string; readonly type: number; readonly delta: Uint8Array; readonly schema?: DocumentHeader }
+  | { readonly kind: typeof FrameKind.Ack; readonly doc: string; readonly version: VersionVector }
+  | { readonly kind: typeof FrameKind.Part; readonly id: number; readonly index: number; readonly count: number; readonly bytes: Uint8Array }
+  | { readonly kind: typeof FrameKind.Error; readonly doc: string; readonly code: string; readonly message: string }
+  | { readonly kind: typeof FrameKind.Applied; readonly doc: string; readonly hash: number };
 
 /** A typed document's header: its schema's name and the newest schema version that wrote to it. */
 export interface DocumentHeader {
   readonly name: string;
   readonly version: number;
-}
-
-/** A document key: "namespace/id" (the pattern is made here: a module-level RegExp would be preloaded on the device). */
-export function checkDocKey(doc: unknown): string {
-  if (typeof doc !== "string" || !/^[A-Za-z0-9_.-]{1,64}\/[^\u0000-\u001f]{1,160}$/.test(doc)) throw malformed("a document key is namespace/id");
-  return doc;
 }
 
 function vvToWire(v: VersionVector): unknown {
@@ -134,20 +130,20 @@ export function encodeFrame(f: Frame, session?: SessionIds): Uint8Array {
 
 function encodeBody(f: Frame, format: number): Uint8Array {
   switch (f.kind) {
-    case 1:
-      return encodeCbor([format, 1, f.docs]);
-    case 2:
-      return encodeCbor([format, 2, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
-    case 3:
-      return encodeCbor(f.schema === undefined ? [format, 3, f.doc, f.type, f.delta] : [format, 3, f.doc, f.type, f.delta, [f.schema.name, f.schema.version]]);
-    case 4:
-      return encodeCbor([format, 4, f.doc, vvToWire(f.version)]);
-    case 5:
-      return encodeCbor([format, 5, f.id, f.index, f.count, f.bytes]);
-    case 6:
-      return encodeCbor([format, 6, f.doc, f.code, f.message]);
-    case 7:
-      return encodeCbor([format, 7, f.doc, f.hash]);
+    case FrameKind.Digest:
+      return encodeCbor([format, FrameKind.Digest, f.docs]);
+    case FrameKind.Versions:
+      return encodeCbor([format, FrameKind.Versions, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
+    case FrameKind.Delta:
+      return encodeCbor(f.schema === undefined ? [format, FrameKind.Delta, f.doc, f.type, f.delta] : [format, FrameKind.Delta, f.doc, f.type, f.delta, [f.schema.name, f.schema.version]]);
+    case FrameKind.Ack:
+      return encodeCbor([format, FrameKind.Ack, f.doc, vvToWire(f.version)]);
+    case FrameKind.Part:
+      return encodeCbor([format, FrameKind.Part, f.id, f.index, f.count, f.bytes]);
+    case FrameKind.Error:
+      return encodeCbor([format, FrameKind.Error, f.doc, f.code, f.message]);
+    case FrameKind.Applied:
+      return encodeCbor([format, FrameKind.Applied, f.doc, f.hash]);
   }
 }
 
@@ -174,55 +170,55 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
   if (format < 1) throw malformed("frame format 0");
   if ((format === FRAME_FORMAT) !== inSession) throw malformed("frame format out of place");
   switch (x[1]) {
-    case 1: {
+    case FrameKind.Digest: {
       const docs = readArray(readArray(x, "digest", 3, 3)[2], "digest").map((row) => {
         const e = readArray(row, "digest entry", 3, 3);
-        return [checkDocKey(e[0]), readCount(e[1], "type"), readHash(e[2])] as const;
+        return [readDocKey(e[0]), readCount(e[1], "type"), readHash(e[2])] as const;
       });
-      return { kind: 1, docs };
+      return { kind: FrameKind.Digest, docs };
     }
-    case 2: {
+    case FrameKind.Versions: {
       const f = readArray(x, "versions", 4, 4);
       if (typeof f[2] !== "boolean") throw malformed("versions: reply flag");
       const docs = readArray(f[3], "versions").map((row) => {
         const e = readArray(row, "versions entry", 3, 3);
-        return [checkDocKey(e[0]), readCount(e[1], "type"), vvFromWire(e[2])] as const;
+        return [readDocKey(e[0]), readCount(e[1], "type"), vvFromWire(e[2])] as const;
       });
-      return { kind: 2, reply: f[2], docs };
+      return { kind: FrameKind.Versions, reply: f[2], docs };
     }
-    case 3: {
+    case FrameKind.Delta: {
       const f = readArray(x, "delta", 5, 6);
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
-      const doc = checkDocKey(f[2]);
+      const doc = readDocKey(f[2]);
       const type = readCount(f[3], "type");
       const delta = inSession ? standaloneDelta(f[4], type, session!.ids, session!.maxExpandedBytes) : f[4];
-      if (f.length === 5) return { kind: 3, doc, type, delta };
+      if (f.length === 5) return { kind: FrameKind.Delta, doc, type, delta };
       const h = readArray(f[5], "delta schema header", 2, 2);
       const name = readString(h[0], "schema name");
       if (name.length === 0 || name.length > 64) throw malformed("schema name: 1 to 64 characters");
       const version = readCount(h[1], "schema version");
       if (version < 1 || version > 0xffff) throw malformed("schema version: 1 to 65535");
-      return { kind: 3, doc, type, delta, schema: { name, version } };
+      return { kind: FrameKind.Delta, doc, type, delta, schema: { name, version } };
     }
-    case 4: {
+    case FrameKind.Ack: {
       const f = readArray(x, "ack", 4, 4);
-      return { kind: 4, doc: checkDocKey(f[2]), version: vvFromWire(f[3]) };
+      return { kind: FrameKind.Ack, doc: readDocKey(f[2]), version: vvFromWire(f[3]) };
     }
-    case 5: {
+    case FrameKind.Part: {
       const f = readArray(x, "part", 6, 6);
       const index = readCount(f[3], "part index");
       const count = readCount(f[4], "part count");
       if (count < 2 || index >= count || count > 1024) throw malformed("part: bad index or count");
       if (!(f[5] instanceof Uint8Array) || f[5].length === 0) throw malformed("part: bytes expected");
-      return { kind: 5, id: readCount(f[2], "part id"), index, count, bytes: f[5] };
+      return { kind: FrameKind.Part, id: readCount(f[2], "part id"), index, count, bytes: f[5] };
     }
-    case 6: {
+    case FrameKind.Error: {
       const f = readArray(x, "error", 5, 5);
-      return { kind: 6, doc: readString(f[2], "error document"), code: readString(f[3], "error code"), message: readString(f[4], "error message").slice(0, 300) };
+      return { kind: FrameKind.Error, doc: readString(f[2], "error document"), code: readString(f[3], "error code"), message: readString(f[4], "error message").slice(0, 300) };
     }
-    case 7: {
+    case FrameKind.Applied: {
       const f = readArray(x, "applied", 4, 4);
-      return { kind: 7, doc: checkDocKey(f[2]), hash: readHash(f[3]) };
+      return { kind: FrameKind.Applied, doc: readDocKey(f[2]), hash: readHash(f[3]) };
     }
     default:
       throw malformed(`unknown frame kind ${String(x[1])}`);
@@ -236,17 +232,11 @@ export function splitFrame(frame: Uint8Array, id: number, maxBytes: number): Uin
   if (count > 1024) throw new LichenError("TOO_LARGE", `a frame of ${frame.length} bytes needs more than 1024 parts`);
   const out: Uint8Array[] = [];
   // parts are standalone frames: the frame they carry says its own format
-  for (let i = 0; i < count; i++) out.push(encodeFrame({ kind: 5, id, index: i, count, bytes: frame.subarray(i * room, (i + 1) * room) }));
+  for (let i = 0; i < count; i++) out.push(encodeFrame({ kind: FrameKind.Part, id, index: i, count, bytes: frame.subarray(i * room, (i + 1) * room) }));
   return out;
 }
 
 /** FNV-1a over a version's canonical bytes: the digest of one document. */
 export function versionHash(v: VersionVector): number {
-  const bytes = encodeCbor(v.toArray());
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i];
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
+  return fnv1aBytes(encodeCbor(v.toArray()));
 }

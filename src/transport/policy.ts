@@ -1,4 +1,5 @@
 import { invalidArgument } from "../core/errors.js";
+import { idRule, isEntityId, isPlainName, nameRule } from "../core/names.js";
 import { checkReplicaId } from "../core/replica.js";
 
 /**
@@ -40,9 +41,13 @@ export const DEFAULT_MAX_DOCS_PER_PEER = 32;
 function checkPattern(p: unknown, where: string): DocPattern {
   if (typeof p !== "string") throw invalidArgument(`${where}: a document pattern is a string "namespace/id"`);
   const slash = p.indexOf("/");
-  if (slash <= 0 || slash === p.length - 1 || p.indexOf("/", slash + 1) !== -1) {
-    throw invalidArgument(`${where}: "${p}" is not "namespace/id" (either part may be *, the id {self})`);
-  }
+  if (slash < 0) throw invalidArgument(`${where}: "${p}" is not "namespace/id" (either part may be *, the id {self})`);
+  // the parts follow the document-key grammar (the first slash ends the namespace), so that a
+  // pattern names only documents that may exist
+  const ns = p.slice(0, slash);
+  const id = p.slice(slash + 1);
+  if (ns !== "*" && !isPlainName(ns)) throw invalidArgument(`${where}: "${p}": ${nameRule("a namespace")} (or *)`);
+  if (id !== "*" && id !== "{self}" && !isEntityId(id)) throw invalidArgument(`${where}: "${p}": ${idRule()} (or *, {self})`);
   return p;
 }
 

@@ -1,6 +1,6 @@
-import { MIN_PART_BYTES, type Frame } from "./frames.js";
+import { MIN_PART_BYTES, type Frame, type FrameKind } from "./frames.js";
 
-type Part = Extract<Frame, { kind: 5 }>;
+type Part = Extract<Frame, { kind: typeof FrameKind.Part }>;
 
 export interface ReassemblyLimits {
   /** Bytes held per peer. */

@@ -3,12 +3,13 @@ import { invalidArgument, LichenError } from "../core/errors.js";
 import type { Hlc } from "../core/hlc.js";
 import type { CrdtClass } from "../core/maps.js";
 import { crdtClassForTag, loadCrdt } from "../core/registry.js";
+import { docKey, docParts } from "../core/names.js";
 import { checkReplicaId } from "../core/replica.js";
 import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvOp, KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { checkDocKey, decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, MIN_FRAME_BYTES, splitFrame, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
+import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameKind, MIN_FRAME_BYTES, splitFrame, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
 
@@ -187,11 +188,6 @@ function stamp(doc: Doc, name: string, version: number): boolean {
   return true;
 }
 
-function splitDoc(doc: string): [string, string] {
-  const slash = doc.indexOf("/");
-  return [doc.slice(0, slash), doc.slice(slash + 1)];
-}
-
 /**
  * lichen's sync protocol, transport-agnostic: sessions with peers over
  * frames (see frames.ts). Local writes never wait: `changed()` stores them
@@ -316,7 +312,7 @@ export class SyncEngine {
 
   /** The document `ns/id`, loaded or created as a `type`. A node syncs only the documents it opens. */
   open<C extends Crdt>(ns: string, id: string, type: CrdtClass<C>): C {
-    const key = checkDocKey(`${ns}/${id}`);
+    const key = docKey(ns, id);
     const existing = this.docs.get(key);
     if (existing !== undefined) {
       if (!(existing.crdt instanceof type)) throw new LichenError("WRONG_TYPE", `${key} holds another type than ${type.name}`);
@@ -326,7 +322,7 @@ export class SyncEngine {
     this.docs.set(key, { ns, id, crdt });
     this.awaiting?.set(key, -1);
     const reply = this.awaiting !== undefined;
-    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.sendFrames(peerId, [{ kind: 2, reply, docs: [[key, crdt.typeTag, crdt.version()]] }]);
+    for (const [peerId, peer] of this.peers) if (peer.online && this.wants(peer, key)) this.sendFrames(peerId, [{ kind: FrameKind.Versions, reply, docs: [[key, crdt.typeTag, crdt.version()]] }]);
     return crdt;
   }
 
@@ -617,14 +613,14 @@ export class SyncEngine {
     for (const r of rows) {
       const cost = r[0].length * 3 + 16;
       if (chunk.length > 0 && size + cost > this.opts.maxFrameBytes) {
-        frames.push({ kind: 1, docs: chunk });
+        frames.push({ kind: FrameKind.Digest, docs: chunk });
         chunk = [];
         size = 8;
       }
       chunk.push(r);
       size += cost;
     }
-    frames.push({ kind: 1, docs: chunk });
+    frames.push({ kind: FrameKind.Digest, docs: chunk });
     this.sendFrames(peerId, frames);
   }
 
@@ -655,7 +651,7 @@ export class SyncEngine {
     if (current !== undefined && attempt === 0) return; // in flight: its acknowledgement or its timer sends more
     current?.cancel?.();
     const delta = doc.crdt.deltaWithin(since, this.opts.maxDeltaBytes);
-    this.sendFrames(peerId, [doc.schema === undefined ? { kind: 3, doc: key, type: doc.crdt.typeTag, delta } : { kind: 3, doc: key, type: doc.crdt.typeTag, delta, schema: doc.schema }]);
+    this.sendFrames(peerId, [doc.schema === undefined ? { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta } : { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta, schema: doc.schema }]);
     const p: Push = { attempts: attempt, since, upTo: doc.crdt.version(), cancel: undefined };
     const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
     p.cancel = this.opts.scheduler.setTimer(delay, () => {
@@ -687,7 +683,7 @@ export class SyncEngine {
       this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
       return;
     }
-    if (frame.kind === 5) {
+    if (frame.kind === FrameKind.Part) {
       const got = this.partial.add(peerId, frame, this.opts.scheduler.now());
       if (got === undefined) return;
       if ("dropped" in got) {
@@ -701,7 +697,7 @@ export class SyncEngine {
         this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
         return;
       }
-      if (frame.kind === 5) return;
+      if (frame.kind === FrameKind.Part) return;
     }
     this.handle(peerId, peer, frame);
   }
@@ -759,17 +755,17 @@ export class SyncEngine {
 
   private handle(peerId: string, peer: Peer, f: Frame): void {
     switch (f.kind) {
-      case 1:
+      case FrameKind.Digest:
         return this.onDigest(peerId, peer, f.docs);
-      case 2:
+      case FrameKind.Versions:
         return this.onVersions(peerId, peer, f.reply, f.docs);
-      case 3:
+      case FrameKind.Delta:
         return this.onDelta(peerId, peer, f.doc, f.type, f.delta, f.schema);
-      case 4:
+      case FrameKind.Ack:
         return this.onAck(peerId, peer, f.doc, f.version);
-      case 7:
+      case FrameKind.Applied:
         return this.onAppliedHash(peerId, peer, f.doc, f.hash);
-      case 6:
+      case FrameKind.Error:
         if (f.code === "unwanted" || f.code === "forbidden" || f.code === "quota" || f.code === "forged") {
           // the peer will not take this delta: no resends. Nor this document, unless forged (a
           // later change may be accepted): not pushed again until it reconnects
@@ -817,14 +813,14 @@ export class SyncEngine {
     for (const r of rows) {
       const cost = r[0].length * 3 + 16 + r[2].size * 80;
       if (chunk.length > 0 && size + cost > this.opts.maxFrameBytes) {
-        frames.push({ kind: 2, reply, docs: chunk });
+        frames.push({ kind: FrameKind.Versions, reply, docs: chunk });
         chunk = [];
         size = 8;
       }
       chunk.push(r);
       size += cost;
     }
-    if (chunk.length > 0) frames.push({ kind: 2, reply, docs: chunk });
+    if (chunk.length > 0) frames.push({ kind: FrameKind.Versions, reply, docs: chunk });
     this.sendFrames(peerId, frames);
   }
 
@@ -912,14 +908,14 @@ export class SyncEngine {
       }
       if (!this.accepts(peerId, peer, key)) {
         // a node keeps only the documents it opened: the peer stops sending this one
-        this.sendFrames(peerId, [{ kind: 6, doc: key, code: "unwanted", message: "this replica does not hold that document" }]);
+        this.sendFrames(peerId, [{ kind: FrameKind.Error, doc: key, code: "unwanted", message: "this replica does not hold that document" }]);
         return;
       }
       if (checked && peer.created >= this.opts.policy.maxDocsPerPeer) {
         this.refuse(peerId, peer, key, "quota", `${peerId} created ${peer.created} documents, its quota: nothing applied`);
         return;
       }
-      const [ns, id] = splitDoc(key);
+      const [ns, id] = docParts(key);
       doc = { ns, id, crdt: new ctor(this.replica, { clock: this.clock }) };
     } else if (doc.crdt.typeTag !== type) {
       this.refuse(peerId, peer, key, "refused", `${key} is of another type`);
@@ -964,7 +960,7 @@ export class SyncEngine {
     // batch also pushes the change on to the peers that lack it)
     this.states.stage(doc.ns, doc.id, doc.crdt, keys);
     const group = this.joinGroup(peerId, key, delta, keys);
-    this.sendFrames(peerId, [{ kind: 7, doc: key, hash: versionHash(doc.crdt.version()) }]);
+    this.sendFrames(peerId, [{ kind: FrameKind.Applied, doc: key, hash: versionHash(doc.crdt.version()) }]);
     if (this.awaiting !== undefined) this.checkRecovered();
     if (group.applied.length >= this.opts.groupCommit) this.commit();
   }
@@ -972,7 +968,7 @@ export class SyncEngine {
   /** A delta refused: nothing applied, the sender told (ERROR frame), one log line per peer, event and interval. */
   private refuse(peerId: string, peer: Peer, doc: string, event: string, message: string): void {
     this.note(peerId, peer, event, doc, message);
-    this.sendFrames(peerId, [{ kind: 6, doc, code: event, message }]);
+    this.sendFrames(peerId, [{ kind: FrameKind.Error, doc, code: event, message }]);
   }
 
   /**

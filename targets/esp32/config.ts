@@ -27,6 +27,7 @@
 // | keepalive      | 60000              | MQTT keepalive, ms                                           |
 // Moddable's own keys live beside them: ssid and password (Wi-Fi), sntp.
 import { invalidArgument } from "../../src/core/errors.js";
+import { fnv1aString } from "../../src/core/hash.js";
 import { checkReplicaId } from "../../src/core/replica.js";
 
 /** Sync timings (ms); the defaults suit a device on a LAN. The host tests shorten them. */
@@ -131,11 +132,7 @@ export function parseThresholds(spec: string): Record<string, number> {
 
 /** A small non-zero seed from a string (FNV-1a). */
 export function seedOf(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
+  const h = fnv1aString(s);
   return h === 0 ? 1 : h;
 }
 

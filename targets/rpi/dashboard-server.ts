@@ -28,6 +28,8 @@ import type { AddressInfo } from "node:net";
 import { typeName } from "../../src/core/codec.js";
 import { LichenError } from "../../src/core/errors.js";
 import { timestampToMs } from "../../src/core/hlc.js";
+import { docParts } from "../../src/core/names.js";
+import { envelopeKey } from "../../src/store/keys.js";
 import type { SyncEngine } from "../../src/transport/sync-engine.js";
 import type { GatewayDb } from "./gateway-db.js";
 import { readHistory } from "./gateway-history.js";
@@ -124,15 +126,10 @@ function counterTime(counter: number): string | null {
   return ms > now - 366 * 86_400_000 && ms < now + 3_600_000 ? new Date(ms).toISOString() : null;
 }
 
-function splitKey(key: string): [string, string] {
-  const slash = key.indexOf("/");
-  return [key.slice(0, slash), key.slice(slash + 1)];
-}
-
 export function entityRow(engine: SyncEngine, key: string, updatedAt: string | null): EntityRow | undefined {
   const crdt = engine.get(key);
   if (crdt === undefined) return undefined;
-  const [namespace, id] = splitKey(key);
+  const [namespace, id] = docParts(key);
   return { key, namespace, id, kind: "state", type: typeName(crdt.typeTag), value: plain(crdt.value()), version: crdt.version().toJSON(), updatedAt };
 }
 
@@ -154,7 +151,8 @@ export function entityRows(ctx: DashboardContext, namespace?: string): EntityRow
   for (const [type, id] of envelopeKeys(ctx.db, namespace)) {
     const key = `${type}/${id}`;
     try {
-      const env = readEnvelope(`d/${key}`, ctx.db.kv.get(`d/${key}`)!);
+      const stored = envelopeKey(type, id);
+      const env = readEnvelope(stored, ctx.db.kv.get(stored)!);
       out.push({ key, namespace: type, id, kind: "envelope", type: `${env.type}@${env.schemaVersion}`, value: plain(env.value), updatedAt: updated.get(key) ?? null });
     } catch {
       out.push({ key, namespace: type, id, kind: "envelope", type: "unreadable", value: null, updatedAt: null });
@@ -175,7 +173,7 @@ export function entityDetail(ctx: DashboardContext, key: string, events = 50): u
   // (value: the whole value, or with kind "fields" only the fields that change set)
   let history: Array<{ dbVersion: number; value: unknown; changedAt: string; kind: string }> = [];
   try {
-    const [ns, id] = splitKey(key);
+    const [ns, id] = docParts(key);
     const rows = ctx.db.sql
       .prepare(
         "SELECT db_version, value, changed_at, kind FROM lichen_changes WHERE seq > (SELECT coalesce(max(seq), 0) - 5000 FROM lichen_changes) AND namespace = ? AND id = ? ORDER BY seq DESC LIMIT 10",

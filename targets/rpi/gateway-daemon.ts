@@ -40,6 +40,7 @@ import { dirname, basename, join } from "node:path";
 import { createServer } from "node:net";
 import type { Crdt } from "../../src/core/crdt.js";
 import type { CrdtClass } from "../../src/core/maps.js";
+import { docParts } from "../../src/core/names.js";
 import { openClock } from "../../src/store/clock-store.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
 import { startEmbeddedBroker, type BrokerRejection, type EmbeddedBroker } from "../../src/transport/broker-node.js";
@@ -410,7 +411,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     if (config.haDiscovery) {
       ha = new HaDiscovery({ fleet: config.fleet, prefix: config.haPrefix, publish: (topic, payload, retain) => void sync.client.publish(topic, payload, { qos: 0, retain }) });
       for (const doc of engine.documents()) {
-        const id = doc.slice(doc.indexOf("/") + 1);
+        const [, id] = docParts(doc);
         if (id !== config.id) ha.changed(id, doc, engine.get(doc)!.value());
       }
     }

@@ -1,12 +1,12 @@
-// The gateway's storage: one SQLite file (SqliteKv, WAL) holding
+// The gateway's storage: one SQLite file (SqliteKv, WAL) holding, in the key layout of
+// src/store/keys.ts,
 //
-//   s/<ns>/<id>          CRDT states (StateStore), mirrored into lichen_entities / lichen_changes
-//   d/<type>/<id>        CrdtDb entities in versioned envelopes [format, type, schemaVersion, value]
-//   e/<ns>/<seq>         one event log per namespace (EventStore named after the namespace):
-//                        every delta a peer sent that was applied, as CBOR [id, deltaBytes]
-//   e/<ns>~snapshot      that log's snapshot after compaction: CBOR [[id, stateBytes], ...]
-//                        (the namespace's states, sorted by id) at the last compacted seq
-//   c/clock              the replica clock's reservation (openClock)
+//   CRDT states (StateStore), mirrored into lichen_entities / lichen_changes
+//   CrdtDb entities in versioned envelopes [format, type, schemaVersion, value]
+//   one event log per namespace (EventStore named after the namespace): every delta a peer sent
+//     that was applied, as CBOR [id, deltaBytes]; after compaction, the log's snapshot: CBOR
+//     [[id, stateBytes], ...] (the namespace's states, sorted by id) at the last compacted seq
+//   the replica clock's reservation (openClock)
 //
 // Node only (it imports better-sqlite3 through SqliteKv). Used by the CLI (cli.ts) and meant for
 // the gateway daemon and the dashboard.
@@ -19,10 +19,9 @@
 //   lichen_meta. Each failure is a LichenError naming the path: STORAGE for a missing or
 //   unreadable path, CORRUPT for a file that is not a (lichen) SQLite database.
 // - The read-only connection (`sql`) stays open for SQL reads of the mirror and of lichen_meta
-//   (schema_version); lichen's own reads and writes go through `kv`. With `readOnly: true` there
-//   is only that connection: `kv` is then a KvStore that reads lichen_kv through it (the CLI's
-//   status, inspect and export: no write lock taken, nothing written, and a user who may only
-//   read the file can run them).
+//   (schema_version); lichen's own reads and writes go through `kv`. With `readOnly: true`, `kv`
+//   is a SqliteKv opened read-only too (the CLI's status, inspect and export: no write lock
+//   taken, nothing written, and a user who may only read the file can run them).
 // - The daemon logs each applied delta with `appliedOp`: its put goes into the batch that stores
 //   the state (SyncEngine's logApplied), so the state and its log entry commit together, with
 //   one fsync for a whole group of deltas. `recordApplied` appends on its own (one write).
@@ -34,14 +33,14 @@ import type BetterSqlite3 from "better-sqlite3";
 import { decodeCbor, encodeCbor } from "../../src/core/codec.js";
 import { invalidArgument, LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
+import { splitDocKey } from "../../src/core/names.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { EventStore } from "../../src/store/event-store.js";
-import type { KvOp, KvStore } from "../../src/store/kv.js";
-import { CHANGE_COLUMNS, CHANGE_COLUMNS_V1, decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, type SqliteChange, type SqliteKvOptions } from "../../src/store/sqlite.js";
+import type { KvOp } from "../../src/store/kv.js";
+import { SqliteKv, storageError, type SqliteKvOptions } from "../../src/store/sqlite.js";
 import { StateStore } from "../../src/store/state-store.js";
 
 const SQLITE_HEADER = "SQLite format 3\u0000";
-const LOG_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export interface GatewayDbOptions extends SqliteKvOptions {
   /** Create the file (and lichen's tables) if missing: for the daemon. Default false: the file must be a lichen database. */
@@ -62,13 +61,13 @@ export interface AppliedEvent {
   readonly delta: Uint8Array;
 }
 
-/** The KvStore of a gateway database: a SqliteKv, or its read-only stand-in. */
-export type GatewayKv = KvStore & Pick<SqliteKv, "path" | "dbVersion" | "changesSince">;
+/** The KvStore of a gateway database: a SqliteKv, opened read-only with `readOnly`. */
+export type GatewayKv = SqliteKv;
 
 export interface GatewayDb {
   /** The file's absolute path. */
   readonly path: string;
-  /** A SqliteKv (give it to SyncEngine), or with `readOnly` a KvStore that only reads. */
+  /** A SqliteKv (give it to SyncEngine); with `readOnly`, one that only reads. */
   readonly kv: GatewayKv;
   readonly readOnly: boolean;
   /** CRDT states, write-through. */
@@ -117,13 +116,7 @@ function driverError(e: unknown, path: string, doing: string): LichenError {
   if (e instanceof LichenError) return e;
   const code = (e as { code?: unknown } | null)?.code;
   const msg = e instanceof Error ? e.message : String(e);
-  if (code === "SQLITE_READONLY_DIRECTORY") {
-    // a WAL database read by a user who may not create its -shm file (the gateway is stopped)
-    return new LichenError(
-      "STORAGE",
-      `${path}: ${doing}: SQLite needs to create ${path}-shm beside this WAL database and may not (the directory is read-only for this user): run as the gateway's user, or while the gateway runs`,
-    );
-  }
+  if (code === "SQLITE_READONLY_DIRECTORY") return storageError(e, path, doing);
   if (code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT"))) {
     return new LichenError("CORRUPT", `${path}: ${doing}: not a readable SQLite database (${msg})`);
   }
@@ -187,129 +180,6 @@ function whoseDatabase(sql: BetterSqlite3.Database, path: string): "lichen" | "e
   }
 }
 
-const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
-
-/** The smallest byte string above every string that starts with `b` (undefined: none). */
-function successor(b: Uint8Array): Uint8Array | undefined {
-  let n = b.length;
-  while (n > 0 && b[n - 1] === 0xff) n--;
-  if (n === 0) return undefined;
-  const out = b.slice(0, n);
-  out[n - 1]!++;
-  return out;
-}
-
-/**
- * lichen_kv read through a read-only connection, with SqliteKv's key encoding (WTF-8 BLOBs) and
- * ordering (code units). Writes throw STORAGE.
- */
-class ReadOnlyKv implements GatewayKv {
-  private readonly st: {
-    get: BetterSqlite3.Statement;
-    keysAll: BetterSqlite3.Statement;
-    keysFrom: BetterSqlite3.Statement;
-    keysRange: BetterSqlite3.Statement;
-    dbVersion: BetterSqlite3.Statement;
-    changesSince: BetterSqlite3.Statement;
-  };
-
-  constructor(
-    private readonly db: BetterSqlite3.Database,
-    readonly path: string,
-    schemaVersion: number,
-  ) {
-    try {
-      this.st = {
-        get: db.prepare("SELECT CAST(value AS BLOB) FROM lichen_kv WHERE key = ?").pluck(),
-        keysAll: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= x'' ORDER BY key`).pluck(),
-        keysFrom: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? ORDER BY key`).pluck(),
-        keysRange: db.prepare(`SELECT ${KEY_OUT} FROM lichen_kv WHERE key >= ? AND key < ? ORDER BY key`).pluck(),
-        dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
-        // a version 1 file (read-only: not migrated) has no kind nor removed columns
-        changesSince: db.prepare(
-          `SELECT ${schemaVersion < 2 ? CHANGE_COLUMNS_V1 : CHANGE_COLUMNS} FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?`,
-        ),
-      };
-    } catch (e) {
-      throw driverError(e, path, "cannot read lichen's tables");
-    }
-  }
-
-  private read<T>(doing: string, fn: () => T): T {
-    if (!this.db.open) throw new LichenError("CLOSED", `the database ${this.path} is closed`);
-    try {
-      return fn();
-    } catch (e) {
-      throw driverError(e, this.path, doing);
-    }
-  }
-
-  get(key: string): Uint8Array | undefined {
-    const v = this.read(`get(${JSON.stringify(key)})`, () => this.st.get.get(encodeKey(key)));
-    if (v === undefined || v === null) return undefined;
-    if (!(v instanceof Uint8Array)) return new TextEncoder().encode(String(v));
-    const out = new Uint8Array(v.length);
-    out.set(v);
-    return out;
-  }
-
-  keys(prefix = ""): string[] {
-    // as SqliteKv.keys: a prefix ending in a high surrogate searches from the code unit before it
-    let search = prefix;
-    const last = prefix.charCodeAt(prefix.length - 1);
-    if (last >= 0xd800 && last <= 0xdbff) search = prefix.slice(0, -1);
-    const rows = this.read(`keys(${JSON.stringify(prefix)})`, (): unknown[] => {
-      if (search.length === 0) return this.st.keysAll.all();
-      const lo = encodeKey(search);
-      const hi = successor(lo);
-      return hi === undefined ? this.st.keysFrom.all(lo) : this.st.keysRange.all(lo, hi);
-    });
-    const out: string[] = [];
-    for (const r of rows) {
-      const k = r instanceof Uint8Array ? decodeKey(r) : String(r);
-      if (k.startsWith(prefix)) out.push(k);
-    }
-    return out.sort();
-  }
-
-  dbVersion(): number {
-    const v = this.read("dbVersion()", () => this.st.dbVersion.get());
-    return typeof v === "number" ? v : 0;
-  }
-
-  changesSince(version: number, options: { limit?: number; afterSeq?: number } = {}): SqliteChange[] {
-    if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("changesSince takes a db_version: a non-negative integer");
-    return this.read("changesSince()", () => this.st.changesSince.all(version, options.afterSeq ?? Number.MAX_SAFE_INTEGER, options.limit ?? -1) as SqliteChange[]);
-  }
-
-  private readOnly(): never {
-    throw new LichenError("STORAGE", `${this.path}: opened read-only`);
-  }
-
-  put(_key: string, _value: Uint8Array): void {
-    this.readOnly();
-  }
-
-  delete(_key: string): void {
-    this.readOnly();
-  }
-
-  batch(_ops: readonly KvOp[]): void {
-    this.readOnly();
-  }
-
-  close(): void {
-    // the connection belongs to the GatewayDb
-  }
-}
-
-/** The namespace and id of a doc key "ns/id" (the id may hold further slashes). */
-export function splitDocKey(doc: string): [string, string] {
-  const slash = typeof doc === "string" ? doc.indexOf("/") : -1;
-  if (slash <= 0 || slash === doc.length - 1) throw invalidArgument(`a document is "namespace/id": ${JSON.stringify(doc)} is not`);
-  return [doc.slice(0, slash), doc.slice(slash + 1)];
-}
-
 /** The data of a recordApplied event: CBOR [id, delta]. */
 export function encodeAppliedEvent(id: string, delta: Uint8Array): Uint8Array {
   return encodeCbor([id, delta]);
@@ -350,18 +220,6 @@ export function decodeNamespaceSnapshot(state: Uint8Array, where = "snapshot"): 
     }
     return [e[0], e[1]] as [string, Uint8Array];
   });
-}
-
-/** Log names found in the store: from "e/<log>/<seq>" and "e/<log>~snapshot" keys. */
-function logNames(kv: KvStore): string[] {
-  const out = new Set<string>();
-  for (const k of kv.keys("e/")) {
-    const rest = k.slice(2);
-    const end = rest.search(/[/~]/);
-    const name = end < 0 ? rest : rest.slice(0, end);
-    if (LOG_NAME.test(name)) out.add(name);
-  }
-  return [...out].sort();
 }
 
 export interface CompactResult {
@@ -419,14 +277,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
   }
   let kv: GatewayKv;
   try {
-    if (readOnly) {
-      const schema = sql!.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
-      if (typeof schema !== "number") throw new LichenError("CORRUPT", `${abs}: lichen_meta holds no valid schema_version`);
-      if (schema > SQLITE_SCHEMA_VERSION) {
-        throw new LichenError("UNSUPPORTED_VERSION", `${abs}: its lichen tables are of schema version ${schema}; this code knows up to ${SQLITE_SCHEMA_VERSION}`);
-      }
-      kv = new ReadOnlyKv(sql!, abs, schema);
-    } else kv = SqliteKv.open(abs, kvOptions);
+    kv = SqliteKv.open(abs, { ...kvOptions, readOnly });
   } catch (e) {
     sql?.close();
     throw driverError(e, abs, "cannot open the database");
@@ -461,7 +312,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
     states,
     sql: reader,
     events,
-    logs: () => logNames(kv),
+    logs: () => EventStore.logs(kv),
     recordApplied: (peer: string, doc: string, delta: Uint8Array, ts?: number): number => {
       const [ns, id] = splitDocKey(doc);
       if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
@@ -477,13 +328,12 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
       if (!(Number.isSafeInteger(threshold) && threshold >= 0)) throw invalidArgument("the threshold is a non-negative integer");
       const log = new EventStore(kv, ns); // read as it is now, whoever appended to it
       const seq = log.lastSeq; // before the states: see above
-      const prefix = `e/${ns}/`;
-      const keys = kv.keys(prefix);
-      const base = { namespace: ns, events: keys.length, firstSeq: log.firstSeq, lastSeq: seq };
-      if (keys.length === 0 || keys.length <= threshold) return { ...base, compacted: false, dropped: 0 };
+      const stored = log.count();
+      const base = { namespace: ns, events: stored, firstSeq: log.firstSeq, lastSeq: seq };
+      if (stored === 0 || stored <= threshold) return { ...base, compacted: false, dropped: 0 };
       const entries: Array<[string, Uint8Array]> = [];
       for (const id of states.list(ns)) {
-        const bytes = kv.get(`s/${ns}/${id}`);
+        const bytes = states.storedBytes(ns, id);
         if (bytes === undefined) continue; // deleted meanwhile
         try {
           loadCrdt(bytes);
@@ -495,7 +345,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
       }
       const snap = encodeNamespaceSnapshot(entries);
       let dropped: number;
-      if (opts.dryRun) dropped = keys.filter((k) => parseInt(k.slice(prefix.length), 36) <= seq).length;
+      if (opts.dryRun) dropped = log.count(seq);
       else {
         dropped = log.compact(seq, snap);
         logs.set(ns, log); // the cached log now knows its new first seq

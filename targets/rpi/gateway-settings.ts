@@ -14,6 +14,7 @@
 
 import { invalidArgument, LichenError } from "../../src/core/errors.js";
 import { LWWMap } from "../../src/core/maps.js";
+import { docKeyProblem, splitDocKey } from "../../src/core/names.js";
 import type { VersionVector } from "../../src/core/version-vector.js";
 import type { SyncEngine } from "../../src/transport/sync-engine.js";
 import type { NodeView } from "./gateway-monitor.js";
@@ -29,11 +30,12 @@ const KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** Checks that `doc` is a settings document ("fleet/<id>"); INVALID_ARGUMENT saying why not. */
 export function checkSettingsDoc(doc: unknown): string {
-  if (typeof doc !== "string" || !/^[A-Za-z0-9_.-]{1,64}\/[A-Za-z0-9_.-]{1,64}$/.test(doc)) throw invalidArgument(`a settings document is "fleet/<id>": ${JSON.stringify(doc)} is not`);
-  if (!doc.startsWith(`${SETTINGS_NAMESPACE}/`)) {
+  const problem = docKeyProblem(doc);
+  if (problem !== undefined) throw invalidArgument(`a settings document is "fleet/<id>": ${JSON.stringify(doc)} is not (${problem})`);
+  if (!(doc as string).startsWith(`${SETTINGS_NAMESPACE}/`)) {
     throw invalidArgument(`${doc}: not permitted: the gateway writes only the fleet's shared documents (${SETTINGS_NAMESPACE}/*); a node's own documents are its to write`);
   }
-  return doc;
+  return doc as string;
 }
 
 /** Checks a change (from JSON: the HTTP API's body); INVALID_ARGUMENT naming the key at fault. */
@@ -121,7 +123,7 @@ export class SettingsTracker {
     checkChange(change);
     const existing = this.engine.get(doc);
     if (existing !== undefined && !(existing instanceof LWWMap)) throw new LichenError("WRONG_TYPE", `${doc} is not a settings document (an LWWMap)`);
-    const [ns, id] = doc.split("/") as [string, string];
+    const [ns, id] = splitDocKey(doc);
     const map = this.write(ns, id, (m) => {
       for (const [k, v] of Object.entries(change)) {
         if (v === null) m.delete(k);

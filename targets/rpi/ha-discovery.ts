@@ -14,6 +14,8 @@
 // docs/gateway.md). The embedded broker lets no client subscribe outside lichen's topics, so
 // the option requires --broker. Node only; no I/O but the publish function given.
 
+import { docParts } from "../../src/core/names.js";
+
 export const HA_STATE_ROOT = "lichen-ha";
 
 /** Units of the readings the firmware writes (targets/esp32/sensor.ts). */
@@ -50,10 +52,9 @@ export class HaDiscovery {
 
   /** A node's document changed: announce its new numeric fields, publish their values. */
   changed(node: string, doc: string, value: unknown): void {
-    const slash = doc.indexOf("/");
-    if (slash < 0 || doc.slice(slash + 1) !== node) return; // only documents the node owns
+    const [ns, id] = docParts(doc);
+    if (id !== node) return; // only documents the node owns
     if (value === null || typeof value !== "object" || Array.isArray(value)) return;
-    const ns = doc.slice(0, slash);
     const numeric: Record<string, number> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (typeof v === "number" && Number.isFinite(v)) numeric[k] = v;
     if (Object.keys(numeric).length === 0) return;

@@ -8,16 +8,16 @@ import { decodeCbor, FORMAT_VERSION, typeName } from "../../src/core/codec.js";
 import { invalidArgument, LichenError } from "../../src/core/errors.js";
 import type { Crdt } from "../../src/core/crdt.js";
 import { timestampToMs } from "../../src/core/hlc.js";
+import { checkNamespace, docKeyProblem, docParts, isPlainName } from "../../src/core/names.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { valueFromWire } from "../../src/core/value.js";
 import { EventStore } from "../../src/store/event-store.js";
+import { envelopeKey, envelopePrefix, eventPrefix, snapshotKey, stateKey, statePrefix, storedEnvelopes } from "../../src/store/keys.js";
 import { SQLITE_SCHEMA_VERSION, toJsonText } from "../../src/store/sqlite.js";
 import { decodeAppliedEvent, decodeNamespaceSnapshot, type GatewayDb } from "./gateway-db.js";
 
 /** The envelope format CrdtDb writes (src/store/crdt-db.ts, ENVELOPE_FORMAT). */
 export const KNOWN_ENVELOPE_FORMAT = 1;
-
-const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** A value as JSON text, exactly as the SQL mirror writes it (bytes as {"$bytes": hex}, keys in code-unit order). */
 export function jsonText(value: unknown): string {
@@ -41,12 +41,7 @@ function fileSize(path: string): number | undefined {
 
 /** The CrdtDb entities of the store as [type, id], sorted. */
 export function envelopeKeys(db: GatewayDb, type?: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const k of db.kv.keys(type === undefined ? "d/" : `d/${type}/`)) {
-    const slash = k.indexOf("/", 2);
-    if (slash > 2 && slash < k.length - 1) out.push([k.slice(2, slash), k.slice(slash + 1)]);
-  }
-  return out;
+  return storedEnvelopes(db.kv, type);
 }
 
 // ---- status ----
@@ -100,7 +95,7 @@ export interface StatusReport {
 
 /** Counts what `status` reads: states and envelopes (one decode each). */
 export function statusWork(db: GatewayDb): number {
-  return db.kv.keys("s/").length + db.kv.keys("d/").length;
+  return db.kv.keys(statePrefix()).length + db.kv.keys(envelopePrefix()).length;
 }
 
 export function status(db: GatewayDb, onItem?: () => void): StatusReport {
@@ -114,7 +109,7 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
     }
     s.entities++;
     let type = "unreadable";
-    const bytes = db.kv.get(`s/${ns}/${id}`);
+    const bytes = db.states.storedBytes(ns, id);
     try {
       const top = bytes === undefined ? undefined : decodeCbor(bytes);
       if (Array.isArray(top) && typeof top[0] === "number" && typeof top[1] === "number") {
@@ -139,7 +134,7 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
     s.entities++;
     let version = "unreadable";
     try {
-      const r = decodeCbor(db.kv.get(`d/${type}/${id}`)!);
+      const r = decodeCbor(db.kv.get(envelopeKey(type, id))!);
       if (Array.isArray(r) && r.length === 4 && typeof r[0] === "number" && Number.isSafeInteger(r[2])) {
         version = String(r[2]);
         if (!s.formats.includes(r[0])) s.formats.push(r[0]);
@@ -155,7 +150,7 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
   const logs: LogStatus[] = [];
   let logKeys = 0;
   for (const ns of db.logs()) {
-    const events = db.kv.keys(`e/${ns}/`).length;
+    const events = db.kv.keys(eventPrefix(ns)).length;
     logKeys += events;
     let log: EventStore;
     try {
@@ -163,7 +158,7 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
     } catch (e) {
       // a damaged snapshot (or event key): the log is reported as such, the rest still is
       const message = e instanceof Error ? e.message : String(e);
-      if (db.kv.get(`e/${ns}~snapshot`) !== undefined) logKeys++;
+      if (db.kv.get(snapshotKey(ns)) !== undefined) logKeys++;
       damaged.push(`log ${ns}: ${message}`);
       logs.push({ namespace: ns, events, firstSeq: 0, lastSeq: 0, snapshot: null, damaged: message });
       continue;
@@ -328,11 +323,9 @@ function describeEnvelope(entity: string, type: string, id: string, key: string,
 
 /** Splits "ns/id" (the id may hold slashes); INVALID_ARGUMENT if it is not that shape. */
 export function parseEntity(entity: string): [string, string] {
-  const slash = entity.indexOf("/");
-  if (slash <= 0 || slash === entity.length - 1) throw invalidArgument(`an entity is "namespace/id" (or "type/id"): ${JSON.stringify(entity)} is not`);
-  const ns = entity.slice(0, slash);
-  if (!NAMESPACE.test(ns)) throw invalidArgument(`${JSON.stringify(ns)} is not a namespace: 1 to 64 characters of A-Z a-z 0-9 _ . -`);
-  return [ns, entity.slice(slash + 1)];
+  const problem = docKeyProblem(entity);
+  if (problem !== undefined) throw invalidArgument(`an entity is "namespace/id" (or "type/id"): ${JSON.stringify(entity)} is not (${problem})`);
+  return docParts(entity);
 }
 
 /** The log of an entity's namespace: its events for that id (one pass over the log). */
@@ -342,7 +335,7 @@ function entityLog(db: GatewayDb, ns: string, id: string, onEvent?: () => void):
   try {
     log = new EventStore(db.kv, ns);
   } catch (e) {
-    const events = db.kv.keys(`e/${ns}/`).length;
+    const events = db.kv.keys(eventPrefix(ns)).length;
     return { namespace: ns, events, firstSeq: 0, lastSeq: 0, entityEvents: [], entityEventCount: 0, unreadable: events, snapshot: null, damaged: e instanceof Error ? e.message : String(e) };
   }
   const entityEvents: EventInfo[] = [];
@@ -395,7 +388,7 @@ function entityLog(db: GatewayDb, ns: string, id: string, onEvent?: () => void):
 
 /** Events in a namespace's log (for a progress bar's total). */
 export function logSize(db: GatewayDb, ns: string): number {
-  return NAMESPACE.test(ns) ? db.kv.keys(`e/${ns}/`).length : 0;
+  return isPlainName(ns) ? db.kv.keys(eventPrefix(ns)).length : 0;
 }
 
 /**
@@ -406,12 +399,12 @@ export function inspect(db: GatewayDb, entity: string, options: { events?: boole
   const [ns, id] = parseEntity(entity);
   const lookups: Array<() => EntityInfo | undefined> = [
     () => {
-      const key = `s/${ns}/${id}`;
+      const key = stateKey(ns, id);
       const bytes = db.kv.get(key);
       return bytes === undefined ? undefined : describeState(entity, ns, id, key, bytes);
     },
     () => {
-      const key = `d/${ns}/${id}`;
+      const key = envelopeKey(ns, id);
       const bytes = db.kv.get(key);
       return bytes === undefined ? undefined : describeEnvelope(entity, ns, id, key, bytes);
     },
@@ -439,7 +432,7 @@ export interface ExportRow {
 
 /** What export will read: [kind, namespace, id] of every entity (of one namespace), states first. */
 export function exportPlan(db: GatewayDb, namespace?: string): Array<["state" | "envelope", string, string]> {
-  if (namespace !== undefined && !NAMESPACE.test(namespace)) throw invalidArgument(`${JSON.stringify(namespace)} is not a namespace: 1 to 64 characters of A-Z a-z 0-9 _ . -`);
+  if (namespace !== undefined) checkNamespace(namespace);
   const states = namespace === undefined ? db.states.all() : db.states.list(namespace).map((id) => [namespace, id] as [string, string]);
   return [
     ...states.map(([ns, id]) => ["state", ns, id] as ["state", string, string]),
@@ -453,7 +446,7 @@ export function exportPlan(db: GatewayDb, namespace?: string): Array<["state" | 
  */
 export function* exportRows(db: GatewayDb, plan: ReturnType<typeof exportPlan>, onDamaged?: (entity: string, e: LichenError) => void): Generator<ExportRow> {
   for (const [kind, ns, id] of plan) {
-    const key = kind === "state" ? `s/${ns}/${id}` : `d/${ns}/${id}`;
+    const key = kind === "state" ? stateKey(ns, id) : envelopeKey(ns, id);
     const bytes = db.kv.get(key);
     if (bytes === undefined) continue; // deleted meanwhile
     let row: ExportRow;
