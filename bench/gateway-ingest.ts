@@ -18,7 +18,8 @@ import { pathToFileURL } from "node:url";
 import { Hlc, LWWMap } from "../src/core/index.js";
 import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../src/store/kv.js";
 import { toJsonText } from "../src/store/sqlite.js";
-import { type Scheduler, SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
+import { SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
+import { LoopTime } from "../sim/network/loop-time.js";
 import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
 import { HistoryRecorder, openHistoryConnection } from "../targets/rpi/gateway-history.js";
 import { gatewayWritePath, GATEWAY_GROUP_COMMIT } from "../targets/rpi/gateway-ingest.js";
@@ -26,30 +27,6 @@ import { type Check, num, type Table, type Target } from "./report.js";
 
 const GATEWAY = "gw";
 const READING_KEYS = ["temp", "hum", "battery", "rssi"];
-
-/** Time moved by hand; 0 ms timers run when `turn()` is called (the event loop's turn), the others never. */
-class LoopTime implements Scheduler {
-  t = Date.UTC(2025, 0, 1);
-  private due: Array<() => void> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimer(ms: number, fn: () => void): () => void {
-    if (ms > 0) return () => {};
-    let live = true;
-    this.due.push(() => live && fn());
-    return () => {
-      live = false;
-    };
-  }
-  turn(): boolean {
-    if (this.due.length === 0) return false;
-    const due = this.due;
-    this.due = [];
-    for (const fn of due) fn();
-    return true;
-  }
-}
 
 /** A gateway on a fresh database file, with its write path as the daemon wires it. */
 interface Rig {

@@ -8,36 +8,17 @@ import { Hlc, LWWMap, VersionVector } from "../../src/index.js";
 import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../../src/store/kv.js";
 import { StateStore } from "../../src/store/state-store.js";
 import { decodeFrame, versionHash } from "../../src/transport/frames.js";
-import { type Scheduler, SyncEngine } from "../../src/transport/sync-engine.js";
+import { SyncEngine } from "../../src/transport/sync-engine.js";
+import { LoopTime } from "../../sim/network/loop-time.js";
 import { loadCrdt } from "../../src/core/registry.js";
 
 const BASE = Date.UTC(2025, 0, 1);
-
-/** 0 ms timers run on `turn()` (the event loop's turn); longer ones never. */
-class Loop implements Scheduler {
-  t = BASE;
-  private due: Array<() => void> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimer(ms: number, fn: () => void): () => void {
-    if (ms > 0) return () => {};
-    let live = true;
-    this.due.push(() => live && fn());
-    return () => void (live = false);
-  }
-  turn(): void {
-    const due = this.due;
-    this.due = [];
-    for (const fn of due) fn();
-  }
-}
 
 /** Everything that happens, in order: batches written and frames sent. */
 type Event = { what: "batch"; puts: string[]; views: EntityView[]; stored: Map<string, VersionVector> } | { what: "send"; from: string; to: string; kind: number; doc?: string; version?: VersionVector };
 
 interface Rig {
-  loop: Loop;
+  loop: LoopTime;
   events: Event[];
   /** The gateway's storage, under the recording wrapper. */
   disk: MemoryKv;
@@ -71,7 +52,7 @@ function record(events: Event[], from: string, to: string, bytes: Uint8Array): v
 }
 
 function rig(nodeCount: number, groupCommit: number): Rig {
-  const loop = new Loop();
+  const loop = new LoopTime(BASE);
   const events: Event[] = [];
   const disk = new MemoryKv();
   const toGateway: Array<[string, Uint8Array]> = [];
