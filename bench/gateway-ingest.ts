@@ -18,6 +18,7 @@ import { pathToFileURL } from "node:url";
 import { Hlc, LWWMap } from "../src/core/index.js";
 import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../src/store/kv.js";
 import { toJsonText } from "../src/store/sqlite.js";
+import { decodeFrame, FrameKind } from "../src/transport/frames.js";
 import { SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
 import { LoopTime } from "../sim/network/loop-time.js";
 import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
@@ -181,7 +182,8 @@ export function ingestRun(label: string, nodesCount: number, rounds: number, gro
       ms += performance.now() - t0;
       const c = process.cpuUsage(c0);
       cpuMs += (c.user + c.system) / 1000;
-      for (const [, f] of r.out) if (f[2] === 4) acks++;
+      // a session acknowledges a delta with APPLIED (its version's hash)
+      for (const [to, f] of r.out) if (decodeFrame(f, 1 << 20, { ids: [r.gateway.replica, to], maxExpandedBytes: 1 << 20 }).kind === FrameKind.Applied) acks++;
       settle(r, nodes, toGateway);
     }
     let problem: string | undefined = r.logs.length > 0 ? `log: ${r.logs[0]!.event} ${r.logs[0]!.message}` : undefined;
