@@ -220,6 +220,8 @@ export class SyncEngine {
    */
   private awaiting: Map<string, number> | undefined;
   private readonly onApplied: SyncOptions["onApplied"];
+  /** Whether anyone reads a received delta's changed keys (a store keeping views, or onApplied): a node on flash does not. */
+  private readonly tracksChangedKeys: boolean;
   private readonly onCommitted: (() => void) | undefined;
   private readonly logApplied: SyncOptions["logApplied"];
   /** The group of received deltas not yet stored (see groupCommit). */
@@ -283,6 +285,7 @@ export class SyncEngine {
     if (this.opts.maxFrameBytes < MIN_FRAME_BYTES) throw invalidArgument(`maxFrameBytes must be at least ${MIN_FRAME_BYTES}`);
     this.log = options.log ?? (() => {});
     this.onApplied = options.onApplied;
+    this.tracksChangedKeys = options.kv.keepsViews === true || options.onApplied !== undefined;
     this.onCommitted = options.onCommitted;
     this.logApplied = options.logApplied;
     this.clock = options.clock ?? openClock(options.kv);
@@ -934,7 +937,7 @@ export class SyncEngine {
       // a node's timestamps move our clock at most clockLeadMs ahead: later ones wait (refused, resent) until our wall clock nears them
       if (checked) this.clock.check(d.maxTs, this.opts.clockLeadMs);
       const crdt = doc.crdt;
-      keys = this.docs.has(key) ? crdt.changedKeys(d) : undefined;
+      keys = this.tracksChangedKeys && this.docs.has(key) ? crdt.changedKeys(d) : undefined;
       if (keys?.some((k) => crdt.valueAt(k) === undefined)) keys = undefined;
       doc.crdt.applyChecked(d);
     } catch (e) {
