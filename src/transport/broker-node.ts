@@ -16,7 +16,7 @@
 //   and the kernel, not as parsed packets in the heap. And no network client is read while the
 //   in-process connections (the gateway's) hold more than a bound (inProcessBacklogBytes): a
 //   gateway slower than its nodes slows them down instead of piling up its answers; and at most
-//   64 KiB of packets parsed from all network clients together (parsedBytes).
+//   16 KiB of packets parsed from all network clients together (parsedBytes).
 // - aedes 1.2 / mqemitter 7.1 overflow the stack under a flood (see startEmbeddedBroker): the
 //   emitter's queue is turned off.
 import { createServer as createTcpServer, type Server, type Socket } from "node:net";
@@ -105,16 +105,16 @@ export interface BrokerLimits {
   readonly readBatchBytes?: number;
   /**
    * Bytes queued on the in-process connections (connectInProcess: the gateway's), both ways, over
-   * which no network client is read (default 65,536). The gateway answers every frame it takes,
+   * which no network client is read (default 32,768). The gateway answers every frame it takes,
    * and the broker reads those answers a batch at a time like any client's: without this bound,
    * a flood from many clients is read faster than the gateway's answers are, and they pile up
-   * in its connection (a flood of 200,000 frames: 150,000 writes queued, 150 MB). With it, the
+   * in its connection (a heap snapshot during a flood of 200,000 frames: 150,000 writes). With it, the
    * flood waits in the kernel until the gateway's queue is down again.
    */
   readonly inProcessBacklogBytes?: number;
   /**
    * Bytes of packets read from network clients and not yet handled, all clients together
-   * (default 65,536): past it, no client is read until some are handled. Each client's batch
+   * (default 16,384): past it, no client is read until some are handled. Each client's batch
    * (readBatchBytes) bounds what one client holds; this bounds them all, so that a flood from
    * hundreds of clients is a few dozen KiB of parsed packets at a time, not hundreds of batches
    * that live long enough to fill the heap's old generation. A client waiting for its publish
@@ -160,10 +160,10 @@ export interface EmbeddedBroker {
 }
 
 /** The default of inProcessBacklogBytes: a few dozen frames and their answers. */
-export const DEFAULT_IN_PROCESS_BACKLOG_BYTES = 65_536;
+export const DEFAULT_IN_PROCESS_BACKLOG_BYTES = 32_768;
 
-/** The default of parsedBytes: 16 clients' batches. */
-export const DEFAULT_PARSED_BYTES = 65_536;
+/** The default of parsedBytes: 4 clients' batches. */
+export const DEFAULT_PARSED_BYTES = 16_384;
 
 /** A client that reads nothing for this long while the broker writes to it is dropped: it would hold every publish to it (aedes waits for its socket to drain). */
 const DRAIN_TIMEOUT_MS = 10_000;
