@@ -129,6 +129,9 @@ function bodyLength(bytes: ArrayLike<number>, from: number, to = bytes.length): 
   return length;
 }
 
+/** How often a closed gate with streams held behind it is judged again, at most. */
+const GATE_RETRY_MS = 5;
+
 /**
  * A gate over the intake of many streams (a broker's clients), shared by them: at most
  * `maxParsedBytes` of packets read from them all and not yet handled (each stream's last piece
@@ -144,6 +147,7 @@ export class IntakeGate {
   /** The held streams, each with how to tell its reader to read again (Map: in the order held). */
   private readonly held = new Map<Duplex, () => void>();
   private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
   private parsed = 0;
 
   constructor(
@@ -192,7 +196,9 @@ export class IntakeGate {
   /**
    * Called whenever the gate may have opened: soon (never inside the caller, which may be a read
    * in progress) wakes held streams in order while it stays open. A woken reader reads at once,
-   * so the gate is judged again after each.
+   * so the gate is judged again after each. While streams are held behind a closed gate, it is
+   * judged again every few milliseconds too: not every way a backlog shrinks has an event (a
+   * stream's buffer read below its high-water mark emits no 'drain').
    */
   check(): void {
     if (this.scheduled || this.held.size === 0) return;
@@ -200,7 +206,13 @@ export class IntakeGate {
     setImmediate(() => {
       this.scheduled = false;
       for (const [stream, wake] of [...this.held]) {
-        if (!this.open) return;
+        if (!this.open) {
+          this.retry ??= setTimeout(() => {
+            this.retry = undefined;
+            this.check();
+          }, GATE_RETRY_MS).unref();
+          return;
+        }
         this.held.delete(stream);
         if (!stream.destroyed) wake();
       }
