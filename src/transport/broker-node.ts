@@ -108,8 +108,8 @@ export interface BrokerLimits {
    * which no network client is read (default 32,768). The gateway answers every frame it takes,
    * and the broker reads those answers a batch at a time like any client's: without this bound,
    * a flood from many clients is read faster than the gateway's answers are, and they pile up
-   * in its connection (a heap snapshot during a flood of 200,000 frames: 150,000 writes). With it, the
-   * flood waits in the kernel until the gateway's queue is down again.
+   * in its connection (a heap snapshot during a flood of 200,000 frames: 150,000 writes). With
+   * it, the flood waits in the kernel until the gateway's queue is down again.
    */
   readonly inProcessBacklogBytes?: number;
   /**
@@ -151,7 +151,7 @@ export interface EmbeddedBroker {
   readonly aedes: Aedes;
   /** Bytes queued now on the in-process connections, both ways (see inProcessBacklogBytes). */
   inProcessBacklog(): number;
-  /** Network clients whose intake waits for that backlog to come down. */
+  /** The gate of the network clients' intake (parsedBytes and inProcessBacklogBytes): what is parsed now, who waits. */
   readonly gate: IntakeGate;
   /** A connection to the broker inside this process: not on the network, trusted with a reserved id, no limits. */
   connectInProcess(): Duplex;
@@ -295,7 +295,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
       const [mine, theirs] = duplexPair();
       inProcess.add(mine);
       links.add(mine);
-      // every way the backlog shrinks: the broker read some of it, or either end's writes drained
+      // the backlog shrank: the broker read some of it, or either end's writes drained (the gate
+      // also polls while it holds streams: not every way it shrinks has an event)
       const check = (): void => gate.check();
       mine.on("drain", check);
       theirs.on("drain", check);
