@@ -17,10 +17,13 @@
 //   a file in tmpfs is not the process's memory)
 //
 // A wave is digested when the kernel holds no byte of it on either side of the connections (ss)
-// and the gateway answers a new client. Linux only (/proc, ss). Everything stays on 127.0.0.1;
-// every attack is bounded in bytes and time.
+// and the gateway answers a new client. The peak of each attack is its own: the kernel's record
+// of the peak (VmHWM) is reset before each (/proc/PID/clear_refs). The last lines say how far
+// apart the peaks are: memory is flat when the largest is at most 15% above the smallest,
+// whatever the number of frames. Linux only (/proc, ss). Everything stays on 127.0.0.1; every
+// attack is bounded in bytes and time.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,7 +59,20 @@ function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
   return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
-/** VmRSS and VmHWM (the peak since start) of a process, in MB. */
+/** The band within which memory counts as flat: the largest peak at most this much above the smallest. */
+const FLAT = 0.15;
+
+/** Resets the kernel's record of a process's peak RSS (VmHWM) to its RSS now; false where that is not allowed. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** VmRSS and VmHWM (the peak since start, or since resetPeak) of a process, in MB. */
 function memory(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
@@ -145,13 +161,21 @@ async function main(): Promise<void> {
     }
     await sleep(1000);
     const rows: string[][] = [];
+    const peaks: Array<{ what: string; peak: number }> = [];
+    let ownPeaks = true;
+    /** Before an attack: its RSS before, and the peak record reset so that the attack's peak is its own. */
+    const start = (): { rss: number; peak: number } => {
+      ownPeaks = resetPeak(gw.pid!) && ownPeaks;
+      return memory(gw.pid!);
+    };
     const row = (what: string, before: { rss: number; peak: number }, extra = ""): void => {
       const after = memory(gw.pid!);
+      peaks.push({ what, peak: after.peak });
       rows.push([what, `${before.rss}`, `${after.peak}`, `${after.rss}`, gw.exitCode === null ? "up" : `exited ${gw.exitCode}`, extra]);
     };
 
     progress(`gateway up (pid ${gw.pid}, broker port ${port}); ${IDS} ids, waves of ${WAVES.join(", ")} frames in all`);
-    let before = memory(gw.pid!);
+    let before = start();
     if (!values["skip-flood"]) {
       // 1. the flood of valid frames, in waves; each wave on new connections of the same ids (an
       // idle client is dropped by its keepalive between waves)
@@ -173,28 +197,28 @@ async function main(): Promise<void> {
         row(`${total.toLocaleString("en-US")} frames in all (${IDS} ids × ${total / IDS})`, before, `wave of ${(total - sent).toLocaleString("en-US")} digested in ${seconds} s${dropped > 0 ? `; ${dropped} senders closed by the broker` : ""}`);
         for (const s of sockets) s.destroy();
         await sleep(2000);
-        before = memory(gw.pid!);
+        before = start();
         sent = total;
       }
     }
 
     progress("one 200 MB publish");
     // 2. one 200 MB publish
-    before = memory(gw.pid!);
+    before = start();
     const sent = await bigPublish(port, "big1");
     await sleep(1000);
     row("one 200 MB publish", before, `${Math.round(sent / 1024)} KiB of its body sent (all of it, or until the gateway closed the connection)`);
 
     progress("four at once");
     // 3. four at once
-    before = memory(gw.pid!);
+    before = start();
     const sents = await Promise.all([2, 3, 4, 5].map((k) => bigPublish(port, `big${k}`)));
     await sleep(1000);
     row("four 200 MB publishes at once", before, `${sents.map((x) => Math.round(x / 1024)).join(", ")} KiB sent`);
 
     progress("10 ids × 5,000 empty PART frames");
     // 4. empty PART frames, each opening a new partial frame
-    before = memory(gw.pid!);
+    before = start();
     const parters = await Promise.all(Array.from({ length: 10 }, (_, k) => rawClient(port, `p${k}`)));
     const began = Date.now();
     for (const [k, s] of parters.entries()) {
@@ -205,10 +229,20 @@ async function main(): Promise<void> {
     row("10 ids × 5,000 empty PART frames", before, `digested in ${partSeconds} s`);
     for (const s of parters) s.destroy();
 
-    console.log(`lichen gateway${values.unbounded ? " --max-packet-bytes 268435455 --publish-rate 0" : " (defaults: --max-packet-bytes 65536, --publish-rate 100)"}, RSS in MB (VmRSS; peak: VmHWM since start)`);
-    const head = ["attack", "RSS before", "peak so far", "RSS after", "gateway", "note"];
+    console.log(`lichen gateway${values.unbounded ? " --max-packet-bytes 268435455 --publish-rate 0" : " (defaults: --max-packet-bytes 65536, --publish-rate 100)"}, RSS in MB (VmRSS; peak: VmHWM ${ownPeaks ? "during the attack" : "since start: the peak record could not be reset"})`);
+    const head = ["attack", "RSS before", ownPeaks ? "peak" : "peak so far", "RSS after", "gateway", "note"];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
+    if (ownPeaks && peaks.length > 1) {
+      const spread = (ps: Array<{ peak: number }>): number => Math.max(...ps.map((p) => p.peak)) / Math.min(...ps.map((p) => p.peak)) - 1;
+      const pct = (x: number): string => `${Math.round(x * 100)}%`;
+      const all = spread(peaks);
+      console.log(`peaks ${peaks.map((p) => p.peak).join(", ")} MB: the largest ${pct(all)} above the smallest; flat (within ${pct(FLAT)}): ${all <= FLAT ? "met" : "not met"}`);
+      if (!values["skip-flood"] && peaks.length > 2) {
+        const warm = spread(peaks.slice(1));
+        console.log(`after the first wave (the process warming up): the largest ${pct(warm)} above the smallest; flat: ${warm <= FLAT ? "met" : "not met"}`);
+      }
+    }
   } finally {
     gw.kill("SIGTERM");
     await Promise.race([exited, sleep(5000)]);

@@ -54,6 +54,23 @@ test.after(async () => {
 const post = (path: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: any }> =>
   fetch(new URL(path, gw!.httpUrl), { method: "POST", body, headers, signal: AbortSignal.timeout(PATIENCE_MS) }).then(async (r) => ({ status: r.status, body: await r.json() }));
 
+test("on its embedded broker the gateway publishes at QoS 0 (in process, QoS 1 only kept copies waiting for PUBACKs; docs/mqtt.md)", async () => {
+  assert.ok(gw!.broker !== undefined, "the embedded broker");
+  assert.is(gw!.sync.peer.qos, 0);
+  const seen = new Set<number>();
+  const watch = (packet: { qos: number; topic: string }, client: { id: string } | null): void => {
+    if (client?.id === GW && packet.topic.startsWith("lichen/")) seen.add(packet.qos);
+  };
+  gw!.broker!.aedes.on("publish", watch);
+  try {
+    // its heartbeat (every 500 ms here) and its frames to the nodes
+    await waitFor("a publish of the gateway", () => seen.size > 0, PATIENCE_MS);
+    assert.equal([...seen], [0]);
+  } finally {
+    gw!.broker!.aedes.off("publish", watch);
+  }
+});
+
 test("lichen set / get: through the gateway's HTTP API; the nodes apply the change and the API says when", async () => {
   const url = gw!.httpUrl;
   const set = await lichen(["set", "fleet/config", "interval=43200000", "threshold.temperature=31.5", "mode=eco", "--url", url, "--wait", String(PATIENCE_MS / 1000), "--json"]);

@@ -98,7 +98,7 @@ interface Rig {
   broker: FakeBroker;
   logs: SyncLogEntry[];
   events: Array<[string, string, boolean]>;
-  add(id: string, role: PeerRole, extra?: { gateways?: string[]; heartbeatMs?: number }): { peer: MqttPeer; client: FakeClient };
+  add(id: string, role: PeerRole, extra?: { gateways?: string[]; heartbeatMs?: number; forgetAfterMs?: number }): { peer: MqttPeer; client: FakeClient };
 }
 
 function rig(fleet = "f1"): Rig {
@@ -122,6 +122,7 @@ function rig(fleet = "f1"): Rig {
         client,
         heartbeatMs: extra.heartbeatMs ?? 1000,
         gateways: extra.gateways,
+        forgetAfterMs: extra.forgetAfterMs,
         antiEntropyMs: 5000,
         resendMs: 300,
         log: (e) => logs.push(e),
@@ -300,6 +301,50 @@ test("peer: with a gateways list, a node's claim to be a gateway earns it nothin
   void rogue;
 });
 
+test("peer: a gateway forgets a node offline for forgetAfterMs (what it stored stays), and syncs with it again when it is back", () => {
+  const known = (p: MqttPeer): string[] => p.peers().map((s) => s.id);
+  for (const forgetAfterMs of [5000, 0]) {
+    const r = rig();
+    const gw = r.add("gw", "gateway", { forgetAfterMs });
+    const n1 = r.add("n1", "node");
+    r.add("n2", "node");
+    r.time.runUntil(100);
+    const m = n1.peer.engine.open("readings", "n1", LWWMap);
+    m.set("t", 1);
+    n1.peer.engine.changed("readings", "n1");
+    r.time.runUntil(400);
+    assert.equal((gw.peer.engine.get("readings/n1") as LWWMap | undefined)?.value(), { t: 1 });
+    assert.is(gw.peer.engine.peerCount, 2);
+    n1.client.drop();
+    r.time.runUntil(4000);
+    assert.equal(known(gw.peer), ["n1", "n2"], "offline for less than forgetAfterMs: still known");
+    assert.equal(online(gw.peer), ["n2"]);
+    r.time.runUntil(7000);
+    if (forgetAfterMs === 0) {
+      assert.equal(known(gw.peer), ["n1", "n2"], "forgetAfterMs 0: never forgotten");
+      assert.is(gw.peer.engine.peerCount, 2);
+      continue;
+    }
+    assert.equal(known(gw.peer), ["n2"], "offline for over forgetAfterMs: forgotten");
+    assert.is(gw.peer.engine.peerCount, 1, "and its state in the engine; the node online is kept");
+    assert.equal((gw.peer.engine.get("readings/n1") as LWWMap | undefined)?.value(), { t: 1 }, "what it stored is kept");
+    assert.not.ok(gw.peer.engine.forget("n2"), "a peer online is not forgotten");
+    // a change of a document the forgotten node wanted reaches nobody, and breaks nothing
+    (gw.peer.engine.get("readings/n1") as LWWMap).set("by", 7);
+    gw.peer.engine.changed("readings", "n1");
+    r.time.runUntil(7100);
+    // back, with a write made while away: a new peer to the gateway, synced by the digest exchange
+    m.set("t", 2);
+    n1.peer.engine.changed("readings", "n1");
+    n1.client.connect();
+    r.time.runUntil(9000);
+    assert.equal(online(gw.peer), ["n1", "n2"]);
+    assert.equal((gw.peer.engine.get("readings/n1") as LWWMap | undefined)?.value(), { by: 7, t: 2 });
+    assert.equal(m.value(), { by: 7, t: 2 }, "the node gets what changed while it was forgotten");
+    assert.ok(n1.peer.engine.inSync("gw"));
+  }
+});
+
 test("peer: options are checked", () => {
   const time = new VirtualTime();
   const broker = new FakeBroker(time);
@@ -308,6 +353,7 @@ test("peer: options are checked", () => {
   assert.throws(() => new MqttPeer({ ...base, replica: "n+1" }), /replica/);
   assert.throws(() => new MqttPeer({ ...base, qos: 2 as 0 }), /qos/);
   assert.throws(() => new MqttPeer({ ...base, heartbeatMs: 0 }), /heartbeat/);
+  assert.throws(() => new MqttPeer({ ...base, forgetAfterMs: -1 }), /forgetAfterMs/);
   assert.throws(() => new MqttPeer({ ...base, gateways: ["g#"] }), /gateway/);
 });
 

@@ -65,7 +65,7 @@ test("limitIntake: read() returns whole packets up to the batch, the rest on the
   const s = new PassThrough();
   let readable = 0;
   s.on("readable", () => readable++);
-  limitIntake(s, 65_536, 1000);
+  limitIntake(s, 65_536, { batchBytes: 1000 });
   const { bytes, ends } = stream(Array.from({ length: 100 }, (_, i) => (i === 50 ? 5000 : 60)));
   s.write(bytes);
   await new Promise((r) => setImmediate(r));

@@ -43,6 +43,12 @@ export interface MqttPeerOptions extends Omit<SyncOptions, "send"> {
   readonly gateways?: readonly string[];
   /** Called when a peer that this replica syncs with comes online or goes offline. */
   readonly onPresence?: (peer: string, status: PeerStatus) => void;
+  /**
+   * A node offline this long is forgotten (its entry here and its state in the engine: see
+   * SyncEngine.forget), checked every heartbeat period; default 10 minutes, 0: never. Without it,
+   * every client id that ever sent a frame or a presence would be kept for ever.
+   */
+  readonly forgetAfterMs?: number;
 }
 
 export interface PeerStatus {
@@ -72,6 +78,9 @@ interface Entry {
 
 export const DEFAULT_HEARTBEAT_MS = 30_000;
 
+/** The default of forgetAfterMs: 10 minutes offline. */
+export const DEFAULT_FORGET_AFTER_MS = 600_000;
+
 /** A peer is offline after this many of its heartbeat periods without a word. */
 export const MISSED_HEARTBEATS = 3;
 
@@ -100,6 +109,7 @@ export class MqttPeer {
   private readonly gateways: readonly string[] | undefined;
   private readonly entries = new Map<string, Entry>();
   private readonly onPresence: ((peer: string, status: PeerStatus) => void) | undefined;
+  private readonly forgetAfterMs: number;
   private readonly now: () => number;
   private readonly setTimer: (ms: number, fn: () => void) => () => void;
   private connected = false;
@@ -122,6 +132,9 @@ export class MqttPeer {
     }
     this.gateways = options.gateways === undefined ? undefined : options.gateways.slice();
     this.onPresence = options.onPresence;
+    const forget = options.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS;
+    if (!(Number.isSafeInteger(forget) && forget >= 0)) throw invalidArgument("forgetAfterMs is an integer of 0 ms or more");
+    this.forgetAfterMs = forget;
     const scheduler = options.scheduler;
     this.now = () => scheduler.now();
     this.setTimer = (ms, fn) => scheduler.setTimer(ms, fn);
@@ -296,7 +309,7 @@ export class MqttPeer {
     this.client.publish(presenceTopic(this.fleet, this.replica), payload, { qos: this.qos, retain: true });
   }
 
-  /** Every heartbeat period: republish our presence, and take peers silent for 3 of theirs offline. */
+  /** Every heartbeat period: republish our presence, take peers silent for 3 of theirs offline, and forget nodes long offline. */
   private scheduleTick(): void {
     this.cancelTick = this.setTimer(this.heartbeatMs, () => {
       if (this.closed) return;
@@ -305,8 +318,20 @@ export class MqttPeer {
         const now = this.now();
         for (const [id, e] of this.entries) if (e.online && now - e.lastHeard > MISSED_HEARTBEATS * e.heartbeatMs) this.setOffline(id, e);
       }
+      this.forgetGone();
       this.scheduleTick();
     });
+  }
+
+  /** Drops the nodes offline for forgetAfterMs, here and in the engine. */
+  private forgetGone(): void {
+    if (this.forgetAfterMs === 0) return;
+    const now = this.now();
+    for (const [id, e] of this.entries) {
+      if (e.online || e.role !== "node" || now - e.lastHeard <= this.forgetAfterMs) continue;
+      this.entries.delete(id);
+      this.engine.forget(id);
+    }
   }
 
   private sendFrame(peer: string, frame: Uint8Array): void {

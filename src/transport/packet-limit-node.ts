@@ -129,6 +129,116 @@ function bodyLength(bytes: ArrayLike<number>, from: number, to = bytes.length): 
   return length;
 }
 
+/** How often a closed gate with streams held behind it is judged again, at most. */
+const GATE_RETRY_MS = 5;
+
+/**
+ * A gate over the intake of many streams (a broker's clients), shared by them: at most
+ * `maxParsedBytes` of packets read from them all and not yet handled (each stream's last piece
+ * counts until its reader reads again: aedes does once every packet of it is handled), and
+ * nothing read while `backlogged()` says so (the embedded broker: the gateway's connection holds
+ * too much). A read refused by the gate gets nothing, and the stream is held; it is told to read
+ * again, in the order held, as soon as the gate opens. What waits meanwhile stays as bytes in the
+ * socket's buffer and past it in the kernel's, where TCP slows the sender down. So what a flood
+ * holds in memory is bounded in all, whatever the number of senders or frames: parsed packets
+ * die young instead of piling up long enough to fill the heap's old generation.
+ */
+export class IntakeGate {
+  /** The held streams, each with how to tell its reader to read again (Map: in the order held). */
+  private readonly held = new Map<Duplex, () => void>();
+  private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
+  private parsed = 0;
+
+  constructor(
+    readonly maxParsedBytes: number,
+    private readonly backlogged: () => boolean = () => false,
+  ) {
+    if (!Number.isSafeInteger(maxParsedBytes) || maxParsedBytes < 1) throw new RangeError("the gate lets at least 1 byte through");
+  }
+
+  /** Whether a gated stream may be read now. */
+  get open(): boolean {
+    return this.parsed < this.maxParsedBytes && !this.backlogged();
+  }
+
+  /** Bytes read through the gate whose packets are not all handled yet. */
+  get parsedBytes(): number {
+    return this.parsed;
+  }
+
+  /** Streams waiting for the gate to open. */
+  get holding(): number {
+    return this.held.size;
+  }
+
+  /** `n` bytes were read through the gate. */
+  take(n: number): void {
+    this.parsed += n;
+  }
+
+  /** `n` bytes read through the gate are handled. */
+  give(n: number): void {
+    this.parsed -= n;
+    this.check();
+  }
+
+  /** A read of `stream` was refused: `wake` is called once the gate is open again. */
+  hold(stream: Duplex, wake: () => void): void {
+    this.held.set(stream, wake);
+  }
+
+  /** `stream` is gone: it is not woken. */
+  forget(stream: Duplex): void {
+    this.held.delete(stream);
+  }
+
+  /**
+   * Called whenever the gate may have opened: soon (never inside the caller, which may be a read
+   * in progress) wakes held streams in order while it stays open. A woken reader reads at once,
+   * so the gate is judged again after each. While streams are held behind a closed gate, it is
+   * judged again every few milliseconds too: not every way a backlog shrinks has an event (a
+   * stream's buffer read below its high-water mark emits no 'drain').
+   */
+  check(): void {
+    if (this.scheduled || this.held.size === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      for (const [stream, wake] of [...this.held]) {
+        if (!this.open) {
+          this.retry ??= setTimeout(() => {
+            this.retry = undefined;
+            this.check();
+          }, GATE_RETRY_MS).unref();
+          return;
+        }
+        this.held.delete(stream);
+        if (!stream.destroyed) wake();
+      }
+    });
+  }
+}
+
+export interface IntakeOptions {
+  /** Bytes of whole packets per read, about (default DEFAULT_READ_BATCH_BYTES; one packet at least, however large). */
+  readonly batchBytes?: number;
+  /** Called before the stream is destroyed for a packet over maxBytes. */
+  readonly onTooLarge?: (size: number) => void;
+  /** Whether the reader has handled its last batch (default: aedes's client on the stream). */
+  readonly idle?: () => boolean;
+  /** While this gate is closed, reads get nothing (see IntakeGate). */
+  readonly gate?: IntakeGate;
+  /** Called after each read that handed something on (the stream's buffer just shrank). */
+  readonly onRead?: () => void;
+}
+
+/** What limitIntake returns: its hold on the stream's last piece. */
+export interface Intake {
+  /** The last piece's packets wait for something else (a rate limit): they stop counting against the gate. */
+  park(): void;
+}
+
 /**
  * The intake of a stream read with `read()` (aedes reads its clients so): at most `maxBytes` per
  * packet, and at most about `batchBytes` of whole MQTT packets per read (one packet at least,
@@ -137,13 +247,16 @@ function bodyLength(bytes: ArrayLike<number>, from: number, to = bytes.length): 
  * of them are handled: a client's batch is what its flood holds in memory, as parsed packets on
  * their way to the subscribers. With the cap, a batch is at most `batchBytes` of packets; the
  * rest is put back (unshift) and waits as bytes in the socket's buffer, and past it in the
- * kernel's, where TCP pushes back on the sender. A packet over `maxBytes` destroys the stream
- * (after `onTooLarge`) as soon as its fixed header is read, before its body is buffered.
- * (limitPacketSize's 'data' listener would see the bytes put back twice: this checks what is
- * handed on, once.)
+ * kernel's, where TCP pushes back on the sender. With a gate, nothing is read while it is closed.
+ * A packet over `maxBytes` destroys the stream (after `onTooLarge`) as soon as its fixed header
+ * is read, before its body is buffered. (limitPacketSize's 'data' listener would see the bytes
+ * put back twice: this checks what is handed on, once.)
  */
-export function limitIntake(stream: Duplex, maxBytes: number, batchBytes = DEFAULT_READ_BATCH_BYTES, onTooLarge?: (size: number) => void, idle: () => boolean = aedesIdle(stream)): void {
+export function limitIntake(stream: Duplex, maxBytes: number, options: IntakeOptions = {}): Intake {
+  const batchBytes = options.batchBytes ?? DEFAULT_READ_BATCH_BYTES;
   if (!Number.isSafeInteger(batchBytes) || batchBytes < 1) throw new RangeError("the read batch is at least 1 byte");
+  const idle = options.idle ?? aedesIdle(stream);
+  const gate = options.gate;
   const read = stream.read.bind(stream);
   const cutter = new PacketCutter();
   const sizes = new PacketSizeTracker(maxBytes);
@@ -152,16 +265,38 @@ export function limitIntake(stream: Duplex, maxBytes: number, batchBytes = DEFAU
   // read gets nothing; once the parse is over, the reader is told to read again if it is idle.
   let parsing = false;
   let refused = false;
+  /** Bytes of the last piece counted by the gate. */
+  let counted = 0;
+  const uncount = (): void => {
+    if (counted === 0) return;
+    const n = counted;
+    counted = 0;
+    gate?.give(n);
+  };
+  if (gate !== undefined) {
+    stream.once("close", () => {
+      gate.forget(stream);
+      uncount();
+    });
+  }
+  const wake = (): void => {
+    if (!stream.destroyed && idle()) stream.emit("readable");
+  };
   const parsed = (): void => {
     parsing = false;
     if (!refused) return;
     refused = false;
-    if (!stream.destroyed && idle()) stream.emit("readable");
+    wake();
   };
   stream.read = (size?: number) => {
     if (size !== undefined && size !== null) return read(size); // read(0) and the like: Readable's own
     if (parsing) {
       refused = true;
+      return null;
+    }
+    uncount(); // aedes reads again once every packet of the last piece is handled
+    if (gate !== undefined && !gate.open) {
+      gate.hold(stream, wake);
       return null;
     }
     const all = read() as Uint8Array | null;
@@ -171,7 +306,7 @@ export function limitIntake(stream: Duplex, maxBytes: number, batchBytes = DEFAU
     const tooLarge = sizes.push(piece);
     if (tooLarge >= 0) {
       if (!stream.destroyed) {
-        onTooLarge?.(tooLarge);
+        options.onTooLarge?.(tooLarge);
         stream.destroy(new Error(`MQTT packet of ${tooLarge} bytes over the limit of ${maxBytes}`));
       }
       return null;
@@ -185,8 +320,14 @@ export function limitIntake(stream: Duplex, maxBytes: number, batchBytes = DEFAU
     }
     parsing = true;
     process.nextTick(parsed);
+    if (gate !== undefined) {
+      counted = n;
+      gate.take(n);
+    }
+    options.onRead?.();
     return piece;
   };
+  return { park: uncount };
 }
 
 /** Whether aedes's client on `stream` has handled every packet of its last batch (aedes sets stream.client; its batch counter is _parsingBatch). Without one, the stream is taken as idle. */

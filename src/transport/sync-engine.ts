@@ -501,6 +501,31 @@ export class SyncEngine {
     this.partial.dropPeer(peerId);
   }
 
+  /**
+   * Drops all that is kept about a node that is offline (what it holds, wants, its rate and
+   * quota counts), so that state kept per peer id does not grow with every id ever seen: a
+   * gateway forgets nodes long gone (MqttPeer's forgetAfterMs). If it comes back, it is a new
+   * peer: the digest exchange finds what either side lacks, as after a restart, which forgets as
+   * much. A gateway peer, or a peer online, is kept: false.
+   */
+  forget(peerId: string): boolean {
+    const peer = this.peers.get(peerId);
+    if (peer === undefined || peer.online || peer.role === "gateway") return false;
+    for (const key of peer.interest) {
+      const ids = this.interested.get(key);
+      ids?.delete(peerId);
+      if (ids !== undefined && ids.size === 0) this.interested.delete(key);
+    }
+    this.partial.dropPeer(peerId);
+    this.peers.delete(peerId);
+    return true;
+  }
+
+  /** Peers known now (online or not): what forget() keeps bounded. */
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
   /** The documents the peer wants that it is not known to hold at our version, sorted (undefined for an unknown peer). */
   pending(peerId: string): string[] | undefined {
     const peer = this.peers.get(peerId);

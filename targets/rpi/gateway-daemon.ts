@@ -375,6 +375,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       rejectUnauthorized: config.insecure ? false : undefined,
       maxPacketBytes: config.maxPacketBytes,
       stream: inProcess === undefined ? undefined : () => inProcess.connectInProcess(),
+      // QoS 0 in process: the link is memory, and with clean sessions a QoS-1 delivery lost with
+      // a connection is not redelivered either (lichen's ACKs and resends carry delivery). QoS 1
+      // kept a copy of every frame until its PUBACK, which under a flood waits behind the nodes'
+      // traffic: enough of them lived long enough to fill the heap's old generation
+      qos: inProcess === undefined ? undefined : 0,
       log: engineLog,
       // decoded, checked and applied once; stored in groups with the event log, then acknowledged
       ...gatewayWritePath({
