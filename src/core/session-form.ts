@@ -246,7 +246,7 @@ export function standaloneDelta(body: Uint8Array, tag: number, ids: SessionIds, 
  * is sent as `[unit, tag 6 (x), entries]`, where x = code × 2^20 + check:
  * - code is len in whole milliseconds × 2 + 1 when it has no logical part
  *   (writes seconds apart: 2 or 3 bytes), len × 2 otherwise, and
- * - check is 20 bits of a hash of lo.
+ * - check is 20 bits that check lo (referenceCheck).
  * The sender is the range's replica (the session says who it is) and the
  * receiver puts its own prefix of the sender back as lo. A receiver whose
  * prefix is not lo (it got more since, or lost some, or the frame is a
@@ -259,14 +259,19 @@ const RELATIVE_CONTEXT = 0xc6;
 /** Values of the check: the low bits of x. */
 const CHECK_SPAN = 0x100000;
 
-/** 20 bits of a hash of a range start (an HLC timestamp, below 2^53). */
+/**
+ * 20 bits that check a range start (an HLC timestamp, below 2^53): its low 20
+ * bits shifted by a hash of the rest. Two starts less than 2^20 units apart
+ * (about a second) within one block of 2^20 always differ; others differ
+ * but for one chance in 2^20.
+ */
 function referenceCheck(lo: number): number {
-  const high = Math.floor(lo / 0x4000000);
-  let h = Math.imul(0x811c9dc5 ^ (lo - high * 0x4000000), 0x01000193);
-  h = Math.imul(h ^ high, 0x01000193);
+  const high = Math.floor(lo / CHECK_SPAN);
+  let h = Math.imul(0x811c9dc5 ^ (high % 0x4000000), 0x01000193);
+  h = Math.imul(h ^ Math.floor(high / 0x4000000), 0x01000193);
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
   h ^= h >>> 13;
-  return h & (CHECK_SPAN - 1);
+  return (lo - high * CHECK_SPAN + (h & (CHECK_SPAN - 1))) % CHECK_SPAN;
 }
 
 function lengthCode(len: number): number {
