@@ -1,5 +1,6 @@
 import { cborDecode, cborEncode } from "./cbor.js";
 import { FORMAT_VERSION, TypeTag } from "./codec.js";
+import { fnv1aString } from "./hash.js";
 import { HLC_LOGICAL_SPAN } from "./hlc.js";
 import { LichenError, malformed } from "./errors.js";
 
@@ -267,11 +268,7 @@ const CHECK_SPAN = 0x100000;
  */
 function referenceCheck(lo: number): number {
   const high = Math.floor(lo / CHECK_SPAN);
-  let h = Math.imul(0x811c9dc5 ^ (high % 0x4000000), 0x01000193);
-  h = Math.imul(h ^ Math.floor(high / 0x4000000), 0x01000193);
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-  h ^= h >>> 13;
-  return (lo - high * CHECK_SPAN + (h & (CHECK_SPAN - 1))) % CHECK_SPAN;
+  return (lo - high * CHECK_SPAN + (fnv1aString(String(high)) % CHECK_SPAN)) % CHECK_SPAN;
 }
 
 function lengthCode(len: number): number {
