@@ -279,12 +279,12 @@ function lengthFromCode(code: number): number {
   return code % 2 === 1 ? ((code - 1) / 2) * HLC_LOGICAL_SPAN : code / 2;
 }
 
-/** A number item of standalone bytes (lichen writes integers above 2^32 as float64), or undefined if it is not one. */
+/** A number item of standalone bytes (lichen writes integers above 2^32 as float64), or undefined if it is not a safe count. */
 function numberAt(b: Uint8Array, t: Token): number | undefined {
   if (t.major === 0) return Number.isSafeInteger(t.n) ? t.n : undefined;
   if (t.major !== 7 || t.info !== 27) return undefined;
-  const x = cborDecode(b.subarray(t.body - 9, t.end));
-  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0 ? x : undefined;
+  const x = new DataView(b.buffer, b.byteOffset + t.body - 8, 8).getFloat64(0);
+  return Number.isSafeInteger(x) && x >= 0 ? x : undefined;
 }
 
 function joined(parts: readonly Uint8Array[]): Uint8Array {
@@ -299,25 +299,31 @@ function joined(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Where a relative body's pieces are: its bytes up to the entries, and where the entries start. */
+interface RelativeSplit {
+  readonly head: Uint8Array;
+  readonly rest: number;
+}
+
 /**
- * The session body of an LWWMap delta with its context relative to the
- * receiver's version (see RELATIVE_CONTEXT), or undefined when the delta is
- * not of that shape (several replicas, a base row, another type): then it goes
- * as `sessionDelta` writes it.
+ * The session head `[unit, tag 6 (x), ` of a standalone LWWMap delta of the
+ * relative shape, and where its entries start; undefined for another shape.
+ * (Kept apart from the rewrite of the entries, so that its locals are off the
+ * stack when that one runs: the device's stack is small.)
  */
-export function relativeSessionDelta(payload: Uint8Array, tag: number, ids: SessionIds): Uint8Array | undefined {
+function relativeHead(payload: Uint8Array, tag: number, ids: SessionIds): RelativeSplit | undefined {
   if (tag !== TypeTag.LWWMap || ids.length === 0) return undefined;
   const head = payloadHead(tag);
   if (payload.length <= head.length + 1 || !sameBytes(payload, 0, head) || payload[head.length] !== 0x84) return undefined;
   const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   const unitAt = head.length + 1;
   token(payload, unitAt, t);
-  if (t.major !== 0) return undefined;
+  if (t.major !== 0 || t.end >= payload.length) return undefined;
   const unitEnd = t.end;
-  const sender = idBytes(ids.slice(0, 1))[0];
-  if (unitEnd >= payload.length) return undefined;
+  // the one replica id: the sender's, as a whole text item
+  const sender = cborEncode(ids[0]);
   token(payload, unitEnd, t);
-  if ((t.major as number) !== 3 || t.end - t.body !== sender.length || !sameBytes(payload, t.body, sender)) return undefined;
+  if (t.end - unitEnd !== sender.length || !sameBytes(payload, unitEnd, sender)) return undefined;
   const at = t.end;
   if (at + 3 > payload.length || payload[at] !== 0x81 || payload[at + 1] !== 0x82) return undefined;
   token(payload, at + 2, t);
@@ -328,19 +334,35 @@ export function relativeSessionDelta(payload: Uint8Array, tag: number, ids: Sess
   if (len === undefined || len === 0 || t.end >= payload.length) return undefined;
   const x = lengthCode(len) * CHECK_SPAN + referenceCheck(lo);
   if (!Number.isSafeInteger(x)) return undefined;
-  return joined([new Uint8Array([0x83]), payload.subarray(unitAt, unitEnd), new Uint8Array([RELATIVE_CONTEXT]), cborEncode(x), compactIds(payload, ids, t.end)]);
+  return { head: joined([new Uint8Array([0x83]), payload.subarray(unitAt, unitEnd), new Uint8Array([RELATIVE_CONTEXT]), cborEncode(x)]), rest: t.end };
 }
 
 /**
- * The standalone delta a session body stands for, where the body may have its
- * context relative to `reference`, the receiver's prefix of the sender (ids[0])
- * in the document. Throws STALE_REFERENCE if the body was made for another one.
+ * The session body of an LWWMap delta with its context relative to the
+ * receiver's version (see RELATIVE_CONTEXT), or undefined when the delta is
+ * not of that shape (several replicas, a base row, another type): then it goes
+ * as `sessionDelta` writes it.
  */
-export function standaloneRelativeDelta(body: Uint8Array, tag: number, ids: SessionIds, maxBytes: number, reference: number): Uint8Array {
-  if (tag !== TypeTag.LWWMap || body.length < 3 || body[0] !== 0x83) return standaloneDelta(body, tag, ids, maxBytes);
+export function relativeSessionDelta(payload: Uint8Array, tag: number, ids: SessionIds): Uint8Array | undefined {
+  const split = relativeHead(payload, tag, ids);
+  return split === undefined ? undefined : joined([split.head, compactIds(payload, ids, split.rest)]);
+}
+
+/** True if a session body is relative (written by relativeSessionDelta): an LWWMap body of three items. */
+export function isRelativeBody(body: Uint8Array, tag: number): boolean {
+  return tag === TypeTag.LWWMap && body[0] === 0x83;
+}
+
+/**
+ * The standalone bytes a relative body stands for up to its entries, and
+ * where they start; undefined if the body is not relative. Throws
+ * STALE_REFERENCE if it was made for another reference.
+ */
+function standaloneHead(body: Uint8Array, tag: number, ids: SessionIds, reference: number): RelativeSplit | undefined {
+  if (tag !== TypeTag.LWWMap || body.length < 3 || body[0] !== 0x83) return undefined;
   const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   token(body, 1, t);
-  if (t.major !== 0 || t.end >= body.length || body[t.end] !== RELATIVE_CONTEXT) return standaloneDelta(body, tag, ids, maxBytes);
+  if (t.major !== 0 || t.end >= body.length || body[t.end] !== RELATIVE_CONTEXT) return undefined;
   const unitEnd = t.end;
   if (unitEnd + 1 >= body.length) throw malformed("session form: relative context truncated");
   token(body, unitEnd + 1, t);
@@ -354,6 +376,18 @@ export function standaloneRelativeDelta(body: Uint8Array, tag: number, ids: Sess
     throw new LichenError("STALE_REFERENCE", "session form: a delta relative to a version of the sender this replica does not hold");
   }
   if (!Number.isSafeInteger(reference + len)) throw malformed("session form: relative context beyond the safe integers");
-  const prefix = joined([payloadHead(tag), new Uint8Array([0x84]), body.subarray(1, unitEnd), cborEncode(ids[0]), new Uint8Array([0x81, 0x82]), cborEncode(reference), cborEncode(len)]);
-  return expandIds(body.subarray(t.end), ids, maxBytes, prefix);
+  const head = joined([payloadHead(tag), new Uint8Array([0x84]), body.subarray(1, unitEnd), cborEncode(ids[0]), new Uint8Array([0x81, 0x82]), cborEncode(reference), cborEncode(len)]);
+  return { head, rest: t.end };
+}
+
+/**
+ * The standalone delta a session body stands for, where the body may have its
+ * context relative to `reference`, the receiver's prefix of the sender (ids[0])
+ * in the document (-1: none known). Throws STALE_REFERENCE if the body was made
+ * for another one.
+ */
+export function standaloneRelativeDelta(body: Uint8Array, tag: number, ids: SessionIds, maxBytes: number, reference: number): Uint8Array {
+  const split = standaloneHead(body, tag, ids, reference);
+  if (split === undefined) return standaloneDelta(body, tag, ids, maxBytes);
+  return expandIds(body.subarray(split.rest), ids, maxBytes, split.head);
 }

@@ -4,7 +4,7 @@ import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
 import { readDocKey } from "../core/names.js";
 import { readReplicaId } from "../core/replica.js";
-import { compactIds, expandIds, relativeSessionDelta, sessionDelta, standaloneDelta, standaloneRelativeDelta, type SessionIds } from "../core/session-form.js";
+import { compactIds, expandIds, isRelativeBody, relativeSessionDelta, sessionDelta, standaloneDelta, standaloneRelativeDelta, type SessionIds } from "../core/session-form.js";
 import { VersionVector } from "../core/version-vector.js";
 
 /**
@@ -143,15 +143,18 @@ export function sealFrame(cbor: Uint8Array): Uint8Array {
 
 /**
  * A frame's bytes: standalone (format 1), or in a session from ids[0] to
- * ids[1] (format 2; format 3 for a DELTA relative to the receiver's version,
- * unless `relative` is false: a delta sent in full after a StaleReference).
+ * ids[1] (format 2; format 3 for a DELTA relative to the receiver's version).
  */
-export function encodeFrame(f: Frame, session?: SessionIds, relative = true): Uint8Array {
+export function encodeFrame(f: Frame, session?: SessionIds): Uint8Array {
   if (session === undefined) return sealFrame(encodeBody(f, STANDALONE_FRAME_FORMAT));
-  if (f.kind !== FrameKind.Delta) return sealFrame(compactIds(encodeBody(f, FRAME_FORMAT), session));
-  const rel = relative ? relativeSessionDelta(f.delta, f.type, session) : undefined;
-  const s: Frame = { ...f, delta: rel ?? sessionDelta(f.delta, f.type, session) };
-  return sealFrame(compactIds(encodeBody(s, rel === undefined ? FRAME_FORMAT : RELATIVE_FRAME_FORMAT), session));
+  const s: Frame = f.kind === 3 ? { ...f, delta: relativeSessionDelta(f.delta, f.type, session) ?? sessionDelta(f.delta, f.type, session) } : f;
+  return sealFrame(compactIds(encodeBody(s, s.kind === 3 && isRelativeBody(s.delta, s.type) ? RELATIVE_FRAME_FORMAT : FRAME_FORMAT), session));
+}
+
+/** A frame in a session, a DELTA never relative (format 2): what a sender sends after a StaleReference. */
+export function encodeFrameInFull(f: Frame, session: SessionIds): Uint8Array {
+  const s: Frame = f.kind === 3 ? { ...f, delta: sessionDelta(f.delta, f.type, session) } : f;
+  return sealFrame(compactIds(encodeBody(s, FRAME_FORMAT), session));
 }
 
 function encodeBody(f: Frame, format: number): Uint8Array {
@@ -218,7 +221,17 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
       const doc = readDocKey(f[2]);
       const type = readCount(f[3], "type");
-      const delta = !inSession ? f[4] : format === RELATIVE_FRAME_FORMAT ? relativeDelta(f[4], doc, type, session!) : standaloneDelta(f[4], type, session!.ids, session!.maxExpandedBytes);
+      let delta: Uint8Array = f[4];
+      if (format === RELATIVE_FRAME_FORMAT) {
+        // its context put back from the receiver's prefix of the sender (none known: -1, stale)
+        const reference = session!.prefixOf === undefined ? -1 : session!.prefixOf(doc);
+        try {
+          delta = standaloneRelativeDelta(f[4], type, session!.ids, session!.maxExpandedBytes, reference);
+        } catch (e) {
+          if ((e as LichenError).code === "STALE_REFERENCE") throw new StaleReference(doc, `${doc}: ${(e as LichenError).message}`);
+          throw e;
+        }
+      } else if (inSession) delta = standaloneDelta(f[4], type, session!.ids, session!.maxExpandedBytes);
       if (f.length === 5) return { kind: FrameKind.Delta, doc, type, delta };
       const h = readArray(f[5], "delta schema header", 2, 2);
       const name = readString(h[0], "schema name");
@@ -249,17 +262,6 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
     }
     default:
       throw malformed(`unknown frame kind ${String(x[1])}`);
-  }
-}
-
-/** The standalone delta of a format-3 DELTA: its context put back from the receiver's prefix of the sender. */
-function relativeDelta(body: Uint8Array, doc: string, type: number, session: FrameSession): Uint8Array {
-  if (session.prefixOf === undefined) throw new StaleReference(doc, `${doc}: a delta relative to the receiver's version, read where none is known`);
-  try {
-    return standaloneRelativeDelta(body, type, session.ids, session.maxExpandedBytes, session.prefixOf(doc));
-  } catch (e) {
-    if ((e as LichenError).code === "STALE_REFERENCE") throw new StaleReference(doc, `${doc}: ${(e as LichenError).message}`);
-    throw e;
   }
 }
 

@@ -9,7 +9,7 @@ import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvOp, KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameKind, MIN_FRAME_BYTES, splitFrame, StaleReference, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
+import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, encodeFrameInFull, FrameKind, MIN_FRAME_BYTES, splitFrame, StaleReference, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
 
@@ -181,6 +181,11 @@ interface Peer {
   tokens: number;
   refilled: number;
   dropped: number;
+}
+
+/** The DELTA frame of a document's delta, with its header if it is typed. */
+function deltaFrame(key: string, doc: Doc, delta: Uint8Array): Frame {
+  return doc.schema === undefined ? { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta } : { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta, schema: doc.schema };
 }
 
 /** Raises a document's header to `version` (headers only grow: the newest schema that wrote to it). True if it changed. */
@@ -586,15 +591,26 @@ export class SyncEngine {
     return peer.role === "gateway" || this.opts.policy.mayRead(peerId, doc);
   }
 
-  /** Sends frames in the session with the peer; a DELTA relative to the peer's version unless `relative` is false. */
-  private sendFrames(peerId: string, frames: Frame[], relative = true): void {
+  /** Sends frames in the session with the peer (a DELTA relative to the peer's version where it can be). */
+  private sendFrames(peerId: string, frames: Frame[]): void {
     for (const f of frames) {
-      const bytes = encodeFrame(f, [this.replica, peerId], relative);
-      if (bytes.length <= this.opts.maxFrameBytes) this.transmit(peerId, bytes);
-      else {
-        this.partId = (this.partId + 1) % 0x7fffffff;
-        for (const part of splitFrame(bytes, this.partId, this.opts.maxFrameBytes)) this.transmit(peerId, part);
-      }
+      const bytes = encodeFrame(f, [this.replica, peerId]);
+      this.sendBytes(peerId, bytes);
+    }
+  }
+
+  /** Sends a DELTA whose context says its timestamps itself: after the peer found one relative to its version stale. */
+  private sendInFull(peerId: string, f: Frame): void {
+    const bytes = encodeFrameInFull(f, [this.replica, peerId]);
+    this.sendBytes(peerId, bytes);
+  }
+
+  /** Sends a frame's bytes, in parts if it is larger than a frame may be. */
+  private sendBytes(peerId: string, bytes: Uint8Array): void {
+    if (bytes.length <= this.opts.maxFrameBytes) this.transmit(peerId, bytes);
+    else {
+      this.partId = (this.partId + 1) % 0x7fffffff;
+      for (const part of splitFrame(bytes, this.partId, this.opts.maxFrameBytes)) this.transmit(peerId, part);
     }
   }
 
@@ -658,8 +674,8 @@ export class SyncEngine {
     if (current !== undefined && attempt === 0) return; // in flight: its acknowledgement or its timer sends more
     current?.cancel?.();
     const delta = doc.crdt.deltaWithin(since, this.opts.maxDeltaBytes);
-    const frame: Frame = doc.schema === undefined ? { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta } : { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta, schema: doc.schema };
-    this.sendFrames(peerId, [frame], !peer.inFull.delete(key));
+    if (peer.inFull.delete(key)) this.sendInFull(peerId, deltaFrame(key, doc, delta));
+    else this.sendFrames(peerId, [deltaFrame(key, doc, delta)]);
     const p: Push = { attempts: attempt, since, upTo: doc.crdt.version(), cancel: undefined };
     const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
     p.cancel = this.opts.scheduler.setTimer(delay, () => {
