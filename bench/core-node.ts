@@ -4,6 +4,7 @@
 
 import * as Y from "yjs";
 import { AWMap, Crdt, GCounter, GSet, Hlc, LWWMap, LWWRegister, LWWSet, MVRegister, ORSet, PNCounter, TwoPSet } from "../src/core/index.js";
+import { elementKey } from "../src/core/value.js";
 import { type Check, met, num, type Section, type Table, type Target } from "./report.js";
 import { median, spread, timePerCall, timeRun } from "./timing.js";
 
@@ -124,6 +125,89 @@ function references(): Reference[] {
         const m = registers[0].clone();
         for (let i = 1; i < registers.length; i++) m.merge(registers[i]);
         return m.value();
+      },
+    },
+  ];
+}
+
+// ---- floors: what the two missed reference operations cost without lichen ----
+// Each decomposes one reference operation into parts timed in the same rounds, so that
+// a claim about where its time goes is measured, not guessed.
+
+interface Floor {
+  /** The reference operation it explains (a name in `references()`). */
+  of: string;
+  name: string;
+  what: string;
+  op: () => unknown;
+  expect: unknown;
+}
+
+interface Item {
+  readonly r: string;
+  readonly t: number;
+  readonly p: number;
+}
+
+function floors(): Floor[] {
+  // a wall clock that never moves: timestamps come from the HLC's logical counter alone
+  const stopped = (): number => 1767225600000;
+  // the GSet merge's data as plain Maps: the same element keys, one {replica, ts, element} each
+  const items = (replica: string, from: number): Map<string, Item> => {
+    const m = new Map<string, Item>();
+    for (let i = 0; i < 1000; i++) m.set(elementKey(i + from), { r: replica, t: 1.6e14 + i * 1024, p: i + from });
+    return m;
+  };
+  const a = items("a", 0);
+  const b = items("b", 500);
+  const wins = (x: Item, y: Item): boolean => x.t > y.t || (x.t === y.t && x.r > y.r);
+  return [
+    {
+      of: "ORSet insert x1000",
+      name: "the same, with a clock that does not read the wall clock",
+      what: 'new ORSet("bench", { clock: new Hlc({ wallClock: stopped }) }), add(0..999), size',
+      expect: 1000,
+      op: () => {
+        const s = new ORSet<number>("bench", { clock: new Hlc({ wallClock: stopped }) });
+        for (let i = 0; i < 1000; i++) s.add(i);
+        return s.size;
+      },
+    },
+    {
+      of: "ORSet insert x1000",
+      name: "1000 × Date.now() (the HLC's default wall clock)",
+      what: "sum of 1000 Date.now() readings",
+      expect: true,
+      op: () => {
+        let x = 0;
+        for (let i = 0; i < 1000; i++) x += Date.now();
+        return x > 0;
+      },
+    },
+    {
+      of: "ORSet insert x1000",
+      name: "a plain Map: 1000 × set(element key, [event])",
+      what: "new Map; for 0..999: elementKey(i) (the set's key) → [{ r, t, v }], size",
+      expect: 1000,
+      op: () => {
+        const m = new Map<string, Array<{ r: string; t: number; v: number }>>();
+        for (let i = 0; i < 1000; i++) m.set(elementKey(i), [{ r: "bench", t: i + 1, v: i }]);
+        return m.size;
+      },
+    },
+    {
+      of: "GSet merge 1000+1000",
+      name: "plain Maps: copy 1000 entries, then merge 1000 by timestamp",
+      what: "the GSet's keys and items as two Maps (0..999, 500..1499): forEach-copy the first into a new Map, then for each of the second get, compare (later timestamp wins), set; size",
+      expect: 1500,
+      op: () => {
+        const m = new Map<string, Item>();
+        a.forEach((it, k) => m.set(k, it));
+        b.forEach((it, k) => {
+          const mine = m.get(k);
+          if (mine === undefined || wins(it, mine)) m.set(k, it);
+        });
+        return m.size;
       },
     },
   ];
@@ -343,6 +427,7 @@ function safely(what: string, f: () => boolean): Check {
 export function nodeSanity(): Check[] {
   const out: Check[] = [];
   for (const r of references()) out.push(safely(`${r.name} returns ${JSON.stringify(r.expect)}`, () => r.op() === r.expect));
+  for (const f of floors()) out.push(safely(`${f.of}, floor "${f.name}" returns ${JSON.stringify(f.expect)}`, () => f.op() === f.expect));
   for (const row of mutators()) {
     const m = row.lichen;
     out.push(
@@ -383,11 +468,14 @@ const TARGET_FRACTION = 0.5;
 export function nodeTimingSection(): Section {
   const refs = references();
   const refSamples = refs.map((): number[] => []);
+  const fls = floors();
+  const floorSamples = fls.map((): number[] => []);
   const rows = mutators();
   const lichenSamples = rows.map((): number[] => []);
   const yjsSamples = new Map<string, number[]>();
   for (let round = 0; round < ROUNDS; round++) {
     refs.forEach((r, i) => refSamples[i].push(...timePerCall(r.op)));
+    fls.forEach((f, i) => floorSamples[i].push(...timePerCall(f.op)));
     rows.forEach((row, i) => {
       lichenSamples[i].push(...timeRun(row.lichen.setup, row.lichen.run));
       const y = row.yjs;
@@ -414,6 +502,18 @@ export function nodeTimingSection(): Section {
     targets.push({ figure: `Node: ${r.name}`, target: `≤ ${num(target, 2)} µs (${TARGET_FRACTION}× crdt-kit's ${r.crdtKitUs}, Rust)`, actual: `${num(us, 1)} µs`, ok: us <= target });
   });
 
+  const floorTable: Table = {
+    title: "Where the time of the missed reference operations goes",
+    how: `parts of a reference operation, timed in the same rounds and in the same way as the table above (median per whole operation over the ${ROUNDS * 21} samples). With the reference figure beside it, each row says how much of the operation the part alone costs: the wall clock read by every HLC timestamp (one per ORSet add, since an add's event id is a timestamp), and what JavaScript's Map costs for the same keys with no CRDT work at all.`,
+    columns: ["reference operation", "lichen µs (median)", "part", "what is measured", "part µs (median)", "part ÷ operation"],
+    rows: [],
+  };
+  fls.forEach((f, i) => {
+    const whole = median(refSamples[refs.findIndex((r) => r.name === f.of)]);
+    const us = median(floorSamples[i]);
+    floorTable.rows.push([f.of, num(whole, 1), f.name, f.what, num(us, 1), `${num(us / whole, 2)}×`]);
+  });
+
   const ops: Table = {
     title: "Mutators: operations per second, lichen beside Yjs",
     how: `each run makes ${N} operations on a fresh state built outside the timed region (new keys/elements "k0".."k${N - 1}", pre-built strings; removals and overwrites on a state holding those ${N}). ${ROUNDS} rounds; in each, 100 ms of warm-up then 15 timed runs; ops/s = ${N} / the median run time over the ${ROUNDS * 15} runs. lichen: replica "n1", default clock (Date.now()). Yjs: one Y.Doc, every operation outside any explicit transaction (one transaction each, as a single edit would be). Yjs counterparts: Y.Map.set for LWWMap and LWWRegister, Y.Array.push / delete(0, 1) for the sets (a list, not a set: no lookup by value); n/a where Yjs has none.`,
@@ -427,5 +527,5 @@ export function nodeTimingSection(): Section {
     const yops = ys ? (N * 1e6) / median(ys) : undefined;
     ops.rows.push([row.lichen.op, Math.round(lops), num(lus, 3), row.yjs?.op ?? "n/a", yops === undefined ? "n/a" : Math.round(yops), yops === undefined ? "—" : `${num(lops / yops, 1)}×`]);
   });
-  return { title: "1a. Node: time (medians of repeated samples, warm)", tables: [ref, ops], targets };
+  return { title: "1a. Node: time (medians of repeated samples, warm)", tables: [ref, floorTable, ops], targets };
 }

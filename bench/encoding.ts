@@ -22,7 +22,7 @@ import {
   TwoPSet,
   TypeTag,
 } from "../src/core/index.js";
-import { sessionDelta, standaloneDelta } from "../src/core/session-form.js";
+import { relativeSessionDelta, sessionDelta, standaloneDelta, standaloneRelativeDelta } from "../src/core/session-form.js";
 import { MAC_ID, ManualWall, OP_INTERVAL_MS, PEER_ID, replicaIds, SHORT_ID, YJS_CLIENT_ID } from "./fixtures.js";
 import { type Check, met, num, type Section, type Table, type Target } from "./report.js";
 
@@ -51,9 +51,13 @@ function lichen<C extends Crdt>(make: (id: string, clock: Hlc) => C, first: (c: 
     wall.advance(OP_INTERVAL_MS);
     op(a);
     const bytes = a.delta(b.version());
+    // as a session sends it: relative to the peer's version where the type and the delta allow (frame format 3)
+    const ids = [id, PEER_ID];
+    const reference = b.version().get(id);
+    const relative = relativeSessionDelta(bytes, a.typeTag, ids);
     b.applyDelta(bytes);
-    const session = sessionDelta(bytes, a.typeTag, [id, PEER_ID]);
-    const back = standaloneDelta(session, a.typeTag, [id, PEER_ID], 1 << 20);
+    const session = relative ?? sessionDelta(bytes, a.typeTag, ids);
+    const back = relative === undefined ? standaloneDelta(session, a.typeTag, ids, 1 << 20) : standaloneRelativeDelta(session, a.typeTag, ids, 1 << 20, reference);
     const same = back.length === bytes.length && back.every((x, i) => x === bytes[i]);
     return { bytes, session, converged: same && a.equals(b) && JSON.stringify(a.value()) === JSON.stringify(b.value()) };
   };
@@ -285,7 +289,7 @@ export function encodingSection(): { section: Section; checks: Check[] } {
   const checks: Check[] = [];
   const deltaTable: Table = {
     title: "Bytes per delta: one operation",
-    how: `replica A (id shown) makes a first operation, peer B ("${PEER_ID}") applies A's delta, A makes the measured operation ${OP_INTERVAL_MS / 1000} s later (the HLC reads a wall clock moved by hand, so the bytes are deterministic), and the figure is \`A.delta(B.version()).length\`. That delta is applied to B, which must then equal A (else "did not converge!"). "In a session": the same delta as a session from A to B sends it in its DELTA frame (core/session-form.ts: the payload header left out, since the frame says the type and format; A's and B's ids as one-byte references), which must expand back to the very same bytes (else "did not converge!"). Yjs: the same two steps, the figure is \`Y.encodeStateAsUpdate(docA, Y.encodeStateVector(docB)).length\`, clientID fixed to 0x${YJS_CLIENT_ID.toString(16)} (Yjs draws a random 32-bit id). n/a: Yjs has no counterpart (no counters, no multi-value register; Y.Array is a list: a push is not a set insert, but it is the closest).`,
+    how: `replica A (id shown) makes a first operation, peer B ("${PEER_ID}") applies A's delta, A makes the measured operation ${OP_INTERVAL_MS / 1000} s later (the HLC reads a wall clock moved by hand, so the bytes are deterministic), and the figure is \`A.delta(B.version()).length\`. That delta is applied to B, which must then equal A (else "did not converge!"). "In a session": the same delta as a session from A to B sends it in its DELTA frame (core/session-form.ts: the payload header left out, since the frame says the type and format; A's and B's ids as one-byte references; an LWWMap delta's context relative to B's version of A, frame format 3), which must expand back to the very same bytes at B (else "did not converge!"). Yjs: the same two steps, the figure is \`Y.encodeStateAsUpdate(docA, Y.encodeStateVector(docB)).length\`, clientID fixed to 0x${YJS_CLIENT_ID.toString(16)} (Yjs draws a random 32-bit id). n/a: Yjs has no counterpart (no counters, no multi-value register; Y.Array is a list: a push is not a set insert, but it is the closest).`,
     columns: ["operation", "after", `lichen, id "${SHORT_ID}"`, `lichen, id "${MAC_ID}"`, `in a session, id "${SHORT_ID}"`, `in a session, id "${MAC_ID}"`, "Yjs operation", "Yjs update"],
     rows: [],
   };
@@ -360,7 +364,7 @@ export function encodingSection(): { section: Section; checks: Check[] } {
     `the entry's framing (array header, id offset code) ${parts[3] - keyBytes - valueBytes}; `,
     `the envelope and body headers ${lwwShort.length - parts.reduce((n, x) => n + x, 0)}. `,
     `With the MAC-like id the replica id grows by 10 bytes. The GCounter delta is the envelope plus [[id, total]]: with a 12-character id the id alone is 13 bytes, over the 12-byte target by itself. `,
-    `**In a session** the envelope (3 bytes) goes, and the id becomes a one-byte reference whatever its length: ${sessionShort.length} bytes for the LWWMap.set delta with either id (\`${Buffer.from(sessionShort).toString("hex")}\`). What stays over the 10-byte target is the causal context: the peer's version, an absolute HLC timestamp (9 bytes), and the 1-s gap (5 bytes); the compact body's unit and flat entries pay off from a few entries on (section 5). Event ids are HLC timestamps, not per-replica sequence numbers as in Yjs; a session could leave out what the receiver acknowledged, but not without naming exactly which acknowledgement, which this format does not do yet.`,
+    `**In a session** the envelope (3 bytes) goes, and the id becomes a one-byte reference whatever its length; an LWWMap delta made from the receiver's version also leaves out its range start (the receiver's own prefix of the sender, checked by 20 bits carried with the range's length in ms): ${sessionShort.length} bytes for the LWWMap.set delta with either id (\`${Buffer.from(sessionShort).toString("hex")}\`): [unit code, tag 6 (length and check), entries]. A receiver whose prefix differs (it got more since, lost some, or the frame is a replay) refuses it as stale and gets it again in full (core/session-form.ts, transport/frames.ts).`,
   ].join("");
   const section: Section = {
     title: "1b. Node: bytes on the wire and at rest (deterministic)",

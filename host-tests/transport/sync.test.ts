@@ -201,9 +201,10 @@ test("frames: every kind round-trips; unknown kinds and newer formats are refuse
     new DataView(out.buffer).setUint32(b.length, crc32(body));
     return out;
   };
-  assert.throws(() => decodeFrame(raw(0x82, 0x03, 0x01)), code("UNSUPPORTED_VERSION"));
-  // a session frame (format 2) means nothing outside its session
+  assert.throws(() => decodeFrame(raw(0x82, 0x04, 0x01)), code("UNSUPPORTED_VERSION"));
+  // a session frame (format 2, or 3: a delta relative to the receiver's version) means nothing outside its session
   assert.throws(() => decodeFrame(raw(0x82, 0x02, 0x01)), code("MALFORMED"));
+  assert.throws(() => decodeFrame(raw(0x82, 0x03, 0x01)), code("MALFORMED"));
   assert.throws(() => decodeFrame(raw(0x82, 0x01, 0x09)), code("MALFORMED"));
   const good = encodeFrame(frames[2]);
   good[3] ^= 1;

@@ -36,7 +36,9 @@ function pair(nodeDocs: readonly DocumentSchema[], gwDocs: readonly DocumentSche
       documents,
       send: (peer, frame) => {
         queue.push([replica, peer, frame]);
-        sent.push({ from: replica, frame: decodeFrame(frame, 1 << 20, { ids: [replica, peer], maxExpandedBytes: 1 << 20 }) });
+        // read as the receiver reads it: a delta relative to its version (format 3) against its state now
+        const prefixOf = (doc: string): number => engines.get(peer)?.get(doc)?.version().get(replica) ?? 0;
+        sent.push({ from: replica, frame: decodeFrame(frame, 1 << 20, { ids: [replica, peer], maxExpandedBytes: 1 << 20, prefixOf }) });
       },
     });
     engines.set(replica, e);

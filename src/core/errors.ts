@@ -10,6 +10,7 @@ export type LichenErrorCode =
   | "TOO_LARGE" // input over a configured size bound
   | "CLOCK_DRIFT" // a remote timestamp too far ahead of the local clock
   | "OUT_OF_ORDER" // a delta made for a replica that has seen more than this one: sync from this one's version
+  | "STALE_REFERENCE" // a session delta relative to a version of its sender this replica does not hold: ask for it in full
   | "CORRUPT" // stored bytes that cannot be read back; other keys stay readable
   | "CLOSED" // a store used after close()
   | "STORAGE" // the storage backend failed (flash full, disk error, power cut in a simulation)

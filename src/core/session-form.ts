@@ -1,5 +1,7 @@
-import { cborEncode } from "./cbor.js";
-import { FORMAT_VERSION } from "./codec.js";
+import { cborDecode, cborEncode } from "./cbor.js";
+import { FORMAT_VERSION, TypeTag } from "./codec.js";
+import { fnv1aString } from "./hash.js";
+import { HLC_LOGICAL_SPAN } from "./hlc.js";
 import { LichenError, malformed } from "./errors.js";
 
 /**
@@ -35,6 +37,8 @@ const SLASH = 0x2f;
 interface Token {
   major: number;
   info: number;
+  /** The head's argument: a count, a length, or the value of an unsigned integer. */
+  n: number;
   /** Where the item's content starts (after its head), and where the token ends. */
   body: number;
   end: number;
@@ -62,6 +66,7 @@ function token(b: Uint8Array, at: number, t: Token): void {
   } else if (major === 7 && info >= 24) end = body; // floats and two-byte simple values: their bytes were the argument
   t.major = major;
   t.info = info;
+  t.n = n;
   t.body = body;
   t.end = end;
 }
@@ -88,7 +93,7 @@ function writeTextHead(out: Uint8Array, at: number, n: number): number {
 /** The UTF-8 bytes of each session id (its text item without the head). */
 function idBytes(ids: SessionIds): Uint8Array[] {
   if (ids.length > MAX_SESSION_IDS) throw new LichenError("INVALID_ARGUMENT", `at most ${MAX_SESSION_IDS} session ids`);
-  const t: Token = { major: 0, info: 0, body: 0, end: 0 };
+  const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   return ids.map((id) => {
     const item = cborEncode(id);
     token(item, 0, t);
@@ -105,7 +110,7 @@ function sameBytes(b: Uint8Array, at: number, id: Uint8Array): boolean {
 export function compactIds(b: Uint8Array, ids: SessionIds, from = 0): Uint8Array {
   const refs = idBytes(ids);
   const out = new Uint8Array(b.length - from);
-  const t: Token = { major: 0, info: 0, body: 0, end: 0 };
+  const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   let w = 0;
   let at = from;
   while (at < b.length) {
@@ -146,7 +151,7 @@ export function compactIds(b: Uint8Array, ids: SessionIds, from = 0): Uint8Array
  */
 export function expandIds(b: Uint8Array, ids: SessionIds, maxBytes: number, prefix?: Uint8Array): Uint8Array {
   const refs = idBytes(ids);
-  const t: Token = { major: 0, info: 0, body: 0, end: 0 };
+  const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   const pre = prefix === undefined ? 0 : prefix.length;
   // first pass: the size, and every reference checked
   let size = pre;
@@ -229,4 +234,160 @@ export function sessionDelta(payload: Uint8Array, tag: number, ids: SessionIds):
 export function standaloneDelta(body: Uint8Array, tag: number, ids: SessionIds, maxBytes: number): Uint8Array {
   if (body.length === 0) throw malformed("empty delta");
   return expandIds(body, ids, maxBytes, payloadHead(tag));
+}
+
+// ---- LWWMap bodies relative to the receiver's version ----
+
+/**
+ * In a session, the context of an LWWMap delta can leave out its range start.
+ * A delta made for a receiver at version `since` carries, in the common case
+ * (the sender's own writes since the receiver's last acknowledgement), one
+ * range (lo, hi] of the sender with lo = since[sender]: the receiver's own
+ * prefix of the sender. Its compact body `[unit, sender, [[lo, len]], entries]`
+ * is sent as `[unit, tag 6 (x), entries]`, where x = code × 2^20 + check:
+ * - code is len in whole milliseconds × 2 + 1 when it has no logical part
+ *   (writes seconds apart: 2 or 3 bytes), len × 2 otherwise, and
+ * - check is 20 bits that check lo (referenceCheck).
+ * The sender is the range's replica (the session says who it is) and the
+ * receiver puts its own prefix of the sender back as lo. A receiver whose
+ * prefix is not lo (it got more since, or lost some, or the frame is a
+ * replay) finds another check and refuses the delta (STALE_REFERENCE) before
+ * anything is decoded: it never reads the events at other timestamps. The
+ * sender then sends it in full. A CBOR tag marks the form: standalone lichen
+ * bytes never hold one (cbor.ts refuses them).
+ */
+const RELATIVE_CONTEXT = 0xc6;
+/** Values of the check: the low bits of x. */
+const CHECK_SPAN = 0x100000;
+
+/**
+ * 20 bits that check a range start (an HLC timestamp, below 2^53): its low 20
+ * bits shifted by a hash of the rest. Two starts less than 2^20 units apart
+ * (about a second) within one block of 2^20 always differ; others differ
+ * but for one chance in 2^20.
+ */
+function referenceCheck(lo: number): number {
+  const high = Math.floor(lo / CHECK_SPAN);
+  return (lo - high * CHECK_SPAN + (fnv1aString(String(high)) % CHECK_SPAN)) % CHECK_SPAN;
+}
+
+function lengthCode(len: number): number {
+  return len % HLC_LOGICAL_SPAN === 0 ? (len / HLC_LOGICAL_SPAN) * 2 + 1 : len * 2;
+}
+
+function lengthFromCode(code: number): number {
+  return code % 2 === 1 ? ((code - 1) / 2) * HLC_LOGICAL_SPAN : code / 2;
+}
+
+/** A number item of standalone bytes (lichen writes integers above 2^32 as float64), or undefined if it is not a safe count. */
+function numberAt(b: Uint8Array, t: Token): number | undefined {
+  if (t.major === 0) return Number.isSafeInteger(t.n) ? t.n : undefined;
+  if (t.major !== 7 || t.info !== 27) return undefined;
+  const x = new DataView(b.buffer, b.byteOffset + t.body - 8, 8).getFloat64(0);
+  return Number.isSafeInteger(x) && x >= 0 ? x : undefined;
+}
+
+function joined(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let w = 0;
+  for (const p of parts) {
+    out.set(p, w);
+    w += p.length;
+  }
+  return out;
+}
+
+/** Where a relative body's pieces are: its bytes up to the entries, and where the entries start. */
+interface RelativeSplit {
+  readonly head: Uint8Array;
+  readonly rest: number;
+}
+
+/**
+ * The session head `[unit, tag 6 (x), ` of a standalone LWWMap delta of the
+ * relative shape, and where its entries start; undefined for another shape.
+ * (Kept apart from the rewrite of the entries, so that its locals are off the
+ * stack when that one runs: the device's stack is small.)
+ */
+function relativeHead(payload: Uint8Array, tag: number, ids: SessionIds): RelativeSplit | undefined {
+  if (tag !== TypeTag.LWWMap || ids.length === 0) return undefined;
+  const head = payloadHead(tag);
+  if (payload.length <= head.length + 1 || !sameBytes(payload, 0, head) || payload[head.length] !== 0x84) return undefined;
+  const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
+  const unitAt = head.length + 1;
+  token(payload, unitAt, t);
+  if (t.major !== 0 || t.end >= payload.length) return undefined;
+  const unitEnd = t.end;
+  // the one replica id: the sender's, as a whole text item
+  const sender = cborEncode(ids[0]);
+  token(payload, unitEnd, t);
+  if (t.end - unitEnd !== sender.length || !sameBytes(payload, unitEnd, sender)) return undefined;
+  const at = t.end;
+  if (at + 3 > payload.length || payload[at] !== 0x81 || payload[at + 1] !== 0x82) return undefined;
+  token(payload, at + 2, t);
+  const lo = numberAt(payload, t);
+  if (lo === undefined || t.end >= payload.length) return undefined;
+  token(payload, t.end, t);
+  const len = numberAt(payload, t);
+  if (len === undefined || len === 0 || t.end >= payload.length) return undefined;
+  const x = lengthCode(len) * CHECK_SPAN + referenceCheck(lo);
+  if (!Number.isSafeInteger(x)) return undefined;
+  return { head: joined([new Uint8Array([0x83]), payload.subarray(unitAt, unitEnd), new Uint8Array([RELATIVE_CONTEXT]), cborEncode(x)]), rest: t.end };
+}
+
+/**
+ * The session body of an LWWMap delta with its context relative to the
+ * receiver's version (see RELATIVE_CONTEXT), or undefined when the delta is
+ * not of that shape (several replicas, a base row, another type): then it goes
+ * as `sessionDelta` writes it.
+ */
+export function relativeSessionDelta(payload: Uint8Array, tag: number, ids: SessionIds): Uint8Array | undefined {
+  const split = relativeHead(payload, tag, ids);
+  return split === undefined ? undefined : joined([split.head, compactIds(payload, ids, split.rest)]);
+}
+
+/** True if a session body is relative (written by relativeSessionDelta): an LWWMap body of three items. */
+export function isRelativeBody(body: Uint8Array, tag: number): boolean {
+  return tag === TypeTag.LWWMap && body[0] === 0x83;
+}
+
+/**
+ * The standalone bytes a relative body stands for up to its entries, and
+ * where they start; undefined if the body is not relative. Throws
+ * STALE_REFERENCE if it was made for another reference.
+ */
+function standaloneHead(body: Uint8Array, tag: number, ids: SessionIds, reference: number): RelativeSplit | undefined {
+  if (tag !== TypeTag.LWWMap || body.length < 3 || body[0] !== 0x83) return undefined;
+  const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
+  token(body, 1, t);
+  if (t.major !== 0 || t.end >= body.length || body[t.end] !== RELATIVE_CONTEXT) return undefined;
+  const unitEnd = t.end;
+  if (unitEnd + 1 >= body.length) throw malformed("session form: relative context truncated");
+  token(body, unitEnd + 1, t);
+  const x = numberAt(body, t);
+  if (x === undefined || t.end >= body.length) throw malformed("session form: relative context is not a count");
+  const check = x % CHECK_SPAN;
+  const len = lengthFromCode((x - check) / CHECK_SPAN);
+  if (len === 0) throw malformed("session form: empty relative context");
+  if (ids.length === 0) throw malformed("session form: relative context without a sender");
+  if (!Number.isSafeInteger(reference) || reference < 0 || check !== referenceCheck(reference)) {
+    throw new LichenError("STALE_REFERENCE", "session form: a delta relative to a version of the sender this replica does not hold");
+  }
+  if (!Number.isSafeInteger(reference + len)) throw malformed("session form: relative context beyond the safe integers");
+  const head = joined([payloadHead(tag), new Uint8Array([0x84]), body.subarray(1, unitEnd), cborEncode(ids[0]), new Uint8Array([0x81, 0x82]), cborEncode(reference), cborEncode(len)]);
+  return { head, rest: t.end };
+}
+
+/**
+ * The standalone delta a session body stands for, where the body may have its
+ * context relative to `reference`, the receiver's prefix of the sender (ids[0])
+ * in the document (-1: none known). Throws STALE_REFERENCE if the body was made
+ * for another one.
+ */
+export function standaloneRelativeDelta(body: Uint8Array, tag: number, ids: SessionIds, maxBytes: number, reference: number): Uint8Array {
+  const split = standaloneHead(body, tag, ids, reference);
+  if (split === undefined) return standaloneDelta(body, tag, ids, maxBytes);
+  return expandIds(body.subarray(split.rest), ids, maxBytes, split.head);
 }

@@ -4,7 +4,7 @@ import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
 import { readDocKey } from "../core/names.js";
 import { readReplicaId } from "../core/replica.js";
-import { compactIds, expandIds, sessionDelta, standaloneDelta, type SessionIds } from "../core/session-form.js";
+import { compactIds, expandIds, isRelativeBody, relativeSessionDelta, sessionDelta, standaloneDelta, standaloneRelativeDelta, type SessionIds } from "../core/session-form.js";
 import { VersionVector } from "../core/version-vector.js";
 
 /**
@@ -35,8 +35,17 @@ import { VersionVector } from "../core/version-vector.js";
  * references), and a DELTA's bytes are its payload's body alone, in session
  * form: the frame's type and format stand for the payload header. Decoded,
  * both give the same Frame, with a standalone delta.
+ *
+ * Format 3 is a format-2 DELTA whose LWWMap delta has its context relative to
+ * the receiver's version of the sender (core/session-form.ts,
+ * relativeSessionDelta): read against the receiver's prefix of the sender in
+ * the document (FrameSession.prefixOf), refused with a StaleReference if it
+ * was made for another. A peer that does not know format 3 refuses it as a
+ * newer format instead of misreading it.
  */
 export const FRAME_FORMAT = 2;
+/** The format of a session DELTA relative to the receiver's version (the newest format). */
+export const RELATIVE_FRAME_FORMAT = 3;
 /** The format of standalone frames (no session: tests, tools, PART frames). */
 export const STANDALONE_FRAME_FORMAT = 1;
 
@@ -44,6 +53,17 @@ export const STANDALONE_FRAME_FORMAT = 1;
 export interface FrameSession {
   readonly ids: SessionIds;
   readonly maxExpandedBytes: number;
+  /** The receiver's prefix of the sender (ids[0]) in a document, 0 if it holds none: what a format-3 DELTA is relative to. */
+  readonly prefixOf?: (doc: string) => number;
+}
+
+/** A format-3 DELTA made for a version of its sender the receiver does not hold: it asks for the delta in full. */
+export class StaleReference extends LichenError {
+  readonly doc: string;
+  constructor(doc: string, message: string) {
+    super("STALE_REFERENCE", message);
+    this.doc = doc;
+  }
 }
 export const DEFAULT_MAX_FRAME_BYTES = 4000;
 /** Smallest frame a peer may send (its maxFrameBytes). */
@@ -121,9 +141,18 @@ export function sealFrame(cbor: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A frame's bytes: standalone (format 1), or in a session from ids[0] to ids[1] (format 2). */
+/**
+ * A frame's bytes: standalone (format 1), or in a session from ids[0] to
+ * ids[1] (format 2; format 3 for a DELTA relative to the receiver's version).
+ */
 export function encodeFrame(f: Frame, session?: SessionIds): Uint8Array {
   if (session === undefined) return sealFrame(encodeBody(f, STANDALONE_FRAME_FORMAT));
+  const s: Frame = f.kind === 3 ? { ...f, delta: relativeSessionDelta(f.delta, f.type, session) ?? sessionDelta(f.delta, f.type, session) } : f;
+  return sealFrame(compactIds(encodeBody(s, s.kind === 3 && isRelativeBody(s.delta, s.type) ? RELATIVE_FRAME_FORMAT : FRAME_FORMAT), session));
+}
+
+/** A frame in a session, a DELTA never relative (format 2): what a sender sends after a StaleReference. */
+export function encodeFrameInFull(f: Frame, session: SessionIds): Uint8Array {
   const s: Frame = f.kind === 3 ? { ...f, delta: sessionDelta(f.delta, f.type, session) } : f;
   return sealFrame(compactIds(encodeBody(s, FRAME_FORMAT), session));
 }
@@ -161,14 +190,15 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
   const c = ((bytes[end] << 24) | (bytes[end + 1] << 16) | (bytes[end + 2] << 8) | bytes[end + 3]) >>> 0;
   if (crc32(bytes, end) !== c) throw malformed("frame checksum mismatch: corrupted in transit");
   // the format is the array's first item, one byte after the array head (lichen's frames have fewer than 24 items)
-  const inSession = bytes[1] === FRAME_FORMAT;
+  const inSession = bytes[1] === FRAME_FORMAT || bytes[1] === RELATIVE_FRAME_FORMAT;
   if (inSession && session === undefined) throw malformed("a session frame read outside a session");
   const cbor = inSession ? expandIds(bytes.subarray(0, end), session!.ids, session!.maxExpandedBytes) : bytes.subarray(0, end);
   const x = readArray(decodeCbor(cbor, inSession ? session!.maxExpandedBytes : maxBytes), "frame", 2);
   const format = readCount(x[0], "frame format");
-  if (format > FRAME_FORMAT) throw new LichenError("UNSUPPORTED_VERSION", `frame format ${format}; this lichen speaks ${FRAME_FORMAT}: upgrade it`);
+  if (format > RELATIVE_FRAME_FORMAT) throw new LichenError("UNSUPPORTED_VERSION", `frame format ${format}; this lichen speaks ${RELATIVE_FRAME_FORMAT}: upgrade it`);
   if (format < 1) throw malformed("frame format 0");
-  if ((format === FRAME_FORMAT) !== inSession) throw malformed("frame format out of place");
+  if ((format >= FRAME_FORMAT) !== inSession) throw malformed("frame format out of place");
+  if (format === RELATIVE_FRAME_FORMAT && x[1] !== FrameKind.Delta) throw malformed(`frame format ${RELATIVE_FRAME_FORMAT} is for deltas only`);
   switch (x[1]) {
     case FrameKind.Digest: {
       const docs = readArray(readArray(x, "digest", 3, 3)[2], "digest").map((row) => {
@@ -191,7 +221,17 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
       const doc = readDocKey(f[2]);
       const type = readCount(f[3], "type");
-      const delta = inSession ? standaloneDelta(f[4], type, session!.ids, session!.maxExpandedBytes) : f[4];
+      let delta: Uint8Array = f[4];
+      if (format === RELATIVE_FRAME_FORMAT) {
+        // its context put back from the receiver's prefix of the sender (none known: -1, stale)
+        const reference = session!.prefixOf === undefined ? -1 : session!.prefixOf(doc);
+        try {
+          delta = standaloneRelativeDelta(f[4], type, session!.ids, session!.maxExpandedBytes, reference);
+        } catch (e) {
+          if ((e as LichenError).code === "STALE_REFERENCE") throw new StaleReference(doc, `${doc}: ${(e as LichenError).message}`);
+          throw e;
+        }
+      } else if (inSession) delta = standaloneDelta(f[4], type, session!.ids, session!.maxExpandedBytes);
       if (f.length === 5) return { kind: FrameKind.Delta, doc, type, delta };
       const h = readArray(f[5], "delta schema header", 2, 2);
       const name = readString(h[0], "schema name");

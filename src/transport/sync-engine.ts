@@ -9,7 +9,7 @@ import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvOp, KvStore } from "../store/kv.js";
 import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
-import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameKind, MIN_FRAME_BYTES, splitFrame, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
+import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, encodeFrameInFull, FrameKind, MIN_FRAME_BYTES, splitFrame, StaleReference, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
 
@@ -176,9 +176,16 @@ interface Peer {
   /** Documents the peer holds or wants (a gateway peer wants everything). */
   readonly interest: Set<string>;
   readonly pushes: Map<string, Push>;
+  /** Documents whose next delta goes in full: the peer could not read one relative to its version (a StaleReference). */
+  readonly inFull: Set<string>;
   tokens: number;
   refilled: number;
   dropped: number;
+}
+
+/** The DELTA frame of a document's delta, with its header if it is typed. */
+function deltaFrame(key: string, doc: Doc, delta: Uint8Array): Frame {
+  return doc.schema === undefined ? { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta } : { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta, schema: doc.schema };
 }
 
 /** Raises a document's header to `version` (headers only grow: the newest schema that wrote to it). True if it changed. */
@@ -453,6 +460,7 @@ export class SyncEngine {
         known: new Map(),
         interest: new Set(),
         pushes: new Map(),
+        inFull: new Set(),
         tokens: this.opts.rateBurst,
         refilled: this.opts.scheduler.now(),
         dropped: 0,
@@ -608,14 +616,26 @@ export class SyncEngine {
     return peer.role === "gateway" || this.opts.policy.mayRead(peerId, doc);
   }
 
+  /** Sends frames in the session with the peer (a DELTA relative to the peer's version where it can be). */
   private sendFrames(peerId: string, frames: Frame[]): void {
     for (const f of frames) {
       const bytes = encodeFrame(f, [this.replica, peerId]);
-      if (bytes.length <= this.opts.maxFrameBytes) this.transmit(peerId, bytes);
-      else {
-        this.partId = (this.partId + 1) % 0x7fffffff;
-        for (const part of splitFrame(bytes, this.partId, this.opts.maxFrameBytes)) this.transmit(peerId, part);
-      }
+      this.sendBytes(peerId, bytes);
+    }
+  }
+
+  /** Sends a DELTA whose context says its timestamps itself: after the peer found one relative to its version stale. */
+  private sendInFull(peerId: string, f: Frame): void {
+    const bytes = encodeFrameInFull(f, [this.replica, peerId]);
+    this.sendBytes(peerId, bytes);
+  }
+
+  /** Sends a frame's bytes, in parts if it is larger than a frame may be. */
+  private sendBytes(peerId: string, bytes: Uint8Array): void {
+    if (bytes.length <= this.opts.maxFrameBytes) this.transmit(peerId, bytes);
+    else {
+      this.partId = (this.partId + 1) % 0x7fffffff;
+      for (const part of splitFrame(bytes, this.partId, this.opts.maxFrameBytes)) this.transmit(peerId, part);
     }
   }
 
@@ -679,7 +699,8 @@ export class SyncEngine {
     if (current !== undefined && attempt === 0) return; // in flight: its acknowledgement or its timer sends more
     current?.cancel?.();
     const delta = doc.crdt.deltaWithin(since, this.opts.maxDeltaBytes);
-    this.sendFrames(peerId, [doc.schema === undefined ? { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta } : { kind: FrameKind.Delta, doc: key, type: doc.crdt.typeTag, delta, schema: doc.schema }]);
+    if (peer.inFull.delete(key)) this.sendInFull(peerId, deltaFrame(key, doc, delta));
+    else this.sendFrames(peerId, [deltaFrame(key, doc, delta)]);
     const p: Push = { attempts: attempt, since, upTo: doc.crdt.version(), cancel: undefined };
     const delay = Math.min(this.opts.resendMs * 2 ** Math.min(attempt, 16), this.opts.maxResendMs);
     p.cancel = this.opts.scheduler.setTimer(delay, () => {
@@ -708,7 +729,7 @@ export class SyncEngine {
     try {
       frame = decodeFrame(bytes, this.opts.maxFrameBytes, this.session(peerId));
     } catch (e) {
-      this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
+      this.frameError(peerId, peer, e);
       return;
     }
     if (frame.kind === FrameKind.Part) {
@@ -722,7 +743,7 @@ export class SyncEngine {
       try {
         frame = decodeFrame(whole, whole.length, this.session(peerId));
       } catch (e) {
-        this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
+        this.frameError(peerId, peer, e);
         return;
       }
       if (frame.kind === FrameKind.Part) return;
@@ -737,7 +758,26 @@ export class SyncEngine {
    * maxDeltaBytes, kept under every receiver's maxReassemblyBytes).
    */
   private session(peerId: string): FrameSession {
-    return { ids: [peerId, this.replica], maxExpandedBytes: Math.max(this.opts.maxReassemblyBytes, this.opts.maxFrameBytes) };
+    return {
+      ids: [peerId, this.replica],
+      maxExpandedBytes: Math.max(this.opts.maxReassemblyBytes, this.opts.maxFrameBytes),
+      prefixOf: (doc) => this.docs.get(doc)?.crdt.version().get(peerId) ?? 0,
+    };
+  }
+
+  /**
+   * A frame that could not be read is dropped and logged. One that was made
+   * relative to a version of the document we do not hold (we got more since,
+   * lost some, or it is a replay) is answered with a "stale" ERROR: its
+   * sender sends the delta again in full, which says its timestamps itself.
+   */
+  private frameError(peerId: string, peer: Peer, e: unknown): void {
+    if (!(e instanceof StaleReference)) {
+      this.note(peerId, peer, "frame-error", undefined, (e as Error).message);
+      return;
+    }
+    this.note(peerId, peer, "stale-reference", e.doc, e.message);
+    this.sendFrames(peerId, [{ kind: FrameKind.Error, doc: e.doc, code: "stale", message: "a delta relative to a version this replica does not hold: send it in full" }]);
   }
 
   /**
@@ -794,6 +834,17 @@ export class SyncEngine {
       case FrameKind.Applied:
         return this.onAppliedHash(peerId, peer, f.doc, f.hash);
       case FrameKind.Error:
+        if (f.code === "stale") {
+          // the peer could not read our delta relative to its version: the next one goes in full, now
+          peer.inFull.add(f.doc);
+          const p = peer.pushes.get(f.doc);
+          if (p !== undefined) {
+            p.cancel?.();
+            peer.pushes.delete(f.doc);
+            this.push(peerId, peer, f.doc);
+          }
+          return;
+        }
         if (f.code === "unwanted" || f.code === "forbidden" || f.code === "quota" || f.code === "forged") {
           // the peer will not take this delta: no resends. Nor this document, unless forged (a
           // later change may be accepted): not pushed again until it reconnects
