@@ -3,7 +3,7 @@ import type { Crdt } from "../core/crdt.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { loadCrdt } from "../core/registry.js";
 import type { EntityView, KvOp, KvStore } from "./kv.js";
-import { headerKey, MAX_TAIL_SEQ, stateKey, storedStates, storedTails, tailKey } from "./keys.js";
+import { headerKey, MAX_TAIL_SEQ, parseTailKey, stateKey, storedStates, storedTails, tailKey, tailPrefix } from "./keys.js";
 
 /**
  * When dirty states are written. Each save() counts as one operation.
@@ -168,11 +168,11 @@ export class StateStore {
     // views cost a value() each: built only for a store that keeps them
     const views: EntityView[] | undefined = this.kv.keepsViews === true ? [] : undefined;
     const written: Array<readonly [string, string]> = [];
-    const tails = this.tailIndex();
+    const tails = this.tailPolicy !== undefined ? this.tailIndex() : this.tails;
     // what the tails become once the batch is stored (a failed batch leaves them as they were)
     const after: Array<readonly [string, Tail | undefined]> = [];
     for (const [key, p] of this.dirty) {
-      const t = tails.get(key);
+      const t = tails?.get(key);
       const added = this.appendable(t, p);
       if (added >= 0) {
         for (let i = 0; i < p.deltas!.length; i++) ops.push({ type: "put", key: tailKey(p.ns, p.id, t!.count + i + 1), value: p.deltas![i]! });
@@ -195,8 +195,8 @@ export class StateStore {
     for (const op of also) ops.push(op);
     this.kv.batch(ops, views);
     for (const [key, t] of after) {
-      if (t === undefined) tails.delete(key);
-      else tails.set(key, t);
+      if (t === undefined) tails!.delete(key);
+      else tails!.set(key, t);
     }
     this.dirty.clear();
     this.ops = 0;
@@ -213,15 +213,30 @@ export class StateStore {
     return t.bytes + added <= t.base * policy.maxRatio ? added : -1;
   }
 
-  /** The tails stored, listed at the first need (one keys() of the store). */
+  /**
+   * What this store knows of the tails. A store keeping tails writes them, and no one else may: it
+   * lists them once (one keys() of the store) and keeps the list up to date. A store keeping none
+   * (a reader, a node) knows only the tails it read, to delete them with its next whole write.
+   */
   private tailIndex(): Map<string, Tail> {
     let tails = this.tails;
     if (tails === undefined) {
       tails = new Map();
-      for (const [key, list] of storedTails(this.kv)) tails.set(key, { base: -1, count: list[list.length - 1]![0], bytes: -1, crdt: undefined });
+      if (this.tailPolicy !== undefined) for (const [key, list] of storedTails(this.kv)) tails.set(key, { base: -1, count: list[list.length - 1]![0], bytes: -1, crdt: undefined });
       this.tails = tails;
     }
     return tails;
+  }
+
+  /** The greatest seq of a state's stored tail (0: none): from the index of a store keeping tails, else read now (another store may write them). */
+  private tailCount(ns: string, id: string, key: string): number {
+    if (this.tailPolicy !== undefined) return this.tailIndex().get(key)?.count ?? 0;
+    let count = 0;
+    for (const k of this.kv.keys(tailPrefix(ns, id))) {
+      const p = parseTailKey(k);
+      if (p !== undefined && p[1] === id && p[2] > count) count = p[2];
+    }
+    return count;
   }
 
   /** True if an entity has changes saved but not yet written. */
@@ -255,10 +270,10 @@ export class StateStore {
       }
       throw e;
     }
-    const tails = this.tailIndex();
-    const count = tails.get(key)?.count ?? 0;
+    const count = this.tailCount(ns, id, key);
     const tailBytes = this.replayTail(ns, id, crdt, count);
-    if (this.tailPolicy !== undefined || count > 0) tails.set(key, { base: bytes.length, count, bytes: tailBytes, crdt });
+    if (this.tailPolicy !== undefined || count > 0) this.tailIndex().set(key, { base: bytes.length, count, bytes: tailBytes, crdt });
+    else this.tails?.delete(key);
     return crdt;
   }
 
@@ -286,8 +301,9 @@ export class StateStore {
   storedBytes(ns: string, id: string): Uint8Array | undefined {
     const key = stateKey(ns, id);
     const bytes = this.kv.get(key);
-    const count = this.tailIndex().get(key)?.count ?? 0;
-    if (bytes === undefined || count === 0) return bytes;
+    if (bytes === undefined) return undefined;
+    const count = this.tailCount(ns, id, key);
+    if (count === 0) return bytes;
     let crdt: Crdt;
     try {
       crdt = loadCrdt(bytes);
@@ -302,12 +318,11 @@ export class StateStore {
   delete(ns: string, id: string): void {
     const key = stateKey(ns, id);
     this.dirty.delete(key);
-    const tails = this.tailIndex();
     const ops: KvOp[] = [{ type: "delete", key }, { type: "delete", key: headerKey(ns, id) }];
-    const count = tails.get(key)?.count ?? 0;
+    const count = this.tailCount(ns, id, key);
     for (let seq = 1; seq <= count; seq++) ops.push({ type: "delete", key: tailKey(ns, id, seq) });
     this.kv.batch(ops, [{ namespace: ns, id, type: "", value: undefined }]);
-    tails.delete(key);
+    this.tails?.delete(key);
   }
 
   /**
