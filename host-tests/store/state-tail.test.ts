@@ -166,7 +166,7 @@ test("base plus tail loads as the whole state, across compactions and reopenings
   let compactions = 0;
   property(
     "StateStore tails load as whole states",
-    [fc.array(arbStep, { minLength: 1, maxLength: 30 }), arbPolicy],
+    [fc.array(arbStep, { minLength: 1, maxLength: 40, size: "max" }), arbPolicy],
     (steps, tails) => {
       const kv = new MemoryKv();
       const r = runSteps(() => kv, steps, tails, true);
@@ -185,7 +185,7 @@ test("a power cut at every flash write leaves the states of the last flush or of
   let cases = 0;
   property(
     "StateStore tails survive power cuts",
-    [fc.array(arbStep, { minLength: 1, maxLength: 12 }), arbPolicy],
+    [fc.array(arbStep, { minLength: 2, maxLength: 12, size: "max" }), arbPolicy],
     (steps, tails) => {
       const clean = new FlashSim();
       const full = runSteps(() => FlashKv.open(clean), steps, tails, false);
@@ -212,7 +212,7 @@ test("a power cut at every flash write leaves the states of the last flush or of
         assert.ok(sameModel(readBack(kv, tails), wholeBytes(world)), `${where}, then a delta`);
       }
     },
-    { numRuns: 12, xsRuns: 2 },
+    { numRuns: 60, xsRuns: 4 },
   );
   console.log(`${cases} crash points checked (${ENGINE})`);
 });
