@@ -253,7 +253,7 @@ test("openGatewayDb: typed errors naming the path; never creates or alters a fil
   assert.is(err(() => openGatewayDb(blank)).code, "CORRUPT");
   track(openGatewayDb(blank, { create: true })).close();
   track(openGatewayDb(empty, { create: true })).close();
-  assert.is(track(openGatewayDb(empty)).schemaVersion(), 2);
+  assert.is(track(openGatewayDb(empty)).schemaVersion(), 3);
 
   const dir = join(DIR, "a-directory");
   mkdirSync(dir);
@@ -262,7 +262,7 @@ test("openGatewayDb: typed errors naming the path; never creates or alters a fil
   // create: true makes a new database (the daemon's case)
   const fresh = freshPath();
   const db = track(openGatewayDb(fresh, { create: true }));
-  assert.is(db.schemaVersion(), 2);
+  assert.is(db.schemaVersion(), 3);
   assert.equal(db.logs(), []);
 });
 
