@@ -394,7 +394,7 @@ test("lichen status: size, db_version, namespaces with counts and types, event l
   const s = r.stdout;
   assert.ok(s.includes(`file        ${f.path}`), s);
   assert.match(s, /^size\s+\d+(\.\d)? (B|KiB|MiB) \(\d+ bytes\)/m);
-  assert.match(s, /^schema\s+2 \(this lichen: 2\)$/m);
+  assert.match(s, /^schema\s+3 \(this lichen: 3\)$/m);
   assert.match(s, /^formats\s+state payloads 1 \(this lichen: 1\); envelopes 1 \(this lichen: 1\)$/m);
   assert.match(s, new RegExp(`^db_version\\s+${f.dbVersion}$`, "m"));
   assert.match(s, /^\s+counters\s+2 entities\s+ORSet: 1, PNCounter: 1$/m);
