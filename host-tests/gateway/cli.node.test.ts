@@ -407,7 +407,7 @@ test("lichen status: size, db_version, namespaces with counts and types, event l
   assert.is(j.code, 0, j.stderr);
   const rep = JSON.parse(j.stdout);
   assert.is(rep.dbVersion, f.dbVersion);
-  assert.is(rep.schemaVersion, 2);
+  assert.is(rep.schemaVersion, 3);
   assert.ok(rep.fileBytes > 0);
   assert.equal(rep.mirror, { entities: 5, changes: rep.mirror.changes });
   assert.equal(
