@@ -24,6 +24,7 @@ import { LoopTime } from "../sim/network/loop-time.js";
 import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
 import { HistoryRecorder, openHistoryConnection } from "../targets/rpi/gateway-history.js";
 import { gatewayWritePath, GATEWAY_GROUP_COMMIT } from "../targets/rpi/gateway-ingest.js";
+import { GATEWAY_TAILS } from "../src/store/state-store.js";
 import { type Check, num, type Table, type Target } from "./report.js";
 
 const GATEWAY = "gw";
@@ -254,8 +255,12 @@ export interface BigMapResult {
   readonly converged: boolean;
 }
 
-/** One node's LWWMap of `keys` keys on the gateway; then one key changed, `samples` times: the time from the frame's receive() to its ACK, and what was written. */
-export function bigMapRun(keys: number, samples: number): BigMapResult {
+/**
+ * One node's LWWMap of `keys` keys on the gateway; then one key changed, `samples` times: the time
+ * from the frame's receive() to its ACK, and what was written. With `countAll`, the bytes of every
+ * sample's commit are counted (amortized figures, the tail's compactions included), not only the last's.
+ */
+export function bigMapRun(keys: number, samples: number, countAll = false): BigMapResult {
   const written: Written = { stateBytes: 0, logBytes: 0, changeRowBytes: 0, entityBytes: 0 };
   let counting = false;
   const r = rig(undefined, (kv) => {
@@ -279,7 +284,7 @@ export function bigMapRun(keys: number, samples: number): BigMapResult {
       n.engine.changed("config", "n1");
       const frames = toGateway.splice(0);
       const measured = s > 0 && s < samples; // the first warms up, the last counts bytes
-      counting = s === samples;
+      counting = countAll ? s > 0 : s === samples;
       const t0 = performance.now();
       for (const [from, f] of frames) r.gateway.receive(from, f);
       while (r.time.turn());
@@ -305,6 +310,8 @@ export const BIG_KEYS = 10_000;
 export const BIG_SAMPLES = 30;
 export const BIG_TARGET_MS = 1;
 export const BIG_TARGET_BYTES = 1024;
+/** One-key deltas counted for the amortized bytes: past GATEWAY_TAILS.maxDeltas, so a compaction is among them. */
+export const BIG_AMORTIZED = 1100;
 
 function total(w: Written): number {
   return w.stateBytes + w.logBytes + w.changeRowBytes + w.entityBytes;
@@ -318,6 +325,9 @@ export function writePathFigures(progress: (text: string) => void = () => {}): {
   const single = ingestRun("one transaction per delta (groupCommit 1, the engine's default)", INGEST_NODES, 1, 1);
   progress(`sync: a one-key delta on a ${num(BIG_KEYS)}-key map`);
   const big = bigMapRun(BIG_KEYS, BIG_SAMPLES);
+  progress(`sync: ${num(BIG_AMORTIZED)} one-key deltas on a ${num(BIG_KEYS)}-key map, every byte counted`);
+  const amortized = bigMapRun(BIG_KEYS, BIG_AMORTIZED, true);
+  const am = amortized.written;
   const ingest: Table = {
     title: `Gateway write path: DELTA frames from ${num(INGEST_NODES)} simulated nodes into SQLite (synchronous FULL)`,
     how: `bench/gateway-ingest.ts: one gateway SyncEngine on a GatewayDb file in os.tmpdir() (SqliteKv, synchronous FULL, the default) with the daemon's write path (targets/rpi/gateway-ingest.ts: group commit, each delta's event-log entry in the same batch as its state, change rows of the keys it changed, lichen_history rows on the history's own connection after each commit). ${num(INGEST_NODES)} node SyncEngines (MemoryKv), each with an LWWMap "readings/<id>" of 4 readings, connected and in sync (untimed). Each round, every node sets one reading and calls changed(): ${num(INGEST_NODES)} DELTA frames, made by the nodes before the clock starts. Timed: the gateway's receive() of each frame in turn (decode, policy, authorship check on the decoded delta, apply, stage, event-log record) and its commits (full groups at once; the rest when the queue is empty, as Node runs the 0 ms timer once the frames that arrived together are handled) until the round's last ACK is sent. Untimed: the ACKs handed to the nodes. ${INGEST_ROUNDS} rounds after one untimed warm-up round (one round for the one-per-transaction row). "CPU" is this process's user + system time over the same spans: on a loaded machine wall-clock time is CPU time plus waiting for a core. Wall-clock: varies from run to run.`,
@@ -327,19 +337,22 @@ export function writePathFigures(progress: (text: string) => void = () => {}): {
   const w = big.written;
   const bigTable: Table = {
     title: `Gateway write path: a one-key delta on a ${num(BIG_KEYS)}-key LWWMap`,
-    how: `bench/gateway-ingest.ts: the same gateway; one node's LWWMap of ${num(BIG_KEYS)} keys ("k0".."k${BIG_KEYS - 1}", numbers) synced to it (untimed). Then, ${BIG_SAMPLES} times, the node sets one existing key and sends its delta; timed: from the gateway's receive() of the frame to its ACK sent (decode, checks, apply, the commit of its batch with synchronous=FULL). The median of ${BIG_SAMPLES - 1} (the first warms up). Bytes: what one such commit hands to SQLite, counted on the batch: the values of the puts (the document's state; the event-log entry), and the JSON of the change row and of the entity patch. Wall-clock time varies; the bytes are deterministic.`,
-    columns: ["median ms, receive to ACK", "state bytes written", "event-log bytes", "change row bytes", "entity patch bytes", "total bytes"],
-    rows: [[num(big.medianMs, 2), num(w.stateBytes), num(w.logBytes), num(w.changeRowBytes), num(w.entityBytes), num(total(w))]],
+    how: `bench/gateway-ingest.ts: the same gateway; one node's LWWMap of ${num(BIG_KEYS)} keys ("k0".."k${BIG_KEYS - 1}", numbers) synced to it (untimed). Then, ${BIG_SAMPLES} times, the node sets one existing key and sends its delta; timed: from the gateway's receive() of the frame to its ACK sent (decode, checks, apply, the commit of its batch with synchronous=FULL). The median of ${BIG_SAMPLES - 1} (the first warms up). Bytes: what one such commit hands to SQLite, counted on the batch: the values of the puts (the document's state: with the gateway's incremental states, the delta appended to its tail; the event-log entry), and the JSON of the change row and of the entity patch (a large entity's goes to its patch row, not its whole JSON row: src/store/sqlite.ts). The second row counts every commit of ${num(BIG_AMORTIZED)} such deltas, per delta: past ${num(GATEWAY_TAILS.maxDeltas)} deltas the tail is folded into a new base (the whole state written once), which this average includes; the mirror's patch row folded into the JSON value (past 4 KB of patch) is SQLite's own work, not counted here. Wall-clock time varies; the bytes are deterministic.`,
+    columns: ["commits counted", "median ms, receive to ACK", "state bytes written", "event-log bytes", "change row bytes", "entity patch bytes", "total bytes"],
+    rows: [
+      ["the last one", num(big.medianMs, 2), num(w.stateBytes), num(w.logBytes), num(w.changeRowBytes), num(w.entityBytes), num(total(w))],
+      [`${num(BIG_AMORTIZED)}, per delta`, num(amortized.medianMs, 2), num(Math.round(am.stateBytes / BIG_AMORTIZED)), num(Math.round(am.logBytes / BIG_AMORTIZED)), num(Math.round(am.changeRowBytes / BIG_AMORTIZED)), num(Math.round(am.entityBytes / BIG_AMORTIZED)), num(Math.round(total(am) / BIG_AMORTIZED))],
+    ],
   };
   const perSecond = Math.round(group.deltas / group.seconds);
   const targets: Target[] = [
     { figure: `Gateway ingest from ${num(INGEST_NODES)} nodes into SQLite (synchronous FULL), the daemon's write path`, target: `≥ ${num(INGEST_TARGET)} deltas/s`, actual: `${num(perSecond)} deltas/s (${num(Math.round(group.deltas / group.cpuSeconds))} per CPU second)`, ok: perSecond >= INGEST_TARGET },
     { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: receive to ACK`, target: `≤ ${BIG_TARGET_MS} ms`, actual: `${num(big.medianMs, 2)} ms`, ok: big.medianMs <= BIG_TARGET_MS },
-    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: bytes written`, target: `≤ ${num(BIG_TARGET_BYTES)} bytes`, actual: `${num(total(w))} bytes (${num(w.stateBytes)} of them the whole state re-encoded)`, ok: total(w) <= BIG_TARGET_BYTES },
+    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: bytes written`, target: `≤ ${num(BIG_TARGET_BYTES)} bytes`, actual: `${num(total(w))} bytes (${num(w.stateBytes)} of them the state: its tail's new delta; ${num(Math.round(total(am) / BIG_AMORTIZED))} per delta over ${num(BIG_AMORTIZED)}, compaction included)`, ok: total(w) <= BIG_TARGET_BYTES },
   ];
   const checks: Check[] = [
     ...[group, single].map((r) => ({ what: `Gateway write path (${r.label}): ${num(r.deltas)} DELTA frames in, ${num(r.acks)} ACKs out, every node in sync, the gateway's copies equal the nodes', the event log holds every delta${r.problem === undefined ? "" : ` (${r.problem})`}`, ok: r.converged })),
-    { what: `Gateway write path, ${num(BIG_KEYS)}-key map: no warnings, the gateway's copy equals the node's, the node in sync`, ok: big.converged },
+    { what: `Gateway write path, ${num(BIG_KEYS)}-key map: no warnings, the gateway's copy equals the node's, the node in sync`, ok: big.converged && amortized.converged },
   ];
   return { tables: [ingest, bigTable], targets, checks };
 }

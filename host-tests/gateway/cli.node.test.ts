@@ -253,7 +253,7 @@ test("openGatewayDb: typed errors naming the path; never creates or alters a fil
   assert.is(err(() => openGatewayDb(blank)).code, "CORRUPT");
   track(openGatewayDb(blank, { create: true })).close();
   track(openGatewayDb(empty, { create: true })).close();
-  assert.is(track(openGatewayDb(empty)).schemaVersion(), 2);
+  assert.is(track(openGatewayDb(empty)).schemaVersion(), 3);
 
   const dir = join(DIR, "a-directory");
   mkdirSync(dir);
@@ -262,7 +262,7 @@ test("openGatewayDb: typed errors naming the path; never creates or alters a fil
   // create: true makes a new database (the daemon's case)
   const fresh = freshPath();
   const db = track(openGatewayDb(fresh, { create: true }));
-  assert.is(db.schemaVersion(), 2);
+  assert.is(db.schemaVersion(), 3);
   assert.equal(db.logs(), []);
 });
 
@@ -394,7 +394,7 @@ test("lichen status: size, db_version, namespaces with counts and types, event l
   const s = r.stdout;
   assert.ok(s.includes(`file        ${f.path}`), s);
   assert.match(s, /^size\s+\d+(\.\d)? (B|KiB|MiB) \(\d+ bytes\)/m);
-  assert.match(s, /^schema\s+2 \(this lichen: 2\)$/m);
+  assert.match(s, /^schema\s+3 \(this lichen: 3\)$/m);
   assert.match(s, /^formats\s+state payloads 1 \(this lichen: 1\); envelopes 1 \(this lichen: 1\)$/m);
   assert.match(s, new RegExp(`^db_version\\s+${f.dbVersion}$`, "m"));
   assert.match(s, /^\s+counters\s+2 entities\s+ORSet: 1, PNCounter: 1$/m);
@@ -407,7 +407,7 @@ test("lichen status: size, db_version, namespaces with counts and types, event l
   assert.is(j.code, 0, j.stderr);
   const rep = JSON.parse(j.stdout);
   assert.is(rep.dbVersion, f.dbVersion);
-  assert.is(rep.schemaVersion, 2);
+  assert.is(rep.schemaVersion, 3);
   assert.ok(rep.fileBytes > 0);
   assert.equal(rep.mirror, { entities: 5, changes: rep.mirror.changes });
   assert.equal(

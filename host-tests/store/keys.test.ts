@@ -17,12 +17,17 @@ import {
   parseEventSeq,
   parseLogName,
   parseStateKey,
+  parseTailKey,
   snapshotKey,
   stateKey,
   statePrefix,
   storedEnvelopes,
   storedLogs,
   storedStates,
+  storedTails,
+  tailKey,
+  tailPrefix,
+  MAX_TAIL_SEQ,
 } from "../../src/store/keys.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { StateStore } from "../../src/store/state-store.js";
@@ -102,6 +107,29 @@ test("the stores write exactly these keys, and a store holding them reads back",
   assert.equal(storedLogs(kv), ["counters", "other"]);
   assert.equal(EventStore.logs(kv), ["counters", "other"]);
   assert.equal(new StateStore(kv).storedBytes("counters", "n1"), c.toBytes());
+});
+
+test("a state's tail: t/<ns>/<id>#<seq in 6 base-36 digits>, parsed from the end", () => {
+  assert.is(tailKey("readings", "n1", 1), "t/readings/n1#000001");
+  assert.is(tailKey("readings", "a#b/c", 36), "t/readings/a#b/c#000010");
+  assert.is(tailKey("readings", "n1", MAX_TAIL_SEQ), "t/readings/n1#zzzzzz");
+  assert.is(tailPrefix(), "t/");
+  assert.is(tailPrefix("readings"), "t/readings/");
+  assert.is(tailPrefix("readings", "n1"), "t/readings/n1#");
+  assert.equal(parseTailKey("t/readings/a#b/c#000010"), ["readings", "a#b/c", 36]);
+  assert.equal(parseTailKey("t/readings/n1#000001"), ["readings", "n1", 1]);
+  for (const k of ["t/readings/n1#000000", "t/readings/n1#00000A", "t/readings/n1-000001", "t/readings/#000001", "t/a b/n1#000001", "s/readings/n1#000001", "t/readings#000001"]) {
+    assert.is(parseTailKey(k), undefined, k);
+  }
+  const kv = new MemoryKv();
+  for (const [id, seq] of [["n1", 2], ["n1", 1], ["n1#000001", 1], ["n2", 1]] as const) kv.put(tailKey("r", id, seq), new Uint8Array([seq]));
+  kv.put("t/r/junk", new Uint8Array([0]));
+  // the prefix of n1's tail also lists n1#000001's: the parse tells them apart
+  assert.equal([...storedTails(kv).entries()].map(([k, list]) => [k, list.map(([seq]) => seq)]), [
+    [stateKey("r", "n1"), [1, 2]],
+    [stateKey("r", "n1#000001"), [1]],
+    [stateKey("r", "n2"), [1]],
+  ]);
 });
 
 test.run();

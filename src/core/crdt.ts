@@ -141,6 +141,12 @@ export abstract class Crdt<P extends Patch = Patch> {
     const { body } = decodePayload(bytes, this.typeTag, this.maxPayloadBytes);
     const patch = this.readBody(body);
     this.clock.check(patch.maxTs);
+    this.checkBase(patch);
+    return { typeTag: this.typeTag, maxTs: patch.maxTs, patch };
+  }
+
+  /** Throws OUT_OF_ORDER if this state has not seen what the patch was made for. */
+  private checkBase(patch: P): void {
     if (patch.base !== undefined) {
       for (const [r, n] of patch.base) {
         const have = this.seenUpTo(r);
@@ -152,7 +158,6 @@ export abstract class Crdt<P extends Patch = Patch> {
         }
       }
     }
-    return { typeTag: this.typeTag, maxTs: patch.maxTs, patch };
   }
 
   /**
@@ -192,6 +197,19 @@ export abstract class Crdt<P extends Patch = Patch> {
     if (delta.typeTag !== this.typeTag) throw invalidArgument("a delta checked for another type");
     this.applyPatch(delta.patch as P);
     this.clock.observe(delta.maxTs);
+  }
+
+  /**
+   * Applies again a delta this replica applied before and stored (a state's tail, see
+   * StateStore): as applyDelta, but its timestamps are not checked against the wall clock, which
+   * may have gone back since (a gateway without a real-time clock, restarted); only observed.
+   */
+  replayDelta(bytes: Uint8Array): void {
+    const { body } = decodePayload(bytes, this.typeTag, this.maxPayloadBytes);
+    const patch = this.readBody(body);
+    this.checkBase(patch);
+    this.applyPatch(patch);
+    this.clock.observe(patch.maxTs);
   }
 
   /** Applies a delta (or a whole state) received as bytes. Duplicates and reordering are harmless. */

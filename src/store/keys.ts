@@ -3,6 +3,9 @@
 //
 //   s/<ns>/<id>          a CRDT state (StateStore)
 //   h/<ns>/<id>          a typed document's schema header beside its state (StateStore)
+//   t/<ns>/<id>#<seq>    a delta of that state's tail (StateStore): applied over s/<ns>/<id> in
+//                        seq order (fixed-width base 36, from 1); read from the end, since an id
+//                        may hold "#" and "/"
 //   d/<type>/<id>        a CrdtDb entity in its versioned envelope
 //   e/<log>/<seq>        an event of a log (EventStore): seq in fixed-width base 36, so that key
 //                        order is sequence order
@@ -20,6 +23,11 @@ const ENVELOPES = "d/";
 const LOGS = "e/";
 const SNAPSHOT = "~snapshot";
 const HEADERS = "h/";
+const TAILS = "t/";
+const TAIL_SEP = "#";
+const TAIL_SEQ_WIDTH = 6;
+/** The most deltas a state's tail can hold (its seq's width). */
+export const MAX_TAIL_SEQ = 36 ** TAIL_SEQ_WIDTH - 1;
 const SEQ_WIDTH = 11;
 
 /** The key of the replica clock's reservation. */
@@ -44,6 +52,36 @@ export function statePrefix(ns?: string): string {
 /** [namespace, id] of a state key, or undefined if the key is not one. */
 export function parseStateKey(key: string): [string, string] | undefined {
   return parseEntityKey(STATES, key);
+}
+
+// ---- state tails (the deltas stored since a state was last written whole) ----
+
+/** The key of delta `seq` (1 to MAX_TAIL_SEQ) of a state's tail. */
+export function tailKey(ns: string, id: string, seq: number): string {
+  const s = seq.toString(36);
+  return `${TAILS}${checkNamespace(ns)}/${checkEntityId(id)}${TAIL_SEP}${"0".repeat(TAIL_SEQ_WIDTH - s.length)}${s}`;
+}
+
+/** The prefix of every tail key, or of one state's (which may also match other ids that start with this one's: parse each key). */
+export function tailPrefix(ns?: string, id?: string): string {
+  if (ns === undefined) return TAILS;
+  return id === undefined ? `${TAILS}${checkNamespace(ns)}/` : `${TAILS}${checkNamespace(ns)}/${checkEntityId(id)}${TAIL_SEP}`;
+}
+
+/** [namespace, id, seq] of a tail key, or undefined if the key is not one. */
+export function parseTailKey(key: string): [string, string, number] | undefined {
+  const end = key.length - TAIL_SEQ_WIDTH;
+  if (!key.startsWith(TAILS) || end < 1 || key[end - 1] !== TAIL_SEP) return undefined;
+  const p = parseEntityKey(TAILS, key.slice(0, end - 1));
+  if (p === undefined) return undefined;
+  let seq = 0;
+  for (let i = end; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
+    if (d < 0) return undefined;
+    seq = seq * 36 + d;
+  }
+  return seq >= 1 ? [p[0], p[1], seq] : undefined;
 }
 
 // ---- envelopes (CrdtDb) ----
@@ -114,6 +152,21 @@ export function storedStates(kv: KvStore, ns?: string): Array<[string, string]> 
     const p = parseStateKey(k);
     if (p !== undefined) out.push(p);
   }
+  return out;
+}
+
+/** The tail keys stored for each state (of one namespace), by state key, each list in seq order. */
+export function storedTails(kv: KvStore, ns?: string): Map<string, Array<[number, string]>> {
+  const out = new Map<string, Array<[number, string]>>();
+  for (const k of kv.keys(tailPrefix(ns))) {
+    const p = parseTailKey(k);
+    if (p === undefined) continue;
+    const sk = stateKey(p[0], p[1]);
+    let list = out.get(sk);
+    if (list === undefined) out.set(sk, (list = []));
+    list.push([p[2], k]);
+  }
+  for (const list of out.values()) list.sort((a, b) => a[0] - b[0]);
   return out;
 }
 

@@ -8,7 +8,12 @@
 //   lichen_entities(namespace, id, type, value JSON, db_version, updated_at, store)
 //                                                            one row per live entity (the mirror):
 //                                                            store 'state' (StateStore) or 'entity'
-//                                                            (CrdtDb), part of the row's identity
+//                                                            (CrdtDb), part of the row's identity.
+//                                                            A VIEW (schema version 3) over:
+//   lichen_entity_values(the same columns)                   each entity's value as last written
+//   lichen_entity_patches(namespace, id, store, type, patch JSON, db_version, updated_at)
+//                                                            a large entity's fields set since, as
+//                                                            a JSON merge patch the view applies
 //   lichen_changes(seq INTEGER PRIMARY KEY, db_version, namespace, id, type, value JSON|NULL,
 //                  changed_at, kind, removed JSON|NULL)      every change, pulled by db_version
 //
@@ -45,6 +50,17 @@
 //   whole value twice. Paths are `$."<key>"` with the key JSON-escaped, which SQLite matches
 //   exactly. A version 1 file is migrated when opened for writing: two columns added to
 //   lichen_changes (its rows read as kind 'value'), schema_version set to 2.
+// - A large entity's value is not rewritten per change (schema version 3). SQLite rewrites a row
+//   whole, so a json_set on a 10,000-key map's row wrote its ~200 KB again at every change. An
+//   entity whose value is over PATCH_ROW_BYTES keeps it in lichen_entity_values, and the fields a
+//   change sets (scalars: numbers, strings, booleans) go to its small row in
+//   lichen_entity_patches (json_set there); the view lichen_entities reads
+//   json_patch(value, patch), so every query of docs/sql.md reads the current value. The patch
+//   is folded into the value when it passes FOLD_PATCH_BYTES, when a change removes a field or
+//   sets null or an object (which a merge patch cannot say), and when the value is written
+//   whole. Which entities have a patch row is known to the connection that writes them (read at
+//   open): the mirror of an entity has one writer, the gateway. A version 2 file is migrated
+//   when opened for writing (its table renamed, the view made); read-only, it is read as it is.
 // - No per-namespace VIEWs: namespaces are data, not schema. Creating views on the fly would
 //   change the schema under other readers, and sanitized names can collide ("a-b", "a_b");
 //   `WHERE namespace = ?` uses the primary key's prefix and is as fast as a view.
@@ -60,8 +76,12 @@ import { LichenError, invalidArgument } from "../core/errors.js";
 import { toHex } from "../core/hex.js";
 import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, type KvOp, type KvStore, type MirrorStore } from "./kv.js";
 
-/** The version of the tables this file writes (lichen_meta.schema_version). 2: a mirror row per store, change rows of kind 'fields'. */
-export const SQLITE_SCHEMA_VERSION = 2;
+/**
+ * The version of the tables this file writes (lichen_meta.schema_version). 2: a mirror row per
+ * store, change rows of kind 'fields'. 3: lichen_entities a view over the values and the patches
+ * of large entities.
+ */
+export const SQLITE_SCHEMA_VERSION = 3;
 
 export type SqliteSynchronous = "FULL" | "NORMAL";
 
@@ -142,8 +162,9 @@ CREATE TABLE IF NOT EXISTS lichen_changes (
   removed    TEXT
 );
 CREATE INDEX IF NOT EXISTS lichen_changes_by_version ON lichen_changes (db_version);
-INSERT OR IGNORE INTO lichen_meta (name, value) VALUES ('schema_version', ${SQLITE_SCHEMA_VERSION}), ('db_version', 0);
+INSERT OR IGNORE INTO lichen_meta (name, value) VALUES ('schema_version', 2), ('db_version', 0);
 `;
+// (a new file is made as version 2, then upgraded as an existing one is)
 
 /**
  * Version 1 keyed lichen_entities by (namespace, id) alone, so a StateStore namespace and a CrdtDb
@@ -169,6 +190,27 @@ ALTER TABLE lichen_entities_2 RENAME TO lichen_entities;
 ALTER TABLE lichen_changes ADD COLUMN kind TEXT NOT NULL DEFAULT 'value';
 ALTER TABLE lichen_changes ADD COLUMN removed TEXT;
 UPDATE lichen_meta SET value = 2 WHERE name = 'schema_version';
+`;
+
+/** Version 3: large entities' changed fields in rows of their own, read through the view lichen_entities. */
+const UPGRADE_2_TO_3 = `
+ALTER TABLE lichen_entities RENAME TO lichen_entity_values;
+CREATE TABLE lichen_entity_patches (
+  namespace  TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  store      TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  patch      TEXT NOT NULL,
+  db_version INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (namespace, id, store)
+) WITHOUT ROWID;
+CREATE VIEW lichen_entities AS
+  SELECT v.namespace AS namespace, v.id AS id, coalesce(p.type, v.type) AS type,
+    CASE WHEN p.patch IS NULL THEN v.value ELSE json_patch(v.value, p.patch) END AS value,
+    coalesce(p.db_version, v.db_version) AS db_version, coalesce(p.updated_at, v.updated_at) AS updated_at, v.store AS store
+  FROM lichen_entity_values v LEFT JOIN lichen_entity_patches p ON p.namespace = v.namespace AND p.id = v.id AND p.store = v.store;
+UPDATE lichen_meta SET value = 3 WHERE name = 'schema_version';
 `;
 
 const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
@@ -450,33 +492,137 @@ function prepareViews(views: readonly EntityView[] | undefined): PreparedView[] 
  * few dozen fields writing the whole value costs about the same): above, the row is written whole.
  */
 const MAX_PATCH_FIELDS = 64;
+/** An entity whose value's JSON is at least this long takes its changed fields in a patch row (see the file's header). */
+const PATCH_ROW_BYTES = 8192;
+/** A patch row is folded into its value once its JSON passes this length. */
+const FOLD_PATCH_BYTES = 4096;
 
-/** Patches of an entity's JSON in place: statements by how many fields they set and remove, made once each. */
+/** The mirror's writes: whole values, fields patched in place, and large entities' patch rows (see the file's header). */
 class EntityPatcher {
   private readonly statements = new Map<string, Statement>();
+  /** The entities that have a patch row, as "store/namespace/id" (read at open, then kept by this connection). */
+  private readonly patched = new Set<string>();
+  /** The length of each entity's stored value as this connection last wrote or read it (-1: no row). */
+  private readonly sizes = new Map<string, number>();
+  private readonly size: Statement;
+  private readonly insertPatch: Statement;
+  private readonly takePatch: Statement;
+  private readonly fold: Statement;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly st: Statements,
+  ) {
+    for (const r of db.prepare("SELECT store, namespace, id FROM lichen_entity_patches").all() as Array<{ store: string; namespace: string; id: string }>) {
+      this.patched.add(entityKey(r.store, r.namespace, r.id));
+    }
+    this.size = db.prepare("SELECT length(value) FROM lichen_entity_values WHERE namespace = ? AND id = ? AND store = ?").pluck();
+    this.insertPatch = db.prepare("INSERT INTO lichen_entity_patches (namespace, id, store, type, patch, db_version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    this.takePatch = db.prepare("DELETE FROM lichen_entity_patches WHERE namespace = ? AND id = ? AND store = ? RETURNING patch").pluck();
+    this.fold = db.prepare(
+      "UPDATE lichen_entity_values AS v SET value = json_patch(v.value, p.patch), type = p.type, db_version = p.db_version, updated_at = p.updated_at " +
+        "FROM lichen_entity_patches AS p WHERE p.namespace = v.namespace AND p.id = v.id AND p.store = v.store AND v.namespace = ? AND v.id = ? AND v.store = ?",
+    );
+  }
 
-  /** Sets and removes fields of an existing row; false if the mirror has no row of the entity, or too many fields changed. */
+  /** Writes an entity's whole value (its patch row, if any, goes). */
+  upsert(v: PreparedView, json: string, version: number, at: string): void {
+    const k = entityKey(v.store, v.namespace, v.id);
+    this.dropPatch(v, k);
+    this.st.upsertEntity.run(v.namespace, v.id, v.type, json, version, at, v.store);
+    this.sizes.set(k, json.length);
+  }
+
+  remove(v: PreparedView): void {
+    const k = entityKey(v.store, v.namespace, v.id);
+    this.dropPatch(v, k);
+    this.st.deleteEntity.run(v.namespace, v.id, v.store);
+    this.sizes.set(k, -1);
+  }
+
+  /** Sets and removes fields of an existing entity; false if the mirror has no row of it, or too many fields changed. */
   patch(v: PreparedView, version: number, at: string): boolean {
     const set = v.set!;
     const removed = v.removed!;
     if (set.length + removed.length > MAX_PATCH_FIELDS) return false;
-    const shape = `${set.length}/${removed.length}`;
-    let st = this.statements.get(shape);
-    if (st === undefined) {
-      let expr = "value";
+    const k = entityKey(v.store, v.namespace, v.id);
+    if (removed.length === 0 && set.every(([, json]) => mergeable(json))) {
+      if (this.patched.has(k)) {
+        const len = this.statement(`p${set.length}`, () => `UPDATE lichen_entity_patches SET type = ?, patch = json_set(patch${", ?, json(?)".repeat(set.length)}), db_version = ?, updated_at = ? WHERE namespace = ? AND id = ? AND store = ? RETURNING length(patch)`, true).get(...this.args(v, version, at, set, [])) as number | undefined;
+        if (len !== undefined) {
+          if (len > FOLD_PATCH_BYTES) {
+            this.fold.run(v.namespace, v.id, v.store);
+            this.takePatch.get(v.namespace, v.id, v.store);
+            this.patched.delete(k);
+          }
+          return true;
+        }
+        this.patched.delete(k); // folded by someone else meanwhile
+      } else if (this.valueSize(v, k) >= PATCH_ROW_BYTES) {
+        let patch = "{";
+        for (let i = 0; i < set.length; i++) patch += `${i === 0 ? "" : ","}${set[i]![0].slice(2)}:${set[i]![1]}`;
+        this.insertPatch.run(v.namespace, v.id, v.store, v.type, `${patch}}`, version, at);
+        this.patched.add(k);
+        return true;
+      }
+    }
+    // into the value itself, the patch row (if any) folded in first
+    const pending = this.patched.has(k) ? (this.takePatch.get(v.namespace, v.id, v.store) as string | undefined) : undefined;
+    this.patched.delete(k);
+    const from = pending === undefined ? "value" : "json_patch(value, ?)";
+    const st = this.statement(`v${pending === undefined ? "" : "p"}${set.length}/${removed.length}`, () => {
+      let expr = from;
       if (set.length > 0) expr = `json_set(${expr}${", ?, json(?)".repeat(set.length)})`;
       if (removed.length > 0) expr = `json_remove(${expr}${", ?".repeat(removed.length)})`;
-      st = this.db.prepare(`UPDATE lichen_entities SET type = ?, value = ${expr}, db_version = ?, updated_at = ? WHERE namespace = ? AND id = ? AND store = ?`);
-      this.statements.set(shape, st);
-    }
+      return `UPDATE lichen_entity_values SET type = ?, value = ${expr}, db_version = ?, updated_at = ? WHERE namespace = ? AND id = ? AND store = ?`;
+    });
+    const args = this.args(v, version, at, set, removed);
+    if (pending !== undefined) args.splice(1, 0, pending);
+    return st.run(...args).changes > 0;
+  }
+
+  private args(v: PreparedView, version: number, at: string, set: ReadonlyArray<[string, string]>, removed: readonly string[]): unknown[] {
     const args: unknown[] = [v.type];
     for (const [path, json] of set) args.push(path, json);
     for (const path of removed) args.push(path);
     args.push(version, at, v.namespace, v.id, v.store);
-    return st.run(...args).changes > 0;
+    return args;
   }
+
+  private statement(shape: string, sql: () => string, pluck = false): Statement {
+    let st = this.statements.get(shape);
+    if (st === undefined) {
+      st = this.db.prepare(sql());
+      if (pluck) st = st.pluck();
+      this.statements.set(shape, st);
+    }
+    return st;
+  }
+
+  private valueSize(v: PreparedView, k: string): number {
+    let n = this.sizes.get(k);
+    if (n === undefined) {
+      const got = this.size.get(v.namespace, v.id, v.store);
+      n = typeof got === "number" ? got : -1;
+      this.sizes.set(k, n);
+    }
+    return n;
+  }
+
+  private dropPatch(v: PreparedView, k: string): void {
+    if (!this.patched.has(k)) return;
+    this.takePatch.get(v.namespace, v.id, v.store);
+    this.patched.delete(k);
+  }
+}
+
+function entityKey(store: string, ns: string, id: string): string {
+  return `${store}/${ns}/${id}`;
+}
+
+/** True if a merge patch can set a field to this JSON: not null (it removes), not an object (it merges). */
+function mergeable(json: string): boolean {
+  return json !== "null" && json.charCodeAt(0) !== 0x7b;
 }
 
 // ---- the store ----
@@ -557,7 +703,9 @@ export class SqliteKv implements KvStore {
         db.exec("BEGIN IMMEDIATE");
         try {
           db.exec(SCHEMA);
-          if (db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get() === 1) db.exec(UPGRADE_1_TO_2);
+          const version = (): unknown => db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
+          if (version() === 1) db.exec(UPGRADE_1_TO_2);
+          if (version() === 2) db.exec(UPGRADE_2_TO_3);
           db.exec("COMMIT");
         } catch (e) {
           if (db.inTransaction) db.exec("ROLLBACK");
@@ -586,10 +734,10 @@ export class SqliteKv implements KvStore {
         bumpVersion: write("UPDATE lichen_meta SET value = value + 1 WHERE name = 'db_version' RETURNING value", true),
         dbVersion: db.prepare("SELECT value FROM lichen_meta WHERE name = 'db_version'").pluck(),
         upsertEntity: write(
-          "INSERT INTO lichen_entities (namespace, id, type, value, db_version, updated_at, store) VALUES (?, ?, ?, ?, ?, ?, ?) " +
+          "INSERT INTO lichen_entity_values (namespace, id, type, value, db_version, updated_at, store) VALUES (?, ?, ?, ?, ?, ?, ?) " +
             "ON CONFLICT (namespace, id, store) DO UPDATE SET type = excluded.type, value = excluded.value, db_version = excluded.db_version, updated_at = excluded.updated_at",
         ),
-        deleteEntity: write("DELETE FROM lichen_entities WHERE namespace = ? AND id = ? AND store = ?"),
+        deleteEntity: write("DELETE FROM lichen_entity_values WHERE namespace = ? AND id = ? AND store = ?"),
         insertChange: write("INSERT INTO lichen_changes (db_version, namespace, id, type, value, changed_at, kind, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
         // (db_version, seq) > (?, ?): a cursor; the index on db_version (which holds the rowid) serves it
         changesSince: db.prepare(`SELECT ${schema < 2 ? CHANGE_COLUMNS_V1 : CHANGE_COLUMNS} FROM lichen_changes WHERE (db_version, seq) > (?, ?) ORDER BY db_version, seq LIMIT ?`),
@@ -605,7 +753,7 @@ export class SqliteKv implements KvStore {
     }
     this.db = db;
     const st = this.st;
-    const patcher = new EntityPatcher(db);
+    const patcher = readOnly ? (undefined as unknown as EntityPatcher) : new EntityPatcher(db, st);
     const tx = db.transaction((keys: Uint8Array[], ops: readonly KvOp[], views: PreparedView[]): void => {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
@@ -614,17 +762,18 @@ export class SqliteKv implements KvStore {
       }
       if (views.length === 0) return;
       const version = st.bumpVersion.get() as number | undefined;
+      // (patcher: see EntityPatcher)
       if (typeof version !== "number") throw new LichenError("CORRUPT", `${this.path}: lichen_meta holds no db_version`);
       const at = new Date(this.now()).toISOString();
       for (const v of views) {
         if (v.set !== undefined) {
           // what changed: the row patched in place (or written whole if the mirror lacks it, or many fields changed)
-          if (!patcher.patch(v, version, at)) st.upsertEntity.run(v.namespace, v.id, v.type, v.whole!(), version, at, v.store);
+          if (!patcher.patch(v, version, at)) patcher.upsert(v, v.whole!(), version, at);
           st.insertChange.run(version, v.namespace, v.id, v.type, v.setJson, at, "fields", v.removedJson);
           continue;
         }
-        if (v.json === undefined) st.deleteEntity.run(v.namespace, v.id, v.store);
-        else st.upsertEntity.run(v.namespace, v.id, v.type, v.json, version, at, v.store);
+        if (v.json === undefined) patcher.remove(v);
+        else patcher.upsert(v, v.json, version, at);
         st.insertChange.run(version, v.namespace, v.id, v.type, v.json ?? null, at, "value", null);
       }
     });

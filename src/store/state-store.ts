@@ -1,8 +1,9 @@
 import { decodeCbor, encodeCbor, typeName } from "../core/codec.js";
 import type { Crdt } from "../core/crdt.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
+import { loadCrdt } from "../core/registry.js";
 import type { EntityView, KvOp, KvStore } from "./kv.js";
-import { headerKey, stateKey, storedStates } from "./keys.js";
+import { headerKey, MAX_TAIL_SEQ, parseTailKey, stateKey, storedStates, storedTails, tailKey, tailPrefix } from "./keys.js";
 
 /**
  * When dirty states are written. Each save() counts as one operation.
@@ -24,8 +25,27 @@ export const WRITE_THROUGH: CoalescePolicy = Object.freeze({ maxOps: 1, maxDelay
 /** The device default: at most 100 operations or 5 s between writes. */
 export const DEVICE_COALESCING: CoalescePolicy = Object.freeze({ maxOps: 100, maxDelayMs: 5000 });
 
+/**
+ * Incremental states: a state written whole (its base) is followed by the deltas applied to it
+ * since (its tail), each stored as it came, in the same batch as today's whole write would be; a
+ * load applies the tail over the base. The tail is folded into a new base once it would pass
+ * `maxRatio` of the base's bytes or `maxDeltas` deltas: what a write costs stays about the
+ * delta's size, and a load replays at most that much. A base under `minBaseBytes` is always
+ * written whole (as cheap as a delta, and nothing to replay).
+ */
+export interface TailPolicy {
+  readonly minBaseBytes: number;
+  readonly maxRatio: number;
+  readonly maxDeltas: number;
+}
+
+/** The gateway's: a 10,000-key map (about 140 KB) takes up to 1,024 one-key deltas before it is rewritten. */
+export const GATEWAY_TAILS: TailPolicy = Object.freeze({ minBaseBytes: 1024, maxRatio: 1, maxDeltas: 1024 });
+
 export interface StateStoreOptions {
   coalesce?: CoalescePolicy;
+  /** Store states incrementally (see TailPolicy); without it, every write is whole. Tails are read either way. */
+  tails?: TailPolicy;
   /** Milliseconds, for maxDelayMs (default Date.now). */
   now?: () => number;
   /** Hears of every batch written, with the [namespace, id] of each entity in it. */
@@ -49,6 +69,20 @@ interface Pending {
   readonly crdt: Crdt;
   /** The top-level keys of its value changed since the last write; undefined: the whole value. */
   keys: Set<string> | undefined;
+  /** Every delta applied to it since the last write, in order; undefined if some change came without one (written whole). */
+  deltas: Uint8Array[] | undefined;
+}
+
+/** What is stored of a state's tail. */
+interface Tail {
+  /** The base's bytes (-1: not read yet). */
+  readonly base: number;
+  /** The greatest seq stored (0: none): the tail is seqs 1..count. */
+  readonly count: number;
+  /** The tail's bytes (-1: not read yet). */
+  readonly bytes: number;
+  /** The state loaded or written with this base and tail: deltas of another object do not apply to it. */
+  readonly crdt: Crdt | undefined;
 }
 
 /**
@@ -64,6 +98,9 @@ export class StateStore {
   private ops = 0;
   private oldest = 0;
   private readonly onFlushed: ((written: ReadonlyArray<readonly [string, string]>) => void) | undefined;
+  private readonly tailPolicy: TailPolicy | undefined;
+  /** What is stored of the tails, by state key: listed once from the store at the first need, then kept up to date. */
+  private tails: Map<string, Tail> | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -76,6 +113,11 @@ export class StateStore {
     this.policy = p;
     this.now = options.now ?? defaultNow;
     this.onFlushed = options.onFlushed;
+    const t = options.tails;
+    if (t !== undefined && !(Number.isSafeInteger(t.minBaseBytes) && t.minBaseBytes >= 0 && typeof t.maxRatio === "number" && t.maxRatio >= 0 && Number.isSafeInteger(t.maxDeltas) && t.maxDeltas >= 1 && t.maxDeltas <= MAX_TAIL_SEQ)) {
+      throw invalidArgument(`tails needs minBaseBytes >= 0, maxRatio >= 0 and maxDeltas from 1 to ${MAX_TAIL_SEQ}`);
+    }
+    this.tailPolicy = t;
   }
 
   /**
@@ -89,14 +131,24 @@ export class StateStore {
     this.tick();
   }
 
-  /** As save, but written only by the next flush(), whatever the policy: for a caller that flushes a group of changes itself. */
-  stage(ns: string, id: string, crdt: Crdt, changedKeys?: readonly string[]): void {
+  /**
+   * As save, but written only by the next flush(), whatever the policy: for a caller that flushes a
+   * group of changes itself. `delta`: the bytes of the delta that made the change (applied to
+   * `crdt` as it was stored or staged), so that a store keeping tails writes it alone.
+   */
+  stage(ns: string, id: string, crdt: Crdt, changedKeys?: readonly string[], delta?: Uint8Array): void {
     const key = stateKey(ns, id);
     if (this.dirty.size === 0) this.oldest = this.now();
     const p = this.dirty.get(key);
-    if (p === undefined || p.crdt !== crdt) this.dirty.set(key, { ns, id, crdt, keys: changedKeys === undefined ? undefined : new Set(changedKeys) });
-    else if (changedKeys === undefined) p.keys = undefined;
-    else if (p.keys !== undefined) for (const k of changedKeys) p.keys.add(k);
+    const d = this.tailPolicy === undefined ? undefined : delta;
+    if (p === undefined || p.crdt !== crdt) {
+      this.dirty.set(key, { ns, id, crdt, keys: changedKeys === undefined ? undefined : new Set(changedKeys), deltas: p === undefined && d !== undefined ? [d] : undefined });
+    } else {
+      if (changedKeys === undefined) p.keys = undefined;
+      else if (p.keys !== undefined) for (const k of changedKeys) p.keys.add(k);
+      if (d === undefined) p.deltas = undefined;
+      else p.deltas?.push(d);
+    }
     this.ops++;
   }
 
@@ -116,8 +168,23 @@ export class StateStore {
     // views cost a value() each: built only for a store that keeps them
     const views: EntityView[] | undefined = this.kv.keepsViews === true ? [] : undefined;
     const written: Array<readonly [string, string]> = [];
+    const tails = this.tailPolicy !== undefined ? this.tailIndex() : this.tails;
+    // what the tails become once the batch is stored (a failed batch leaves them as they were)
+    const after: Array<readonly [string, Tail | undefined]> = [];
     for (const [key, p] of this.dirty) {
-      ops.push({ type: "put", key, value: p.crdt.toBytes() });
+      const t = tails?.get(key);
+      const added = this.appendable(t, p);
+      if (added >= 0) {
+        for (let i = 0; i < p.deltas!.length; i++) ops.push({ type: "put", key: tailKey(p.ns, p.id, t!.count + i + 1), value: p.deltas![i]! });
+        after.push([key, { base: t!.base, count: t!.count + p.deltas!.length, bytes: t!.bytes + added, crdt: p.crdt }]);
+      } else {
+        // written whole: a new base, and the tail it replaces goes in the same batch
+        const value = p.crdt.toBytes();
+        ops.push({ type: "put", key, value });
+        if (t !== undefined) for (let seq = 1; seq <= t.count; seq++) ops.push({ type: "delete", key: tailKey(p.ns, p.id, seq) });
+        if (this.tailPolicy !== undefined) after.push([key, { base: value.length, count: 0, bytes: 0, crdt: p.crdt }]);
+        else if (t !== undefined) after.push([key, undefined]);
+      }
       written.push([p.ns, p.id]);
       if (views === undefined) continue;
       const type = typeName(p.crdt.typeTag);
@@ -127,9 +194,49 @@ export class StateStore {
     }
     for (const op of also) ops.push(op);
     this.kv.batch(ops, views);
+    for (const [key, t] of after) {
+      if (t === undefined) tails!.delete(key);
+      else tails!.set(key, t);
+    }
     this.dirty.clear();
     this.ops = 0;
     if (written.length > 0) this.onFlushed?.(written);
+  }
+
+  /** The bytes a pending state's deltas add to its tail, or -1 if it is to be written whole. */
+  private appendable(t: Tail | undefined, p: Pending): number {
+    const policy = this.tailPolicy;
+    if (policy === undefined || p.deltas === undefined || t === undefined || t.crdt !== p.crdt || t.base < policy.minBaseBytes || t.bytes < 0) return -1;
+    if (t.count + p.deltas.length > policy.maxDeltas) return -1;
+    let added = 0;
+    for (const d of p.deltas) added += d.length;
+    return t.bytes + added <= t.base * policy.maxRatio ? added : -1;
+  }
+
+  /**
+   * What this store knows of the tails. A store keeping tails writes them, and no one else may: it
+   * lists them once (one keys() of the store) and keeps the list up to date. A store keeping none
+   * (a reader, a node) knows only the tails it read, to delete them with its next whole write.
+   */
+  private tailIndex(): Map<string, Tail> {
+    let tails = this.tails;
+    if (tails === undefined) {
+      tails = new Map();
+      if (this.tailPolicy !== undefined) for (const [key, list] of storedTails(this.kv)) tails.set(key, { base: -1, count: list[list.length - 1]![0], bytes: -1, crdt: undefined });
+      this.tails = tails;
+    }
+    return tails;
+  }
+
+  /** The greatest seq of a state's stored tail (0: none): from the index of a store keeping tails, else read now (another store may write them). */
+  private tailCount(ns: string, id: string, key: string): number {
+    if (this.tailPolicy !== undefined) return this.tailIndex().get(key)?.count ?? 0;
+    let count = 0;
+    for (const k of this.kv.keys(tailPrefix(ns, id))) {
+      const p = parseTailKey(k);
+      if (p !== undefined && p[1] === id && p[2] > count) count = p[2];
+    }
+    return count;
   }
 
   /** True if an entity has changes saved but not yet written. */
@@ -154,25 +261,68 @@ export class StateStore {
     if (p !== undefined) return p.crdt as C;
     const bytes = this.kv.get(key);
     if (bytes === undefined) return undefined;
+    let crdt: C;
     try {
-      return fromBytes(bytes);
+      crdt = fromBytes(bytes);
     } catch (e) {
       if (e instanceof LichenError && e.code !== "INVALID_ARGUMENT") {
         throw new LichenError("CORRUPT", `stored state ${ns}/${id} is unreadable: ${e.message}`);
       }
       throw e;
     }
+    const count = this.tailCount(ns, id, key);
+    const tailBytes = this.replayTail(ns, id, crdt, count);
+    if (this.tailPolicy !== undefined || count > 0) this.tailIndex().set(key, { base: bytes.length, count, bytes: tailBytes, crdt });
+    else this.tails?.delete(key);
+    return crdt;
   }
 
-  /** The bytes stored for an entity as they are on disk (a pending save is not among them). */
+  /** Applies a state's stored tail (seqs 1..count) to it; returns the tail's bytes. */
+  private replayTail(ns: string, id: string, crdt: Crdt, count: number): number {
+    let total = 0;
+    for (let seq = 1; seq <= count; seq++) {
+      const d = this.kv.get(tailKey(ns, id, seq));
+      if (d === undefined) continue;
+      total += d.length;
+      try {
+        crdt.replayDelta(d);
+      } catch (e) {
+        if (e instanceof LichenError) throw new LichenError("CORRUPT", `stored state ${ns}/${id} is unreadable: delta ${seq} of its tail: ${e.message}`);
+        throw e;
+      }
+    }
+    return total;
+  }
+
+  /**
+   * The bytes of an entity's stored state, as one whole write would store them (its tail, if any,
+   * applied over its base); a pending save is not among them.
+   */
   storedBytes(ns: string, id: string): Uint8Array | undefined {
-    return this.kv.get(stateKey(ns, id));
+    const key = stateKey(ns, id);
+    const bytes = this.kv.get(key);
+    if (bytes === undefined) return undefined;
+    const count = this.tailCount(ns, id, key);
+    if (count === 0) return bytes;
+    let crdt: Crdt;
+    try {
+      crdt = loadCrdt(bytes);
+    } catch (e) {
+      if (e instanceof LichenError && e.code !== "INVALID_ARGUMENT") throw new LichenError("CORRUPT", `stored state ${ns}/${id} is unreadable: ${e.message}`);
+      throw e;
+    }
+    this.replayTail(ns, id, crdt, count);
+    return crdt.toBytes();
   }
 
   delete(ns: string, id: string): void {
     const key = stateKey(ns, id);
     this.dirty.delete(key);
-    this.kv.batch([{ type: "delete", key }, { type: "delete", key: headerKey(ns, id) }], [{ namespace: ns, id, type: "", value: undefined }]);
+    const ops: KvOp[] = [{ type: "delete", key }, { type: "delete", key: headerKey(ns, id) }];
+    const count = this.tailCount(ns, id, key);
+    for (let seq = 1; seq <= count; seq++) ops.push({ type: "delete", key: tailKey(ns, id, seq) });
+    this.kv.batch(ops, [{ namespace: ns, id, type: "", value: undefined }]);
+    this.tails?.delete(key);
   }
 
   /**

@@ -8,7 +8,7 @@ import { checkReplicaId } from "../core/replica.js";
 import { VersionVector } from "../core/version-vector.js";
 import { openClock } from "../store/clock-store.js";
 import type { KvOp, KvStore } from "../store/kv.js";
-import { StateStore, WRITE_THROUGH, type CoalescePolicy } from "../store/state-store.js";
+import { StateStore, WRITE_THROUGH, type CoalescePolicy, type TailPolicy } from "../store/state-store.js";
 import { decodeFrame, DEFAULT_MAX_FRAME_BYTES, encodeFrame, encodeFrameInFull, FrameKind, MIN_FRAME_BYTES, splitFrame, StaleReference, versionHash, type DocumentHeader, type Frame, type FrameSession } from "./frames.js";
 import { makePolicy, type SyncPolicy } from "./policy.js";
 import { Reassembler } from "./reassembly.js";
@@ -97,6 +97,8 @@ export interface SyncOptions {
    * still lose. A gateway takes thousands of deltas per fsync this way.
    */
   readonly groupCommit?: number;
+  /** Store documents incrementally: a received delta is written alone, after the document's last whole write (see TailPolicy). Default: every write whole. */
+  readonly tails?: TailPolicy;
   /** Records to store with a received delta, in the same batch as its state (the gateway's event log). */
   readonly logApplied?: (peer: string, doc: string, delta: Uint8Array) => readonly KvOp[];
   /**
@@ -212,7 +214,7 @@ export class SyncEngine {
   private readonly states: StateStore;
   private readonly docs = new Map<string, Doc>();
   private readonly peers = new Map<string, Peer>();
-  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "log" | "onApplied" | "onRecovered" | "documents" | "logApplied" | "onCommitted">>;
+  private readonly opts: Required<Omit<SyncOptions, "clock" | "coalesce" | "tails" | "log" | "onApplied" | "onRecovered" | "documents" | "logApplied" | "onCommitted">>;
   /** The typed documents' schemas this code knows, by namespace. */
   private readonly schemas = new Map<string, DocumentSchema>();
   private readonly onRecovered: (() => void) | undefined;
@@ -298,6 +300,7 @@ export class SyncEngine {
     this.clock = options.clock ?? openClock(options.kv);
     this.states = new StateStore(options.kv, {
       coalesce: options.coalesce ?? WRITE_THROUGH,
+      ...(options.tails === undefined ? {} : { tails: options.tails }),
       now: () => options.scheduler.now(),
       // changes go out once they are stored: a peer never holds an event this replica could lose in
       // a power cut, so a replica's own events are always whole wherever they are
@@ -1037,7 +1040,7 @@ export class SyncEngine {
     if (own > known.get(peerId)) peer.known.set(key, known.clone().set(peerId, own));
     // stored before acknowledged: the ACK is held with the group until its batch returns (the
     // batch also pushes the change on to the peers that lack it)
-    this.states.stage(doc.ns, doc.id, doc.crdt, keys);
+    this.states.stage(doc.ns, doc.id, doc.crdt, keys, delta);
     const group = this.joinGroup(peerId, key, delta, keys);
     this.sendFrames(peerId, [{ kind: FrameKind.Applied, doc: key, hash: versionHash(doc.crdt.version()) }]);
     if (this.awaiting !== undefined) this.checkRecovered();

@@ -4,7 +4,8 @@
 //           copy of the document), applied once, staged in the StateStore with the keys it
 //           changed, and its event-log entry (GatewayDb.appliedOp) joined to the open group
 //   group commit (GATEWAY_GROUP_COMMIT deltas, or the event loop turned): ONE SqliteKv.batch
-//           holding the states the group touched, their change rows (the keys and values each
+//           holding the states the group touched (a large document's as the deltas themselves,
+//           appended to its tail: GATEWAY_TAILS), their change rows (the keys and values each
 //           delta changed, not the whole value) and the event-log entries: one fsync
 //   then    per delta, the history rows of the keys it changed (one transaction for the group, on
 //           the history's own connection) and the caller's notification; then the held frames,
@@ -15,6 +16,7 @@
 
 import type { SyncOptions } from "../../src/transport/sync-engine.js";
 import type { SyncEngine } from "../../src/transport/sync-engine.js";
+import { GATEWAY_TAILS } from "../../src/store/state-store.js";
 import type { GatewayDb } from "./gateway-db.js";
 import type { HistoryRecorder } from "./gateway-history.js";
 
@@ -38,10 +40,11 @@ export interface WritePathOptions {
 }
 
 /** The SyncEngine options of a gateway's write path (see the file's header). */
-export function gatewayWritePath(o: WritePathOptions): Pick<SyncOptions, "groupCommit" | "logApplied" | "onApplied" | "onCommitted"> {
+export function gatewayWritePath(o: WritePathOptions): Pick<SyncOptions, "groupCommit" | "tails" | "logApplied" | "onApplied" | "onCommitted"> {
   const now = o.now ?? Date.now;
   return {
     groupCommit: GATEWAY_GROUP_COMMIT,
+    tails: GATEWAY_TAILS,
     logApplied: (peer, doc, delta) => [o.db.appliedOp(peer, doc, delta, o.stamp())],
     onApplied: (peer, doc, delta, keys) => {
       const crdt = o.history === undefined ? undefined : o.engine()?.get(doc);

@@ -109,8 +109,8 @@ export function status(db: GatewayDb, onItem?: () => void): StatusReport {
     }
     s.entities++;
     let type = "unreadable";
-    const bytes = db.states.storedBytes(ns, id);
     try {
+      const bytes = db.states.storedBytes(ns, id); // with its tail, if any: CORRUPT if that is unreadable
       const top = bytes === undefined ? undefined : decodeCbor(bytes);
       if (Array.isArray(top) && typeof top[0] === "number" && typeof top[1] === "number") {
         type = typeName(top[1]);
@@ -400,7 +400,7 @@ export function inspect(db: GatewayDb, entity: string, options: { events?: boole
   const lookups: Array<() => EntityInfo | undefined> = [
     () => {
       const key = stateKey(ns, id);
-      const bytes = db.kv.get(key);
+      const bytes = db.states.storedBytes(ns, id); // the base with its tail applied
       return bytes === undefined ? undefined : describeState(entity, ns, id, key, bytes);
     },
     () => {
@@ -447,10 +447,11 @@ export function exportPlan(db: GatewayDb, namespace?: string): Array<["state" | 
 export function* exportRows(db: GatewayDb, plan: ReturnType<typeof exportPlan>, onDamaged?: (entity: string, e: LichenError) => void): Generator<ExportRow> {
   for (const [kind, ns, id] of plan) {
     const key = kind === "state" ? stateKey(ns, id) : envelopeKey(ns, id);
-    const bytes = db.kv.get(key);
-    if (bytes === undefined) continue; // deleted meanwhile
     let row: ExportRow;
     try {
+      // a state with its tail applied (CORRUPT if that is unreadable)
+      const bytes = kind === "state" ? db.states.storedBytes(ns, id) : db.kv.get(key);
+      if (bytes === undefined) continue; // deleted meanwhile
       if (kind === "state") {
         const crdt = loadState(`${ns}/${id}`, bytes);
         row = { namespace: ns, id, type: typeName(crdt.typeTag), valueJson: jsonText(crdt.value()) };
