@@ -37,9 +37,6 @@ export const STACK_EXCEPTIONS: Readonly<Record<string, Readonly<Record<string, S
     "AWMap: the checked-in bytes decode to the scenario's value and re-encode unchanged": { slots: 640, why: "AWMap with nested CRDT values: merging/encoding recurses per nesting level: overflows 512" },
     "AWMap: the scenario encodes to the checked-in bytes": { slots: 640, why: "AWMap with nested CRDT values: merging/encoding recurses per nesting level: overflows 512" },
   },
-  "host-tests/device/esp32-recovery.test.ts": {
-    "a wiped node holds the samples it takes while it recovers, and loses no increment once recovered": { slots: 640, why: "the node app and a gateway engine in one realm, frames delivered synchronously from inside the app's callbacks: overflows 512" },
-  },
   "host-tests/transport/group-commit.test.ts": {
     "*": { slots: 640, why: "a gateway's group commit (not device code) driven with its nodes in one realm, frames delivered synchronously: more of its tests overflow 512, one per run (an overflow ends the file); the whole file runs with 640" },
     "a full group commits at once; the rest waits for the loop": { slots: 640, why: "a gateway's group commit (not device code) driven with the nodes in one realm: overflows 512" },
