@@ -1,7 +1,7 @@
 // Bad bytes, from the network or from flash: a typed error, and the state as it was.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { encodeCbor, GCounter, Hlc, LichenError, LWWMap, ORSet, type Crdt } from "../../src/index.js";
+import { encodeCbor, GCounter, Hlc, LichenError, LWWMap, ORSet, PNCounter, type Crdt } from "../../src/index.js";
 import { fc, property } from "../prop.js";
 import { MODELS, World, type Model } from "./models.js";
 
@@ -106,6 +106,20 @@ test("well-formed CBOR of the wrong shape is refused as malformed", () => {
   ];
   for (const s of shapes) assert.is(tryApply(c, encodeCbor(s)), "MALFORMED", JSON.stringify(s));
   assert.equal(c.value(), ["kept"]);
+});
+
+test("PNCounter: deltas whose merged entry would pass the safe integers are refused as malformed and change nothing", () => {
+  // each delta is within range alone; together one replica's totals (its version) would not be
+  const up = new PNCounter("x");
+  up.incrementBy(Number.MAX_SAFE_INTEGER - 10);
+  const down = new PNCounter("x");
+  down.decrementBy(2 ** 52);
+  const c = new PNCounter("c");
+  assert.is(tryApply(c, up.delta()), "applied");
+  const before = c.toBytes();
+  assert.is(tryApply(c, down.delta()), "MALFORMED");
+  assert.equal(c.toBytes(), before, "nothing changed");
+  assert.is(PNCounter.fromBytes(c.toBytes()).value(), Number.MAX_SAFE_INTEGER - 10, "the state still saves and loads");
 });
 
 test("a delta from a clock too far ahead is refused as CLOCK_DRIFT and changes nothing", () => {

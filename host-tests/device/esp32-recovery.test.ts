@@ -18,6 +18,7 @@ import { SyncEngine, type Scheduler } from "../../src/transport/sync-engine.js";
 import { parseNodeConfig } from "../../targets/esp32/config.js";
 import { createNodeApp, type NodeApp } from "../../targets/esp32/node-app.js";
 import { SimulatedSensor } from "../../targets/esp32/sensor.js";
+import { grantedStackSlots } from "../runner/uvu-shim.js";
 
 const FLEET = "rec";
 const NODE = "n1";
@@ -25,6 +26,15 @@ const GATEWAY = "gw";
 /** Every delivery of the broker takes this long: the node samples while frames are on their way. */
 const LATENCY_MS = 20;
 
+/** The device xsnap-worker's global (sim/xs/device-worker.ts): the device's stack above the caller. Absent under Node. */
+const stackHere = (globalThis as { lichenDeviceStackHere?: (slots: number) => number }).lichenDeviceStackHere;
+
+/**
+ * Moddable's Timer and event loop, moved by hand. The loop calls each due timer (a delivery of the
+ * broker's, a timer of the app's) as the device's does, from the bottom of its stack: in the
+ * device worker each callback gets the test's stack (the device's) above advance(), whatever the
+ * test body holds under it, instead of what the body has left.
+ */
 class ManualTime implements ModdableTimer, Scheduler {
   private readonly timers = new Map<number, { at: number; fn: () => void }>();
   private next = 1;
@@ -58,6 +68,7 @@ class ManualTime implements ModdableTimer, Scheduler {
       if (due === undefined) break;
       this.timers.delete(due[0]);
       this.at = due[1].at;
+      if (stackHere !== undefined) stackHere(grantedStackSlots());
       due[1].fn();
     }
     this.at = until;

@@ -82,7 +82,7 @@ export async function start(): Promise<HostService> {
       case "gateway-write": {
         const [ns, id] = (m.doc as string).split("/") as [string, string];
         const map = gw.engine.open(ns, id, LWWMap);
-        map.set(m.key as string, m.value as string);
+        map.set(m.key as string, m.value as number | string);
         gw.engine.changed(ns, id);
         return null;
       }

@@ -5,13 +5,13 @@
 // service run in process, so the test asserts the same there.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { LWWMap } from "../../src/index.js";
 import { MemoryKv } from "../../src/store/kv.js";
 import { ModdableMqttSync, timerScheduler } from "../../src/transport/mqtt-moddable.js";
 import { ENGINE } from "../engine.js";
 import { pump, pumpUntil, Timer, usePumpedStandIns } from "../../sim/moddable/pump.js";
 import { serviceRequest, serviceSend } from "../../sim/xs/service-bridge.js";
 import { PATIENCE_MS } from "../patience.js";
+import { openFleetConfig, openReadings } from "../../targets/esp32/documents.js";
 
 interface Config {
   host: string;
@@ -57,8 +57,8 @@ test(`a node on Moddable's MQTT client (${ENGINE}) syncs with a Node gateway ove
     maxResendMs: 1000,
   });
   try {
-    const readings = node.engine.open("readings", id, LWWMap) as LWWMap<number>;
-    const config = node.engine.open("fleet", "config", LWWMap) as LWWMap<string>;
+    const readings = openReadings(node.engine, id);
+    const config = openFleetConfig(node.engine, "config");
     await pumpUntil("the node to see the gateway online", () => node.peers().some((p) => p.id === cfg.gateway && p.online), PATIENCE_MS);
     await pumpUntil("the gateway to see the node online", async () => (await gatewayPresence()).online.includes(id), PATIENCE_MS);
 
@@ -68,9 +68,9 @@ test(`a node on Moddable's MQTT client (${ENGINE}) syncs with a Node gateway ove
       node.engine.changed("readings", id);
       await pump(5);
     }
-    await serviceRequest({ op: "gateway-write", doc: "fleet/config", key: "interval", value: "60s" });
+    await serviceRequest({ op: "gateway-write", doc: "fleet/config", key: "interval", value: 60_000 });
     await pumpUntil("the gateway to hold the node's readings", async () => sameJson(await gatewayDoc(`readings/${id}`), readings.value()), PATIENCE_MS);
-    await pumpUntil("the node to get the gateway's config", () => config.get("interval") === "60s", PATIENCE_MS);
+    await pumpUntil("the node to get the gateway's config", () => config.get("interval") === 60_000, PATIENCE_MS);
     await pumpUntil("the gateway to acknowledge everything", () => node.engine.inSync(cfg.gateway), PATIENCE_MS);
 
     // the network fails (no DISCONNECT): the broker publishes the node's will, the binding makes

@@ -46,7 +46,7 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   const cfg = join(DIR, "gateway.json");
   writeFileSync(cfg, JSON.stringify({ db: "data/gw.db", fleet: FLEET, heartbeatMs: 500, antiEntropyMs: 1000, logLevel: "info", id: "overridden-by-env" }));
   const env = { LICHEN_ID: GW, LICHEN_HTTP_PORT: String(httpPort), LICHEN_FLEET: undefined, LICHEN_CONFIG: undefined };
-  // the nodes of this test edit the shared config too
+  // the nodes of this test edit the fleet's config too, as operators
   const policy = join(DIR, "policy.json");
   writeFileSync(policy, JSON.stringify({ write: ["*/{self}", "fleet/config"] }));
   const args = ["--config", cfg, "--port", String(port), "--policy", policy];
@@ -78,9 +78,10 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   nodes.push(n1, n2);
   n1.write({ temperature: 21.5, humidity: 40 });
   n2.write({ temperature: 19.25, humidity: 55 });
-  n1.config.set("from-n1", "hello");
+  // each sets one of the firmware's keys of fleet/config, at once
+  n1.config.set("threshold.temperature", 31.5);
   n1.engine.changed("fleet", "config");
-  n2.config.set("from-n2", "hi");
+  n2.config.set("threshold.humidity", 70);
   n2.engine.changed("fleet", "config");
   await waitFor(
     "the nodes to converge through the gateway",
@@ -132,7 +133,7 @@ test("the daemon: two nodes converge through it; JSON logs; SIGTERM exits 0; a r
   assert.ok((ready.documents as number) >= 3, `the engine reloaded its documents (${ready.documents})`);
   const again = (await getJson(`${api}/api/entities`)).body.entities as Array<{ key: string; value: unknown }>;
   assert.equal(again.find((e) => e.key === "readings/n1")?.value, { humidity: 40, temperature: 21.5 }, "n1's readings survive the restart");
-  assert.equal(again.find((e) => e.key === "fleet/config")?.value, { "from-n1": "hello", "from-n2": "hi" });
+  assert.equal(again.find((e) => e.key === "fleet/config")?.value, { "threshold.humidity": 70, "threshold.temperature": 31.5 });
   const detail = await getJson(`${api}/api/entity?key=readings/n1`);
   assert.is(detail.status, 200);
   assert.ok(detail.body.log.entityEventCount >= 1, "its events are in the log");

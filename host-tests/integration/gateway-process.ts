@@ -34,7 +34,7 @@ const sync = new MqttSync({
   replica: config.replica,
   role: "gateway",
   kv,
-  policy: makePolicy({ write: ["*/{self}", "fleet/config"] }), // the test's nodes edit the shared config too
+  policy: makePolicy({ write: ["*/{self}", "shared/notes"] }), // the test's nodes edit shared notes too
   heartbeatMs: config.heartbeatMs ?? 500,
   antiEntropyMs: config.antiEntropyMs ?? 1000,
   resendMs: config.resendMs ?? 200,

@@ -156,7 +156,8 @@ interface NodeRig {
   readonly id: string;
   readonly sync: MqttSync;
   readonly readings: LWWMap<number>;
-  readonly config: LWWMap<string>;
+  /** shared/notes: a note per peer, every peer editing it at once (not the firmware's fleet/config). */
+  readonly notes: LWWMap<string>;
   /** Writes made: key k<i> = i. */
   written: number;
 }
@@ -173,7 +174,7 @@ interface FleetRig {
 
 function startNode(url: string, fleet: string, id: string, logs: SyncLogEntry[], tuning: Tuning = TUNING): NodeRig {
   const sync = new MqttSync({ url, fleet, replica: id, role: "node", kv: new MemoryKv(), qos: 0, gateways: [GW], ...tuning, log: (e) => logs.push({ ...e, peer: `${id}<-${e.peer ?? ""}` }) });
-  return { id, sync, readings: sync.engine.open("readings", id, LWWMap) as LWWMap<number>, config: sync.engine.open("fleet", "config", LWWMap) as LWWMap<string>, written: 0 };
+  return { id, sync, readings: sync.engine.open("readings", id, LWWMap) as LWWMap<number>, notes: sync.engine.open("shared", "notes", LWWMap) as LWWMap<string>, written: 0 };
 }
 
 type Tuning = { readonly [K in keyof typeof TUNING]: number };
@@ -182,7 +183,7 @@ async function startFleet(broker: Broker, fleet: string, tuning: Tuning = TUNING
   const logs: SyncLogEntry[] = [];
   const presence: FleetRig["presence"] = [];
   const gwKv = new SqliteKv(freshDb());
-  const gw = new MqttSync({ url: broker.url, fleet, replica: GW, role: "gateway", kv: gwKv, gateways: [GW], policy: makePolicy({ write: ["*/{self}", "fleet/config"] }), ...tuning, log: (e) => logs.push(e), onPresence: (peer, s) => presence.push({ peer, online: s.online, at: Date.now() }) });
+  const gw = new MqttSync({ url: broker.url, fleet, replica: GW, role: "gateway", kv: gwKv, gateways: [GW], policy: makePolicy({ write: ["*/{self}", "shared/notes"] }), ...tuning, log: (e) => logs.push(e), onPresence: (peer, s) => presence.push({ peer, online: s.online, at: Date.now() }) });
   const nodes = NODES.map((id) => startNode(broker.url, fleet, id, logs, tuning));
   await within("every client connected", PATIENCE_MS, Promise.all([gw.ready(), ...nodes.map((n) => n.sync.ready())]));
   return {
@@ -212,13 +213,13 @@ function same(theirs: Crdt | undefined, mine: Crdt): boolean {
   return theirs === undefined ? mine.version().size === 0 : theirs.equals(mine);
 }
 
-/** Every node acknowledged by the gateway, the gateway holds every node's readings, and everyone's config is the same. */
+/** Every node acknowledged by the gateway, the gateway holds every node's readings, and everyone's notes are the same. */
 function converged(f: FleetRig): boolean {
   const gw = f.gw.engine;
   for (const n of f.nodes) {
     if (!n.sync.engine.inSync(GW)) return false;
     if (!same(gw.get(`readings/${n.id}`), n.readings)) return false;
-    if (!same(gw.get("fleet/config"), n.config)) return false;
+    if (!same(gw.get("shared/notes"), n.notes)) return false;
   }
   return true;
 }
@@ -255,17 +256,17 @@ async function convergeScenario(broker: Broker, fleet: string): Promise<void> {
     await waitFor("the gateway to see every node online", () => onlineAt(f.gw).join() === NODES.join(), PATIENCE_MS);
     for (const n of f.nodes) await waitFor(`${n.id} to see the gateway`, () => onlineAt(n.sync).join() === GW, PATIENCE_MS);
     for (const n of f.nodes) {
-      n.config.set(n.id, `hello from ${n.id}`);
-      n.sync.engine.changed("fleet", "config");
+      n.notes.set(n.id, `hello from ${n.id}`);
+      n.sync.engine.changed("shared", "notes");
     }
-    const cfg = f.gw.engine.open("fleet", "config", LWWMap) as LWWMap<string>;
+    const cfg = f.gw.engine.open("shared", "notes", LWWMap) as LWWMap<string>;
     cfg.set("mode", "eco");
-    f.gw.engine.changed("fleet", "config");
+    f.gw.engine.changed("shared", "notes");
     await writeFor(f, 300);
     await waitConverged(f);
     for (const n of f.nodes) {
       assert.is((f.gw.engine.get(`readings/${n.id}`) as LWWMap<number>).value()[`k${n.written - 1}`], n.written - 1);
-      assert.equal(n.config.value(), { mode: "eco", n1: "hello from n1", n2: "hello from n2", n3: "hello from n3" });
+      assert.equal(n.notes.value(), { mode: "eco", n1: "hello from n1", n2: "hello from n2", n3: "hello from n3" });
     }
     // the gateway's database holds it too
     const db = new SqliteKv(f.gwKv.path);
@@ -413,8 +414,8 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
     await within("nodes connected", PATIENCE_MS, Promise.all(nodes.map((n) => n.sync.ready())));
     for (const n of nodes) await waitFor(`${n.id} to see the gateway`, () => onlineAt(n.sync).join() === GW, PATIENCE_MS);
     for (const n of nodes) {
-      n.config.set(n.id, "before");
-      n.sync.engine.changed("fleet", "config");
+      n.notes.set(n.id, "before");
+      n.sync.engine.changed("shared", "notes");
     }
     // What each node saw acknowledged: on each APPLIED frame the gateway sent it, the version the
     // node now knows the gateway holds of its readings; write i is acknowledged once that version reaches the
@@ -471,20 +472,20 @@ test("aedes: the gateway SIGKILLed mid-sync and restarted: nothing acknowledged 
     }
     gw = await startGatewayProcess(broker.url, fleet, db);
     for (const n of nodes) {
-      n.config.set(n.id, "after");
-      n.sync.engine.changed("fleet", "config");
+      n.notes.set(n.id, "after");
+      n.sync.engine.changed("shared", "notes");
     }
     await writeFor({ nodes }, 200, 5);
-    const settled = (): boolean => nodes.every((n) => n.sync.engine.inSync(GW)) && nodes.every((n) => n.config.equals(nodes[0]!.config)) && Object.keys(nodes[0]!.config.value()).length === 3;
+    const settled = (): boolean => nodes.every((n) => n.sync.engine.inSync(GW)) && nodes.every((n) => n.notes.equals(nodes[0]!.notes)) && Object.keys(nodes[0]!.notes.value()).length === 3;
     await waitFor("the nodes to be acknowledged and to agree", settled, PATIENCE_MS);
     await gw.kill("SIGTERM");
     const kv = new SqliteKv(db);
     const stored = openStored(kv);
     for (const n of nodes) {
       assert.ok(stored.get(`readings/${n.id}`)?.equals(n.readings), `${n.id}: all ${n.written} writes in the gateway's database`);
-      assert.ok(stored.get("fleet/config")?.equals(n.config), `${n.id}'s config is the gateway's`);
+      assert.ok(stored.get("shared/notes")?.equals(n.notes), `${n.id}'s notes are the gateway's`);
     }
-    assert.equal(nodes[0]!.config.value(), { n1: "after", n2: "after", n3: "after" });
+    assert.equal(nodes[0]!.notes.value(), { n1: "after", n2: "after", n3: "after" });
     stored.close();
     kv.close();
     const bad = gw.lines.filter((l) => l.event === "log" && ["forged", "refused"].includes((l.entry as SyncLogEntry).event));

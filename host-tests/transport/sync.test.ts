@@ -2,22 +2,24 @@
 // reordering, partitions, crashes and restarts. Zero divergence after healing.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { GCounter, LWWMap, ORSet, VersionVector } from "../../src/index.js";
+import { GCounter, LWWMap, ORSet, PNCounter, VersionVector } from "../../src/index.js";
 import { crc32, decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
 import { fc, property } from "../prop.js";
 import { checkConverged, runSchedule } from "../../sim/network/schedules.js";
-import { Fleet, openDocs, rng } from "../../sim/network/simulator.js";
+import { Fleet, openDocs, rng, SHARED_NAMESPACE } from "../../sim/network/simulator.js";
+import { openFleetConfig } from "../../targets/esp32/documents.js";
+import { grantedStackSlots } from "../runner/uvu-shim.js";
 
 test("random schedules with loss, duplicates, reordering, partitions and crashes converge", () => {
   property("sync schedules", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
-    checkConverged(runSchedule(seed), seed);
+    checkConverged(runSchedule(seed, 60, undefined, grantedStackSlots()), seed);
   }, { numRuns: 200, xsRuns: 6 });
 });
 
 test("nodes that coalesce their flash writes lose only unsent writes in a crash, and still converge", () => {
   // a node sends a change only once it is stored: after a power cut, no peer holds an event it lost
   property("sync schedules, coalescing nodes", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
-    checkConverged(runSchedule(seed, 60, { maxOps: 4, maxDelayMs: 2000 }), seed, false);
+    checkConverged(runSchedule(seed, 60, { maxOps: 4, maxDelayMs: 2000 }, grantedStackSlots()), seed, false);
   }, { numRuns: 100, xsRuns: 4 });
 });
 
@@ -52,21 +54,23 @@ test("a node offline for a simulated day catches up, both ways", () => {
   for (let hour = 0; hour < 24; hour++) {
     docs.events.increment();
     n1.changed("events", "n1");
-    cfg.mode.set(`mode-${hour}`);
-    gw.changed("fleet", "mode");
+    // the gateway changes the fleet's config every hour (the firmware's fleet/config)
+    cfg.config.set("interval", 60_000 + hour);
+    gw.changed("fleet", "config");
     fleet.run(3600_000);
   }
-  assert.is((gw.get("events/n1") as GCounter | undefined)?.value() ?? 0, 0, "nothing crossed the partition");
+  assert.is((gw.get("events/n1") as PNCounter | undefined)?.value() ?? 0, 0, "nothing crossed the partition");
   fleet.partition("n1", "gw", false);
   fleet.run(60_000);
-  assert.is((gw.get("events/n1") as GCounter).value(), 24);
-  assert.is(docs.mode.get(), "mode-23");
+  assert.is((gw.get("events/n1") as PNCounter).value(), 24);
+  assert.is(docs.config.get("interval"), 60_023);
 });
 
 test("several gateways converge with each other; each node talks only to its own", () => {
   property("gateway mesh", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
     const random = rng(seed);
     const fleet = new Fleet(random, { loss: 0.3, duplicate: 0.1, maxDelayMs: 300 });
+    fleet.time.timerStackSlots = grantedStackSlots(); // in XS, each delivery from the bottom of a device's stack
     const gateways = ["gw1", "gw2", "gw3"];
     for (const g of gateways) fleet.add(g, "gateway");
     fleet.link("gw1", "gw2");
@@ -76,14 +80,18 @@ test("several gateways converge with each other; each node talks only to its own
       fleet.add(n, "node");
       fleet.link(n, g);
     }
+    // gw1's operator sets the fleet's config: it reaches c through gw2 and gw3
+    const gw1 = fleet.peers.get("gw1")!.engine;
+    openFleetConfig(gw1, "config").set("interval", 30_000);
+    gw1.changed("fleet", "config");
     for (let i = 0; i < 30; i++) {
       const n = Object.keys(home)[Math.floor(random() * 3)];
       const e = fleet.peers.get(n)!.engine;
       const docs = openDocs(e, n);
       docs.readings.set(`k${i % 4}`, i);
       e.changed("readings", n);
-      docs.config.update("alarms", ORSet, (s) => s.add(`${n}${i % 3}`));
-      e.changed("fleet", "config");
+      docs.awmap.update("alarms", ORSet, (s) => s.add(`${n}${i % 3}`));
+      e.changed(SHARED_NAMESPACE, "awmap");
       fleet.run(Math.floor(random() * 2000));
     }
     fleet.net = { loss: 0, duplicate: 0, maxDelayMs: 20 };
@@ -96,7 +104,8 @@ test("several gateways converge with each other; each node talks only to its own
     }
     for (const n of Object.keys(home)) {
       const e = fleet.peers.get(n)!.engine;
-      assert.ok(e.get("fleet/config")!.equals(reference.get("fleet/config")!), `${n} has the whole fleet's config`);
+      assert.ok(e.get(`${SHARED_NAMESPACE}/awmap`)!.equals(reference.get(`${SHARED_NAMESPACE}/awmap`)!), `${n} has the whole fleet's shared AWMap`);
+      assert.is((e.get("fleet/config") as LWWMap<number>).get("interval"), 30_000, `${n} has the fleet's config`);
       assert.equal(e.documents().filter((d) => d.startsWith("readings/")), [`readings/${n}`], `${n} holds only its own readings`);
     }
   }, { numRuns: 30, xsRuns: 3 });

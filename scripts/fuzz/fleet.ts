@@ -19,10 +19,10 @@ import { LichenError } from "../../src/core/errors.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { StateStore } from "../../src/store/state-store.js";
 import { versionHash } from "../../src/transport/frames.js";
-import { makePolicy } from "../../src/transport/policy.js";
 import type { SyncOptions } from "../../src/transport/sync-engine.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
-import { Fleet, openDocs, PowerCut, rng, type NetworkOptions } from "../../sim/network/simulator.js";
+import { setFleetConfig } from "../../sim/network/schedules.js";
+import { Fleet, openDocs, PowerCut, rng, SHARED_NAMESPACE, sharedReadPolicy, type NetworkOptions } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
 import { deltaFrame, heldEvents, lwwDelta, tryDecodeFrame } from "./wire.js";
 
@@ -39,7 +39,9 @@ export const FUZZ_GROUP_COMMIT = 4;
 /** A fleet on the simulated network whose engines all run with FUZZ_OPTIONS (the gateway with group commit too). */
 export function fuzzFleet(random: () => number, net: NetworkOptions, coalesce?: CoalescePolicy): Fleet {
   const fleet = new Fleet(random, net, coalesce, 5000);
-  fleet.policy = makePolicy(); // the default: a node writes only its own documents (the simulator's fleets also grant fleet/*)
+  // the default: a node writes only its own documents (the simulator's fleets also grant the
+  // shared ones); it reads the fleet's and the tests' shared documents, which the gateway writes
+  fleet.policy = sharedReadPolicy();
   for (const id of [GATEWAY, ...HONEST_NODES, ATTACKER]) fleet.options.set(id, FUZZ_OPTIONS);
   // the gateway stores what arrives together in groups, as the daemon does (targets/rpi/gateway-ingest.ts)
   fleet.options.set(GATEWAY, { ...FUZZ_OPTIONS, groupCommit: FUZZ_GROUP_COMMIT });
@@ -60,11 +62,16 @@ export const HOSTILE_KINDS = [
 ] as const;
 export type HostileKind = (typeof HOSTILE_KINDS)[number];
 
+/** The documents only the gateway writes: the fleet's (fleet/config) and the tests' shared ones. */
+export function gatewayWrites(doc: string): boolean {
+  const ns = doc.slice(0, doc.indexOf("/"));
+  return ns === "fleet" || ns === SHARED_NAMESPACE;
+}
+
 /** Who may write a document: its owner (the id in a node's document key), or the gateway for the shared ones. */
 export function mayWrite(doc: string, replica: string): boolean {
-  const [ns, id] = [doc.slice(0, doc.indexOf("/")), doc.slice(doc.indexOf("/") + 1)];
-  if (ns === "fleet") return replica === GATEWAY;
-  return id === replica;
+  if (gatewayWrites(doc)) return replica === GATEWAY;
+  return doc.slice(doc.indexOf("/") + 1) === replica;
 }
 
 /** Every event an honest replica made: per document and replica, the highest id (or count); and each LWWMap write. */
@@ -219,6 +226,14 @@ export interface ScheduleOptions {
   steps?: number;
 }
 
+/** The gateway writes the fleet's config (setFleetConfig), each write in the ledger. */
+export function setConfig(ledger: Ledger, gw: { changed(ns: string, id: string): void }, config: LWWMap<number>, step: number): void {
+  setFleetConfig(config, step);
+  ledger.record("fleet/config", GATEWAY, config);
+  for (const key of ["interval", "threshold.temperature"]) ledger.recordWrite("fleet/config", GATEWAY, key, config.timestamp(key), config.get(key));
+  gw.changed("fleet", "config");
+}
+
 /** One schedule from a seed, with its checks recorded under `hostile/<kind>/...`. */
 export function runHostileSchedule(seed: number, opts: ScheduleOptions, findings: Findings): void {
   const check = `hostile/${opts.kind}`;
@@ -280,16 +295,20 @@ export function runHostileSchedule(seed: number, opts: ScheduleOptions, findings
         const add = random() < 0.7;
         // a power cut may hit the clock's own write as well as the document's
         if (random() < 0.6) {
-          guarded(() => {
-            docs.config.update("alarms", ORSet, (s) => (add ? s.add(`a${step % 5}`) : s.remove(`a${step % 5}`)));
-            ledger.record("fleet/config", GATEWAY, docs.config);
-            gw.engine.changed("fleet", "config");
-          });
+          // on even steps the fleet's config (the firmware's LWWMap), on odd ones the shared AWMap
+          if (step % 2 === 0) guarded(() => setConfig(ledger, gw.engine, docs.config, step));
+          else {
+            guarded(() => {
+              docs.awmap.update("alarms", ORSet, (s) => (add ? s.add(`a${step % 5}`) : s.remove(`a${step % 5}`)));
+              ledger.record(`${SHARED_NAMESPACE}/awmap`, GATEWAY, docs.awmap);
+              gw.engine.changed(SHARED_NAMESPACE, "awmap");
+            });
+          }
         } else {
           guarded(() => {
             docs.mode.set(`mode-${step}`);
-            ledger.record("fleet/mode", GATEWAY, docs.mode);
-            gw.engine.changed("fleet", "mode");
+            ledger.record(`${SHARED_NAMESPACE}/mode`, GATEWAY, docs.mode);
+            gw.engine.changed(SHARED_NAMESPACE, "mode");
           });
         }
       } else if (r < 0.58) {
@@ -338,7 +357,7 @@ export function runHostileSchedule(seed: number, opts: ScheduleOptions, findings
         // With one gateway, the gateway's own events lost with its disk stay lost to it: a node may
         // not hand them back (that would be a forgery it cannot tell from a real one). So on the
         // documents only the gateway writes, a node must hold all the gateway holds, and may hold more.
-        if (opts.kind === "wipe-gateway" && doc.startsWith("fleet/")) {
+        if (opts.kind === "wipe-gateway" && gatewayWrites(doc)) {
           if (theirs !== undefined && !mine.version().dominates(theirs.version())) differ ??= `${n} lacks the gateway's ${doc}: ${JSON.stringify(mine.version())} vs ${JSON.stringify(theirs.version())}`;
           continue;
         }
@@ -374,7 +393,7 @@ function hostileStep(kind: HostileKind, fleet: Fleet, random: () => number, capt
       return;
     }
     case "unowned-write": {
-      // the attacker's own events, in a victim's readings or in the fleet's config
+      // the attacker's own events, in a victim's readings or in the shared documents
       const x = fleet.peers.get(ATTACKER)!;
       if (!x.up) return;
       if (random() < 0.5) {
@@ -383,8 +402,10 @@ function hostileStep(kind: HostileKind, fleet: Fleet, random: () => number, capt
         x.engine.changed("readings", node);
       } else {
         const docs = openDocs(x.engine, ATTACKER);
-        docs.config.update("alarms", ORSet, (s) => s.add("sampling=1h"));
+        docs.config.set("interval", 10); // the whole fleet sampling every 10 ms
         x.engine.changed("fleet", "config");
+        docs.awmap.update("alarms", ORSet, (s) => s.add("sampling=1h"));
+        x.engine.changed(SHARED_NAMESPACE, "awmap");
       }
       return;
     }

@@ -15,9 +15,9 @@ import { Hlc } from "../../src/core/hlc.js";
 import { crdtClassForTag, loadCrdt } from "../../src/core/registry.js";
 import { expandIds } from "../../src/core/session-form.js";
 import { crc32, decodeFrame, encodeFrame, FRAME_FORMAT, type FrameSession } from "../../src/transport/frames.js";
-import { openDocs, rng, WALL_START } from "../../sim/network/simulator.js";
+import { openDocs, rng, SHARED_NAMESPACE, WALL_START } from "../../sim/network/simulator.js";
 import type { Findings } from "./findings.js";
-import { ATTACKER, checkHeld, FUZZ_OPTIONS, fuzzFleet, GATEWAY, Ledger } from "./fleet.js";
+import { ATTACKER, checkHeld, FUZZ_OPTIONS, fuzzFleet, GATEWAY, Ledger, setConfig } from "./fleet.js";
 import { mutateFrame, type Strategy } from "./mutate.js";
 import { deltaFrame, frameBody, lwwDelta, tryDecodeFrame } from "./wire.js";
 
@@ -105,11 +105,12 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
     e.changed("events", n);
     if (i % 5 === 0) {
       gwDocs.mode.set(`m${i}`);
-      ledger.record("fleet/mode", GATEWAY, gwDocs.mode);
-      gwPeer.engine.changed("fleet", "mode");
-      gwDocs.config.update("alarms", ORSet, (set) => set.add(`a${i}`));
-      ledger.record("fleet/config", GATEWAY, gwDocs.config);
-      gwPeer.engine.changed("fleet", "config");
+      ledger.record(`${SHARED_NAMESPACE}/mode`, GATEWAY, gwDocs.mode);
+      gwPeer.engine.changed(SHARED_NAMESPACE, "mode");
+      gwDocs.awmap.update("alarms", ORSet, (set) => set.add(`a${i}`));
+      ledger.record(`${SHARED_NAMESPACE}/awmap`, GATEWAY, gwDocs.awmap);
+      gwPeer.engine.changed(SHARED_NAMESPACE, "awmap");
+      setConfig(ledger, gwPeer.engine, gwDocs.config, i);
     }
     fleet.run(700);
   }
@@ -124,7 +125,9 @@ export function fuzzFrames(count: number, seed: number, findings: Findings): voi
 
   const gw = gwPeer.engine;
   const wall = (): number => WALL_START + fleet.time.now();
-  const spacing = Math.ceil(1000 / FUZZ_OPTIONS.ratePerSecond) + 1;
+  // mutants take three quarters of the rate limit: the rest is for the attacker's own engine, which
+  // acknowledges the shared documents that mutated versions and digests make the gateway send again
+  const spacing = Math.ceil(1000 / (FUZZ_OPTIONS.ratePerSecond * 0.75));
   const layers: Record<Layer, number> = { crc: 0, cbor: 0, frame: 0, other: 0, crdt: 0, applied: 0 };
   const refusedBy = new Map<string, number>();
   const strategies: Record<Strategy, number> = { tree: 0, nested: 0, "cbor-bytes": 0, raw: 0 };

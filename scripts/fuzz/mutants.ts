@@ -108,7 +108,7 @@ const MUTANTS: readonly Mutant[] = [
 
 function copySources(): string {
   const dir = mkdtempSync(join(tmpdir(), "lichen-mutant-"));
-  for (const entry of ["src", "sim", "scripts", "host-tests", "package.json", "tsconfig.json"]) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+  for (const entry of ["src", "targets", "sim", "scripts", "host-tests", "package.json", "tsconfig.json"]) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }

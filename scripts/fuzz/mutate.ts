@@ -17,7 +17,7 @@ function plainDecoder(): Decoder {
 }
 
 const REPLICAS = ["n1", "n2", "n3", "gw", "x1", "n9", "", "a".repeat(65), "n1\u0000", "\u{1F600}"];
-const DOCS = ["readings/n1", "readings/n2", "fleet/config", "fleet/mode", "events/n1", "x/y", "nons", "/n1", "a/" + "b".repeat(200)];
+const DOCS = ["readings/n1", "readings/n2", "fleet/config", "shared/awmap", "shared/mode", "events/n1", "x/y", "nons", "/n1", "a/" + "b".repeat(200)];
 
 function pick<T>(random: () => number, xs: readonly T[]): T {
   return xs[Math.floor(random() * xs.length)];

@@ -1,7 +1,9 @@
 // The Node side of the firmware's simulator (xsnap-worker, MQTT.js, files): host code, named -node.
 //
 // The ESP32 firmware, simulated on the host: the same main module (main.ts, node-app.ts and the
-// library under them) runs inside the XS engine (an xsnap-worker, sim/xs/worker.ts),
+// library under them) runs inside the XS made like the device's (the device xsnap-worker,
+// sim/xs/device-worker.ts: built-in names stripped, intrinsics frozen after the preload, and the
+// device's stack above the stand-ins' command loop, which stands in for Moddable's event loop),
 // bundled by esbuild with stand-ins for the Moddable modules it imports
 // (sim/moddable/esp32.ts):
 //
@@ -30,6 +32,7 @@ import { bundleForXs, type XsBundle } from "../xs/bundle.js";
 import { ESP32_SIM_MODULES } from "../moddable/esp32.js";
 import { MqttBridge } from "../moddable/mqtt-bridge-node.js";
 import type { MqttEvent } from "../moddable/mqtt.js";
+import { deviceXsnapWorker } from "../xs/device-worker.js";
 import { XsException, XsWorker } from "../xs/worker.js";
 import { fnv1aString } from "../../src/core/hash.js";
 import { FlashSim } from "../../src/store/flash-sim.js";
@@ -57,6 +60,12 @@ export interface SimulatedNodeOptions {
   readonly linkUp?: boolean;
   /** Bytes of NVS for the namespace (default 16 KiB: the ESP32's 24 KiB NVS partition, less what others use). */
   readonly flashBytes?: number;
+  /**
+   * Stack slots the firmware gets above the stand-ins' command loop, for each call into it (a
+   * timer, a message, a boot): default the ESP32 manifest's. More than that overflows as on the
+   * device: XS aborts, the node dies.
+   */
+  readonly stackSlots?: number;
 }
 
 export interface PowerCutOptions {
@@ -212,10 +221,13 @@ class Simulation implements SimulatedNode {
 
   async boot(): Promise<void> {
     const bundle = await bundleFirmware();
+    const device = deviceXsnapWorker();
+    if (!device.ok) throw new Error(`the simulated node runs in the device xsnap-worker, which cannot be built here: ${device.reason}`);
     this.flash.reboot();
     this.events = [];
     this.next = null;
     const worker = await XsWorker.start({
+      bin: device.path,
       name: `lichen-esp32-sim ${this.id}`,
       detached: true, // Ctrl-C on the CLI stops the node cleanly, instead of killing its worker
       onCommand: (request) => this.onCommand(worker, request),
@@ -235,7 +247,7 @@ class Simulation implements SimulatedNode {
         sensor: "sim",
         ...this.opts.config,
       };
-      const r = await this.command({ op: "boot", now: this.clock(), config, mac: simulatedMac(this.id) });
+      const r = await this.command({ op: "boot", now: this.clock(), config, mac: simulatedMac(this.id), stackSlots: this.opts.stackSlots ?? device.creation.stackSlots });
       this.next = (r as { next: number | null }).next;
     } catch (e) {
       this.kill();

@@ -18,7 +18,7 @@
 // Wire (JSON through issueCommand, worker → host): log {text}; the ops of mqtt.ts; flash-get
 // {key} → {value}; flash-set {key, value};
 // flash-delete {key}; flash-keys → {keys}. Payloads and values in hex. A reply {error} throws.
-// Host → worker (handleCommand): boot {now, config, mac}; tick {now, events}; advance {to, step};
+// Host → worker (handleCommand): boot {now, config, mac, stackSlots}; tick {now, events}; advance {to, step};
 // status; stop; sample; flush. Replies: {next} (the next due time, or null), or the value asked for.
 
 import { fromHex, toHex, bytesOf } from "./hex.js";
@@ -44,6 +44,8 @@ interface SimGlobals {
   issueCommand?: IssueCommand;
   handleCommand?: (request: ArrayBuffer) => ArrayBuffer;
   trace?: (text: string) => void;
+  /** The device xsnap-worker's (sim/xs/device-worker.ts): the device's stack above the caller. */
+  lichenDeviceStackHere?: (slots?: number) => number;
 }
 
 function host(msg: object): Record<string, unknown> {
@@ -66,6 +68,8 @@ interface SimApp {
 
 const sim = {
   now: 0,
+  /** The stack slots each call into the app gets above the command loop (the host sends the device's). */
+  stackSlots: 512,
   mac: "02:00:00:00:00:01",
   app: undefined as SimApp | undefined,
 };
@@ -142,6 +146,11 @@ export function installEsp32Sim(main: () => SimApp | undefined): void {
   Date.now = () => sim.now;
   useClock(() => sim.now);
   setMqttLink(host);
+  // This command loop stands in for Moddable's event loop, which calls the app (a timer, a message)
+  // from the bottom of its stack: in the device xsnap-worker, each call into the app below gets the
+  // device's stack above this loop's frame (called from here, right before the call it grants).
+  // The stock worker has no such limit.
+  const grant = g.lichenDeviceStackHere ?? ((_slots: number): number => 0);
   g.handleCommand = (request: ArrayBuffer): ArrayBuffer => {
     const msg = JSON.parse(new TextDecoder("utf-8").decode(new Uint8Array(request))) as Record<string, unknown>;
     let reply: unknown = null;
@@ -150,13 +159,18 @@ export function installEsp32Sim(main: () => SimApp | undefined): void {
         setTime(msg.now);
         Object.assign(config, msg.config as object);
         if (typeof msg.mac === "string") sim.mac = msg.mac;
+        if (typeof msg.stackSlots === "number") sim.stackSlots = msg.stackSlots;
+        grant(sim.stackSlots);
         sim.app = main();
+        grant(sim.stackSlots);
         runTimers();
         reply = { booted: sim.app !== undefined, next: nextDue() };
         break;
       case "tick":
         setTime(msg.now);
+        grant(sim.stackSlots);
         deliverMqttEvents((msg.events as MqttEvent[] | undefined) ?? []);
+        grant(sim.stackSlots);
         runTimers();
         reply = { next: nextDue() };
         break;
@@ -165,23 +179,28 @@ export function installEsp32Sim(main: () => SimApp | undefined): void {
         const step = Math.max(1, (msg.step as number) ?? 1000);
         while (sim.now < to) {
           sim.now = Math.min(to, sim.now + step);
+          grant(sim.stackSlots);
           runTimers();
         }
         reply = { next: nextDue() };
         break;
       }
       case "status":
+        grant(sim.stackSlots);
         reply = sim.app?.status() ?? null;
         break;
       case "sample":
+        grant(sim.stackSlots);
         sim.app?.sample();
         reply = { next: nextDue() };
         break;
       case "flush":
+        grant(sim.stackSlots);
         sim.app?.flush();
         reply = { next: nextDue() };
         break;
       case "stop":
+        grant(sim.stackSlots);
         sim.app?.stop();
         sim.app = undefined;
         reply = { next: nextDue() };

@@ -3,9 +3,15 @@
 // fails throws a plain Error (the fuzz runs without uvu).
 import { ORSet, type LWWMap } from "../../src/index.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
-import { Fleet, openDocs, rng } from "./simulator.js";
+import { Fleet, openDocs, rng, SHARED_NAMESPACE } from "./simulator.js";
 
 const NODES = ["n1", "n2", "n3"];
+
+/** Writes fleet/config as the gateway's operator would, with the firmware's keys (targets/esp32/documents.toml). */
+export function setFleetConfig(config: LWWMap<number>, step: number): void {
+  config.set("interval", 1000 * (1 + (step % 10)));
+  config.set("threshold.temperature", 25 + (step % 5));
+}
 
 interface Outcome {
   fleet: Fleet;
@@ -15,10 +21,12 @@ interface Outcome {
 /**
  * One random schedule, from a seed: returns the healed fleet. With `coalesce`, nodes write their
  * flash in batches, so a crash loses their last writes; without, every write is stored at once.
+ * `timerStackSlots`: the stack each delivery and timer gets (VirtualTime), in the device worker.
  */
-export function runSchedule(seed: number, steps = 60, coalesce?: CoalescePolicy): Outcome {
+export function runSchedule(seed: number, steps = 60, coalesce?: CoalescePolicy, timerStackSlots = 0): Outcome {
   const random = rng(seed);
   const fleet = new Fleet(random, { loss: random() * 0.5, duplicate: random() * 0.3, maxDelayMs: 1 + Math.floor(random() * 800) }, coalesce);
+  fleet.time.timerStackSlots = timerStackSlots;
   fleet.add("gw", "gateway");
   for (const n of NODES) {
     fleet.add(n, "node");
@@ -42,12 +50,19 @@ export function runSchedule(seed: number, steps = 60, coalesce?: CoalescePolicy)
       docs.events.increment();
       p.engine.changed("events", node);
       if (random() < 0.3) {
-        docs.config.update("alarms", ORSet, (s) => (random() < 0.7 ? s.add(`${node}-${step % 4}`) : s.remove(`${NODES[step % 3]}-${step % 4}`)));
-        p.engine.changed("fleet", "config");
+        docs.awmap.update("alarms", ORSet, (s) => (random() < 0.7 ? s.add(`${node}-${step % 4}`) : s.remove(`${NODES[step % 3]}-${step % 4}`)));
+        p.engine.changed(SHARED_NAMESPACE, "awmap");
       }
       if (random() < 0.2) {
         docs.mode.set(`mode-${step}`);
-        p.engine.changed("fleet", "mode");
+        p.engine.changed(SHARED_NAMESPACE, "mode");
+      }
+      // the gateway sets the fleet's config now and then, as an operator does (on fixed steps: no
+      // draw from the schedule's generator)
+      const gw = fleet.peers.get("gw")!;
+      if (step % 7 === 3 && gw.up) {
+        setFleetConfig(openDocs(gw.engine, "gw").config, step);
+        gw.engine.changed("fleet", "config");
       }
     } else if (r < 0.62) {
       if (p.up) fleet.crash(node);

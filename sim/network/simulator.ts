@@ -1,11 +1,24 @@
 // A deterministic network for the sync protocol: virtual time, seeded loss,
 // duplication, reordering, partitions, and crashes that keep what was stored.
-import { AWMap, GCounter, LWWMap, LWWRegister } from "../../src/index.js";
+import { AWMap, LWWRegister } from "../../src/index.js";
 import { openClock } from "../../src/store/clock-store.js";
 import { MemoryKv, type KvStore } from "../../src/store/kv.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
-import { makePolicy, type SyncPolicy } from "../../src/transport/policy.js";
+import { DEFAULT_READ, makePolicy, type PolicyRules, type SyncPolicy } from "../../src/transport/policy.js";
 import { SyncEngine, type PeerRole, type Scheduler, type SyncOptions, type SyncLogEntry } from "../../src/transport/sync-engine.js";
+import { openEvents, openFleetConfig, openReadings } from "../../targets/esp32/documents.js";
+
+/**
+ * The namespace of the documents every peer of a test fleet shares that are not the firmware's:
+ * `shared/awmap`, an AWMap of nested CRDTs that every peer edits concurrently (the convergence of
+ * nested values through the protocol), and `shared/mode`, an LWWRegister.
+ */
+export const SHARED_NAMESPACE = "shared";
+
+/** lichen's default policy (makePolicy), except that every node also reads the tests' shared documents, as it reads fleet/*. */
+export function sharedReadPolicy(rules: PolicyRules = {}): SyncPolicy {
+  return makePolicy({ read: [...DEFAULT_READ, `${SHARED_NAMESPACE}/*`], ...rules });
+}
 
 /** mulberry32: a small seeded PRNG, the same on every engine. */
 export function rng(seed: number): () => number {
@@ -45,11 +58,20 @@ interface Timer {
   cancelled: boolean;
 }
 
-/** Virtual time: timers run in order of due time, then of creation. */
+/** The device xsnap-worker's global (sim/xs/device-worker.ts): the device's stack above the caller. Absent elsewhere. */
+type StackHere = (slots: number) => number;
+
+/**
+ * Virtual time: timers run in order of due time, then of creation. It is every peer's event loop:
+ * with `timerStackSlots` set, in the device xsnap-worker, each timer (a delivery, a resend) is
+ * entered with that many stack slots above runUntil(), as a device's loop calls it from the bottom
+ * of its stack, whatever the caller (a test body) holds under it. 0 (the default): no limit set.
+ */
 export class VirtualTime implements Scheduler {
   private t = 0;
   private seq = 0;
   private timers: Timer[] = [];
+  timerStackSlots = 0;
 
   now(): number {
     return this.t;
@@ -65,12 +87,14 @@ export class VirtualTime implements Scheduler {
 
   /** Runs every timer due up to `until`, advancing the clock. */
   runUntil(until: number): void {
+    const here = this.timerStackSlots > 0 ? (globalThis as { lichenDeviceStackHere?: StackHere }).lichenDeviceStackHere : undefined;
     for (;;) {
       let next: Timer | undefined;
       for (const x of this.timers) if (!x.cancelled && x.at <= until && (next === undefined || x.at < next.at || (x.at === next.at && x.seq < next.seq))) next = x;
       if (next === undefined) break;
       this.timers = this.timers.filter((x) => x !== next && !x.cancelled);
       this.t = next.at;
+      if (here !== undefined) here(this.timerStackSlots);
       next.fn();
     }
     this.t = until;
@@ -103,8 +127,8 @@ export class Fleet {
   bytes = 0;
   /** Frames sent, by sender. */
   readonly sentBy = new Map<string, number>();
-  /** The gateways' policy: in these fleets the nodes also edit the shared fleet/ documents, as operators. */
-  policy: SyncPolicy = makePolicy({ write: ["*/{self}", "fleet/*"] });
+  /** The gateways' policy: in these fleets the nodes also edit the shared documents (fleet/ and the tests' shared/), as operators. */
+  policy: SyncPolicy = makePolicy({ write: ["*/{self}", "fleet/*", `${SHARED_NAMESPACE}/*`] });
   /** Sees every frame a peer sends, before the network loses, delays or duplicates it. */
   onSend: ((from: string, to: string, frame: Uint8Array) => void) | undefined;
   /** Per peer, the chance that a storage write is cut by a power loss (none by default). */
@@ -252,18 +276,24 @@ export class Fleet {
   }
 }
 
-/** The documents of the simulated fleet: each node's own readings and counter, and a shared config. */
+/**
+ * The documents of the simulated fleet. The firmware's, typed as it types them
+ * (targets/esp32/documents.ts): each node's readings (LWWMap of numbers) and events (PNCounter),
+ * and the fleet's config (fleet/config: an LWWMap of `interval` and `threshold.<sensor>`, written by
+ * the gateway). And the tests' own shared documents (SHARED_NAMESPACE).
+ */
 export function openDocs(engine: SyncEngine, node: string) {
   return {
-    readings: engine.open("readings", node, LWWMap),
-    events: engine.open("events", node, GCounter),
-    config: engine.open("fleet", "config", AWMap),
-    mode: engine.open("fleet", "mode", LWWRegister),
+    readings: openReadings(engine, node),
+    events: openEvents(engine, node),
+    config: openFleetConfig(engine, "config"),
+    awmap: engine.open(SHARED_NAMESPACE, "awmap", AWMap),
+    mode: engine.open(SHARED_NAMESPACE, "mode", LWWRegister),
   };
 }
 
-/** A fleet of a gateway and nodes, no loss; `policy` for the gateway (default: lichen's). */
-export function fleetOf(nodes: string[], policy = makePolicy()): Fleet {
+/** A fleet of a gateway and nodes, no loss; `policy` for the gateway (default: lichen's, the tests' shared documents readable). */
+export function fleetOf(nodes: string[], policy = sharedReadPolicy()): Fleet {
   const fleet = new Fleet(rng(7), { loss: 0, duplicate: 0, maxDelayMs: 20 });
   fleet.policy = policy;
   fleet.add("gw", "gateway");

@@ -224,8 +224,11 @@ export class PNCounter extends Crdt<CounterPatch> {
     const rows = readEntries(body, 2, "PNCounter");
     let sum = this.total;
     for (const [r, p, n] of rows) {
-      if (!Number.isSafeInteger(p + n)) throw malformed("PNCounter entry exceeds the safe integer range");
-      sum += Math.max(0, p - (this.up.get(r) ?? 0)) - Math.max(0, n - (this.down.get(r) ?? 0));
+      // the entry as it will be held: each total merges apart, and their sum is the replica's version
+      const up = this.up.get(r) ?? 0;
+      const down = this.down.get(r) ?? 0;
+      if (!Number.isSafeInteger(Math.max(p, up) + Math.max(n, down))) throw malformed("PNCounter entry exceeds the safe integer range");
+      sum += Math.max(0, p - up) - Math.max(0, n - down);
     }
     if (!Number.isSafeInteger(sum)) throw malformed("PNCounter total would exceed the safe integer range");
     return { rows, maxTs: 0 };
