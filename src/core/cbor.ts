@@ -43,43 +43,6 @@ function utf8Length(s: string): number {
   return n;
 }
 
-/** Bytes `v` takes once encoded; throws on what lichen never writes. */
-function measure(v: unknown, depth: number): number {
-  if (depth > CBOR_MAX_DEPTH) throw invalidArgument("value nested too deeply to encode");
-  switch (typeof v) {
-    case "number":
-      if (isSmallInt(v)) return v >= 0 ? headSize(v) : headSize(-1 - v);
-      return 9;
-    case "string": {
-      const n = utf8Length(v);
-      return headSize(n) + n;
-    }
-    case "boolean":
-      return 1;
-    case "object": {
-      if (v === null) return 1;
-      if (v instanceof Uint8Array) return headSize(v.length) + v.length;
-      let n = 0;
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) n += measure(v[i], depth + 1);
-        return headSize(v.length) + n;
-      }
-      if (v instanceof Map) {
-        for (const [k, x] of v) n += measure(k, depth + 1) + measure(x, depth + 1);
-        return headSize(v.size) + n;
-      }
-      if (isPlainObject(v)) {
-        const keys = Object.keys(v);
-        for (let i = 0; i < keys.length; i++) n += measure(keys[i], depth + 1) + measure((v as Record<string, unknown>)[keys[i]], depth + 1);
-        return headSize(keys.length) + n;
-      }
-      throw invalidArgument(`cannot encode ${Object.prototype.toString.call(v)}`);
-    }
-    default:
-      throw invalidArgument(`cannot encode a value of type ${typeof v}`);
-  }
-}
-
 interface Writer {
   readonly out: Uint8Array;
   at: number;
@@ -128,56 +91,111 @@ function writeString(w: Writer, s: string): void {
   }
 }
 
-function write(w: Writer, v: unknown): void {
-  switch (typeof v) {
-    case "number":
-      if (isSmallInt(v)) {
-        if (v >= 0) writeHead(w, 0, v);
-        else writeHead(w, 1, -1 - v);
-      } else {
-        w.out[w.at++] = 0xfb;
-        w.view ??= new DataView(w.out.buffer);
-        w.view.setFloat64(w.at, v);
-        w.at += 8;
-      }
-      return;
-    case "string":
-      writeString(w, v);
-      return;
-    case "boolean":
-      w.out[w.at++] = v ? 0xf5 : 0xf4;
-      return;
+/** A Map's or plain object's keys and values by turns: the items its encoding holds, in order. */
+function mapItems(m: Map<unknown, unknown> | Record<string, unknown>): unknown[] {
+  const items: unknown[] = [];
+  if (m instanceof Map) for (const [k, x] of m) items.push(k, x);
+  else {
+    const keys = Object.keys(m);
+    for (let i = 0; i < keys.length; i++) items.push(keys[i], m[keys[i]]);
   }
-  if (v === null) {
-    w.out[w.at++] = 0xf6;
-  } else if (v instanceof Uint8Array) {
-    writeHead(w, 2, v.length);
-    w.out.set(v, w.at);
-    w.at += v.length;
-  } else if (Array.isArray(v)) {
-    writeHead(w, 4, v.length);
-    for (let i = 0; i < v.length; i++) write(w, v[i]);
-  } else if (v instanceof Map) {
-    writeHead(w, 5, v.size);
-    for (const [k, x] of v) {
-      write(w, k);
-      write(w, x);
+  return items;
+}
+
+/**
+ * Walks `value` depth first: measures it and checks it is something lichen writes (no writer), or
+ * writes it (a writer, on a value walked before, into an array of the size measured). Returns its
+ * size. The containers it is inside are a stack of its own, not recursion: the device has 512 slots
+ * of machine stack, and a value nested to CBOR_MAX_DEPTH must not reach them. The innermost
+ * container's items and place are kept in locals (the fast path); `outer` keeps both for each
+ * container around it.
+ */
+function walk(value: unknown, w: Writer | undefined): number {
+  const outer: unknown[] = [];
+  let depth = 0; // containers around the item at hand
+  let items: readonly unknown[] | undefined; // the innermost container's items, undefined at the top
+  let at = 0; // the next of them
+  let n = 0;
+  let v = value;
+  for (;;) {
+    if (depth > CBOR_MAX_DEPTH) throw invalidArgument("value nested too deeply to encode");
+    switch (typeof v) {
+      case "number":
+        if (isSmallInt(v)) {
+          const arg = v >= 0 ? v : -1 - v;
+          if (w === undefined) n += headSize(arg);
+          else writeHead(w, v >= 0 ? 0 : 1, arg);
+        } else if (w === undefined) n += 9;
+        else {
+          w.out[w.at++] = 0xfb;
+          w.view ??= new DataView(w.out.buffer);
+          w.view.setFloat64(w.at, v);
+          w.at += 8;
+        }
+        break;
+      case "string":
+        if (w === undefined) {
+          const len = utf8Length(v);
+          n += headSize(len) + len;
+        } else writeString(w, v);
+        break;
+      case "boolean":
+        if (w === undefined) n += 1;
+        else w.out[w.at++] = v ? 0xf5 : 0xf4;
+        break;
+      case "object": {
+        if (v === null) {
+          if (w === undefined) n += 1;
+          else w.out[w.at++] = 0xf6;
+          break;
+        }
+        if (v instanceof Uint8Array) {
+          if (w === undefined) n += headSize(v.length) + v.length;
+          else {
+            writeHead(w, 2, v.length);
+            w.out.set(v, w.at);
+            w.at += v.length;
+          }
+          break;
+        }
+        let inner: readonly unknown[];
+        let major = 5;
+        if (Array.isArray(v)) {
+          inner = v;
+          major = 4;
+        } else if (v instanceof Map || isPlainObject(v)) inner = mapItems(v as Map<unknown, unknown> | Record<string, unknown>);
+        else throw invalidArgument(`cannot encode ${Object.prototype.toString.call(v)}`);
+        const size = major === 4 ? inner.length : inner.length >> 1;
+        if (w === undefined) n += headSize(size);
+        else writeHead(w, major, size);
+        if (size === 0) break;
+        if (items !== undefined) outer.push(items, at);
+        items = inner;
+        at = 0;
+        depth++;
+        break;
+      }
+      default:
+        throw invalidArgument(`cannot encode a value of type ${typeof v}`);
     }
-  } else {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    writeHead(w, 5, keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      writeString(w, keys[i]);
-      write(w, o[keys[i]]);
+    // the next item: the innermost container's next, once the containers it ends are left
+    while (items !== undefined && at === items.length) {
+      depth--;
+      if (outer.length === 0) items = undefined;
+      else {
+        at = outer.pop() as number;
+        items = outer.pop() as unknown[];
+      }
     }
+    if (items === undefined) return n;
+    v = items[at++];
   }
 }
 
 /** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
 export function cborEncode(value: unknown): Uint8Array {
-  const w: Writer = { out: new Uint8Array(measure(value, 0)), at: 0, view: undefined };
-  write(w, value);
+  const w: Writer = { out: new Uint8Array(walk(value, undefined)), at: 0, view: undefined };
+  walk(value, w);
   return w.out;
 }
 
@@ -263,61 +281,84 @@ function readFloat(r: Reader, info: number): number {
   return info === 26 ? view.getFloat32(0) : view.getFloat64(0);
 }
 
-function readItem(r: Reader, depth: number): unknown {
-  if (depth > CBOR_MAX_DEPTH) throw malformed("payload nested too deeply");
-  need(r, 1);
-  const head = r.b[r.at++];
-  const major = head >> 5;
-  const info = head & 31;
-  if (major === 7) {
-    if (info === 20) return false;
-    if (info === 21) return true;
-    if (info === 22) return null;
-    if (info === 25 || info === 26 || info === 27) {
-      need(r, info === 25 ? 2 : info === 26 ? 4 : 8);
-      return readFloat(r, info);
+/**
+ * Reads one item and all it holds. The arrays and maps it is inside are a stack of its own, not
+ * recursion: hostile nesting must not reach the machine's stack, which the device has little of
+ * (512 slots). The innermost container is kept in locals (the fast path); `outer` keeps three
+ * entries for each container around it: the container, `left` and `key`.
+ */
+function readItem(r: Reader): unknown {
+  const b = r.b;
+  const outer: unknown[] = [];
+  let depth = 0; // containers around the item at hand
+  let box: unknown[] | Map<unknown, unknown> | undefined; // the innermost container, undefined at the top
+  let left = 0; // items it still takes (a map's keys and values apart: an even count means a key is next)
+  let key: unknown = undefined; // a map's key, read before its value
+  for (;;) {
+    if (depth > CBOR_MAX_DEPTH) throw malformed("payload nested too deeply");
+    need(r, 1);
+    const head = b[r.at++];
+    const major = head >> 5;
+    const info = head & 31;
+    let v: unknown;
+    if (major === 7) {
+      if (info === 20) v = false;
+      else if (info === 21) v = true;
+      else if (info === 22) v = null;
+      else if (info === 25 || info === 26 || info === 27) {
+        need(r, info === 25 ? 2 : info === 26 ? 4 : 8);
+        v = readFloat(r, info);
+      } else throw malformed(`unsupported CBOR simple value ${info}`);
+    } else {
+      const n = readArgument(r, info);
+      if (major === 0) v = n;
+      else if (major === 1) v = -1 - n;
+      else if (major === 2) {
+        need(r, n);
+        r.at += n;
+        v = b.subarray(r.at - n, r.at);
+      } else if (major === 3) {
+        need(r, n);
+        v = readUtf8(r, n);
+      } else if (major === 4 || major === 5) {
+        // every item takes at least one byte: a longer count is a lie, refused before allocating
+        if (major === 4 ? n > b.length - r.at : n * 2 > b.length - r.at) throw malformed(major === 4 ? "array longer than the payload" : "map longer than the payload");
+        if (n === 0) v = major === 4 ? [] : new Map();
+        else {
+          if (box !== undefined) outer.push(box, left, key);
+          box = major === 4 ? [] : new Map();
+          left = major === 4 ? n : n * 2;
+          key = undefined;
+          depth++;
+          continue;
+        }
+      } else throw malformed("CBOR tags are not used by lichen");
     }
-    throw malformed(`unsupported CBOR simple value ${info}`);
-  }
-  const n = readArgument(r, info);
-  switch (major) {
-    case 0:
-      return n;
-    case 1:
-      return -1 - n;
-    case 2:
-      need(r, n);
-      r.at += n;
-      return r.b.subarray(r.at - n, r.at);
-    case 3:
-      need(r, n);
-      return readUtf8(r, n);
-    case 4: {
-      // every item takes at least one byte: a longer count is a lie, refused before allocating
-      if (n > r.b.length - r.at) throw malformed("array longer than the payload");
-      const a: unknown[] = [];
-      for (let i = 0; i < n; i++) a.push(readItem(r, depth + 1));
-      return a;
-    }
-    case 5: {
-      if (n * 2 > r.b.length - r.at) throw malformed("map longer than the payload");
-      const m = new Map<unknown, unknown>();
-      for (let i = 0; i < n; i++) {
-        const k = readItem(r, depth + 1);
-        if (m.has(k)) throw malformed("duplicate key in a map");
-        m.set(k, readItem(r, depth + 1));
+    // hand the item to its container, and each container it completes to the one around it
+    for (;;) {
+      if (box === undefined) return v;
+      if (Array.isArray(box)) box.push(v);
+      else if ((left & 1) === 0) {
+        if (box.has(v)) throw malformed("duplicate key in a map");
+        key = v;
+      } else box.set(key, v);
+      if (--left > 0) break;
+      v = box;
+      depth--;
+      if (outer.length === 0) box = undefined;
+      else {
+        key = outer.pop();
+        left = outer.pop() as number;
+        box = outer.pop() as unknown[] | Map<unknown, unknown>;
       }
-      return m;
     }
-    default:
-      throw malformed("CBOR tags are not used by lichen");
   }
 }
 
 /** Decodes exactly one item filling `bytes`. Throws MALFORMED on anything else. */
 export function cborDecode(bytes: Uint8Array): unknown {
   const r: Reader = { b: bytes, at: 0 };
-  const v = readItem(r, 0);
+  const v = readItem(r);
   if (r.at !== bytes.length) throw malformed(`${bytes.length - r.at} trailing bytes after the payload`);
   return v;
 }
