@@ -12,6 +12,7 @@ export interface StackException {
 
 /** file → full test name ("suite › test", as reported), or "*" for every other test of the file → exception. */
 export const STACK_EXCEPTIONS: Readonly<Record<string, Readonly<Record<string, StackException>>>> = {
+  // none: every device test runs within the device's stack
 };
 
 /** The slots each excepted test of `file` gets, by full test name. */

@@ -6,6 +6,7 @@ import { MemoryKv, type KvStore } from "../../src/store/kv.js";
 import type { CoalescePolicy } from "../../src/store/state-store.js";
 import { makePolicy, type SyncPolicy } from "../../src/transport/policy.js";
 import { SyncEngine, type PeerRole, type Scheduler, type SyncOptions, type SyncLogEntry } from "../../src/transport/sync-engine.js";
+import { deviceTurn } from "../xs/device-turn.js";
 
 /** mulberry32: a small seeded PRNG, the same on every engine. */
 export function rng(seed: number): () => number {
@@ -63,7 +64,8 @@ export class VirtualTime implements Scheduler {
     };
   }
 
-  /** Runs every timer due up to `until`, advancing the clock. */
+  /** Runs every timer due up to `until`, advancing the clock. Each is a turn of the device's event
+   * loop: in the device XS, it gets the device's stack of its own (sim/xs/device-turn.ts). */
   runUntil(until: number): void {
     for (;;) {
       let next: Timer | undefined;
@@ -71,7 +73,7 @@ export class VirtualTime implements Scheduler {
       if (next === undefined) break;
       this.timers = this.timers.filter((x) => x !== next && !x.cancelled);
       this.t = next.at;
-      next.fn();
+      deviceTurn(next.fn);
     }
     this.t = until;
   }
