@@ -94,39 +94,120 @@ function writeString(w: Writer, s: string): void {
 /** A Map's or plain object's keys and values by turns: the items its encoding holds, in order. */
 function mapItems(m: Map<unknown, unknown> | Record<string, unknown>): unknown[] {
   const items: unknown[] = [];
-  if (m instanceof Map) for (const [k, x] of m) items.push(k, x);
-  else {
+  let j = 0;
+  if (m instanceof Map) {
+    for (const [k, x] of m) {
+      items[j++] = k;
+      items[j++] = x;
+    }
+  } else {
     const keys = Object.keys(m);
-    for (let i = 0; i < keys.length; i++) items.push(keys[i], m[keys[i]]);
+    for (let i = 0; i < keys.length; i++) {
+      items[j++] = keys[i];
+      items[j++] = m[keys[i]];
+    }
   }
   return items;
 }
 
-/**
- * Walks `value` depth first: measures it and checks it is something lichen writes (no writer), or
- * writes it (a writer, on a value walked before, into an array of the size measured). Returns its
- * size. The containers it is inside are a stack of its own, not recursion: the device has 512 slots
- * of machine stack, and a value nested to CBOR_MAX_DEPTH must not reach them. The innermost
- * container's items and place are kept in locals (the fast path); `outer` keeps both for each
- * container around it.
- */
-function walk(value: unknown, w: Writer | undefined): number {
+// The encoder walks a value depth first twice, to measure it (and check it is something lichen
+// writes), then to write it, each time with a stack of its own instead of recursion: the device has
+// 512 slots of machine stack, and a value nested to CBOR_MAX_DEPTH must not reach them. The
+// innermost container's items, the next one's index and their count are kept in locals (the fast
+// path); `outer` keeps the three for each container around it.
+
+/** Bytes `value` takes once encoded; throws on what lichen never writes. The items of each map and
+ * plain object are pushed on `maps` in the order met, for write() to take them back. */
+function measure(value: unknown, maps: unknown[][]): number {
   const outer: unknown[] = [];
-  let depth = 0; // containers around the item at hand
-  let items: readonly unknown[] | undefined; // the innermost container's items, undefined at the top
+  let sp = 0; // entries in use in outer (indexed: cheaper than push and pop in XS)
+  let depth = 0; // containers around the items at hand
+  let items: readonly unknown[] = [value]; // the innermost container's items (at the top: the value)
   let at = 0; // the next of them
+  let end = 1; // how many there are
   let n = 0;
-  let v = value;
+  let v: unknown;
+  let len: number;
+  let inner: readonly unknown[];
   for (;;) {
+    while (at === end) {
+      if (sp === 0) return n;
+      end = outer[--sp] as number;
+      at = outer[--sp] as number;
+      items = outer[--sp] as unknown[];
+      depth--;
+    }
+    v = items[at++];
     if (depth > CBOR_MAX_DEPTH) throw invalidArgument("value nested too deeply to encode");
     switch (typeof v) {
       case "number":
+        n += isSmallInt(v) ? headSize(v >= 0 ? v : -1 - v) : 9;
+        break;
+      case "string":
+        len = utf8Length(v);
+        n += headSize(len) + len;
+        break;
+      case "boolean":
+        n += 1;
+        break;
+      case "object": {
+        if (v === null) {
+          n += 1;
+          break;
+        }
+        if (v instanceof Uint8Array) {
+          n += headSize(v.length) + v.length;
+          break;
+        }
+        if (Array.isArray(v)) {
+          inner = v;
+          n += headSize(v.length);
+        } else if (v instanceof Map || isPlainObject(v)) {
+          inner = mapItems(v as Map<unknown, unknown> | Record<string, unknown>);
+          maps.push(inner as unknown[]);
+          n += headSize(inner.length >> 1);
+        } else throw invalidArgument(`cannot encode ${Object.prototype.toString.call(v)}`);
+        if (inner.length === 0) break;
+        outer[sp++] = items;
+        outer[sp++] = at;
+        outer[sp++] = end;
+        items = inner;
+        at = 0;
+        end = inner.length;
+        depth++;
+        break;
+      }
+      default:
+        throw invalidArgument(`cannot encode a value of type ${typeof v}`);
+    }
+  }
+}
+
+/** Writes `value`, which measure() accepted, in the order measure() walked it, with the items of
+ * its maps that measure() collected. */
+function write(w: Writer, value: unknown, maps: readonly unknown[][]): void {
+  const outer: unknown[] = [];
+  let sp = 0;
+  let items: readonly unknown[] = [value];
+  let at = 0;
+  let end = 1;
+  let m = 0;
+  let v: unknown;
+  let inner: readonly unknown[];
+  for (;;) {
+    while (at === end) {
+      if (sp === 0) return;
+      end = outer[--sp] as number;
+      at = outer[--sp] as number;
+      items = outer[--sp] as unknown[];
+    }
+    v = items[at++];
+    switch (typeof v) {
+      case "number":
         if (isSmallInt(v)) {
-          const arg = v >= 0 ? v : -1 - v;
-          if (w === undefined) n += headSize(arg);
-          else writeHead(w, v >= 0 ? 0 : 1, arg);
-        } else if (w === undefined) n += 9;
-        else {
+          if (v >= 0) writeHead(w, 0, v);
+          else writeHead(w, 1, -1 - v);
+        } else {
           w.out[w.at++] = 0xfb;
           w.view ??= new DataView(w.out.buffer);
           w.view.setFloat64(w.at, v);
@@ -134,68 +215,46 @@ function walk(value: unknown, w: Writer | undefined): number {
         }
         break;
       case "string":
-        if (w === undefined) {
-          const len = utf8Length(v);
-          n += headSize(len) + len;
-        } else writeString(w, v);
+        writeString(w, v);
         break;
       case "boolean":
-        if (w === undefined) n += 1;
-        else w.out[w.at++] = v ? 0xf5 : 0xf4;
+        w.out[w.at++] = v ? 0xf5 : 0xf4;
         break;
-      case "object": {
+      default: {
         if (v === null) {
-          if (w === undefined) n += 1;
-          else w.out[w.at++] = 0xf6;
+          w.out[w.at++] = 0xf6;
           break;
         }
         if (v instanceof Uint8Array) {
-          if (w === undefined) n += headSize(v.length) + v.length;
-          else {
-            writeHead(w, 2, v.length);
-            w.out.set(v, w.at);
-            w.at += v.length;
-          }
+          writeHead(w, 2, v.length);
+          w.out.set(v, w.at);
+          w.at += v.length;
           break;
         }
-        let inner: readonly unknown[];
-        let major = 5;
         if (Array.isArray(v)) {
           inner = v;
-          major = 4;
-        } else if (v instanceof Map || isPlainObject(v)) inner = mapItems(v as Map<unknown, unknown> | Record<string, unknown>);
-        else throw invalidArgument(`cannot encode ${Object.prototype.toString.call(v)}`);
-        const size = major === 4 ? inner.length : inner.length >> 1;
-        if (w === undefined) n += headSize(size);
-        else writeHead(w, major, size);
-        if (size === 0) break;
-        if (items !== undefined) outer.push(items, at);
+          writeHead(w, 4, v.length);
+        } else {
+          inner = maps[m++];
+          writeHead(w, 5, inner.length >> 1);
+        }
+        if (inner.length === 0) break;
+        outer[sp++] = items;
+        outer[sp++] = at;
+        outer[sp++] = end;
         items = inner;
         at = 0;
-        depth++;
-        break;
-      }
-      default:
-        throw invalidArgument(`cannot encode a value of type ${typeof v}`);
-    }
-    // the next item: the innermost container's next, once the containers it ends are left
-    while (items !== undefined && at === items.length) {
-      depth--;
-      if (outer.length === 0) items = undefined;
-      else {
-        at = outer.pop() as number;
-        items = outer.pop() as unknown[];
+        end = inner.length;
       }
     }
-    if (items === undefined) return n;
-    v = items[at++];
   }
 }
 
 /** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
 export function cborEncode(value: unknown): Uint8Array {
-  const w: Writer = { out: new Uint8Array(walk(value, undefined)), at: 0, view: undefined };
-  walk(value, w);
+  const maps: unknown[][] = [];
+  const w: Writer = { out: new Uint8Array(measure(value, maps)), at: 0, view: undefined };
+  write(w, value, maps);
   return w.out;
 }
 
@@ -284,23 +343,29 @@ function readFloat(r: Reader, info: number): number {
 /**
  * Reads one item and all it holds. The arrays and maps it is inside are a stack of its own, not
  * recursion: hostile nesting must not reach the machine's stack, which the device has little of
- * (512 slots). The innermost container is kept in locals (the fast path); `outer` keeps three
- * entries for each container around it: the container, `left` and `key`.
+ * (512 slots). The innermost container is kept in locals (the fast path); `outer` keeps four
+ * entries for each container around it: the container, `inArray`, `left` and `key`.
  */
 function readItem(r: Reader): unknown {
   const b = r.b;
   const outer: unknown[] = [];
+  let sp = 0; // entries in use in outer (indexed: cheaper than push and pop in XS)
   let depth = 0; // containers around the item at hand
   let box: unknown[] | Map<unknown, unknown> | undefined; // the innermost container, undefined at the top
+  let inArray = false; // whether box is an array (else a map)
   let left = 0; // items it still takes (a map's keys and values apart: an even count means a key is next)
   let key: unknown = undefined; // a map's key, read before its value
+  let head: number;
+  let major: number;
+  let info: number;
+  let n: number;
+  let v: unknown;
   for (;;) {
     if (depth > CBOR_MAX_DEPTH) throw malformed("payload nested too deeply");
-    need(r, 1);
-    const head = b[r.at++];
-    const major = head >> 5;
-    const info = head & 31;
-    let v: unknown;
+    if (r.at >= b.length) throw malformed("truncated payload");
+    head = b[r.at++];
+    major = head >> 5;
+    info = head & 31;
     if (major === 7) {
       if (info === 20) v = false;
       else if (info === 21) v = true;
@@ -310,46 +375,80 @@ function readItem(r: Reader): unknown {
         v = readFloat(r, info);
       } else throw malformed(`unsupported CBOR simple value ${info}`);
     } else {
-      const n = readArgument(r, info);
-      if (major === 0) v = n;
-      else if (major === 1) v = -1 - n;
-      else if (major === 2) {
-        need(r, n);
-        r.at += n;
-        v = b.subarray(r.at - n, r.at);
-      } else if (major === 3) {
-        need(r, n);
-        v = readUtf8(r, n);
-      } else if (major === 4 || major === 5) {
-        // every item takes at least one byte: a longer count is a lie, refused before allocating
-        if (major === 4 ? n > b.length - r.at : n * 2 > b.length - r.at) throw malformed(major === 4 ? "array longer than the payload" : "map longer than the payload");
-        if (n === 0) v = major === 4 ? [] : new Map();
-        else {
-          if (box !== undefined) outer.push(box, left, key);
-          box = major === 4 ? [] : new Map();
-          left = major === 4 ? n : n * 2;
-          key = undefined;
+      n = info < 24 ? info : readArgument(r, info);
+      switch (major) {
+        case 0:
+          v = n;
+          break;
+        case 1:
+          v = -1 - n;
+          break;
+        case 2:
+          need(r, n);
+          r.at += n;
+          v = b.subarray(r.at - n, r.at);
+          break;
+        case 3:
+          need(r, n);
+          v = readUtf8(r, n);
+          break;
+        case 4:
+          // every item takes at least one byte: a longer count is a lie, refused before allocating
+          if (n > b.length - r.at) throw malformed("array longer than the payload");
+          if (n === 0) {
+            v = [];
+            break;
+          }
+          if (box !== undefined) {
+            outer[sp++] = box;
+            outer[sp++] = inArray;
+            outer[sp++] = left;
+            outer[sp++] = key;
+          }
+          box = [];
+          inArray = true;
+          left = n;
           depth++;
           continue;
-        }
-      } else throw malformed("CBOR tags are not used by lichen");
+        case 5:
+          if (n * 2 > b.length - r.at) throw malformed("map longer than the payload");
+          if (n === 0) {
+            v = new Map();
+            break;
+          }
+          if (box !== undefined) {
+            outer[sp++] = box;
+            outer[sp++] = inArray;
+            outer[sp++] = left;
+            outer[sp++] = key;
+          }
+          box = new Map();
+          inArray = false;
+          left = n * 2;
+          depth++;
+          continue;
+        default:
+          throw malformed("CBOR tags are not used by lichen");
+      }
     }
     // hand the item to its container, and each container it completes to the one around it
     for (;;) {
       if (box === undefined) return v;
-      if (Array.isArray(box)) box.push(v);
+      if (inArray) (box as unknown[]).push(v);
       else if ((left & 1) === 0) {
-        if (box.has(v)) throw malformed("duplicate key in a map");
+        if ((box as Map<unknown, unknown>).has(v)) throw malformed("duplicate key in a map");
         key = v;
-      } else box.set(key, v);
+      } else (box as Map<unknown, unknown>).set(key, v);
       if (--left > 0) break;
       v = box;
       depth--;
-      if (outer.length === 0) box = undefined;
+      if (sp === 0) box = undefined;
       else {
-        key = outer.pop();
-        left = outer.pop() as number;
-        box = outer.pop() as unknown[] | Map<unknown, unknown>;
+        key = outer[--sp];
+        outer[sp] = undefined; // a key is kept no longer than its map
+        left = outer[--sp] as number;
+        inArray = outer[--sp] as boolean;
+        box = outer[--sp] as unknown[] | Map<unknown, unknown>;
       }
     }
   }
