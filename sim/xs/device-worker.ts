@@ -126,12 +126,18 @@ static void xs_lichenDeviceStackLimit(xsMachine* the)
 
 const AGENT = "void xsBuildAgent(xsMachine* machine)\n{\n\txsBeginHost(machine);\n\txsVars(1);\n";
 
+/** Where the worker deletes its machine: XS frees the stack's block from stackBottom, which
+ * lichenDeviceStack() moved into the block ("free(): invalid pointer" at exit): put it back first. */
+const DELETE = "\txsDeleteMachine(machine);\n\tfxTerminateSharedCluster();\n";
+const RESTORE_STACK = `\tmachine->stackBottom = machine->stackTop - ${PRELOAD_STACK_SLOTS}; /* lichen: the block's base, as allocated */\n`;
+
 function patchWorkerSource(source: string, c: DeviceCreation): string {
-  if (!STOCK_CREATION.test(source) || !source.includes(AGENT)) {
+  if (!STOCK_CREATION.test(source) || !source.includes(AGENT) || source.split(DELETE).length !== 2) {
     throw new Error("xsnap-worker.c is not the one this build patches (@agoric/xsnap changed): update sim/xs/device-worker.ts");
   }
   return source
     .replace(STOCK_CREATION, creationBlock(c))
+    .replace(DELETE, `${RESTORE_STACK}${DELETE}`)
     .replace(
       AGENT,
       `${deviceStackFunction(c)}\n${AGENT}\txsResult = xsNewHostFunction(xs_lichenDeviceStack, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStack"), xsResult, xsDontEnum);\n\txsResult = xsNewHostFunction(xs_lichenDeviceStackHere, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStackHere"), xsResult, xsDontEnum);\n\txsResult = xsNewHostFunction(xs_lichenDeviceStackLimit, 0);\n\txsDefine(xsGlobal, xsID("lichenDeviceStackLimit"), xsResult, xsDontEnum);\n`,
