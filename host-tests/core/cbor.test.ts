@@ -18,17 +18,32 @@ const code = (f: () => unknown): string => {
   return "no error";
 };
 
-/** Equality that tells -0 from 0 apart only where the codec keeps it, and NaN equal to itself. */
-function same(a: unknown, b: unknown): boolean {
-  if (typeof a === "number" && typeof b === "number") return Object.is(a, b) || (a === 0 && b === 0);
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return toHex(a) === toHex(b);
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => same(x, b[i]));
-  if (a instanceof Map && b instanceof Map) {
-    if (a.size !== b.size) return false;
-    const bs = [...b];
-    return [...a].every(([k, v], i) => same(k, bs[i]![0]) && same(v, bs[i]![1]));
+/** Equality that tells -0 from 0 apart only where the codec keeps it, and NaN equal to itself.
+ * Walks pairs on a stack of its own: the values nest as deep as the codec takes them, and the
+ * check runs within the device's stack like the code it checks. */
+function same(a0: unknown, b0: unknown): boolean {
+  const pairs: unknown[] = [a0, b0];
+  while (pairs.length > 0) {
+    const b = pairs.pop();
+    const a = pairs.pop();
+    if (typeof a === "number" && typeof b === "number") {
+      if (!(Object.is(a, b) || (a === 0 && b === 0))) return false;
+    } else if (a instanceof Uint8Array && b instanceof Uint8Array) {
+      if (toHex(a) !== toHex(b)) return false;
+    } else if (Array.isArray(a) && Array.isArray(b)) {
+      if (a.length !== b.length) return false;
+      for (let i = 0; i < a.length; i++) pairs.push(a[i], b[i]);
+    } else if (a instanceof Map && b instanceof Map) {
+      if (a.size !== b.size) return false;
+      const bs = [...b];
+      let i = 0;
+      for (const [k, v] of a) {
+        pairs.push(k, bs[i]![0], v, bs[i]![1]);
+        i++;
+      }
+    } else if (a !== b) return false;
   }
-  return a === b;
+  return true;
 }
 
 test("there are vectors, and they cover every major type", () => {
@@ -89,6 +104,28 @@ test("decoding accepts 16- and 32-bit floats, and nesting up to the limit", () =
   let v: unknown = cborDecode(new Uint8Array(Array.from({ length: CBOR_MAX_DEPTH }, () => 0x81).concat([0x07])));
   for (let i = 0; i < CBOR_MAX_DEPTH; i++) v = (v as unknown[])[0];
   assert.is(v, 7);
+});
+
+/** CBOR_MAX_DEPTH + extra containers, maps and arrays by turns ({"k": [{"k": [...]}]}), around 7. */
+function nestedBytes(extra: number): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < CBOR_MAX_DEPTH + extra; i++) out.push(...(i % 2 === 0 ? [0xa1, 0x61, 0x6b] : [0x81]));
+  out.push(0x07);
+  return new Uint8Array(out);
+}
+
+// In XS this runs with the device's stack (512 slots above the harness): the codec keeps its own
+// stack of open containers, so the deepest payload it takes, or refuses, costs no machine stack.
+test("a payload nested to the limit decodes and re-encodes, and one level more is refused, within the device's stack", () => {
+  const bytes = nestedBytes(0);
+  const v = cborDecode(bytes);
+  let at: unknown = v;
+  for (let i = 0; i < CBOR_MAX_DEPTH; i++) at = i % 2 === 0 ? (at as Map<string, unknown>).get("k") : (at as unknown[])[0];
+  assert.is(at, 7);
+  assert.is(toHex(cborEncode(v)), toHex(bytes));
+  assert.is(code(() => cborDecode(nestedBytes(1))), "MALFORMED");
+  assert.is(code(() => cborEncode(new Map([["k", v]]))), "INVALID_ARGUMENT");
+  assert.is(code(() => cborEncode([v])), "INVALID_ARGUMENT");
 });
 
 test("byte strings decode as views of the input", () => {

@@ -107,6 +107,29 @@ test("the runner grants a test body the device's stack above the harness: a body
   console.log(`runner: test bodies entered at a harness depth of ${depth} slots, granted ${deviceCreation().stackSlots} above it`);
 });
 
+test("each turn of a simulated event loop gets the device's stack above the loop, and the body's limit is back after it", async () => {
+  const bin = deviceBin();
+  const events: RunnerEvent[] = [];
+  const bundle = await bundleTestFileForXs("host-tests/runner/fixtures/deep-turn.ts");
+  const worker = await XsWorker.start({ bin, onCommand: jsonCommandHandler((m) => void events.push(m as RunnerEvent)) });
+  let exit: unknown;
+  try {
+    await worker.evaluate(bundle.code);
+  } catch (e) {
+    exit = e;
+  } finally {
+    await worker.close().catch(() => worker.kill());
+  }
+  const results = events.filter((e): e is Extract<RunnerEvent, { kind: "result" }> => e.kind === "result");
+  assert.is(results.length, 1, JSON.stringify(events));
+  assert.ok(results[0]!.ok, results[0]!.error);
+  assert.equal(
+    events.filter((e) => e.kind === "start").map((e) => (e as { name: string }).name),
+    ["a turn entered about 250 slots deep runs about 400 slots more: above the loop, not the body", "after a turn entered deep, the body's limit is back: about 600 slots overflow it"],
+  );
+  assert.ok(exit instanceof XsExit && exit.code === STACK_OVERFLOW_EXIT, `expected a stack overflow (exit ${STACK_OVERFLOW_EXIT}), got ${String(exit)}`);
+});
+
 test("without make or a C compiler the build says why, and leaves nothing in its cache", () => {
   const cacheDir = mkdtempSync(join(tmpdir(), "lichen-xsnap-device-"));
   try {

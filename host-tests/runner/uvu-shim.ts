@@ -21,6 +21,7 @@
 
 import { describeError } from "./describe-error.js";
 import { skipReason } from "./skip.js";
+import { setDeviceTurnSlots } from "../../sim/xs/device-turn.js";
 
 export { describeError };
 
@@ -62,6 +63,13 @@ export interface RunOptions {
 /** The slots granted to the test running now (fast-check's predicates get as many: xs-bundle.ts). */
 let currentStackSlots = 0;
 export const grantedStackSlots = (): number => currentStackSlots;
+
+/** The running test's slots, for its body and for each turn of a simulated event loop it drives. */
+function useStackSlots(slots: number): number {
+  currentStackSlots = slots;
+  setDeviceTurnSlots(slots);
+  return slots;
+}
 
 type AnyCallback = Callback<any>;
 interface Entry {
@@ -136,7 +144,7 @@ function settle(value: unknown, timeoutMs: number, what: string): Promise<void> 
 }
 
 async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs: number, grant?: (slots: number) => number, stackSlots = 0, exceptions: Readonly<Record<string, number>> = {}): Promise<void> {
-  let slots = (currentStackSlots = stackSlots);
+  let slots = useStackSlots(stackSlots);
   const prefix = s.name ? `${s.name} › ` : "";
   const fail = (name: string, error: string): void => report({ kind: "result", name: prefix + name, ok: false, error, ms: 0 });
   const state = s.state;
@@ -160,7 +168,7 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
       continue;
     }
     report({ kind: "start", name: prefix + t.name });
-    slots = currentStackSlots = exceptions[prefix + t.name] ?? exceptions["*"] ?? stackSlots; // "*": every test of the file
+    slots = useStackSlots(exceptions[prefix + t.name] ?? exceptions["*"] ?? stackSlots); // "*": every test of the file
     const t0 = now();
     let stackDepth: number | undefined;
     try {
@@ -188,7 +196,7 @@ async function runSuite(s: SuiteData, report: (ev: ShimEvent) => void, timeoutMs
     }
   }
   state.__test__ = "";
-  slots = currentStackSlots = stackSlots;
+  slots = useStackSlots(stackSlots);
   try {
     for (const h of s.after) {
       grant?.(slots);

@@ -31,6 +31,11 @@ const uvuShimPlugin: Plugin = {
   },
 };
 
+/** The predicate's call, granted the test's stack; fast-check gets the preload's stack back after
+ * it (returned or thrown), so its generators and shrinker never run under the predicate's limit. */
+const grantAround = (call: string): string =>
+  `let output;\n\t\t\ttry {\n\t\t\t\tif (typeof lichenDeviceStackHere === "function") lichenDeviceStackHere(__lichenGrantedStackSlots());\n\t\t\t\toutput = ${call};\n\t\t\t} finally {\n\t\t\t\tif (typeof lichenDeviceStack === "function") lichenDeviceStack(${PRELOAD_STACK_SLOTS});\n\t\t\t}`;
+
 /** fast-check in the device worker (sim/xs/device-worker.ts), as test machinery under the code under test:
  * - it reads `setTimeout` and `clearTimeout` when its module loads (`const safeSetTimeout =
  *   setTimeout`), which is a ReferenceError in XS. It calls them only for its `timeout` /
@@ -39,7 +44,8 @@ const uvuShimPlugin: Plugin = {
  * - its runner is deeper than the device's stack: `check` (which fc.assert and host-tests/prop.ts
  *   call) gives it the preload's stack back, and each call of a property's predicate (the code under
  *   test) is granted the test's stack (the device's, or its stack-exceptions.ts entry) above fast-check's
- *   frames (lichenDeviceStackHere, from the frame that calls the predicate). */
+ *   frames (lichenDeviceStackHere, from the frame that calls the predicate), and fast-check's own
+ *   frames get the preload's stack back once it returned. */
 const fastCheckPlugin: Plugin = {
   name: "fast-check-xs",
   setup(b) {
@@ -49,8 +55,8 @@ const fastCheckPlugin: Plugin = {
       const source = await readFile(args.path, "utf8");
       const patches: [string, string, number][] = [
         ["function check(rawProperty, params) {", `$&\n\tif (typeof lichenDeviceStack === "function") lichenDeviceStack(${PRELOAD_STACK_SLOTS});`, 1],
-        ["const output = this.predicate(v);", `if (typeof lichenDeviceStackHere === "function") lichenDeviceStackHere(__lichenGrantedStackSlots());\n\t\t\t$&`, 1],
-        ["const output = await this.predicate(v);", `if (typeof lichenDeviceStackHere === "function") lichenDeviceStackHere(__lichenGrantedStackSlots());\n\t\t\t$&`, 1],
+        ["const output = this.predicate(v);", grantAround("this.predicate(v)"), 1],
+        ["const output = await this.predicate(v);", grantAround("await this.predicate(v)"), 1],
       ];
       let patched = source;
       for (const [find, replace, count] of patches) {

@@ -4,16 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LWWMap, MemoryKv, PNCounter } from "../../src/index.js";
-import { fleetOf as simulatedFleet } from "../../sim/network/simulator.js";
-import { grantedStackSlots } from "../runner/uvu-shim.js";
-
-/** A gateway and its nodes whose deliveries and timers are entered, in XS, from the simulated
- * event loop with the test's stack above it, as a device's loop enters them (VirtualTime). */
-function fleetOf(nodes: string[]): ReturnType<typeof simulatedFleet> {
-  const fleet = simulatedFleet(nodes);
-  fleet.time.timerStackSlots = grantedStackSlots();
-  return fleet;
-}
+import { fleetOf } from "../../sim/network/simulator.js";
 
 test("self-healing: a gateway restored from an older backup gets back what it lost, without a resend storm", () => {
   const fleet = fleetOf(["n1"]);

@@ -8,18 +8,17 @@ import { fc, property } from "../prop.js";
 import { checkConverged, runSchedule } from "../../sim/network/schedules.js";
 import { Fleet, openDocs, rng, SHARED_NAMESPACE } from "../../sim/network/simulator.js";
 import { openFleetConfig } from "../../targets/esp32/documents.js";
-import { grantedStackSlots } from "../runner/uvu-shim.js";
 
 test("random schedules with loss, duplicates, reordering, partitions and crashes converge", () => {
   property("sync schedules", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
-    checkConverged(runSchedule(seed, 60, undefined, grantedStackSlots()), seed);
+    checkConverged(runSchedule(seed, 60, undefined), seed);
   }, { numRuns: 200, xsRuns: 6 });
 });
 
 test("nodes that coalesce their flash writes lose only unsent writes in a crash, and still converge", () => {
   // a node sends a change only once it is stored: after a power cut, no peer holds an event it lost
   property("sync schedules, coalescing nodes", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
-    checkConverged(runSchedule(seed, 60, { maxOps: 4, maxDelayMs: 2000 }, grantedStackSlots()), seed, false);
+    checkConverged(runSchedule(seed, 60, { maxOps: 4, maxDelayMs: 2000 }), seed, false);
   }, { numRuns: 100, xsRuns: 4 });
 });
 
@@ -70,7 +69,6 @@ test("several gateways converge with each other; each node talks only to its own
   property("gateway mesh", [fc.integer({ min: 0, max: 0x7fffffff })], (seed) => {
     const random = rng(seed);
     const fleet = new Fleet(random, { loss: 0.3, duplicate: 0.1, maxDelayMs: 300 });
-    fleet.time.timerStackSlots = grantedStackSlots(); // in XS, each delivery from the bottom of a device's stack
     const gateways = ["gw1", "gw2", "gw3"];
     for (const g of gateways) fleet.add(g, "gateway");
     fleet.link("gw1", "gw2");

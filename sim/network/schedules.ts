@@ -21,12 +21,10 @@ interface Outcome {
 /**
  * One random schedule, from a seed: returns the healed fleet. With `coalesce`, nodes write their
  * flash in batches, so a crash loses their last writes; without, every write is stored at once.
- * `timerStackSlots`: the stack each delivery and timer gets (VirtualTime), in the device worker.
  */
-export function runSchedule(seed: number, steps = 60, coalesce?: CoalescePolicy, timerStackSlots = 0): Outcome {
+export function runSchedule(seed: number, steps = 60, coalesce?: CoalescePolicy): Outcome {
   const random = rng(seed);
   const fleet = new Fleet(random, { loss: random() * 0.5, duplicate: random() * 0.3, maxDelayMs: 1 + Math.floor(random() * 800) }, coalesce);
-  fleet.time.timerStackSlots = timerStackSlots;
   fleet.add("gw", "gateway");
   for (const n of NODES) {
     fleet.add(n, "node");

@@ -7,6 +7,7 @@ import type { CoalescePolicy } from "../../src/store/state-store.js";
 import { DEFAULT_READ, makePolicy, type PolicyRules, type SyncPolicy } from "../../src/transport/policy.js";
 import { SyncEngine, type PeerRole, type Scheduler, type SyncOptions, type SyncLogEntry } from "../../src/transport/sync-engine.js";
 import { openEvents, openFleetConfig, openReadings } from "../../targets/esp32/documents.js";
+import { deviceTurn } from "../xs/device-turn.js";
 
 /**
  * The namespace of the documents every peer of a test fleet shares that are not the firmware's:
@@ -58,20 +59,11 @@ interface Timer {
   cancelled: boolean;
 }
 
-/** The device xsnap-worker's global (sim/xs/device-worker.ts): the device's stack above the caller. Absent elsewhere. */
-type StackHere = (slots: number) => number;
-
-/**
- * Virtual time: timers run in order of due time, then of creation. It is every peer's event loop:
- * with `timerStackSlots` set, in the device xsnap-worker, each timer (a delivery, a resend) is
- * entered with that many stack slots above runUntil(), as a device's loop calls it from the bottom
- * of its stack, whatever the caller (a test body) holds under it. 0 (the default): no limit set.
- */
+/** Virtual time: timers run in order of due time, then of creation. It is every peer's event loop. */
 export class VirtualTime implements Scheduler {
   private t = 0;
   private seq = 0;
   private timers: Timer[] = [];
-  timerStackSlots = 0;
 
   now(): number {
     return this.t;
@@ -85,17 +77,16 @@ export class VirtualTime implements Scheduler {
     };
   }
 
-  /** Runs every timer due up to `until`, advancing the clock. */
+  /** Runs every timer due up to `until`, advancing the clock. Each is a turn of the device's event
+   * loop: in the device XS, it gets the device's stack of its own (sim/xs/device-turn.ts). */
   runUntil(until: number): void {
-    const here = this.timerStackSlots > 0 ? (globalThis as { lichenDeviceStackHere?: StackHere }).lichenDeviceStackHere : undefined;
     for (;;) {
       let next: Timer | undefined;
       for (const x of this.timers) if (!x.cancelled && x.at <= until && (next === undefined || x.at < next.at || (x.at === next.at && x.seq < next.seq))) next = x;
       if (next === undefined) break;
       this.timers = this.timers.filter((x) => x !== next && !x.cancelled);
       this.t = next.at;
-      if (here !== undefined) here(this.timerStackSlots);
-      next.fn();
+      deviceTurn(next.fn);
     }
     this.t = until;
   }

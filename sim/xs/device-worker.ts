@@ -16,6 +16,8 @@
 // `lichenDeviceStack()` ends it: from then on the stack is the device's (`settleAsPreloaded` in
 // device-realm.ts calls it, once the module bodies ran). `lichenDeviceStack(n)` sets n slots
 // instead (bench/esp32-stack.ts looks for the fewest the firmware needs); it returns the slots set.
+// `lichenDeviceStackHere(n)` grants n slots above its caller (a test harness), and
+// `lichenDeviceStackLimit()` reads the limit in force, so that it can be put back.
 // Overflowing the stack ends the worker with exit code 12, as XS aborts on the device.
 //
 // Chunks and slots start at the ESP32's (78,848 bytes, 4,928 slots) and grow by as much again: on
@@ -112,20 +114,33 @@ static void xs_lichenDeviceStackHere(xsMachine* the)
 	the->stackBottom = bottom;
 	xsResult = xsInteger((xsIntegerValue)(the->stackTop - the->stack));
 }
+
+/* lichen: lichenDeviceStackLimit() is the limit in force, in slots from the stack's top: what
+   lichenDeviceStack(n) takes to put it back (after a turn of a simulated event loop, device-turn.ts). */
+static void xs_lichenDeviceStackLimit(xsMachine* the)
+{
+	xsResult = xsInteger((xsIntegerValue)(the->stackTop - the->stackBottom));
+}
 `;
 }
 
 const AGENT = "void xsBuildAgent(xsMachine* machine)\n{\n\txsBeginHost(machine);\n\txsVars(1);\n";
 
+/** Where the worker deletes its machine: XS frees the stack's block from stackBottom, which
+ * lichenDeviceStack() moved into the block ("free(): invalid pointer" at exit): put it back first. */
+const DELETE = "\txsDeleteMachine(machine);\n\tfxTerminateSharedCluster();\n";
+const RESTORE_STACK = `\tmachine->stackBottom = machine->stackTop - ${PRELOAD_STACK_SLOTS}; /* lichen: the block's base, as allocated */\n`;
+
 function patchWorkerSource(source: string, c: DeviceCreation): string {
-  if (!STOCK_CREATION.test(source) || !source.includes(AGENT)) {
+  if (!STOCK_CREATION.test(source) || !source.includes(AGENT) || source.split(DELETE).length !== 2) {
     throw new Error("xsnap-worker.c is not the one this build patches (@agoric/xsnap changed): update sim/xs/device-worker.ts");
   }
   return source
     .replace(STOCK_CREATION, creationBlock(c))
+    .replace(DELETE, `${RESTORE_STACK}${DELETE}`)
     .replace(
       AGENT,
-      `${deviceStackFunction(c)}\n${AGENT}\txsResult = xsNewHostFunction(xs_lichenDeviceStack, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStack"), xsResult, xsDontEnum);\n\txsResult = xsNewHostFunction(xs_lichenDeviceStackHere, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStackHere"), xsResult, xsDontEnum);\n`,
+      `${deviceStackFunction(c)}\n${AGENT}\txsResult = xsNewHostFunction(xs_lichenDeviceStack, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStack"), xsResult, xsDontEnum);\n\txsResult = xsNewHostFunction(xs_lichenDeviceStackHere, 1);\n\txsDefine(xsGlobal, xsID("lichenDeviceStackHere"), xsResult, xsDontEnum);\n\txsResult = xsNewHostFunction(xs_lichenDeviceStackLimit, 0);\n\txsDefine(xsGlobal, xsID("lichenDeviceStackLimit"), xsResult, xsDontEnum);\n`,
     );
 }
 

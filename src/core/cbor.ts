@@ -43,43 +43,6 @@ function utf8Length(s: string): number {
   return n;
 }
 
-/** Bytes `v` takes once encoded; throws on what lichen never writes. */
-function measure(v: unknown, depth: number): number {
-  if (depth > CBOR_MAX_DEPTH) throw invalidArgument("value nested too deeply to encode");
-  switch (typeof v) {
-    case "number":
-      if (isSmallInt(v)) return v >= 0 ? headSize(v) : headSize(-1 - v);
-      return 9;
-    case "string": {
-      const n = utf8Length(v);
-      return headSize(n) + n;
-    }
-    case "boolean":
-      return 1;
-    case "object": {
-      if (v === null) return 1;
-      if (v instanceof Uint8Array) return headSize(v.length) + v.length;
-      let n = 0;
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) n += measure(v[i], depth + 1);
-        return headSize(v.length) + n;
-      }
-      if (v instanceof Map) {
-        for (const [k, x] of v) n += measure(k, depth + 1) + measure(x, depth + 1);
-        return headSize(v.size) + n;
-      }
-      if (isPlainObject(v)) {
-        const keys = Object.keys(v);
-        for (let i = 0; i < keys.length; i++) n += measure(keys[i], depth + 1) + measure((v as Record<string, unknown>)[keys[i]], depth + 1);
-        return headSize(keys.length) + n;
-      }
-      throw invalidArgument(`cannot encode ${Object.prototype.toString.call(v)}`);
-    }
-    default:
-      throw invalidArgument(`cannot encode a value of type ${typeof v}`);
-  }
-}
-
 interface Writer {
   readonly out: Uint8Array;
   at: number;
@@ -128,56 +91,170 @@ function writeString(w: Writer, s: string): void {
   }
 }
 
-function write(w: Writer, v: unknown): void {
-  switch (typeof v) {
-    case "number":
-      if (isSmallInt(v)) {
-        if (v >= 0) writeHead(w, 0, v);
-        else writeHead(w, 1, -1 - v);
-      } else {
-        w.out[w.at++] = 0xfb;
-        w.view ??= new DataView(w.out.buffer);
-        w.view.setFloat64(w.at, v);
-        w.at += 8;
-      }
-      return;
-    case "string":
-      writeString(w, v);
-      return;
-    case "boolean":
-      w.out[w.at++] = v ? 0xf5 : 0xf4;
-      return;
-  }
-  if (v === null) {
-    w.out[w.at++] = 0xf6;
-  } else if (v instanceof Uint8Array) {
-    writeHead(w, 2, v.length);
-    w.out.set(v, w.at);
-    w.at += v.length;
-  } else if (Array.isArray(v)) {
-    writeHead(w, 4, v.length);
-    for (let i = 0; i < v.length; i++) write(w, v[i]);
-  } else if (v instanceof Map) {
-    writeHead(w, 5, v.size);
-    for (const [k, x] of v) {
-      write(w, k);
-      write(w, x);
+/** A Map's or plain object's keys and values by turns: the items its encoding holds, in order. */
+function mapItems(m: Map<unknown, unknown> | Record<string, unknown>): unknown[] {
+  const items: unknown[] = [];
+  let j = 0;
+  if (m instanceof Map) {
+    for (const [k, x] of m) {
+      items[j++] = k;
+      items[j++] = x;
     }
   } else {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    writeHead(w, 5, keys.length);
+    const keys = Object.keys(m);
     for (let i = 0; i < keys.length; i++) {
-      writeString(w, keys[i]);
-      write(w, o[keys[i]]);
+      items[j++] = keys[i];
+      items[j++] = m[keys[i]];
+    }
+  }
+  return items;
+}
+
+// The encoder walks a value depth first twice, to measure it (and check it is something lichen
+// writes), then to write it, each time with a stack of its own instead of recursion: the device has
+// 512 slots of machine stack, and a value nested to CBOR_MAX_DEPTH must not reach them. The
+// innermost container's items, the next one's index and their count are kept in locals (the fast
+// path); `outer` keeps the three for each container around it.
+
+/** Bytes `value` takes once encoded; throws on what lichen never writes. The items of each map and
+ * plain object are pushed on `maps` in the order met, for write() to take them back. */
+function measure(value: unknown, maps: unknown[][]): number {
+  const outer: unknown[] = [];
+  let sp = 0; // entries in use in outer (indexed: cheaper than push and pop in XS)
+  let depth = 0; // containers around the items at hand
+  let items: readonly unknown[] = [value]; // the innermost container's items (at the top: the value)
+  let at = 0; // the next of them
+  let end = 1; // how many there are
+  let n = 0;
+  let v: unknown;
+  let len: number;
+  let inner: readonly unknown[];
+  for (;;) {
+    while (at === end) {
+      if (sp === 0) return n;
+      end = outer[--sp] as number;
+      at = outer[--sp] as number;
+      items = outer[--sp] as unknown[];
+      depth--;
+    }
+    v = items[at++];
+    if (depth > CBOR_MAX_DEPTH) throw invalidArgument("value nested too deeply to encode");
+    switch (typeof v) {
+      case "number":
+        n += isSmallInt(v) ? headSize(v >= 0 ? v : -1 - v) : 9;
+        break;
+      case "string":
+        len = utf8Length(v);
+        n += headSize(len) + len;
+        break;
+      case "boolean":
+        n += 1;
+        break;
+      case "object": {
+        if (v === null) {
+          n += 1;
+          break;
+        }
+        if (v instanceof Uint8Array) {
+          n += headSize(v.length) + v.length;
+          break;
+        }
+        if (Array.isArray(v)) {
+          inner = v;
+          n += headSize(v.length);
+        } else if (v instanceof Map || isPlainObject(v)) {
+          inner = mapItems(v as Map<unknown, unknown> | Record<string, unknown>);
+          maps.push(inner as unknown[]);
+          n += headSize(inner.length >> 1);
+        } else throw invalidArgument(`cannot encode ${Object.prototype.toString.call(v)}`);
+        if (inner.length === 0) break;
+        outer[sp++] = items;
+        outer[sp++] = at;
+        outer[sp++] = end;
+        items = inner;
+        at = 0;
+        end = inner.length;
+        depth++;
+        break;
+      }
+      default:
+        throw invalidArgument(`cannot encode a value of type ${typeof v}`);
+    }
+  }
+}
+
+/** Writes `value`, which measure() accepted, in the order measure() walked it, with the items of
+ * its maps that measure() collected. */
+function write(w: Writer, value: unknown, maps: readonly unknown[][]): void {
+  const outer: unknown[] = [];
+  let sp = 0;
+  let items: readonly unknown[] = [value];
+  let at = 0;
+  let end = 1;
+  let m = 0;
+  let v: unknown;
+  let inner: readonly unknown[];
+  for (;;) {
+    while (at === end) {
+      if (sp === 0) return;
+      end = outer[--sp] as number;
+      at = outer[--sp] as number;
+      items = outer[--sp] as unknown[];
+    }
+    v = items[at++];
+    switch (typeof v) {
+      case "number":
+        if (isSmallInt(v)) {
+          if (v >= 0) writeHead(w, 0, v);
+          else writeHead(w, 1, -1 - v);
+        } else {
+          w.out[w.at++] = 0xfb;
+          w.view ??= new DataView(w.out.buffer);
+          w.view.setFloat64(w.at, v);
+          w.at += 8;
+        }
+        break;
+      case "string":
+        writeString(w, v);
+        break;
+      case "boolean":
+        w.out[w.at++] = v ? 0xf5 : 0xf4;
+        break;
+      default: {
+        if (v === null) {
+          w.out[w.at++] = 0xf6;
+          break;
+        }
+        if (v instanceof Uint8Array) {
+          writeHead(w, 2, v.length);
+          w.out.set(v, w.at);
+          w.at += v.length;
+          break;
+        }
+        if (Array.isArray(v)) {
+          inner = v;
+          writeHead(w, 4, v.length);
+        } else {
+          inner = maps[m++];
+          writeHead(w, 5, inner.length >> 1);
+        }
+        if (inner.length === 0) break;
+        outer[sp++] = items;
+        outer[sp++] = at;
+        outer[sp++] = end;
+        items = inner;
+        at = 0;
+        end = inner.length;
+      }
     }
   }
 }
 
 /** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
 export function cborEncode(value: unknown): Uint8Array {
-  const w: Writer = { out: new Uint8Array(measure(value, 0)), at: 0, view: undefined };
-  write(w, value);
+  const maps: unknown[][] = [];
+  const w: Writer = { out: new Uint8Array(measure(value, maps)), at: 0, view: undefined };
+  write(w, value, maps);
   return w.out;
 }
 
@@ -263,61 +340,124 @@ function readFloat(r: Reader, info: number): number {
   return info === 26 ? view.getFloat32(0) : view.getFloat64(0);
 }
 
-function readItem(r: Reader, depth: number): unknown {
-  if (depth > CBOR_MAX_DEPTH) throw malformed("payload nested too deeply");
-  need(r, 1);
-  const head = r.b[r.at++];
-  const major = head >> 5;
-  const info = head & 31;
-  if (major === 7) {
-    if (info === 20) return false;
-    if (info === 21) return true;
-    if (info === 22) return null;
-    if (info === 25 || info === 26 || info === 27) {
-      need(r, info === 25 ? 2 : info === 26 ? 4 : 8);
-      return readFloat(r, info);
-    }
-    throw malformed(`unsupported CBOR simple value ${info}`);
-  }
-  const n = readArgument(r, info);
-  switch (major) {
-    case 0:
-      return n;
-    case 1:
-      return -1 - n;
-    case 2:
-      need(r, n);
-      r.at += n;
-      return r.b.subarray(r.at - n, r.at);
-    case 3:
-      need(r, n);
-      return readUtf8(r, n);
-    case 4: {
-      // every item takes at least one byte: a longer count is a lie, refused before allocating
-      if (n > r.b.length - r.at) throw malformed("array longer than the payload");
-      const a: unknown[] = [];
-      for (let i = 0; i < n; i++) a.push(readItem(r, depth + 1));
-      return a;
-    }
-    case 5: {
-      if (n * 2 > r.b.length - r.at) throw malformed("map longer than the payload");
-      const m = new Map<unknown, unknown>();
-      for (let i = 0; i < n; i++) {
-        const k = readItem(r, depth + 1);
-        if (m.has(k)) throw malformed("duplicate key in a map");
-        m.set(k, readItem(r, depth + 1));
+/**
+ * Reads one item and all it holds. The arrays and maps it is inside are a stack of its own, not
+ * recursion: hostile nesting must not reach the machine's stack, which the device has little of
+ * (512 slots). The innermost container is kept in locals (the fast path); `outer` keeps four
+ * entries for each container around it: the container, `inArray`, `left` and `key`.
+ */
+function readItem(r: Reader): unknown {
+  const b = r.b;
+  const outer: unknown[] = [];
+  let sp = 0; // entries in use in outer (indexed: cheaper than push and pop in XS)
+  let depth = 0; // containers around the item at hand
+  let box: unknown[] | Map<unknown, unknown> | undefined; // the innermost container, undefined at the top
+  let inArray = false; // whether box is an array (else a map)
+  let left = 0; // items it still takes (a map's keys and values apart: an even count means a key is next)
+  let key: unknown = undefined; // a map's key, read before its value
+  let head: number;
+  let major: number;
+  let info: number;
+  let n: number;
+  let v: unknown;
+  for (;;) {
+    if (depth > CBOR_MAX_DEPTH) throw malformed("payload nested too deeply");
+    if (r.at >= b.length) throw malformed("truncated payload");
+    head = b[r.at++];
+    major = head >> 5;
+    info = head & 31;
+    if (major === 7) {
+      if (info === 20) v = false;
+      else if (info === 21) v = true;
+      else if (info === 22) v = null;
+      else if (info === 25 || info === 26 || info === 27) {
+        need(r, info === 25 ? 2 : info === 26 ? 4 : 8);
+        v = readFloat(r, info);
+      } else throw malformed(`unsupported CBOR simple value ${info}`);
+    } else {
+      n = info < 24 ? info : readArgument(r, info);
+      switch (major) {
+        case 0:
+          v = n;
+          break;
+        case 1:
+          v = -1 - n;
+          break;
+        case 2:
+          need(r, n);
+          r.at += n;
+          v = b.subarray(r.at - n, r.at);
+          break;
+        case 3:
+          need(r, n);
+          v = readUtf8(r, n);
+          break;
+        case 4:
+          // every item takes at least one byte: a longer count is a lie, refused before allocating
+          if (n > b.length - r.at) throw malformed("array longer than the payload");
+          if (n === 0) {
+            v = [];
+            break;
+          }
+          if (box !== undefined) {
+            outer[sp++] = box;
+            outer[sp++] = inArray;
+            outer[sp++] = left;
+            outer[sp++] = key;
+          }
+          box = [];
+          inArray = true;
+          left = n;
+          depth++;
+          continue;
+        case 5:
+          if (n * 2 > b.length - r.at) throw malformed("map longer than the payload");
+          if (n === 0) {
+            v = new Map();
+            break;
+          }
+          if (box !== undefined) {
+            outer[sp++] = box;
+            outer[sp++] = inArray;
+            outer[sp++] = left;
+            outer[sp++] = key;
+          }
+          box = new Map();
+          inArray = false;
+          left = n * 2;
+          depth++;
+          continue;
+        default:
+          throw malformed("CBOR tags are not used by lichen");
       }
-      return m;
     }
-    default:
-      throw malformed("CBOR tags are not used by lichen");
+    // hand the item to its container, and each container it completes to the one around it
+    for (;;) {
+      if (box === undefined) return v;
+      if (inArray) (box as unknown[]).push(v);
+      else if ((left & 1) === 0) {
+        if ((box as Map<unknown, unknown>).has(v)) throw malformed("duplicate key in a map");
+        key = v;
+      } else (box as Map<unknown, unknown>).set(key, v);
+      if (--left > 0) break;
+      v = box;
+      depth--;
+      if (sp === 0) box = undefined;
+      else {
+        key = outer[--sp];
+        outer[sp] = undefined; // a key is kept no longer than its map
+        left = outer[--sp] as number;
+        inArray = outer[--sp] as boolean;
+        box = outer[--sp] as unknown[] | Map<unknown, unknown>;
+      }
+    }
   }
 }
 
 /** Decodes exactly one item filling `bytes`. Throws MALFORMED on anything else. */
 export function cborDecode(bytes: Uint8Array): unknown {
   const r: Reader = { b: bytes, at: 0 };
-  const v = readItem(r, 0);
+  const v = readItem(r);
   if (r.at !== bytes.length) throw malformed(`${bytes.length - r.at} trailing bytes after the payload`);
   return v;
 }

@@ -22,7 +22,7 @@ export { GCounter, PNCounter } from "./counters.js";
 export { LWWRegister } from "./lww-register.js";
 export { MVRegister } from "./mv-register.js";
 export { GSet, TwoPSet, LWWSet, ORSet } from "./sets.js";
-export { LWWMap, AWMap, MAX_KEY_LENGTH, type CrdtClass } from "./maps.js";
+export { LWWMap, AWMap, AWMAP_MAX_NESTING, MAX_KEY_LENGTH, type CrdtClass } from "./maps.js";
 export { Rga } from "./rga.js";
 export { Text } from "./text.js";
 export { crdtClassForTag, loadCrdt } from "./registry.js";

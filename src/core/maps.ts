@@ -163,6 +163,14 @@ export class LWWMap<T extends Value = Value> extends Crdt<LwwPatch<Slot>> {
 
 // ---- add-wins map of CRDTs ----
 
+/**
+ * How many AWMaps may nest in one another, the outermost included. Every operation on an AWMap
+ * (merge, encode, decode, read, the authorship check) recurses once per nested AWMap, and the device
+ * has 512 slots of stack: this many levels are measured to fit it (host-tests/core/deep-nesting.test.ts).
+ * Deeper maps are refused: MALFORMED from bytes, INVALID_ARGUMENT from a caller.
+ */
+export const AWMAP_MAX_NESTING = 3;
+
 /** A CRDT class that can be nested in an AWMap. */
 export interface CrdtClass<C extends Crdt = Crdt> {
   new (replica: string, options?: CrdtOptions): C;
@@ -182,6 +190,8 @@ export interface CrdtClass<C extends Crdt = Crdt> {
 export class AWMap extends Crdt<DotStorePatch<Crdt>> {
   private readonly store = new DotStore<Crdt>();
   private readonly codec: EntryCodec<Crdt>;
+  /** The AWMaps this one is nested in, as the map that made it counts them (0: a map of the caller's). */
+  private nesting = 0;
 
   constructor(replica: string, options?: CrdtOptions) {
     super(replica, options);
@@ -211,13 +221,39 @@ export class AWMap extends Crdt<DotStorePatch<Crdt>> {
   private make(tag: number): Crdt {
     const ctor = nestedClass(tag);
     if (ctor === undefined) throw malformed(`AWMap: ${typeName(tag)} cannot be nested`);
-    return new ctor(this.replica, { clock: this.clock, maxPayloadBytes: this.maxPayloadBytes });
+    const v = new ctor(this.replica, { clock: this.clock, maxPayloadBytes: this.maxPayloadBytes });
+    if (v instanceof AWMap) {
+      // bytes are decoded through here, one nested map at a time: too deep is refused before it recurses
+      if (!this.fits(1)) throw malformed(`AWMap: maps nested more than ${AWMAP_MAX_NESTING} deep`);
+      v.nesting = this.nesting + 1;
+    }
+    return v;
+  }
+
+  /** Whether this map can hold a value of `levels` levels of AWMap (0: not a map). */
+  private fits(levels: number): boolean {
+    return this.nesting + 1 + levels <= AWMAP_MAX_NESTING;
+  }
+
+  /** The levels of AWMap in `v` (0 if it is not one), counted with a stack of its own. */
+  private static levels(v: Crdt): number {
+    if (!(v instanceof AWMap)) return 0;
+    let most = 0;
+    const open: Array<[AWMap, number]> = [[v, 1]];
+    for (let next = open.pop(); next !== undefined; next = open.pop()) {
+      const [m, depth] = next;
+      if (depth > most) most = depth;
+      if (depth > AWMAP_MAX_NESTING) break; // too deep already: no need to count further
+      for (const items of m.store.entries.values()) for (const it of items) if (it.v instanceof AWMap) open.push([it.v, depth + 1]);
+    }
+    return most;
   }
 
   /** Puts a copy of a CRDT's state under a key, replacing what this replica has seen there. */
   set(key: string, value: Crdt): void {
     const k = checkKey(key);
     if (!(value instanceof Crdt) || nestedClass(value.typeTag) === undefined) throw invalidArgument("AWMap values must be lichen CRDTs");
+    if (!this.fits(AWMap.levels(value))) throw invalidArgument(`AWMaps may nest at most ${AWMAP_MAX_NESTING} deep`);
     const v = this.make(value.typeTag);
     Crdt.join(v, value);
     this.write(k, v);
@@ -234,9 +270,15 @@ export class AWMap extends Crdt<DotStorePatch<Crdt>> {
     if (current === undefined) {
       v = new type(this.replica, { clock: this.clock, maxPayloadBytes: this.maxPayloadBytes });
       if (nestedClass(v.typeTag) === undefined) throw invalidArgument("AWMap values must be lichen CRDTs");
+      if (v instanceof AWMap) {
+        if (!this.fits(1)) throw invalidArgument(`AWMaps may nest at most ${AWMAP_MAX_NESTING} deep`);
+        v.nesting = this.nesting + 1;
+      }
     } else if (current instanceof type) v = current;
     else throw new LichenError("WRONG_TYPE", `key ${JSON.stringify(k)} holds a ${typeName(current.typeTag)}, not a ${type.name}`);
     fn(v);
+    // fn may have merged a deeper map into it: checked before anything is written
+    if (!this.fits(AWMap.levels(v))) throw invalidArgument(`AWMaps may nest at most ${AWMAP_MAX_NESTING} deep`);
     this.write(k, v);
     return v;
   }

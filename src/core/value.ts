@@ -15,8 +15,65 @@ function defineOwn(obj: { [k: string]: unknown }, key: string, value: unknown): 
   Object.defineProperty(obj, key, { value, enumerable: true, writable: false, configurable: false });
 }
 
-/** Checks a caller's value and returns an immutable copy (primitives as they are). */
-export function copyValue(v: unknown, depth = 0): Value {
+/**
+ * Rebuilds a tree of values bottom up, with a stack of its own instead of recursion: values nest up
+ * to MAX_DEPTH levels, from callers and from the network, and the device has 512 slots of machine
+ * stack. `items(v, depth)` gives a container's items (in order) or undefined for a leaf, `leaf`
+ * maps a leaf, `build` a container from its items, mapped.
+ */
+function rebuild<R>(
+  root: unknown,
+  items: (v: unknown, depth: number) => readonly unknown[] | undefined,
+  leaf: (v: unknown) => R,
+  build: (v: unknown, mapped: R[]) => R,
+): R {
+  const open: unknown[] = []; // three entries for each container around the item at hand: it, its items, those mapped so far
+  let v = root;
+  for (;;) {
+    const inner = items(v, open.length / 3);
+    let r: R;
+    if (inner === undefined) r = leaf(v);
+    else if (inner.length === 0) r = build(v, []);
+    else {
+      open.push(v, inner, []);
+      v = inner[0];
+      continue;
+    }
+    // hand r to its container, and each container it completes to the one around it
+    for (;;) {
+      const top = open.length - 3;
+      if (top < 0) return r;
+      const mapped = open[top + 2] as R[];
+      const all = open[top + 1] as readonly unknown[];
+      mapped.push(r);
+      if (mapped.length < all.length) {
+        v = all[mapped.length];
+        break;
+      }
+      r = build(open[top], mapped);
+      open.length = top;
+    }
+  }
+}
+
+/** A plain object's values, in the order of its keys. */
+function valuesOf(o: { [k: string]: unknown }): unknown[] {
+  const keys = Object.keys(o);
+  const out: unknown[] = [];
+  for (let i = 0; i < keys.length; i++) out.push(o[keys[i]]);
+  return out;
+}
+
+function copyItems(v: unknown, depth: number): readonly unknown[] | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  if (depth >= MAX_DEPTH) throw invalidArgument(`values may nest at most ${MAX_DEPTH} levels`);
+  if (v instanceof Uint8Array) return undefined;
+  if (Array.isArray(v)) return v;
+  if (!isPlainObject(v)) throw invalidArgument(`unsupported value: ${Object.prototype.toString.call(v)}; use plain objects, arrays, strings, numbers, booleans, null or Uint8Array`);
+  return valuesOf(v as { [k: string]: unknown });
+}
+
+function copyLeaf(v: unknown): Value {
   switch (typeof v) {
     case "string":
     case "boolean":
@@ -24,33 +81,66 @@ export function copyValue(v: unknown, depth = 0): Value {
     case "number":
       if (!Number.isFinite(v)) throw invalidArgument("numbers must be finite (no NaN or Infinity)");
       return v;
-    case "object": {
-      if (v === null) return null;
-      if (depth >= MAX_DEPTH) throw invalidArgument(`values may nest at most ${MAX_DEPTH} levels`);
-      if (v instanceof Uint8Array) return v.slice();
-      if (Array.isArray(v)) return Object.freeze(v.map((x) => copyValue(x, depth + 1)));
-      if (!isPlainObject(v)) throw invalidArgument(`unsupported value: ${Object.prototype.toString.call(v)}; use plain objects, arrays, strings, numbers, booleans, null or Uint8Array`);
-      const out: { [k: string]: Value } = {};
-      for (const k of Object.keys(v)) defineOwn(out, k, copyValue((v as { [k: string]: unknown })[k], depth + 1));
-      return Object.freeze(out);
-    }
+    case "object":
+      return v === null ? null : (v as Uint8Array).slice();
     default:
       throw invalidArgument(`unsupported value of type ${typeof v}`);
   }
 }
 
-/** The CBOR form of a value: object keys sorted as Map entries, so the bytes are canonical. */
-export function valueToWire(v: Value): unknown {
-  if (v === null || typeof v !== "object" || v instanceof Uint8Array) return v;
-  if (Array.isArray(v)) return v.map(valueToWire);
-  const keys = Object.keys(v).sort();
+function copyBuild(v: unknown, mapped: Value[]): Value {
+  if (Array.isArray(v)) return Object.freeze(mapped);
+  const keys = Object.keys(v as object);
+  const out: { [k: string]: Value } = {};
+  for (let i = 0; i < keys.length; i++) defineOwn(out, keys[i], mapped[i]);
+  return Object.freeze(out);
+}
+
+/** Checks a caller's value and returns an immutable copy (primitives as they are). */
+export function copyValue(v: unknown): Value {
+  return typeof v === "object" && v !== null ? rebuild(v, copyItems, copyLeaf, copyBuild) : copyLeaf(v);
+}
+
+function toWireItems(v: unknown): readonly unknown[] | undefined {
+  if (v === null || typeof v !== "object" || v instanceof Uint8Array) return undefined;
+  if (Array.isArray(v)) return v;
+  const o = v as { [k: string]: Value };
+  const keys = Object.keys(o).sort();
+  const out: unknown[] = [];
+  for (let i = 0; i < keys.length; i++) out.push(o[keys[i]]);
+  return out;
+}
+
+const asIs = (v: unknown): unknown => v;
+
+function toWireBuild(v: unknown, mapped: unknown[]): unknown {
+  if (Array.isArray(v)) return mapped;
+  const keys = Object.keys(v as object).sort();
   const m = new Map<string, unknown>();
-  for (const k of keys) m.set(k, valueToWire((v as { [k: string]: Value })[k]));
+  for (let i = 0; i < keys.length; i++) m.set(keys[i], mapped[i]);
   return m;
 }
 
-/** Reads a value decoded from CBOR, rejecting anything lichen would not have written. */
-export function valueFromWire(x: unknown, depth = 0): Value {
+/** The CBOR form of a value: object keys sorted as Map entries, so the bytes are canonical. */
+export function valueToWire(v: Value): unknown {
+  return v === null || typeof v !== "object" || v instanceof Uint8Array ? v : rebuild(v, toWireItems, asIs, toWireBuild);
+}
+
+function fromWireItems(x: unknown, depth: number): readonly unknown[] | undefined {
+  if (typeof x !== "object" || x === null) return undefined;
+  if (depth >= MAX_DEPTH) throw malformed("value nested too deeply");
+  if (x instanceof Uint8Array) return undefined;
+  if (Array.isArray(x)) return x;
+  if (!(x instanceof Map)) throw malformed("unsupported item in a value");
+  const out: unknown[] = [];
+  for (const [k, y] of x) {
+    if (typeof k !== "string") throw malformed("object keys in values must be strings");
+    out.push(y);
+  }
+  return out;
+}
+
+function fromWireLeaf(x: unknown): Value {
   switch (typeof x) {
     case "string":
     case "boolean":
@@ -58,37 +148,48 @@ export function valueFromWire(x: unknown, depth = 0): Value {
     case "number":
       if (!Number.isFinite(x)) throw malformed("non-finite number in a value");
       return x;
-    case "object": {
-      if (x === null) return null;
-      if (depth >= MAX_DEPTH) throw malformed("value nested too deeply");
-      if (x instanceof Uint8Array) return x;
-      if (Array.isArray(x)) return Object.freeze(x.map((y) => valueFromWire(y, depth + 1)));
-      if (x instanceof Map) {
-        const out: { [k: string]: Value } = {};
-        for (const [k, y] of x) {
-          if (typeof k !== "string") throw malformed("object keys in values must be strings");
-          if (Object.prototype.hasOwnProperty.call(out, k)) throw malformed(`duplicate key ${JSON.stringify(k)} in a value`);
-          defineOwn(out, k, valueFromWire(y, depth + 1));
-        }
-        return Object.freeze(out);
-      }
-      throw malformed("unsupported item in a value");
-    }
+    case "object":
+      return x as null | Uint8Array;
     default:
       throw malformed(`unsupported ${typeof x} in a value`);
   }
 }
 
+function fromWireBuild(x: unknown, mapped: Value[]): Value {
+  if (Array.isArray(x)) return Object.freeze(mapped);
+  const out: { [k: string]: Value } = {};
+  let i = 0;
+  for (const k of (x as Map<string, unknown>).keys()) {
+    if (Object.prototype.hasOwnProperty.call(out, k)) throw malformed(`duplicate key ${JSON.stringify(k)} in a value`);
+    defineOwn(out, k, mapped[i++]);
+  }
+  return Object.freeze(out);
+}
+
+/** Reads a value decoded from CBOR, rejecting anything lichen would not have written. */
+export function valueFromWire(x: unknown): Value {
+  return typeof x === "object" && x !== null ? rebuild(x, fromWireItems, fromWireLeaf, fromWireBuild) : fromWireLeaf(x);
+}
+
+function textItems(v: unknown): readonly unknown[] | undefined {
+  return v === null || typeof v !== "object" || v instanceof Uint8Array ? undefined : toWireItems(v);
+}
+
+function textLeaf(v: unknown): string {
+  return v instanceof Uint8Array ? `h"${toHex(v)}"` : JSON.stringify(v);
+}
+
+function textBuild(v: unknown, mapped: string[]): string {
+  if (Array.isArray(v)) return `[${mapped.join(",")}]`;
+  const keys = Object.keys(v as object).sort();
+  let s = "{";
+  for (let i = 0; i < keys.length; i++) s += `${i > 0 ? "," : ""}${JSON.stringify(keys[i])}:${mapped[i]}`;
+  return s + "}";
+}
+
 /** A canonical text for any value: equal values give equal text. */
 function canonicalText(v: Value): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v);
-  if (v instanceof Uint8Array) return `h"${toHex(v)}"`;
-  if (Array.isArray(v)) return `[${v.map(canonicalText).join(",")}]`;
-  const o = v as { [k: string]: Value };
-  return `{${Object.keys(o)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalText(o[k])}`)
-    .join(",")}}`;
+  return rebuild(v, textItems, textLeaf, textBuild);
 }
 
 /**
