@@ -27,6 +27,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** The `lichen` command (package.json "bin"), which --run starts as the gateway and asks for the export. */
+export const LICHEN_BIN = path.join(ROOT, "bin", "lichen.js");
 const APP_DIR = path.join(ROOT, "targets", "esp32");
 const OUT = path.join(ROOT, "build", "firmware");
 
@@ -242,7 +244,7 @@ async function runInSimulator(args: Args, settings: Map<string, string>, gateway
   const db = path.join(OUT, "gateway.db");
   let gateway: ChildProcess | undefined;
   if (gatewayPort !== undefined) {
-    const gwArgs = [path.join(ROOT, "targets", "rpi", "bin.js"), "gateway", "--id", settings.get("gateway")!.split(",")[0]!, "--fleet", settings.get("fleet")!, "--port", String(gatewayPort), "--db", db, "--http-port", "0"];
+    const gwArgs = [LICHEN_BIN, "gateway", "--id", settings.get("gateway")!.split(",")[0]!, "--fleet", settings.get("fleet")!, "--port", String(gatewayPort), "--db", db, "--http-port", "0"];
     gateway = spawn(process.execPath, gwArgs, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
     await new Promise<void>((resolve, reject) => {
       let seen = "";
@@ -289,7 +291,7 @@ async function runInSimulator(args: Args, settings: Map<string, string>, gateway
   if (gateway) {
     stop(gateway);
     await new Promise((r) => gateway!.once("close", r));
-    const exp = spawnSync(process.execPath, [path.join(ROOT, "targets", "rpi", "bin.js"), "export", db], { cwd: ROOT, encoding: "utf8" });
+    const exp = spawnSync(process.execPath, [LICHEN_BIN, "export", db], { cwd: ROOT, encoding: "utf8" });
     console.log(`firmware: what the gateway holds (lichen export ${db}):\n${exp.stdout}${exp.stderr}`);
   }
   return ok ? 0 : 1;

@@ -4,11 +4,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { findModdableSdk, isLichenModule, parseArgs, parseXslOutput } from "../../scripts/firmware.js";
+import { findModdableSdk, isLichenModule, LICHEN_BIN, parseArgs, parseXslOutput } from "../../scripts/firmware.js";
 import { skipTest } from "../runner/skip.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -27,6 +27,12 @@ test("without $MODDABLE it says what to install and exits 2", () => {
   assert.match(r.out, "$MODDABLE is not set");
   assert.match(r.out, "git clone https://github.com/Moddable-OpenSource/moddable");
   assert.match(r.out, "make");
+});
+
+test("--run starts the package's own lichen command", () => {
+  const bin = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { bin: Record<string, string> }).bin.lichen!;
+  assert.is(LICHEN_BIN, path.join(ROOT, bin));
+  assert.ok(existsSync(LICHEN_BIN), LICHEN_BIN);
 });
 
 test("a $MODDABLE without its host tools is named; arguments are checked", () => {
