@@ -95,10 +95,24 @@ function idBytes(ids: SessionIds): Uint8Array[] {
   if (ids.length > MAX_SESSION_IDS) throw new LichenError("INVALID_ARGUMENT", `at most ${MAX_SESSION_IDS} session ids`);
   const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   return ids.map((id) => {
+    // an ASCII id (the usual MAC-like one) is its own UTF-8: no CBOR encoder per frame
+    const ascii = asciiBytes(id);
+    if (ascii !== undefined) return ascii;
     const item = cborEncode(id);
     token(item, 0, t);
     return item.subarray(t.body, t.end);
   });
+}
+
+/** The bytes of a string whose code units are all below 0x80, else undefined. */
+function asciiBytes(s: string): Uint8Array | undefined {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return undefined;
+    out[i] = c;
+  }
+  return out;
 }
 
 function sameBytes(b: Uint8Array, at: number, id: Uint8Array): boolean {

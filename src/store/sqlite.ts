@@ -368,50 +368,54 @@ const MAX_JSON_DEPTH = 256;
  * Returns undefined where JSON.stringify would (undefined, functions, symbols at top level).
  */
 export function toJsonText(value: unknown): string | undefined {
-  const stack: object[] = [];
-  const write = (v: unknown, key: string): string | undefined => {
-    if (v !== null && (typeof v === "object" || typeof v === "bigint") && !(v instanceof Uint8Array)) {
-      const toJSON = (v as { toJSON?: unknown }).toJSON;
-      if (typeof toJSON === "function") v = toJSON.call(v, key);
-    }
-    switch (typeof v) {
-      case "string":
-        return JSON.stringify(v);
-      case "number":
-        return Number.isFinite(v) ? JSON.stringify(v) : "null";
-      case "boolean":
-        return v ? "true" : "false";
-      case "bigint":
-        throw invalidArgument("entity views must be JSON-able: a BigInt is not");
-      case "object": {
-        if (v === null) return "null";
-        if (v instanceof Uint8Array) return `{"$bytes":"${toHex(v)}"}`;
-        if (v instanceof Number || v instanceof String || v instanceof Boolean) return write(v.valueOf(), key);
-        if (stack.includes(v)) throw invalidArgument("entity views must be JSON-able: this value is cyclic");
-        if (stack.length >= MAX_JSON_DEPTH) throw invalidArgument(`entity views may nest at most ${MAX_JSON_DEPTH} levels`);
-        stack.push(v);
-        let out: string;
-        if (Array.isArray(v)) {
-          const parts: string[] = [];
-          for (let i = 0; i < v.length; i++) parts.push(write(v[i], String(i)) ?? "null");
-          out = `[${parts.join(",")}]`;
-        } else {
-          const obj = v as { [k: string]: unknown };
-          const parts: string[] = [];
-          for (const k of Object.keys(obj).sort()) {
-            const s = write(obj[k], k);
-            if (s !== undefined) parts.push(`${JSON.stringify(k)}:${s}`);
-          }
-          out = `{${parts.join(",")}}`;
+  // the usual field (a number or a string) needs no walk
+  if (typeof value === "number") return Number.isFinite(value) ? JSON.stringify(value) : "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  return jsonWalk(value, "", []);
+}
+
+/** toJsonText's walk; `stack` holds the objects being written (cycles, depth). A module-level function: no closure made per call. */
+function jsonWalk(v: unknown, key: string, stack: object[]): string | undefined {
+  if (v !== null && (typeof v === "object" || typeof v === "bigint") && !(v instanceof Uint8Array)) {
+    const toJSON = (v as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === "function") v = toJSON.call(v, key);
+  }
+  switch (typeof v) {
+    case "string":
+      return JSON.stringify(v);
+    case "number":
+      return Number.isFinite(v) ? JSON.stringify(v) : "null";
+    case "boolean":
+      return v ? "true" : "false";
+    case "bigint":
+      throw invalidArgument("entity views must be JSON-able: a BigInt is not");
+    case "object": {
+      if (v === null) return "null";
+      if (v instanceof Uint8Array) return `{"$bytes":"${toHex(v)}"}`;
+      if (v instanceof Number || v instanceof String || v instanceof Boolean) return jsonWalk(v.valueOf(), key, stack);
+      if (stack.includes(v)) throw invalidArgument("entity views must be JSON-able: this value is cyclic");
+      if (stack.length >= MAX_JSON_DEPTH) throw invalidArgument(`entity views may nest at most ${MAX_JSON_DEPTH} levels`);
+      stack.push(v);
+      let out: string;
+      if (Array.isArray(v)) {
+        const parts: string[] = [];
+        for (let i = 0; i < v.length; i++) parts.push(jsonWalk(v[i], String(i), stack) ?? "null");
+        out = `[${parts.join(",")}]`;
+      } else {
+        const obj = v as { [k: string]: unknown };
+        const parts: string[] = [];
+        for (const k of Object.keys(obj).sort()) {
+          const s = jsonWalk(obj[k], k, stack);
+          if (s !== undefined) parts.push(`${JSON.stringify(k)}:${s}`);
         }
-        stack.pop();
-        return out;
+        out = `{${parts.join(",")}}`;
       }
-      default:
-        return undefined; // undefined, function, symbol
+      stack.pop();
+      return out;
     }
-  };
-  return write(value, "");
+    default:
+      return undefined; // undefined, function, symbol
+  }
 }
 
 interface PreparedView {
