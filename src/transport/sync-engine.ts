@@ -138,7 +138,10 @@ interface Applied {
 interface Group {
   readonly applied: Applied[];
   readonly records: KvOp[];
-  readonly held: Array<readonly [string, Uint8Array]>;
+  /** Frames held until the batch returns; an APPLIED is made then, for the version stored. */
+  readonly held: Array<readonly [string, Uint8Array | (() => Uint8Array)]>;
+  /** "peer doc" of the APPLIED frames held: one per peer and document a group. */
+  readonly acks: Set<string>;
   cancel: (() => void) | undefined;
 }
 
@@ -591,14 +594,26 @@ export class SyncEngine {
     this.unstored = [];
     for (const a of g.applied) this.onApplied?.(a.peer, a.doc, a.delta, a.keys);
     this.onCommitted?.();
-    for (const [peerId, bytes] of g.held) this.opts.send(peerId, bytes);
+    for (const [peerId, bytes] of g.held) this.opts.send(peerId, typeof bytes === "function" ? bytes() : bytes);
+  }
+
+  /**
+   * The APPLIED of a delta in the open group: made when the group's batch has returned, for the
+   * document's version then, which is what is stored (a later delta of the same group, or of
+   * another peer, may have moved it on); one per peer and document, as a later one would supersede it.
+   */
+  private holdApplied(group: Group, peerId: string, key: string, doc: Doc): void {
+    const id = `${peerId} ${key}`;
+    if (group.acks.has(id)) return;
+    group.acks.add(id);
+    group.held.push([peerId, () => encodeFrame({ kind: FrameKind.Applied, doc: key, hash: versionHash(doc.crdt.version()) }, [this.replica, peerId])]);
   }
 
   /** A received delta joins the open group (opening one if none): from now on, frames are held until it is stored. */
   private joinGroup(peerId: string, doc: string, delta: Uint8Array, keys: readonly string[] | undefined): Group {
     let g = this.group;
     if (g === undefined) {
-      g = { applied: [], records: [], held: [], cancel: undefined };
+      g = { applied: [], records: [], held: [], acks: new Set(), cancel: undefined };
       this.group = g;
       if (this.opts.groupCommit > 1) g.cancel = this.opts.scheduler.setTimer(0, () => this.commit());
     }
@@ -1042,7 +1057,7 @@ export class SyncEngine {
     // batch also pushes the change on to the peers that lack it)
     this.states.stage(doc.ns, doc.id, doc.crdt, keys, delta);
     const group = this.joinGroup(peerId, key, delta, keys);
-    this.sendFrames(peerId, [{ kind: FrameKind.Applied, doc: key, hash: versionHash(doc.crdt.version()) }]);
+    this.holdApplied(group, peerId, key, doc);
     if (this.awaiting !== undefined) this.checkRecovered();
     if (group.applied.length >= this.opts.groupCommit) this.commit();
   }
