@@ -42,6 +42,6 @@ export async function esp32StackSection(): Promise<Section> {
     ],
     targets,
     notes:
-      "The deepest step is `boot()` (the app starts: flash opened, MQTT up), where mcsim overflowed too. In Moddable's simulator (mcsim, the SDK's own XS 8.2.3), the firmware ran with 448 slots and overflowed with 384 (section 7, the toolchain's table); in xsnap's XS the same node app needs more. Not explained yet: xsnap's XS is Agoric's fork of another XS version, and the scenario's stand-ins run the app's timers from inside the step (`advance()`) where Moddable's run loop calls them on a fresh stack. Not `mxDebug`: an xsnap-worker built without it needed the same slots (190, 689).",
+      "The deepest step is `boot()` (the app starts: flash opened, MQTT up), where mcsim overflowed too. In Moddable's simulator (mcsim, the SDK's own XS 8.2.3), the firmware runs with 384 slots and overflows with 352 (section 7, the toolchain's table); in xsnap's XS the same node app needs more. Not explained yet: xsnap's XS is Agoric's fork of another XS version, and the scenario's stand-ins run the app's timers from inside the step (`advance()`) where Moddable's run loop calls them on a fresh stack (run each on a stack of its own, they measured 576 and 525 when this scenario needed 595 and 571, so that is only part of it). Not `mxDebug`: an xsnap-worker built without it needed the same slots.",
   };
 }
