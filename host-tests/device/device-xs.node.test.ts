@@ -25,6 +25,23 @@ function deviceBin(): string {
   return w.path;
 }
 
+/** Runs a runner fixture in the device worker: what it reported, and how the worker ended. */
+async function runFixture(fixture: string): Promise<{ events: RunnerEvent[]; exit: unknown; results: Extract<RunnerEvent, { kind: "result" }>[] }> {
+  const events: RunnerEvent[] = [];
+  const bundle = await bundleTestFileForXs(`host-tests/runner/fixtures/${fixture}`);
+  const worker = await XsWorker.start({ bin: deviceBin(), onCommand: jsonCommandHandler((m) => void events.push(m as RunnerEvent)) });
+  let exit: unknown;
+  try {
+    await worker.evaluate(bundle.code);
+  } catch (e) {
+    exit = e;
+  } finally {
+    await worker.close().catch(() => worker.kill());
+  }
+  const results = events.filter((e): e is Extract<RunnerEvent, { kind: "result" }> => e.kind === "result");
+  return { events, exit, results };
+}
+
 const RECURSION = { code: "function depth(n) { return n === 0 ? 0 : 1 + depth(n - 1); }", map: "{}" };
 
 test("the device xsnap-worker is built under node_modules/.cache with the manifest's stack", async () => {
@@ -82,19 +99,7 @@ test("the firmware's scenario (boot, 100 samples, gateway gone): the fewest stac
 });
 
 test("the runner grants a test body the device's stack above the harness: a body needing more overflows", async () => {
-  const bin = deviceBin();
-  const events: RunnerEvent[] = [];
-  const bundle = await bundleTestFileForXs("host-tests/runner/fixtures/deep-body.ts");
-  const worker = await XsWorker.start({ bin, onCommand: jsonCommandHandler((m) => void events.push(m as RunnerEvent)) });
-  let exit: unknown;
-  try {
-    await worker.evaluate(bundle.code);
-  } catch (e) {
-    exit = e;
-  } finally {
-    await worker.close().catch(() => worker.kill());
-  }
-  const results = events.filter((e): e is Extract<RunnerEvent, { kind: "result" }> => e.kind === "result");
+  const { events, exit, results } = await runFixture("deep-body.ts");
   assert.is(results.length, 1, JSON.stringify(events));
   assert.ok(results[0]!.ok, results[0]!.error);
   const depth = results[0]!.stackDepth;
@@ -108,19 +113,7 @@ test("the runner grants a test body the device's stack above the harness: a body
 });
 
 test("each turn of a simulated event loop gets the device's stack above the loop, and the body's limit is back after it", async () => {
-  const bin = deviceBin();
-  const events: RunnerEvent[] = [];
-  const bundle = await bundleTestFileForXs("host-tests/runner/fixtures/deep-turn.ts");
-  const worker = await XsWorker.start({ bin, onCommand: jsonCommandHandler((m) => void events.push(m as RunnerEvent)) });
-  let exit: unknown;
-  try {
-    await worker.evaluate(bundle.code);
-  } catch (e) {
-    exit = e;
-  } finally {
-    await worker.close().catch(() => worker.kill());
-  }
-  const results = events.filter((e): e is Extract<RunnerEvent, { kind: "result" }> => e.kind === "result");
+  const { events, exit, results } = await runFixture("deep-turn.ts");
   assert.is(results.length, 1, JSON.stringify(events));
   assert.ok(results[0]!.ok, results[0]!.error);
   assert.equal(
