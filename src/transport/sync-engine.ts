@@ -854,6 +854,8 @@ export class SyncEngine {
       case FrameKind.Error:
         if (f.code === "stale") {
           // the peer could not read our delta relative to its version: the next one goes in full, now
+          // (only for a document we hold: a peer naming others would grow the set for nothing)
+          if (!this.docs.has(f.doc)) return;
           peer.inFull.add(f.doc);
           const p = peer.pushes.get(f.doc);
           if (p !== undefined) {
