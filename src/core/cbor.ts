@@ -69,6 +69,22 @@ function writeHead(w: Writer, major: number, n: number): void {
   }
 }
 
+function numberSize(v: number): number {
+  return isSmallInt(v) ? headSize(v >= 0 ? v : -1 - v) : 9;
+}
+
+function writeNumber(w: Writer, v: number): void {
+  if (isSmallInt(v)) {
+    if (v >= 0) writeHead(w, 0, v);
+    else writeHead(w, 1, -1 - v);
+  } else {
+    w.out[w.at++] = 0xfb;
+    w.view ??= new DataView(w.out.buffer);
+    w.view.setFloat64(w.at, v);
+    w.at += 8;
+  }
+}
+
 function writeString(w: Writer, s: string): void {
   writeHead(w, 3, utf8Length(s));
   const out = w.out;
@@ -141,7 +157,7 @@ function measure(value: unknown, maps: unknown[][]): number {
     if (depth > CBOR_MAX_DEPTH) throw invalidArgument("value nested too deeply to encode");
     switch (typeof v) {
       case "number":
-        n += isSmallInt(v) ? headSize(v >= 0 ? v : -1 - v) : 9;
+        n += numberSize(v);
         break;
       case "string":
         len = utf8Length(v);
@@ -204,15 +220,7 @@ function write(w: Writer, value: unknown, maps: readonly unknown[][]): void {
     v = items[at++];
     switch (typeof v) {
       case "number":
-        if (isSmallInt(v)) {
-          if (v >= 0) writeHead(w, 0, v);
-          else writeHead(w, 1, -1 - v);
-        } else {
-          w.out[w.at++] = 0xfb;
-          w.view ??= new DataView(w.out.buffer);
-          w.view.setFloat64(w.at, v);
-          w.at += 8;
-        }
+        writeNumber(w, v);
         break;
       case "string":
         writeString(w, v);
@@ -252,6 +260,18 @@ function write(w: Writer, value: unknown, maps: readonly unknown[][]): void {
 
 /** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
 export function cborEncode(value: unknown): Uint8Array {
+  // a lone number or string (a frame's tag, counts, session ids) needs no walk and no stacks
+  if (typeof value === "number") {
+    const w: Writer = { out: new Uint8Array(numberSize(value)), at: 0, view: undefined };
+    writeNumber(w, value);
+    return w.out;
+  }
+  if (typeof value === "string") {
+    const len = utf8Length(value);
+    const w: Writer = { out: new Uint8Array(headSize(len) + len), at: 0, view: undefined };
+    writeString(w, value);
+    return w.out;
+  }
   const maps: unknown[][] = [];
   const w: Writer = { out: new Uint8Array(measure(value, maps)), at: 0, view: undefined };
   write(w, value, maps);

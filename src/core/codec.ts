@@ -29,7 +29,8 @@ export const TypeTag = Object.freeze({
 });
 
 export function typeName(tag: number): string {
-  for (const [name, t] of Object.entries(TypeTag)) if (t === tag) return name;
+  // for...in, not Object.entries: the gateway names a type for every change it mirrors, and entries allocates a pair per tag
+  for (const name in TypeTag) if (TypeTag[name as keyof typeof TypeTag] === tag) return name;
   return `unknown type ${tag}`;
 }
 

@@ -115,6 +115,17 @@ function asciiBytes(s: string): Uint8Array | undefined {
   return out;
 }
 
+/** Copies `from[start..end)` into `out` at `w`; returns where the copy ends. A short span is copied
+ * byte by byte: most spans are a few bytes, and a subarray for each costs more than the copy. */
+function copyBytes(out: Uint8Array, w: number, from: Uint8Array, start: number, end: number): number {
+  if (end - start > 32) {
+    out.set(from.subarray(start, end), w);
+    return w + end - start;
+  }
+  for (let i = start; i < end; i++) out[w++] = from[i];
+  return w;
+}
+
 function sameBytes(b: Uint8Array, at: number, id: Uint8Array): boolean {
   for (let i = 0; i < id.length; i++) if (b[at + i] !== id[i]) return false;
   return true;
@@ -127,34 +138,34 @@ export function compactIds(b: Uint8Array, ids: SessionIds, from = 0): Uint8Array
   const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   let w = 0;
   let at = from;
+  let kept = from; // the tokens from here to `at` are copied as they are, in one go when a reference is written
   while (at < b.length) {
     token(b, at, t);
     if (t.major === 7 && (t.info < 20 || t.info === 24)) throw malformed("session form: a simple value in standalone bytes");
-    let done = false;
     if (t.major === 3) {
       const len = t.end - t.body;
-      for (let k = 0; k < refs.length && !done; k++) {
+      for (let k = 0; k < refs.length; k++) {
         const id = refs[k];
         if (len === id.length && sameBytes(b, t.body, id)) {
+          w = copyBytes(out, w, b, kept, at);
           out[w++] = 0xe0 | k;
-          done = true;
+          kept = t.end;
+          break;
         } else if (len > id.length + 1 && b[t.end - id.length - 1] === SLASH && sameBytes(b, t.end - id.length, id)) {
+          w = copyBytes(out, w, b, kept, at);
           out[w++] = 0xf8;
           out[w++] = SUFFIX_REF + k;
           const prefix = len - id.length - 1;
           w = writeTextHead(out, w, prefix);
-          out.set(b.subarray(t.body, t.body + prefix), w);
-          w += prefix;
-          done = true;
+          w = copyBytes(out, w, b, t.body, t.body + prefix);
+          kept = t.end;
+          break;
         }
       }
     }
-    if (!done) {
-      out.set(b.subarray(at, t.end), w);
-      w += t.end - at;
-    }
     at = t.end;
   }
+  w = copyBytes(out, w, b, kept, at);
   return out.slice(0, w);
 }
 
@@ -195,29 +206,28 @@ export function expandIds(b: Uint8Array, ids: SessionIds, maxBytes: number, pref
   if (prefix !== undefined) out.set(prefix);
   let w = pre;
   at = 0;
+  let kept = 0; // the tokens from here to `at` are copied as they are, in one go when a reference is expanded
   while (at < b.length) {
     token(b, at, t);
     if (t.major === 7 && t.info < 20) {
+      w = copyBytes(out, w, b, kept, at);
       const id = refs[t.info];
       w = writeTextHead(out, w, id.length);
-      out.set(id, w);
-      w += id.length;
+      w = copyBytes(out, w, id, 0, id.length);
+      kept = t.end;
     } else if (t.major === 7 && t.info === 24 && b[at + 1] >= SUFFIX_REF && b[at + 1] < SUFFIX_REF + MAX_SESSION_IDS) {
+      w = copyBytes(out, w, b, kept, at);
       const id = refs[b[at + 1] - SUFFIX_REF];
       token(b, t.end, t);
-      const len = t.end - t.body;
-      w = writeTextHead(out, w, len + 1 + id.length);
-      out.set(b.subarray(t.body, t.end), w);
-      w += len;
+      w = writeTextHead(out, w, t.end - t.body + 1 + id.length);
+      w = copyBytes(out, w, b, t.body, t.end);
       out[w++] = SLASH;
-      out.set(id, w);
-      w += id.length;
-    } else {
-      out.set(b.subarray(at, t.end), w);
-      w += t.end - at;
+      w = copyBytes(out, w, id, 0, id.length);
+      kept = t.end;
     }
     at = t.end;
   }
+  copyBytes(out, w, b, kept, at);
   return out;
 }
 
