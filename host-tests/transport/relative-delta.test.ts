@@ -12,6 +12,18 @@ import { fleetOf } from "../../sim/network/simulator.js";
 /** [format, kind] of a session frame: the two bytes after its array head. */
 const formatAndKind = (frame: Uint8Array): [number, number] => [frame[1], frame[2]];
 
+/** A gateway and node n1, whose readings (temp 20) the gateway holds and has acknowledged. */
+function syncedNode() {
+  const fleet = fleetOf(["n1"], makePolicy());
+  const n1 = fleet.peers.get("n1")!.engine;
+  const gw = fleet.peers.get("gw")!.engine;
+  const readings = n1.open("readings", "n1", LWWMap<number>);
+  readings.set("temp", 20);
+  n1.changed("readings", "n1");
+  fleet.run(2000);
+  return { fleet, n1, gw, readings };
+}
+
 test("a field set in a session goes relative to the gateway's version, and both ends agree", () => {
   const fleet = fleetOf(["n1"], makePolicy());
   const n1 = fleet.peers.get("n1")!.engine;
@@ -35,13 +47,7 @@ test("a field set in a session goes relative to the gateway's version, and both 
 });
 
 test("a lost acknowledgement: the resend is stale at the gateway, refused, and sent again in full", () => {
-  const fleet = fleetOf(["n1"], makePolicy());
-  const n1 = fleet.peers.get("n1")!.engine;
-  const gw = fleet.peers.get("gw")!.engine;
-  const readings = n1.open("readings", "n1", LWWMap<number>);
-  readings.set("temp", 20);
-  n1.changed("readings", "n1");
-  fleet.run(2000);
+  const { fleet, n1, gw, readings } = syncedNode();
   const sent: Array<[number, number]> = [];
   const deltas: Uint8Array[] = [];
   fleet.onSend = (from, to, frame) => {
@@ -83,13 +89,7 @@ test("a lost acknowledgement: the resend is stale at the gateway, refused, and s
 });
 
 test("a replayed relative delta is stale: it cannot make an old write look new", () => {
-  const fleet = fleetOf(["n1"], makePolicy());
-  const n1 = fleet.peers.get("n1")!.engine;
-  const gw = fleet.peers.get("gw")!.engine;
-  const readings = n1.open("readings", "n1", LWWMap<number>);
-  readings.set("temp", 20);
-  n1.changed("readings", "n1");
-  fleet.run(2000);
+  const { fleet, n1, gw, readings } = syncedNode();
   const captured: Uint8Array[] = [];
   fleet.onSend = (from, to, frame) => {
     if (from === "n1" && to === "gw" && frame[1] === 3 && frame[2] === 3) captured.push(frame.slice());
