@@ -98,6 +98,22 @@ test("the firmware's scenario (boot, 100 samples, gateway gone): the fewest stac
   console.log(`firmware scenario: ${fewest} stack slots in xsnap's XS (an empty crank: ${floor}); the ESP32 manifest gives ${device}: ${fewest! <= device ? "fits" : "does not fit"}`);
 });
 
+test("the firmware's scenario, each turn of its run loop on a stack of its own: the fewest slots above the loop, exact", async () => {
+  const bin = deviceBin();
+  const scenario = await firmwareScenario("gateway-gone", 100, [moddableShimsPlugin]);
+  const grant = (n: number | undefined): string => scenario.grantTurns(n ?? deviceCreation().stackSlots);
+  const fewest = await fewestStackSlots(bin, scenario.bundle, scenario.steps, 2048, () => scenario.host(), grant);
+  assert.ok(fewest !== null, "the scenario's turns run with 2,048 slots each");
+  const runs = await runWithDeviceStack(bin, scenario.bundle, scenario.steps, fewest!, scenario.host(), grant);
+  assert.ok(runs.ok, runs.ok ? "" : runs.error);
+  const short = await runWithDeviceStack(bin, scenario.bundle, scenario.steps, fewest! - 1, scenario.host(), grant);
+  assert.ok(!short.ok && short.overflow, "one slot fewer for each turn overflows");
+  // the turns nest under the steps and xsnap's crank in the whole machine's measure, which counts them too
+  const machine = await fewestStackSlots(bin, scenario.bundle, scenario.steps, 4096, () => scenario.host());
+  assert.ok(machine !== null && fewest! < machine, `a turn (${fewest}) needs fewer slots than the whole machine (${machine})`);
+  console.log(`firmware scenario: ${fewest} stack slots for its deepest turn above the run loop in xsnap's XS; the ESP32 manifest gives ${deviceCreation().stackSlots}`);
+});
+
 test("the runner grants a test body the device's stack above the harness: a body needing more overflows", async () => {
   const { events, exit, results } = await runFixture("deep-body.ts");
   assert.is(results.length, 1, JSON.stringify(events));

@@ -12,6 +12,9 @@
 //   reaches anyone and keeps reconnecting with backoff).
 // - Sensor: SimulatedSensor, seed 1; interval 10 s; threshold temperature:30.
 //
+// - Turns: what the device's run loop calls (the app's start, each timer, each MQTT message) runs
+//   as a turn (sim/xs/device-turn.ts): in the device XS, with a stack of its own above the loop.
+//
 // Then samples(n) takes n samples while no gateway is reachable: each is a counter increment, two
 // readings written (when they changed) and alarm changes, none acknowledged.
 import { LichenError } from "../../src/core/errors.js";
@@ -22,6 +25,7 @@ import type { ModdableClient, ModdableClientConstructor, ModdableTimer } from ".
 import { parseNodeConfig } from "../../targets/esp32/config.js";
 import { createNodeApp, type NodeApp } from "../../targets/esp32/node-app.js";
 import { SimulatedSensor } from "../../targets/esp32/sensor.js";
+import { deviceTurn } from "../xs/device-turn.js";
 
 export const SCENARIO_START_MS = Date.UTC(2025, 5, 1, 8);
 export const SCENARIO_NODE = "a4cf12b3c4d5";
@@ -90,7 +94,7 @@ class ManualTime implements ModdableTimer {
       const t = this.timers.get(id)!;
       this.timers.delete(id);
       this.now = Math.max(this.now, at);
-      t.fn();
+      deviceTurn(t.fn); // Moddable's run loop calls each timer on a stack of its own
     }
     this.now = end;
   }
@@ -125,7 +129,8 @@ class FakeClient implements ModdableClient {
   close(): void {}
 
   inject(topic: string, bytes: Uint8Array): void {
-    this.onMessage?.(topic, bytes.slice().buffer as ArrayBuffer);
+    const data = bytes.slice().buffer as ArrayBuffer;
+    deviceTurn(() => this.onMessage?.(topic, data)); // a message, too, comes from the run loop
   }
 }
 
@@ -173,7 +178,7 @@ export function createScenario(flash: FlashDriver, network: ScenarioNetwork = "g
     app,
     stats: world.stats,
     boot(): void {
-      app.start();
+      deviceTurn(() => app.start());
       time.advance(10); // the connection is up
       if (network !== "gateway-gone") return;
       presence("online"); // the node sends its digest, into the void
