@@ -3,7 +3,8 @@
 //               and coalescing nodes (schedules.ts);
 //   hostile     fleets with one hostile behaviour each: forgers, replayers, writers of documents
 //               they do not own, wipers, power cuts mid-write (fuzz/fleet.ts);
-//   frames      structure-aware mutants of valid frames against a gateway mid-session (fuzz/frames.ts);
+//   frames      structure-aware mutants of valid frames against a gateway mid-session, and the
+//               session's format-3 DELTAs replayed once their receivers moved on (fuzz/frames.ts);
 //   flood, reassembly  one attacker against the rate limiter and the reassembly limits (fuzz/floods.ts).
 // Every failing check prints its seed and the command that replays it; the table at the end
 // lists every check. `npm run fuzz -- --mutants` is the fuzz's own proof (fuzz/mutants.ts).

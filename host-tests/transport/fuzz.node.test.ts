@@ -1,6 +1,6 @@
 // A small slice of `npm run fuzz` (scripts/fuzz.ts) in every `npm test`: every hostile behaviour
 // (forgers of every kind, replayers, writers of documents they do not own, wiped peers, power cuts)
-// and every check of the frame mutants, on fewer seeds.
+// and every check of the frame mutants (format-3 DELTAs mutated and replayed among them), on fewer seeds.
 // The seed is printed; LICHEN_SEED=N replays it.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -25,11 +25,11 @@ test("hostile peers: forgers (contiguous, unknown replicas, gaps, below the vers
   assert.ok(f.passed >= HOSTILE_KINDS.length * PER_KIND * 8, `every check ran (${f.passed} passes)`);
 });
 
-test("frame mutants reach the decoders, are refused with typed errors, change nothing when refused, forge nothing", () => {
+test("frame mutants reach the decoders, are refused with typed errors, change nothing when refused, forge nothing; format-3 replays are answered stale", () => {
   const f = new Findings();
   fuzzFrames(3000, seed, f);
   assert.equal(failures(f), []);
-  for (const c of ["frames/no-crash", "frames/typed-errors", "frames/unchanged-on-reject", "frames/rate-limit-spared", "frames/recovers", "frames/no-forged", "frames/no-unauthorized"]) {
+  for (const c of ["frames/no-crash", "frames/typed-errors", "frames/unchanged-on-reject", "frames/relative-replay", "frames/rate-limit-spared", "frames/recovers", "frames/no-forged", "frames/no-unauthorized"]) {
     assert.is(f.checks.get(c)?.passes, 1, c);
   }
 });

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-/** Where the mutants are applied: the transport's device-side sources. */
+/** Where a mutant is applied unless it says otherwise: the transport's device-side sources. */
 const TARGET_DIR = "src/transport";
 
 interface Anchor {
@@ -27,6 +27,8 @@ interface Mutant {
   /** Tried in order; the first that matches somewhere is applied. */
   readonly anchors: readonly Anchor[];
   readonly expected: readonly string[];
+  /** The sources it is applied to, if not TARGET_DIR's. */
+  readonly dir?: string;
 }
 
 /** Replaces every match of a global regexp. */
@@ -104,6 +106,13 @@ const MUTANTS: readonly Mutant[] = [
     ],
     expected: ["hostile/forge-contiguous/no-forged", "hostile/forge-new-replica/no-forged"],
   },
+  {
+    name: "relative-check-off",
+    what: "a format-3 DELTA read against the receiver's prefix whatever prefix it was made for (its check ignored)",
+    dir: "src/core",
+    anchors: [{ find: /\|\|\s*check\s*!==\s*referenceCheck\(reference\)/, replace: (s, m) => s.replace(m[0], "") }],
+    expected: ["frames/relative-replay"],
+  },
 ];
 
 function copySources(): string {
@@ -115,7 +124,8 @@ function copySources(): string {
 
 /** Applies a mutant to the copy in `dir`; throws if no anchor matches. */
 function applyMutant(dir: string, mutant: Mutant): string {
-  const files = readdirSync(join(dir, TARGET_DIR)).filter((f) => f.endsWith(".ts")).map((f) => join(dir, TARGET_DIR, f));
+  const target = mutant.dir ?? TARGET_DIR;
+  const files = readdirSync(join(dir, target)).filter((f) => f.endsWith(".ts")).map((f) => join(dir, target, f));
   for (const anchor of mutant.anchors) {
     for (const file of files) {
       const source = readFileSync(file, "utf8");
@@ -127,7 +137,7 @@ function applyMutant(dir: string, mutant: Mutant): string {
       return `${file.slice(dir.length + 1)} (anchor ${anchor.find.source.slice(0, 50)}…)`;
     }
   }
-  throw new Error(`mutant ${mutant.name}: no anchor found in ${TARGET_DIR}: update its anchors to the current code`);
+  throw new Error(`mutant ${mutant.name}: no anchor found in ${target}: update its anchors to the current code`);
 }
 
 type Checks = Record<string, { failures: number; passes: number; firstSeed?: number; firstMessage?: string }>;

@@ -11,13 +11,22 @@ export function frameBody(frame: Uint8Array): Uint8Array {
   return frame.subarray(0, frame.length - 4);
 }
 
-/** A frame as the fuzz reads it: standalone, or sent in the session ids [sender, receiver]. */
-export function tryDecodeFrame(bytes: Uint8Array, session?: SessionIds): Frame | undefined {
+/**
+ * A frame as the fuzz reads it: standalone, or sent in the session ids [sender, receiver]. A DELTA
+ * relative to the receiver's version (format 3) is read only with `prefixOf`, the receiver's
+ * prefix of the sender per document (as the receiver reads it: `receiverPrefix`).
+ */
+export function tryDecodeFrame(bytes: Uint8Array, session?: SessionIds, prefixOf?: (doc: string) => number): Frame | undefined {
   try {
-    return decodeFrame(bytes, Number.MAX_SAFE_INTEGER, session === undefined ? undefined : { ids: session, maxExpandedBytes: Number.MAX_SAFE_INTEGER });
+    return decodeFrame(bytes, Number.MAX_SAFE_INTEGER, session === undefined ? undefined : { ids: session, maxExpandedBytes: Number.MAX_SAFE_INTEGER, prefixOf });
   } catch {
     return undefined;
   }
+}
+
+/** A receiver's prefix of a sender in each document, as the receiver reads a format-3 DELTA against it (SyncEngine.session). */
+export function receiverPrefix(receiver: { get(doc: string): Crdt | undefined }, sender: string): (doc: string) => number {
+  return (doc) => receiver.get(doc)?.version().get(sender) ?? 0;
 }
 
 /** One LWWMap event as an attacker writes it: any replica, any timestamp. */
