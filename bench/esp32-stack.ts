@@ -36,10 +36,16 @@ export async function esp32StackSection(): Promise<Section> {
   for (const network of ["gateway-gone", "no-broker"] as const) {
     const scenario = await firmwareScenario(network, 100, [moddableShimsPlugin]);
     const name = `firmware: started, 100 samples, ${describe[network]}`;
-    const turn = await fewestStackSlots(device.path, scenario.bundle, scenario.steps, MOST_TURN, () => scenario.host(), (n) => scenario.grantTurns(n ?? stack));
+    // the fewest for the first k steps, k = 1..all: the deepest turn is in the step where the figure reaches its last
+    const upTo: Array<number | null> = [];
+    for (let k = 1; k <= scenario.steps.length; k++) {
+      upTo.push(await fewestStackSlots(device.path, scenario.bundle, scenario.steps.slice(0, k), MOST_TURN, () => scenario.host(), (n) => scenario.grantTurns(n ?? stack)));
+    }
+    const turn = upTo[upTo.length - 1];
+    const deepest = turn === null ? "n/a" : `\`${scenario.steps[upTo.indexOf(turn)]}\``;
     const ok = turn !== null && turn <= stack;
     const shown = turn === null ? `> ${num(MOST_TURN)}` : num(turn);
-    turnRows.push([name, shown, turn === null ? "n/a" : num(turn + XS_ROOT_SLOTS), num(stack), met(ok)]);
+    turnRows.push([name, shown, deepest, turn === null ? "n/a" : num(turn + XS_ROOT_SLOTS), num(stack), met(ok)]);
     targets.push({ figure: `ESP32 firmware scenario (${describe[network]}): stack slots a turn of the run loop needs, in the device XS`, target: `≤ ${num(stack)} (the ESP32 manifest's stack)`, actual: shown, ok });
     const machine = await fewestStackSlots(device.path, scenario.bundle, scenario.steps, MOST, () => scenario.host());
     machineRows.push([name, machine === null ? `> ${num(MOST)}` : num(machine), machine === null || floor === null ? "n/a" : num(machine - floor)]);
@@ -49,8 +55,8 @@ export async function esp32StackSection(): Promise<Section> {
     tables: [
       {
         title: "Fewest stack slots each turn of the firmware's run loop needs (xsnap's XS made like the ESP32's)",
-        how: `sim/esp32/firmware-stack.ts, sim/xs/device-stack.ts and sim/xs/device-turn.ts: the scenario of sim/esp32/memory-scenario.ts bundled and loaded (the preload, with ${num(MOST)} slots), then its steps (create, boot, 100 samples), each a crank, in a fresh device xsnap-worker per try. Every call the device's run loop would make (creating and starting the app, each timer callback, each MQTT message) is a turn: \`lichenDeviceStackHere(n)\` sets the stack's limit n slots above the point where the loop calls it, and puts the machine's back after it. n, the same for every turn, found by bisection (one slot fewer aborts with a stack overflow in the deepest turn). Counted: the turn's frames, from the called function's own (its arguments included) up. Not counted: what sits under the call, xsnap's crank and the stand-ins' loop here, XS's roots everywhere. ${num(stack)}: targets/esp32/manifest.json's stack, which the device tests grant each turn the same way. "with XS's roots": plus the ${num(XS_ROOT_SLOTS)} slots of roots and intrinsics XS keeps at the top of the same stack (\`mxStackIndexCount\` in xsnap's XS, counted from its headers, not in this run): on the ESP32 the manifest's stack holds them too, and the run loop's own call. Deterministic: measured once.`,
-        columns: ["scenario", "fewest slots for a turn", "with XS's roots", "the manifest's stack", "fits?"],
+        how: `sim/esp32/firmware-stack.ts, sim/xs/device-stack.ts and sim/xs/device-turn.ts: the scenario of sim/esp32/memory-scenario.ts bundled and loaded (the preload, with ${num(MOST)} slots), then its steps (create, boot, 100 samples), each a crank, in a fresh device xsnap-worker per try. Every call the device's run loop would make (creating and starting the app, each timer callback, each MQTT message) is a turn: \`lichenDeviceStackHere(n)\` sets the stack's limit n slots above the point where the loop calls it, and puts the machine's back after it. n, the same for every turn, found by bisection (one slot fewer aborts with a stack overflow in the deepest turn); "its deepest turn in the step": the first step with which the scenario's first steps need as many. Counted: the turn's frames, from the called function's own (its arguments included) up. Not counted: what sits under the call, xsnap's crank and the stand-ins' loop here, XS's roots everywhere. ${num(stack)}: targets/esp32/manifest.json's stack, which the device tests grant each turn the same way. "with XS's roots": plus the ${num(XS_ROOT_SLOTS)} slots of roots and intrinsics XS keeps at the top of the same stack (\`mxStackIndexCount\` in xsnap's XS, counted from its headers, not in this run): on the ESP32 the manifest's stack holds them too, and the run loop's own call. Deterministic: measured once.`,
+        columns: ["scenario", "fewest slots for a turn", "its deepest turn in the step", "with XS's roots", "the manifest's stack", "fits?"],
         rows: turnRows,
       },
       {
@@ -62,6 +68,6 @@ export async function esp32StackSection(): Promise<Section> {
     ],
     targets,
     notes:
-      "The deepest turn is a timer's sample (100 samples); the start's turns come close (boot(), where mcsim overflowed too). In Moddable's simulator the whole firmware runs with 384 slots, XS's roots included: its turns fit in about 384 − 156 = 228 slots there, fewer than xsnap's XS takes for the same turns here; xsnap's XS is Agoric's fork of another XS version, and its frames of the same code are larger (not `mxDebug`: an xsnap-worker built without it needed the same slots).",
+      "In Moddable's simulator the whole firmware runs with 384 slots, XS's roots included: its turns fit in about 384 − 156 = 228 slots there, fewer than xsnap's XS takes for the same turns here; xsnap's XS is Agoric's fork of another XS version, and its frames of the same code are larger (not `mxDebug`: an xsnap-worker built without it needed the same slots).",
   };
 }
