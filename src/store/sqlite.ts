@@ -64,6 +64,9 @@
 // - No per-namespace VIEWs: namespaces are data, not schema. Creating views on the fly would
 //   change the schema under other readers, and sanitized names can collide ("a-b", "a_b");
 //   `WHERE namespace = ?` uses the primary key's prefix and is as fast as a view.
+// - A batch's rows go many to a statement (RowWriter: the ops' puts, the mirror's whole values,
+//   the change rows), in their order: a gateway's group of 1,000 deltas ran ~4,000 statements,
+//   each bound, stepped and reset on its own, about a quarter of the batch's CPU time.
 // - Write transactions are BEGIN IMMEDIATE: they take the write lock up front, so the busy
 //   timeout applies (a deferred transaction that upgrades from read to write gets SQLITE_BUSY
 //   at once when another connection writes).
