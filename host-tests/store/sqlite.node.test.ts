@@ -14,6 +14,7 @@ import { MemoryKv, type EntityView, type KvOp, type KvStore } from "../../src/st
 import { decodeKey, encodeKey, SQLITE_SCHEMA_VERSION, SqliteKv, toJsonText } from "../../src/store/sqlite.js";
 import { storeSuite } from "./suite.js";
 import { PATIENCE_MS } from "../patience.js";
+import { fc, property } from "../prop.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-sqlite-"));
 let files = 0;
@@ -213,6 +214,83 @@ test("batch: a failure inside the transaction rolls back the ops and the mirror"
   // the store stays usable
   kv.batch(ops.slice(0, 2));
   assert.equal(kv.keys(), ["a", "b"]);
+});
+
+test("batch: long batches (many rows per statement) write every op, view and change row in order, as MemoryKv would", () => {
+  const key = fc.constantFrom(...Array.from({ length: 12 }, (_, i) => `k${i}`));
+  const op = fc.oneof(
+    fc.record({ type: fc.constant("put" as const), key, value: fc.uint8Array({ minLength: 1, maxLength: 3 }) }),
+    fc.record({ type: fc.constant("delete" as const), key }),
+  );
+  const id = fc.constantFrom("a", "b", "c", "d", "e");
+  const view = fc.oneof(
+    fc.record({ id, value: fc.integer() }, { noNullPrototype: true }),
+    fc.record({ id, value: fc.constant(undefined) }, { noNullPrototype: true }),
+    fc.record({ id, field: fc.constantFrom("x", "y"), value: fc.integer() }, { noNullPrototype: true }),
+  );
+  property("long batches as MemoryKv", [fc.array(fc.array(op, { maxLength: 200 }), { minLength: 1, maxLength: 3 }), fc.array(view, { maxLength: 150 })], (batches, vs) => {
+    const kv = open(freshPath());
+    const mem = new MemoryKv();
+    const entities = new Map<string, unknown>();
+    // each view as the mirror should take it: a value, a deletion, or one field set on the entity as it then is
+    const views: EntityView[] = [];
+    for (const v of vs) {
+      if (!("field" in v)) {
+        views.push({ namespace: "n", id: v.id, type: "T", value: v.value === undefined ? undefined : { v: v.value } });
+        if (v.value === undefined) entities.delete(v.id);
+        else entities.set(v.id, { v: v.value });
+        continue;
+      }
+      const whole = { ...(entities.get(v.id) as object | undefined), [v.field]: v.value };
+      views.push({ namespace: "n", id: v.id, type: "T", fields: [[v.field, v.value]], wholeValue: () => whole });
+      entities.set(v.id, whole);
+    }
+    for (const [i, ops] of batches.entries()) {
+      kv.batch(ops, i === 0 ? views : undefined);
+      mem.batch(ops);
+    }
+    assert.equal(kv.keys(), mem.keys());
+    for (const k of mem.keys()) assert.equal([...kv.get(k)!], [...mem.get(k)!], k);
+    const sql = new Database(kv.path, { readonly: true });
+    try {
+      const rows = sql.prepare("SELECT id, value FROM lichen_entities ORDER BY id").all() as Array<{ id: string; value: string }>;
+      assert.equal(
+        rows.map((r) => [r.id, JSON.parse(r.value)]),
+        [...entities].sort(([a], [b]) => (a < b ? -1 : 1)),
+      );
+    } finally {
+      sql.close();
+    }
+    const changes = kv.changesSince(0);
+    assert.equal(
+      changes.map((c) => c.id),
+      views.map((v) => v.id),
+      "one change row per view, in the views' order",
+    );
+    assert.equal(changes.map((c) => c.seq), [...changes.map((c) => c.seq)].sort((a, b) => a - b));
+  }, { numRuns: 30 });
+});
+
+test("batch: a long batch that fails leaves none of its rows behind for the next batch", () => {
+  const path = freshPath();
+  const kv = open(path);
+  const other = new Database(path);
+  other.exec("CREATE TRIGGER boom BEFORE INSERT ON lichen_changes WHEN NEW.id = 'v99' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  const ops: KvOp[] = Array.from({ length: 150 }, (_, i) => ({ type: "put", key: `k${i}`, value: bytes(i & 255) }));
+  const views: EntityView[] = Array.from({ length: 150 }, (_, i) => ({ namespace: "n", id: `v${i}`, type: "T", value: i }));
+  assert.throws(() => kv.batch(ops, views), (e: unknown) => code("STORAGE")(e) && /boom/.test(String(e)));
+  other.exec("DROP TRIGGER boom");
+  other.close();
+  assert.equal(kv.keys(), []);
+  kv.batch([{ type: "put", key: "z", value: bytes(1) }], [{ namespace: "n", id: "z", type: "T", value: 1 }]);
+  assert.equal(kv.keys(), ["z"], "no op of the failed batch was written by the next");
+  assert.equal(kv.changesSince(0).map((c) => c.id), ["z"], "nor a change row");
+  const sql = new Database(path, { readonly: true });
+  try {
+    assert.equal(sql.prepare("SELECT id FROM lichen_entities").pluck().all(), ["z"], "nor a value of the mirror");
+  } finally {
+    sql.close();
+  }
 });
 
 test("reopen: keys, values, the mirror and db_version persist", () => {
