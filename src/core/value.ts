@@ -215,8 +215,10 @@ function keyText(k: ElementKey): string {
 /** Code-unit order on the keys' text: the canonical order of elements and entries on the wire. */
 export function compareKeys(a: ElementKey, b: ElementKey): number {
   if (typeof a !== "string" || typeof b !== "string") {
-    a = keyText(a);
-    b = keyText(b);
+    // two numbers share the prefix: their decimal text decides (cached by engines for small integers)
+    const numbers = typeof a === "number" && typeof b === "number";
+    a = numbers ? String(a) : keyText(a);
+    b = numbers ? String(b) : keyText(b);
   }
   return a < b ? -1 : a > b ? 1 : 0;
 }
