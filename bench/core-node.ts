@@ -4,7 +4,7 @@
 
 import * as Y from "yjs";
 import { AWMap, Crdt, GCounter, GSet, Hlc, LWWMap, LWWRegister, LWWSet, MVRegister, ORSet, PNCounter, TwoPSet } from "../src/core/index.js";
-import { elementKey } from "../src/core/value.js";
+import { elementKey, type ElementKey } from "../src/core/value.js";
 import { type Check, met, num, type Section, type Table, type Target } from "./report.js";
 import { median, spread, timePerCall, timeRun } from "./timing.js";
 
@@ -153,8 +153,8 @@ function floors(): Floor[] {
   // a wall clock that never moves: timestamps come from the HLC's logical counter alone
   const stopped = (): number => 1767225600000;
   // the GSet merge's data as plain Maps: the same element keys, one {replica, ts, element} each
-  const items = (replica: string, from: number): Map<string, Item> => {
-    const m = new Map<string, Item>();
+  const items = (replica: string, from: number): Map<ElementKey, Item> => {
+    const m = new Map<ElementKey, Item>();
     for (let i = 0; i < 1000; i++) m.set(elementKey(i + from), { r: replica, t: 1.6e14 + i * 1024, p: i + from });
     return m;
   };
@@ -190,7 +190,7 @@ function floors(): Floor[] {
       what: "new Map; for 0..999: elementKey(i) (the set's key) → [{ r, t, v }], size",
       expect: 1000,
       op: () => {
-        const m = new Map<string, Array<{ r: string; t: number; v: number }>>();
+        const m = new Map<ElementKey, Array<{ r: string; t: number; v: number }>>();
         for (let i = 0; i < 1000; i++) m.set(elementKey(i), [{ r: "bench", t: i + 1, v: i }]);
         return m.size;
       },
@@ -201,7 +201,7 @@ function floors(): Floor[] {
       what: "the GSet's keys and items as two Maps (0..999, 500..1499): forEach-copy the first into a new Map, then for each of the second get, compare (later timestamp wins), set; size",
       expect: 1500,
       op: () => {
-        const m = new Map<string, Item>();
+        const m = new Map<ElementKey, Item>();
         a.forEach((it, k) => m.set(k, it));
         b.forEach((it, k) => {
           const mine = m.get(k);

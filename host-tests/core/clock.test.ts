@@ -145,4 +145,36 @@ test("CausalContext: adding ranges in any order gives the same context (property
   });
 });
 
+test("CausalContext: a local event counts as seeing everything of its replica up to it, between ranges seen out of order (property)", () => {
+  // addOwn(r, id) must leave the context as addRange(r, 0, id) does, whatever came before it
+  const c = new CausalContext();
+  c.addOwn("r", 10);
+  c.addRange("r", 0, 50); // a merge takes the prefix past the last local event
+  c.addOwn("r", 45);
+  assert.is(c.prefix("r"), 50, "a local event below the prefix leaves it");
+  c.addRange("r", 60, 70); // seen out of order
+  c.addOwn("r", 80);
+  assert.equal(c.rangesSince(new Map()), [["r", [0, 80]]], "a local event above a cloud takes it into the prefix");
+  const op = fc.tuple(fc.boolean(), fc.constantFrom("r", "s"), fc.nat(20), fc.integer({ min: 1, max: 10 }));
+  property("causal context own events", [fc.array(op, { maxLength: 24 })], (ops) => {
+    const a = new CausalContext();
+    const b = new CausalContext();
+    for (const [own, r, lo, len] of ops) {
+      if (own) {
+        a.addOwn(r, lo + len);
+        b.addRange(r, 0, lo + len);
+      } else {
+        a.addRange(r, lo, lo + len);
+        b.addRange(r, lo, lo + len);
+      }
+    }
+    assert.equal(a.rangesSince(new Map()), b.rangesSince(new Map()));
+    for (const r of ["r", "s"]) {
+      assert.is(a.prefix(r), b.prefix(r), `prefix(${r})`);
+      assert.is(a.max(r), b.max(r), `max(${r})`);
+      for (let t = 1; t <= 32; t++) assert.is(a.has(r, t), b.has(r, t), `has(${r}, ${t})`);
+    }
+  });
+});
+
 test.run();

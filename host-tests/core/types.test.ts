@@ -132,6 +132,32 @@ test("GSet: elements of any plain type, compared by value", () => {
   assert.not.ok(s.has("2"));
 });
 
+test("sets: number elements sort by their text beside other elements; -0 and 0 are one; both survive bytes and merges", () => {
+  // the canonical order is code-unit order of the element's key text: a number's is NUL "n" and its decimal text
+  const expected = [0, 1.5, 10, 100, 9, "\u0000n5", [1], "b"];
+  const orders: Array<Array<number | string | number[]>> = [
+    [10, 9, -0, 0, 1.5, "\u0000n5", "b", [1], 100],
+    [100, [1], "b", "\u0000n5", 1.5, 0, 9, 10, -0],
+  ];
+  for (const make of [(r: string) => new GSet(r), (r: string) => new TwoPSet(r), (r: string) => new LWWSet(r), (r: string) => new ORSet(r)]) {
+    const [a, b] = orders.map((order, i) => {
+      const s = make(i === 0 ? "a" : "b");
+      for (const v of order) s.add(v);
+      return s;
+    });
+    const name = a.constructor.name;
+    assert.equal(a.value(), expected, name);
+    assert.equal(b.value(), expected, name);
+    assert.is(a.size, 8, `${name}: -0 and 0 are one element`);
+    assert.ok(a.has(9) && a.has(-0) && a.has("\u0000n5"), name);
+    assert.not.ok(a.has(5) || a.has("9") || a.has("\u0000n9"), `${name}: a number and a string never share a key`);
+    const back = (a.constructor as unknown as { fromBytes(x: Uint8Array): Crdt }).fromBytes(a.toBytes());
+    assert.equal(back.value(), expected, `${name}: read back`);
+    b.merge(a as never);
+    assert.equal(b.value(), expected, `${name}: merged`);
+  }
+});
+
 test("TwoPSet: a removed element never comes back", () => {
   const a = new TwoPSet<string>("a");
   const b = new TwoPSet<string>("b");

@@ -18,6 +18,12 @@ export class CausalContext {
   private readonly vv = new Map<string, number>();
   /** Seen ranges above the prefix: sorted, disjoint, flattened (lo, hi] pairs. */
   private readonly cloud = new Map<string, number[]>();
+  /**
+   * The replica of the last local event while it has no cloud, and its
+   * prefix: the next local event of it then needs no lookup (one per add, set, write).
+   */
+  private ownId: string | undefined = undefined;
+  private ownTop = 0;
 
   has(replica: string, id: number): boolean {
     if (id <= (this.vv.get(replica) ?? 0)) return true;
@@ -67,9 +73,17 @@ export class CausalContext {
 
   /** Records a new local event; everything of our own before it has been seen. */
   addOwn(replica: string, id: number): void {
+    if (replica === this.ownId && id > this.ownTop) {
+      this.ownTop = id;
+      this.vv.set(replica, id);
+      return;
+    }
     const p = this.vv.get(replica) ?? 0;
-    if (id > p && (this.cloud.size === 0 || !this.cloud.has(replica))) this.vv.set(replica, id);
-    else this.addRange(replica, p, id);
+    if (id > p && (this.cloud.size === 0 || !this.cloud.has(replica))) {
+      this.vv.set(replica, id);
+      this.ownId = replica;
+      this.ownTop = id;
+    } else this.addRange(replica, p, id);
   }
 
   /** Records that every event of `replica` in (lo, hi] has been seen. */
@@ -91,10 +105,12 @@ export class CausalContext {
         else c.splice(0, i);
       }
       this.vv.set(replica, top);
+      if (replica === this.ownId) this.ownTop = top;
       return;
     }
     if (c === undefined) {
       this.cloud.set(replica, [lo, hi]);
+      if (replica === this.ownId) this.ownId = undefined; // its events now go through addRange
       return;
     }
     // insert (lo, hi] and coalesce overlapping or adjacent ranges

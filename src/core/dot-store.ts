@@ -3,7 +3,7 @@ import { readArray, readCount, readIndex } from "./codec.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
 import { compareReplicaIds } from "./replica.js";
-import { compareKeys } from "./value.js";
+import { compareKeys, type ElementKey } from "./value.js";
 import { baseFromWire, baseOf, baseToWire, completeBase, contextFromWire, contextToWire, eventFromWire, rangesFromWire, rangesToWire, readReplicaTable, replicaTable, topsOf } from "./wire-context.js";
 
 /** One live event: the replica and HLC timestamp that made it, and what it holds. */
@@ -13,24 +13,24 @@ export interface Dotted<T> {
   readonly v: T;
 }
 
-/** How a type writes and reads the key and the per-event payload of its entries. */
-export interface EntryCodec<T> {
+/** How a type writes and reads the key (of type `K`) and the per-event payload of its entries. */
+export interface EntryCodec<T, K extends ElementKey = string> {
   /** The wire form of an entry's key (for a set, the element itself). */
-  keyToWire(key: string, items: readonly Dotted<T>[]): unknown;
+  keyToWire(key: K, items: readonly Dotted<T>[]): unknown;
   /** Reads a key; returns its string key and, for sets, the value every event of it holds. */
-  keyFromWire(x: unknown): { key: string; shared?: T };
+  keyFromWire(x: unknown): { key: K; shared?: T };
   /** True if each event carries its own payload (a register's value, a map's nested CRDT). */
   readonly perItem: boolean;
   payloadToWire(v: T): unknown;
   payloadFromWire(x: unknown): { v: T; maxTs: number };
 }
 
-export interface DotStorePatch<T> extends Patch {
+export interface DotStorePatch<T, K extends ElementKey = string> extends Patch {
   /** What the sender has seen above the receiver's version: replica → (lo, hi] ranges. */
   readonly ctx: ContextRanges;
   /** Events the receiver lacks, per key, sorted. */
   /** Events per key (a whole state's own map, read without copying, when merging). */
-  readonly entries: Iterable<readonly [string, readonly Dotted<T>[]]>;
+  readonly entries: Iterable<readonly [K, readonly Dotted<T>[]]>;
   /** For replicas whose older events the sender removed: seen ranges up to the receiver's version, and the ids still live. */
   readonly summaries: ReadonlyArray<readonly [string, readonly number[], readonly number[]]>;
   /** Removal watermarks: (origin, remover, ts). */
@@ -81,8 +81,8 @@ function inRanges(ranges: readonly number[], t: number): boolean {
  * events of that origin are still live. Watermarks cost one number per
  * (origin, remover) pair of replicas, never one per element.
  */
-export class DotStore<T> {
-  readonly entries = new Map<string, Dotted<T>[]>();
+export class DotStore<T, K extends ElementKey = string> {
+  readonly entries = new Map<K, Dotted<T>[]>();
   readonly ctx = new CausalContext();
   /** origin replica → remover replica → latest removal event of the remover that dropped an event of the origin. */
   readonly removals = new Map<string, Map<string, number>>();
@@ -92,7 +92,7 @@ export class DotStore<T> {
   }
 
   /** Replaces every event of a key by a local one, which removes them (an add that supersedes the adds it saw). */
-  replace(key: string, item: Dotted<T>): void {
+  replace(key: K, item: Dotted<T>): void {
     const items = this.entries.get(key);
     if (items !== undefined) for (const it of items) this.noteRemoval(it.r, item.r, item.t);
     this.entries.set(key, [item]);
@@ -100,7 +100,7 @@ export class DotStore<T> {
   }
 
   /** Drops every event of a key as part of the local event (remover, ts). */
-  removeKey(key: string, remover: string, ts: number): void {
+  removeKey(key: K, remover: string, ts: number): void {
     const items = this.entries.get(key);
     if (items === undefined) return;
     for (const it of items) this.noteRemoval(it.r, remover, ts);
@@ -122,10 +122,10 @@ export class DotStore<T> {
   }
 
   /** Builds the body of a delta for a peer at `since` (the whole state when `since` is empty). */
-  encode(since: ReadonlyMap<string, number>, codec: EntryCodec<T>, upTo = Infinity): unknown {
+  encode(since: ReadonlyMap<string, number>, codec: EntryCodec<T, K>, upTo = Infinity): unknown {
     const all = this.ctx.rangesSince(since);
     const ctx = upTo === Infinity ? all : rangesUpTo(all, upTo);
-    const entries: Array<[string, Dotted<T>[]]> = [];
+    const entries: Array<[K, Dotted<T>[]]> = [];
     for (const [key, items] of this.entries) {
       let fresh: Dotted<T>[] | undefined;
       for (const it of items) {
@@ -191,7 +191,7 @@ export class DotStore<T> {
    * marks must already be seen here. What `author` removes is its own act. A
    * new event of `author` may carry a nested value: `nested` checks it.
    */
-  unheld(p: DotStorePatch<T>, author: string, nested?: (key: string, v: T) => string | undefined): string | undefined {
+  unheld(p: DotStorePatch<T, K>, author: string, nested?: (key: K, v: T) => string | undefined): string | undefined {
     // events lie inside the patch's context (checked when read): covering it covers them
     const unseen = this.ctx.unseenBy(p.ctx, author);
     if (unseen !== undefined) return unseen;
@@ -215,7 +215,7 @@ export class DotStore<T> {
   }
 
   /** Reads a body written by `encode`. Checks everything; changes nothing. */
-  static read<T>(body: unknown, codec: EntryCodec<T>, what: string): DotStorePatch<T> {
+  static read<T, K extends ElementKey = string>(body: unknown, codec: EntryCodec<T, K>, what: string): DotStorePatch<T, K> {
     const b = readArray(body, what, 6, 6);
     const table = readReplicaTable(b[0], what);
     const written = baseFromWire(b[1], table, what);
@@ -224,7 +224,7 @@ export class DotStore<T> {
     let maxTs = read.maxTs;
     const replica = (x: unknown, where: string): string => table[readIndex(x, table.length, `${what} ${where}`)];
 
-    const entries: Array<[string, Dotted<T>[]]> = [];
+    const entries: Array<[K, Dotted<T>[]]> = [];
     const step = codec.perItem ? 3 : 2;
     for (const row of readArray(b[3], `${what} entries`)) {
       const e = readArray(row, `${what} entry`, 1 + step);
@@ -273,7 +273,7 @@ export class DotStore<T> {
   }
 
   /** This whole state as a patch, sharing the stored events. */
-  patch(): DotStorePatch<T> {
+  patch(): DotStorePatch<T, K> {
     let maxTs = 0;
     const ctx = this.ctx.rangesSince(new Map());
     for (const [, ranges] of ctx) if (ranges[ranges.length - 1] > maxTs) maxTs = ranges[ranges.length - 1];
@@ -283,14 +283,14 @@ export class DotStore<T> {
   }
 
   /** Copies another store into this empty one (a clone): its events (arrays of its own), context and watermarks. */
-  copyFrom(other: DotStore<T>): void {
+  copyFrom(other: DotStore<T, K>): void {
     other.entries.forEach(this.copyEntry, this);
     this.ctx.merge(other.ctx);
     for (const [o, m] of other.removals) this.removals.set(o, new Map(m));
   }
 
   /** A Map.forEach callback: value first. */
-  private copyEntry(items: Dotted<T>[], key: string): void {
+  private copyEntry(items: Dotted<T>[], key: K): void {
     this.entries.set(key, items.slice());
   }
 
@@ -298,7 +298,7 @@ export class DotStore<T> {
    * Joins a checked patch. `onDrop` hears of every key that loses its last
    * event, `onAdd` of every key that gains one (for types that keep an index).
    */
-  apply(p: DotStorePatch<T>): void {
+  apply(p: DotStorePatch<T, K>): void {
     // 1. summaries: older events the sender saw and no longer holds are removed
     for (const [origin, ranges, live] of p.summaries) {
       this.dropWhere((it) => it.r === origin && inRanges(ranges, it.t) && !hasId(live, it.t));
@@ -306,7 +306,7 @@ export class DotStore<T> {
 
     // 2. events the sender has seen but no longer holds are removed here too
     if (this.overlaps(p.ctx)) {
-      const incoming = p.entries instanceof Map ? (p.entries as Map<string, readonly Dotted<T>[]>) : new Map<string, readonly Dotted<T>[]>(p.entries);
+      const incoming = p.entries instanceof Map ? (p.entries as Map<K, readonly Dotted<T>[]>) : new Map<K, readonly Dotted<T>[]>(p.entries);
       this.dropWhere((it, key) => {
         if (!rangesHaveFor(p.ctx, it.r, it.t)) return false;
         const theirs = incoming.get(key);
@@ -336,7 +336,7 @@ export class DotStore<T> {
     return false;
   }
 
-  private dropWhere(test: (it: Dotted<T>, key: string) => boolean): void {
+  private dropWhere(test: (it: Dotted<T>, key: K) => boolean): void {
     for (const [key, items] of this.entries) {
       let keep: Dotted<T>[] | undefined;
       for (let i = 0; i < items.length; i++) {

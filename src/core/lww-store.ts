@@ -4,7 +4,7 @@ import { HLC_LOGICAL_SPAN } from "./hlc.js";
 import { readReplicaId } from "./replica.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
-import { compareKeys } from "./value.js";
+import { compareKeys, type ElementKey } from "./value.js";
 import { baseFromWire, baseOf, baseToWire, completeBase, contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf, type ReplicaTable } from "./wire-context.js";
 
 /** The latest event of one key: who wrote it, when, and what it says. */
@@ -14,9 +14,10 @@ export interface LwwItem<P> {
   readonly p: P;
 }
 
-export interface LwwCodec<P> {
-  keyToWire(key: string, item: LwwItem<P>): unknown;
-  keyFromWire(x: unknown): string;
+/** `K`: the type of the keys (a map's field names; a set's element keys, see elementKey). */
+export interface LwwCodec<P, K extends ElementKey = string> {
+  keyToWire(key: K, item: LwwItem<P>): unknown;
+  keyFromWire(x: unknown): K;
   /** The payload's fields, appended after [key, replica, ts]. */
   payloadToWire(p: P): unknown[];
   payloadFromWire(fields: unknown[], key: unknown): P;
@@ -85,10 +86,10 @@ function scaled(n: number, unit: number, what: string): number {
   return x;
 }
 
-export interface LwwPatch<P> extends Patch {
+export interface LwwPatch<P, K extends ElementKey = string> extends Patch {
   readonly ctx: ContextRanges;
   /** Winners per key (a whole state's own map, read without copying, when merging). */
-  readonly entries: Iterable<readonly [string, LwwItem<P>]>;
+  readonly entries: Iterable<readonly [K, LwwItem<P>]>;
 }
 
 /** Later timestamp wins; equal timestamps go to the greater replica id. */
@@ -102,14 +103,19 @@ export function later<P>(a: LwwItem<P>, b: LwwItem<P>): boolean {
  * removal is itself an event that wins, so a delta is simply the winners
  * above the peer's version plus the context above it.
  */
-export class LwwStore<P> {
-  readonly entries = new Map<string, LwwItem<P>>();
+export class LwwStore<P, K extends ElementKey = string> {
+  readonly entries = new Map<K, LwwItem<P>>();
   readonly ctx = new CausalContext();
 
-  constructor(private readonly codec: LwwCodec<P>) {}
+  /** The codec's order, or `later`: looked up once, not once per key of a merge. */
+  private readonly beats: (a: LwwItem<P>, b: LwwItem<P>) => boolean;
+
+  constructor(private readonly codec: LwwCodec<P, K>) {
+    this.beats = codec.beats ?? later;
+  }
 
   /** Records a local event. */
-  put(key: string, item: LwwItem<P>): void {
+  put(key: K, item: LwwItem<P>): void {
     this.entries.set(key, item);
     this.ctx.addOwn(item.r, item.t);
   }
@@ -118,7 +124,7 @@ export class LwwStore<P> {
   encode(since: ReadonlyMap<string, number>, upTo = Infinity): unknown {
     const all = this.ctx.rangesSince(since);
     const ctx = upTo === Infinity ? all : rangesUpTo(all, upTo);
-    const rows: Array<[string, LwwItem<P>]> = [];
+    const rows: Array<[K, LwwItem<P>]> = [];
     for (const [key, it] of this.entries) if (it.t > (since.get(it.r) ?? 0) && it.t <= upTo) rows.push([key, it]);
     rows.sort((a, b) => compareKeys(a[0], b[0]));
     const base = baseOf(since, (r) => this.ctx.max(r));
@@ -133,7 +139,7 @@ export class LwwStore<P> {
     ];
   }
 
-  private encodeCompact(table: ReplicaTable, base: unknown[], ctxRows: unknown[], rows: Array<[string, LwwItem<P>]>, top: Map<string, number>): unknown {
+  private encodeCompact(table: ReplicaTable, base: unknown[], ctxRows: unknown[], rows: Array<[K, LwwItem<P>]>, top: Map<string, number>): unknown {
     const offsets = rows.map(([, it]) => (top.get(it.r) ?? 0) - it.t);
     let unit = 0;
     for (const o of offsets) unit = gcd(unit, o);
@@ -152,14 +158,14 @@ export class LwwStore<P> {
     return body;
   }
 
-  read(body: unknown, what: string): LwwPatch<P> {
+  read(body: unknown, what: string): LwwPatch<P, K> {
     if (Array.isArray(body) && typeof body[0] === "number") return this.readCompact(body, what);
     const b = readArray(body, what, 4, 4);
     const table = readReplicaTable(b[0], what);
     const written = baseFromWire(b[1], table, what);
     const read = contextFromWire(b[2], table, what);
     const base = completeBase(written, read.ctx);
-    const entries: Array<[string, LwwItem<P>]> = [];
+    const entries: Array<[K, LwwItem<P>]> = [];
     for (const row of readArray(b[3], `${what} entries`)) {
       const e = readArray(row, `${what} entry`, 3);
       const key = this.codec.keyFromWire(e[0]);
@@ -171,7 +177,7 @@ export class LwwStore<P> {
     return { ctx: read.ctx, entries, maxTs: read.maxTs, base };
   }
 
-  private readCompact(body: unknown[], what: string): LwwPatch<P> {
+  private readCompact(body: unknown[], what: string): LwwPatch<P, K> {
     const b = readArray(body, what, 4, 5);
     if (this.codec.compact !== true) throw malformed(`${what}: not a body of this type`);
     const unit = unitFromCode(b[0], what);
@@ -184,7 +190,7 @@ export class LwwStore<P> {
     const read = contextFromWire(one ? withIndex(b[2], `${what} context`) : b[2], table, what);
     const base = completeBase(written, read.ctx);
     const flat = readArray(b[3], `${what} entries`);
-    const entries: Array<[string, LwwItem<P>]> = [];
+    const entries: Array<[K, LwwItem<P>]> = [];
     let i = 0;
     while (i < flat.length) {
       const rawKey = flat[i++];
@@ -215,10 +221,10 @@ export class LwwStore<P> {
    * in the patch are not held here. Its context must already be seen here,
    * and its winners must change nothing (held already, or beaten).
    */
-  unheld(p: LwwPatch<P>, author: string): string | undefined {
+  unheld(p: LwwPatch<P, K>, author: string): string | undefined {
     const unseen = this.ctx.unseenBy(p.ctx, author);
     if (unseen !== undefined) return unseen;
-    const beats = this.codec.beats ?? later;
+    const beats = this.beats;
     for (const [key, it] of p.entries) {
       if (it.r === author) continue;
       const mine = this.entries.get(key);
@@ -227,7 +233,7 @@ export class LwwStore<P> {
     return undefined;
   }
 
-  patch(): LwwPatch<P> {
+  patch(): LwwPatch<P, K> {
     const ctx = this.ctx.rangesSince(new Map());
     let maxTs = 0;
     for (const [, ranges] of ctx) if (ranges[ranges.length - 1] > maxTs) maxTs = ranges[ranges.length - 1];
@@ -235,25 +241,25 @@ export class LwwStore<P> {
   }
 
   /** Joins another store of the same type directly (a merge), without building a patch. */
-  join(other: LwwStore<P>): void {
+  join(other: LwwStore<P, K>): void {
     if (this.entries.size === 0) other.entries.forEach(this.take, this);
     else other.entries.forEach(this.offer, this);
     this.ctx.merge(other.ctx);
   }
 
   /** Sets a winner (a Map.forEach callback: value first). */
-  private take(it: LwwItem<P>, key: string): void {
+  private take(it: LwwItem<P>, key: K): void {
     this.entries.set(key, it);
   }
 
   /** Keeps `it` if it beats this store's winner of `key` (a Map.forEach callback). */
-  private offer(it: LwwItem<P>, key: string): void {
+  private offer(it: LwwItem<P>, key: K): void {
     const mine = this.entries.get(key);
-    if (mine === undefined || (this.codec.beats ?? later)(it, mine)) this.entries.set(key, it);
+    if (mine === undefined || this.beats(it, mine)) this.entries.set(key, it);
   }
 
-  apply(p: LwwPatch<P>): void {
-    const beats = this.codec.beats ?? later;
+  apply(p: LwwPatch<P, K>): void {
+    const beats = this.beats;
     if (this.entries.size === 0) {
       // into an empty store (a clone, a load): every winner stays a winner
       for (const [key, it] of p.entries) this.entries.set(key, it);

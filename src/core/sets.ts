@@ -3,19 +3,19 @@ import { Crdt, type CrdtOptions } from "./crdt.js";
 import { DotStore, type DotStorePatch, type EntryCodec } from "./dot-store.js";
 import { malformed } from "./errors.js";
 import { later, LwwStore, type LwwCodec, type LwwItem, type LwwPatch } from "./lww-store.js";
-import { compareKeys, copyValue, elementKey, valueFromWire, valueToWire, type Value } from "./value.js";
+import { compareKeys, copyValue, elementKey, valueFromWire, valueToWire, type ElementKey, type Value } from "./value.js";
 import type { VersionVector } from "./version-vector.js";
 
 /** Elements in canonical order, the order `value()` returns them in on every engine. */
-function sortedValues<V>(pairs: Iterable<readonly [string, V]>, keep: (v: V) => boolean, get: (v: V) => Value): Value[] {
+function sortedValues<V>(pairs: Iterable<readonly [ElementKey, V]>, keep: (v: V) => boolean, get: (v: V) => Value): Value[] {
   const rows = [...pairs].filter((p) => keep(p[1])).sort((a, b) => compareKeys(a[0], b[0]));
   return rows.map((p) => get(p[1]));
 }
 
 // ---- grow-only set ----
 
-const GSET_CODEC: LwwCodec<Value> = Object.freeze({
-  keyToWire: (_key: string, it: LwwItem<Value>) => valueToWire(it.p),
+const GSET_CODEC: LwwCodec<Value, ElementKey> = Object.freeze({
+  keyToWire: (_key: ElementKey, it: LwwItem<Value>) => valueToWire(it.p),
   keyFromWire: (x: unknown) => elementKey(valueFromWire(x)),
   payloadToWire: () => [],
   payloadFromWire: (fields: unknown[], key: unknown) => {
@@ -25,10 +25,10 @@ const GSET_CODEC: LwwCodec<Value> = Object.freeze({
 });
 
 /** Base of the sets that keep one winning event per element. */
-abstract class LwwKeyedSet<P> extends Crdt<LwwPatch<P>> {
-  protected readonly store: LwwStore<P>;
+abstract class LwwKeyedSet<P> extends Crdt<LwwPatch<P, ElementKey>> {
+  protected readonly store: LwwStore<P, ElementKey>;
 
-  constructor(replica: string, options: CrdtOptions | undefined, codec: LwwCodec<P>) {
+  constructor(replica: string, options: CrdtOptions | undefined, codec: LwwCodec<P, ElementKey>) {
     super(replica, options);
     this.store = new LwwStore(codec);
   }
@@ -49,15 +49,15 @@ abstract class LwwKeyedSet<P> extends Crdt<LwwPatch<P>> {
     return this.store.cutIds(since);
   }
 
-  protected unheldOrigin(patch: LwwPatch<P>, author: string): string | undefined {
+  protected unheldOrigin(patch: LwwPatch<P, ElementKey>, author: string): string | undefined {
     return this.store.unheld(patch, author);
   }
 
-  protected statePatch(): LwwPatch<P> {
+  protected statePatch(): LwwPatch<P, ElementKey> {
     return this.store.patch();
   }
 
-  protected applyPatch(patch: LwwPatch<P>): void {
+  protected applyPatch(patch: LwwPatch<P, ElementKey>): void {
     this.store.apply(patch);
   }
 
@@ -112,7 +112,7 @@ export class GSet<T extends Value = Value> extends LwwKeyedSet<Value> {
     return sortedValues(this.store.entries, () => true, (it) => it.p) as T[];
   }
 
-  protected readBody(body: unknown): LwwPatch<Value> {
+  protected readBody(body: unknown): LwwPatch<Value, ElementKey> {
     return this.store.read(body, "GSet");
   }
 
@@ -128,8 +128,8 @@ interface TwoPhase {
   readonly removed: boolean;
 }
 
-const TWO_P_CODEC: LwwCodec<TwoPhase> = Object.freeze({
-  keyToWire: (_key: string, it: LwwItem<TwoPhase>) => valueToWire(it.p.value),
+const TWO_P_CODEC: LwwCodec<TwoPhase, ElementKey> = Object.freeze({
+  keyToWire: (_key: ElementKey, it: LwwItem<TwoPhase>) => valueToWire(it.p.value),
   keyFromWire: (x: unknown) => elementKey(valueFromWire(x)),
   payloadToWire: (p: TwoPhase) => (p.removed ? [true] : []),
   payloadFromWire: (fields: unknown[], key: unknown) => {
@@ -191,7 +191,7 @@ export class TwoPSet<T extends Value = Value> extends LwwKeyedSet<TwoPhase> {
     return sortedValues(this.store.entries, (it) => !it.p.removed, (it) => it.p.value) as T[];
   }
 
-  protected readBody(body: unknown): LwwPatch<TwoPhase> {
+  protected readBody(body: unknown): LwwPatch<TwoPhase, ElementKey> {
     return this.store.read(body, "TwoPSet");
   }
 
@@ -207,8 +207,8 @@ interface Presence {
   readonly present: boolean;
 }
 
-const LWW_SET_CODEC: LwwCodec<Presence> = Object.freeze({
-  keyToWire: (_key: string, it: LwwItem<Presence>) => valueToWire(it.p.value),
+const LWW_SET_CODEC: LwwCodec<Presence, ElementKey> = Object.freeze({
+  keyToWire: (_key: ElementKey, it: LwwItem<Presence>) => valueToWire(it.p.value),
   keyFromWire: (x: unknown) => elementKey(valueFromWire(x)),
   payloadToWire: (p: Presence) => (p.present ? [] : [false]),
   payloadFromWire: (fields: unknown[], key: unknown) => {
@@ -256,7 +256,7 @@ export class LWWSet<T extends Value = Value> extends LwwKeyedSet<Presence> {
     return sortedValues(this.store.entries, (it) => it.p.present, (it) => it.p.value) as T[];
   }
 
-  protected readBody(body: unknown): LwwPatch<Presence> {
+  protected readBody(body: unknown): LwwPatch<Presence, ElementKey> {
     return this.store.read(body, "LWWSet");
   }
 
@@ -267,8 +267,8 @@ export class LWWSet<T extends Value = Value> extends LwwKeyedSet<Presence> {
 
 // ---- observed-remove (add-wins) set ----
 
-const OR_SET_CODEC: EntryCodec<Value> = Object.freeze({
-  keyToWire: (_key: string, items: readonly { v: Value }[]) => valueToWire(items[0].v),
+const OR_SET_CODEC: EntryCodec<Value, ElementKey> = Object.freeze({
+  keyToWire: (_key: ElementKey, items: readonly { v: Value }[]) => valueToWire(items[0].v),
   keyFromWire: (x: unknown) => {
     const v = valueFromWire(x);
     return { key: elementKey(v), shared: v };
@@ -284,8 +284,8 @@ const OR_SET_CODEC: EntryCodec<Value> = Object.freeze({
  * and a concurrent add leave the element in. Removed elements leave no
  * tombstone: the causal context remembers what was seen.
  */
-export class ORSet<T extends Value = Value> extends Crdt<DotStorePatch<Value>> {
-  private readonly store = new DotStore<Value>();
+export class ORSet<T extends Value = Value> extends Crdt<DotStorePatch<Value, ElementKey>> {
+  private readonly store = new DotStore<Value, ElementKey>();
 
   constructor(replica: string, options?: CrdtOptions) {
     super(replica, options);
@@ -353,19 +353,19 @@ export class ORSet<T extends Value = Value> extends Crdt<DotStorePatch<Value>> {
     return this.store.cutIds(since);
   }
 
-  protected unheldOrigin(patch: DotStorePatch<Value>, author: string): string | undefined {
+  protected unheldOrigin(patch: DotStorePatch<Value, ElementKey>, author: string): string | undefined {
     return this.store.unheld(patch, author);
   }
 
-  protected readBody(body: unknown): DotStorePatch<Value> {
+  protected readBody(body: unknown): DotStorePatch<Value, ElementKey> {
     return DotStore.read(body, OR_SET_CODEC, "ORSet");
   }
 
-  protected statePatch(): DotStorePatch<Value> {
+  protected statePatch(): DotStorePatch<Value, ElementKey> {
     return this.store.patch();
   }
 
-  protected applyPatch(patch: DotStorePatch<Value>): void {
+  protected applyPatch(patch: DotStorePatch<Value, ElementKey>): void {
     this.store.apply(patch);
   }
 

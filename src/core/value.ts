@@ -192,19 +192,34 @@ function canonicalText(v: Value): string {
   return rebuild(v, textItems, textLeaf, textBuild);
 }
 
+/** The key under which a set keeps an element: a string, or a number for a number element. */
+export type ElementKey = string | number;
+
 /**
- * The key under which a set keeps an element. A string is its own key (no
- * allocation in the common case); every other value gets a NUL-prefixed text,
- * and so do strings that start with NUL, so no two values share a key.
+ * The key under which a set keeps an element. A string is its own key, and
+ * so is a number (no allocation in the common cases: a Map hashes a number
+ * without building text); every other value gets a NUL-prefixed text, and so
+ * do strings that start with NUL, so no two values share a key.
  */
-export function elementKey(v: Value): string {
+export function elementKey(v: Value): ElementKey {
   if (typeof v === "string") return v.length > 0 && v.charCodeAt(0) === 0 ? "\u0000s" + v : v;
-  if (typeof v === "number") return "\u0000n" + (v === 0 ? "0" : String(v));
+  if (typeof v === "number") return v === 0 ? 0 : v; // -0 and 0 are one element
   return "\u0000v" + canonicalText(v);
 }
 
-/** Code-unit order on keys: the canonical order of elements and entries on the wire. */
-export function compareKeys(a: string, b: string): number {
+/** A key as the text it sorts by: a number element sorts as "\0n" and its decimal text. */
+function keyText(k: ElementKey): string {
+  return typeof k === "string" ? k : "\u0000n" + (k === 0 ? "0" : String(k));
+}
+
+/** Code-unit order on the keys' text: the canonical order of elements and entries on the wire. */
+export function compareKeys(a: ElementKey, b: ElementKey): number {
+  if (typeof a !== "string" || typeof b !== "string") {
+    // two numbers share the prefix: their decimal text decides (cached by engines for small integers)
+    const numbers = typeof a === "number" && typeof b === "number";
+    a = numbers ? String(a) : keyText(a);
+    b = numbers ? String(b) : keyText(b);
+  }
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
