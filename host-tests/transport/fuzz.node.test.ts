@@ -8,6 +8,7 @@ import { Findings } from "../../scripts/fuzz/findings.js";
 import { HOSTILE_KINDS, runHostileSchedule } from "../../scripts/fuzz/fleet.js";
 import { fuzzFlood, fuzzReassembly } from "../../scripts/fuzz/floods.js";
 import { fuzzFrames } from "../../scripts/fuzz/frames.js";
+import { unanchoredMutants } from "../../scripts/fuzz/mutants.js";
 
 const seed = process.env.LICHEN_SEED ? Number(process.env.LICHEN_SEED) >>> 0 : Math.floor(Math.random() * 0x7fffffff);
 console.log(`fuzz slice: seed=${seed} (replay: LICHEN_SEED=${seed} npm test -- fuzz.node)`);
@@ -40,6 +41,10 @@ test("a flood is cut to the rate limiter's burst; a frame in parts over the reas
   fuzzReassembly(seed, f);
   assert.equal(failures(f), []);
   assert.equal([...f.checks.keys()].sort(), ["flood/rate-limit", "reassembly/capped", "reassembly/under-cap"]);
+});
+
+test("every mutant of the fuzz's proof (npm run fuzz -- --mutants) still finds its anchor in the sources", () => {
+  assert.equal(unanchoredMutants(), []);
 });
 
 test.run();

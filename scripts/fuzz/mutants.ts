@@ -39,25 +39,15 @@ function everywhere(find: RegExp, by: string): Anchor {
 const MUTANTS: readonly Mutant[] = [
   {
     name: "ack-before-store",
-    what: "the ACK of a received delta moved above its store write, in the same synchronous block",
+    what: "a received delta's APPLIED sent at once, before its store write, instead of held with its group until the batch returns",
     anchors: [
       {
-        // the ACK statement, and the first store write (states.save/stage/flush) above it at the same indentation
-        find: /^([ \t]*)this\.sendFrames\([^\n]*kind: (?:4|7|FrameKind\.Ack|FrameKind\.Applied)\b[^\n]*\);[ \t]*\n/m,
-        replace: (source, m) => {
-          const before = source.slice(0, m.index);
-          const indent = m[1];
-          const stores = [...before.matchAll(new RegExp(`^${indent}this\\.states\\.(?:save|stage|flush)\\([^\\n]*\\);[^\\n]*\\n`, "gm"))];
-          // the store writes right above the ACK: the last run of them within the block
-          let first: RegExpMatchArray | undefined;
-          for (let i = stores.length - 1; i >= 0; i--) {
-            const gap = before.slice(stores[i].index! + stores[i][0].length, i === stores.length - 1 ? before.length : stores[i + 1].index!);
-            if (gap.includes("}")) break;
-            first = stores[i];
-          }
-          if (first === undefined) throw new Error("ack-before-store: no store write right above the ACK");
-          return before.slice(0, first.index!) + m[0] + before.slice(first.index!) + source.slice(m.index + m[0].length);
-        },
+        // the delta's store write (states.stage) and, below it, the APPLIED held with the group
+        find: /^([ \t]*)this\.states\.stage\(([^\n]*)\);\n([\s\S]*?)^[ \t]*this\.holdApplied\([^\n]*\);\n/m,
+        replace: (source, m) =>
+          source.slice(0, m.index) +
+          `${m[1]}this.sendFrames(peerId, [{ kind: FrameKind.Applied, doc: key, hash: versionHash(doc.crdt.version()) }]);\n${m[1]}this.states.stage(${m[2]});\n${m[3]}` +
+          source.slice(m.index + m[0].length),
       },
     ],
     expected: ["hostile/*/ack-durable"],
@@ -68,9 +58,8 @@ const MUTANTS: readonly Mutant[] = [
     anchors: [
       {
         // in commit(): the store write, and the loop that sends the held frames after it
-        find: /^([ \t]*)this\.states\.flush\(records\);\n([\s\S]*?)^([ \t]*)for \(const \[peerId, bytes\] of g\.held\) this\.opts\.send\(peerId, bytes\);\n/m,
-        replace: (source, m) =>
-          source.slice(0, m.index) + `${m[1]}for (const [peerId, bytes] of g.held) this.opts.send(peerId, bytes);\n${m[1]}this.states.flush(records);\n${m[2]}` + source.slice(m.index + m[0].length),
+        find: /^([ \t]*)this\.states\.flush\(records\);\n([\s\S]*?)^[ \t]*(for \(const \[peerId, bytes\] of g\.held\) this\.opts\.send\([^\n]*\);)\n/m,
+        replace: (source, m) => source.slice(0, m.index) + `${m[1]}${m[3]}\n${m[1]}this.states.flush(records);\n${m[2]}` + source.slice(m.index + m[0].length),
       },
     ],
     expected: ["hostile/*/ack-durable"],
@@ -122,10 +111,10 @@ function copySources(): string {
   return dir;
 }
 
-/** Applies a mutant to the copy in `dir`; throws if no anchor matches. */
-function applyMutant(dir: string, mutant: Mutant): string {
+/** The first anchor of a mutant that matches a source under `root`: the file and its mutated text. */
+function mutate(root: string, mutant: Mutant): { file: string; mutated: string; anchor: Anchor } | undefined {
   const target = mutant.dir ?? TARGET_DIR;
-  const files = readdirSync(join(dir, target)).filter((f) => f.endsWith(".ts")).map((f) => join(dir, target, f));
+  const files = readdirSync(join(root, target)).filter((f) => f.endsWith(".ts")).map((f) => join(root, target, f));
   for (const anchor of mutant.anchors) {
     for (const file of files) {
       const source = readFileSync(file, "utf8");
@@ -133,11 +122,23 @@ function applyMutant(dir: string, mutant: Mutant): string {
       if (m === null) continue;
       const mutated = anchor.replace(source, m);
       if (mutated === source) throw new Error(`mutant ${mutant.name}: its anchor matched ${file} but changed nothing`);
-      writeFileSync(file, mutated);
-      return `${file.slice(dir.length + 1)} (anchor ${anchor.find.source.slice(0, 50)}…)`;
+      return { file, mutated, anchor };
     }
   }
-  throw new Error(`mutant ${mutant.name}: no anchor found in ${target}: update its anchors to the current code`);
+  return undefined;
+}
+
+/** The mutants whose anchors no longer match the sources under `root` (the tests check there are none). */
+export function unanchoredMutants(root = ROOT): string[] {
+  return MUTANTS.filter((m) => mutate(root, m) === undefined).map((m) => m.name);
+}
+
+/** Applies a mutant to the copy in `dir`; throws if no anchor matches. */
+function applyMutant(dir: string, mutant: Mutant): string {
+  const found = mutate(dir, mutant);
+  if (found === undefined) throw new Error(`mutant ${mutant.name}: no anchor found in ${mutant.dir ?? TARGET_DIR}: update its anchors to the current code`);
+  writeFileSync(found.file, found.mutated);
+  return `${found.file.slice(dir.length + 1)} (anchor ${found.anchor.find.source.slice(0, 50)}…)`;
 }
 
 type Checks = Record<string, { failures: number; passes: number; firstSeed?: number; firstMessage?: string }>;
