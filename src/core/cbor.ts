@@ -258,6 +258,54 @@ function write(w: Writer, value: unknown, maps: readonly unknown[][]): void {
   }
 }
 
+// Two shapes the gateway writes for every delta, encoded without the walk (its stacks, its map
+// lists, the measure of each item twice): the bytes are cborEncode's for the same value.
+
+function flatItemSize(v: unknown): number {
+  if (typeof v === "number") return numberSize(v);
+  if (typeof v === "string") {
+    const len = utf8Length(v);
+    return headSize(len) + len;
+  }
+  if (v instanceof Uint8Array) return headSize(v.length) + v.length;
+  throw invalidArgument("a flat array holds numbers, strings and byte strings only");
+}
+
+function writeFlatItem(w: Writer, v: number | string | Uint8Array): void {
+  if (typeof v === "number") writeNumber(w, v);
+  else if (typeof v === "string") writeString(w, v);
+  else {
+    writeHead(w, 2, v.length);
+    w.out.set(v, w.at);
+    w.at += v.length;
+  }
+}
+
+/** An array of numbers, strings and byte strings (a record's fields): cborEncode(items), without the walk. */
+export function cborEncodeFlat(items: ReadonlyArray<number | string | Uint8Array>): Uint8Array {
+  let n = headSize(items.length);
+  for (let i = 0; i < items.length; i++) n += flatItemSize(items[i]);
+  const w: Writer = { out: new Uint8Array(n), at: 0, view: undefined };
+  writeHead(w, 4, items.length);
+  for (let i = 0; i < items.length; i++) writeFlatItem(w, items[i]!);
+  return w.out;
+}
+
+/** The pairs [key, counts.get(key)] for each key in the order given (a version vector's canonical
+ * form): cborEncode(keys.map((k) => [k, counts.get(k)])), without building the pairs. Every key is in counts. */
+export function cborEncodeEntries(keys: readonly string[], counts: ReadonlyMap<string, number>): Uint8Array {
+  let n = headSize(keys.length);
+  for (let i = 0; i < keys.length; i++) n += 1 + flatItemSize(keys[i]) + flatItemSize(counts.get(keys[i]!));
+  const w: Writer = { out: new Uint8Array(n), at: 0, view: undefined };
+  writeHead(w, 4, keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    w.out[w.at++] = 0x82; // a pair
+    writeString(w, keys[i]!);
+    writeNumber(w, counts.get(keys[i]!)!);
+  }
+  return w.out;
+}
+
 /** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
 export function cborEncode(value: unknown): Uint8Array {
   // a lone number or string (a frame's tag, counts, session ids) needs no walk and no stacks

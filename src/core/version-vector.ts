@@ -95,6 +95,14 @@ export class VersionVector {
     return new VersionVector(this.entries);
   }
 
+  /** The replica ids, sorted: the canonical order (toArray's, without its pairs). */
+  replicas(): string[] {
+    const ids: string[] = [];
+    for (const r of this.entries.keys()) ids.push(r);
+    if (ids.length > 1) ids.sort(compareReplicaIds);
+    return ids;
+  }
+
   /** Entries sorted by replica id: the canonical order used on the wire. */
   toArray(): Array<[string, number]> {
     return [...this.entries].sort((a, b) => compareReplicaIds(a[0], b[0]));
