@@ -79,7 +79,7 @@ function writeNumber(w: Writer, v: number): void {
     else writeHead(w, 1, -1 - v);
   } else {
     w.out[w.at++] = 0xfb;
-    w.view ??= new DataView(w.out.buffer);
+    w.view ??= new DataView(w.out.buffer, w.out.byteOffset, w.out.length);
     w.view.setFloat64(w.at, v);
     w.at += 8;
   }
@@ -279,6 +279,19 @@ function writeFlatItem(w: Writer, v: number | string | Uint8Array): void {
     w.out.set(v, w.at);
     w.at += v.length;
   }
+}
+
+/** Bytes a lone number or string takes encoded: cborEncode(v).length. */
+export function cborScalarSize(v: number | string): number {
+  return flatItemSize(v);
+}
+
+/** Writes a lone number or string into `out` at `at`, as cborEncode(v) would; returns where it ends.
+ * (For a head built of several items in one array: no array per item.) */
+export function cborWriteScalar(out: Uint8Array, at: number, v: number | string): number {
+  const w: Writer = { out, at, view: undefined };
+  writeFlatItem(w, v);
+  return w.at;
 }
 
 /** An array of numbers, strings and byte strings (a record's fields): cborEncode(items), without the walk. */
