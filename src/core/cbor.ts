@@ -344,6 +344,8 @@ export function cborEncode(value: unknown): Uint8Array {
 interface Reader {
   readonly b: Uint8Array;
   at: number;
+  /** A view of b for its floats, made at the first one: one per decode, not one per float. */
+  view: DataView | undefined;
 }
 
 function need(r: Reader, n: number): void {
@@ -416,9 +418,10 @@ function readFloat(r: Reader, info: number): number {
     const mag = exp === 0 ? mant * 2 ** -24 : exp === 31 ? (mant === 0 ? Infinity : NaN) : (1024 + mant) * 2 ** (exp - 25);
     return h & 0x8000 ? -mag : mag;
   }
-  const view = new DataView(b.buffer, b.byteOffset + r.at, info === 26 ? 4 : 8);
+  const view = (r.view ??= new DataView(b.buffer, b.byteOffset, b.length));
+  const at = r.at;
   r.at += info === 26 ? 4 : 8;
-  return info === 26 ? view.getFloat32(0) : view.getFloat64(0);
+  return info === 26 ? view.getFloat32(at) : view.getFloat64(at);
 }
 
 /**
@@ -537,7 +540,7 @@ function readItem(r: Reader): unknown {
 
 /** Decodes exactly one item filling `bytes`. Throws MALFORMED on anything else. */
 export function cborDecode(bytes: Uint8Array): unknown {
-  const r: Reader = { b: bytes, at: 0 };
+  const r: Reader = { b: bytes, at: 0, view: undefined };
   const v = readItem(r);
   if (r.at !== bytes.length) throw malformed(`${bytes.length - r.at} trailing bytes after the payload`);
   return v;
