@@ -2,7 +2,7 @@
 // cases, host-tests/vectors/cbor.json) on both engines, strict decoding, refused values, round trips.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { cborDecode, cborEncode, CBOR_MAX_DEPTH } from "../../src/core/cbor.js";
+import { cborDecode, cborEncode, cborEncodeEntries, cborEncodeFlat, CBOR_MAX_DEPTH } from "../../src/core/cbor.js";
 import type { LichenError } from "../../src/core/errors.js";
 import vectors from "../vectors/cbor.json";
 import { fromHex, toHex } from "../../src/core/hex.js";
@@ -161,6 +161,27 @@ const arbItem: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.array(fc.tuple(fc.string({ maxLength: 8 }), tie("item")), { maxLength: 5 }).map((entries) => new Map(entries)),
   ),
 })).item;
+
+const arbScalar = fc.oneof(
+  fc.oneof(fc.integer(), fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.double(), fc.constantFrom(0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -(2 ** 31) - 1, -(2 ** 32) - 1)),
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.uint8Array({ maxLength: 300 }),
+);
+
+test("property: the flat encoders give cborEncode's bytes", () => {
+  property("cborEncodeFlat equals cborEncode", [fc.array(arbScalar, { maxLength: 30 })], (items) => {
+    assert.is(toHex(cborEncodeFlat(items)), toHex(cborEncode(items)));
+  });
+  property("cborEncodeEntries equals cborEncode of the pairs", [fc.array(fc.tuple(fc.string({ unit: "binary", maxLength: 20 }), fc.integer({ min: 0, max: 2 ** 53 - 1 })), { maxLength: 30 })], (pairs) => {
+    const counts = new Map(pairs);
+    const keys = [...counts.keys()];
+    assert.is(toHex(cborEncodeEntries(keys, counts)), toHex(cborEncode(keys.map((k) => [k, counts.get(k)]))));
+  });
+});
+
+test("the flat encoder refuses a nested item, with INVALID_ARGUMENT", () => {
+  for (const v of [[1, [2]], [null], [true], [new Map()]]) assert.is(code(() => cborEncodeFlat(v as never)), "INVALID_ARGUMENT");
+});
 
 test("property: what is encoded decodes to the same value, and re-encodes to the same bytes", () => {
   property("cbor round trip", [arbItem], (v) => {

@@ -3,7 +3,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { GCounter, LWWMap, ORSet, PNCounter, VersionVector } from "../../src/index.js";
-import { crc32, decodeFrame, encodeFrame, FrameKind, type Frame } from "../../src/transport/frames.js";
+import { encodeCbor } from "../../src/core/codec.js";
+import { fnv1aBytes } from "../../src/core/hash.js";
+import { crc32, decodeFrame, encodeFrame, FrameKind, versionHash, type Frame } from "../../src/transport/frames.js";
 import { fc, property } from "../prop.js";
 import { checkConverged, runSchedule } from "../../sim/network/schedules.js";
 import { Fleet, openDocs, rng, SHARED_NAMESPACE } from "../../sim/network/simulator.js";
@@ -251,6 +253,19 @@ test("frame vectors: a standalone frame (format 1, as lichen wrote before sessio
     const bytes = encodeFrame(fr, ["n1", "gw"]);
     assert.equal(JSON.parse(JSON.stringify(decodeFrame(bytes, 4000, { ids: ["n1", "gw"], maxExpandedBytes: 65536 }))), JSON.parse(JSON.stringify(fr)));
   }
+});
+
+test("versionHash is FNV-1a of the version's canonical CBOR: pinned values, and a property against the definition", () => {
+  // APPLIED frames carry it: its value is wire-visible
+  assert.is(versionHash(new VersionVector()), 2232128415);
+  assert.is(versionHash(new VersionVector({ n1: 5, gw: 9 })), 4113676990);
+  assert.is(versionHash(new VersionVector({ a4cf12b3c4d5: 193934204964871, gw: 70000, "é-node": 2 ** 32 })), 314462979);
+  const arbId = fc.oneof(fc.stringMatching(/^[a-z0-9-]{1,12}$/), fc.constantFrom("é-node", "gw", "n1", "Z"));
+  const arbCount = fc.oneof(fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.constantFrom(0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32));
+  property("versionHash equals fnv1a(encodeCbor(toArray()))", [fc.array(fc.tuple(arbId, arbCount), { maxLength: 12 })], (rows) => {
+    const v = new VersionVector(rows);
+    assert.is(versionHash(v), fnv1aBytes(encodeCbor(v.toArray())));
+  });
 });
 
 test.run();

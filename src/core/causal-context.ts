@@ -147,7 +147,7 @@ export class CausalContext {
 
   /** The contiguous prefix as a version vector: only what has been seen without gaps. */
   version(): VersionVector {
-    return new VersionVector(this.vv);
+    return VersionVector.ofChecked(this.vv); // its ids and counters were checked on the way in
   }
 
   replicas(): IterableIterator<string> {

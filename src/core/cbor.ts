@@ -79,7 +79,7 @@ function writeNumber(w: Writer, v: number): void {
     else writeHead(w, 1, -1 - v);
   } else {
     w.out[w.at++] = 0xfb;
-    w.view ??= new DataView(w.out.buffer);
+    w.view ??= new DataView(w.out.buffer, w.out.byteOffset, w.out.length);
     w.view.setFloat64(w.at, v);
     w.at += 8;
   }
@@ -258,6 +258,67 @@ function write(w: Writer, value: unknown, maps: readonly unknown[][]): void {
   }
 }
 
+// Two shapes the gateway writes for every delta, encoded without the walk (its stacks, its map
+// lists, the measure of each item twice): the bytes are cborEncode's for the same value.
+
+function flatItemSize(v: unknown): number {
+  if (typeof v === "number") return numberSize(v);
+  if (typeof v === "string") {
+    const len = utf8Length(v);
+    return headSize(len) + len;
+  }
+  if (v instanceof Uint8Array) return headSize(v.length) + v.length;
+  throw invalidArgument("a flat array holds numbers, strings and byte strings only");
+}
+
+function writeFlatItem(w: Writer, v: number | string | Uint8Array): void {
+  if (typeof v === "number") writeNumber(w, v);
+  else if (typeof v === "string") writeString(w, v);
+  else {
+    writeHead(w, 2, v.length);
+    w.out.set(v, w.at);
+    w.at += v.length;
+  }
+}
+
+/** Bytes a lone number or string takes encoded: cborEncode(v).length. */
+export function cborScalarSize(v: number | string): number {
+  return flatItemSize(v);
+}
+
+/** Writes a lone number or string into `out` at `at`, as cborEncode(v) would; returns where it ends.
+ * (For a head built of several items in one array: no array per item.) */
+export function cborWriteScalar(out: Uint8Array, at: number, v: number | string): number {
+  const w: Writer = { out, at, view: undefined };
+  writeFlatItem(w, v);
+  return w.at;
+}
+
+/** An array of numbers, strings and byte strings (a record's fields): cborEncode(items), without the walk. */
+export function cborEncodeFlat(items: ReadonlyArray<number | string | Uint8Array>): Uint8Array {
+  let n = headSize(items.length);
+  for (let i = 0; i < items.length; i++) n += flatItemSize(items[i]);
+  const w: Writer = { out: new Uint8Array(n), at: 0, view: undefined };
+  writeHead(w, 4, items.length);
+  for (let i = 0; i < items.length; i++) writeFlatItem(w, items[i]!);
+  return w.out;
+}
+
+/** The pairs [key, counts.get(key)] for each key in the order given (a version vector's canonical
+ * form): cborEncode(keys.map((k) => [k, counts.get(k)])), without building the pairs. Every key is in counts. */
+export function cborEncodeEntries(keys: readonly string[], counts: ReadonlyMap<string, number>): Uint8Array {
+  let n = headSize(keys.length);
+  for (let i = 0; i < keys.length; i++) n += 1 + flatItemSize(keys[i]) + flatItemSize(counts.get(keys[i]!));
+  const w: Writer = { out: new Uint8Array(n), at: 0, view: undefined };
+  writeHead(w, 4, keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    w.out[w.at++] = 0x82; // a pair
+    writeString(w, keys[i]!);
+    writeNumber(w, counts.get(keys[i]!)!);
+  }
+  return w.out;
+}
+
 /** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
 export function cborEncode(value: unknown): Uint8Array {
   // a lone number or string (a frame's tag, counts, session ids) needs no walk and no stacks
@@ -283,6 +344,8 @@ export function cborEncode(value: unknown): Uint8Array {
 interface Reader {
   readonly b: Uint8Array;
   at: number;
+  /** A view of b for its floats, made at the first one: one per decode, not one per float. */
+  view: DataView | undefined;
 }
 
 function need(r: Reader, n: number): void {
@@ -355,9 +418,10 @@ function readFloat(r: Reader, info: number): number {
     const mag = exp === 0 ? mant * 2 ** -24 : exp === 31 ? (mant === 0 ? Infinity : NaN) : (1024 + mant) * 2 ** (exp - 25);
     return h & 0x8000 ? -mag : mag;
   }
-  const view = new DataView(b.buffer, b.byteOffset + r.at, info === 26 ? 4 : 8);
+  const view = (r.view ??= new DataView(b.buffer, b.byteOffset, b.length));
+  const at = r.at;
   r.at += info === 26 ? 4 : 8;
-  return info === 26 ? view.getFloat32(0) : view.getFloat64(0);
+  return info === 26 ? view.getFloat32(at) : view.getFloat64(at);
 }
 
 /**
@@ -476,7 +540,7 @@ function readItem(r: Reader): unknown {
 
 /** Decodes exactly one item filling `bytes`. Throws MALFORMED on anything else. */
 export function cborDecode(bytes: Uint8Array): unknown {
-  const r: Reader = { b: bytes, at: 0 };
+  const r: Reader = { b: bytes, at: 0, view: undefined };
   const v = readItem(r);
   if (r.at !== bytes.length) throw malformed(`${bytes.length - r.at} trailing bytes after the payload`);
   return v;

@@ -1,4 +1,4 @@
-import { cborDecode, cborEncode } from "./cbor.js";
+import { cborDecode, cborEncode, cborScalarSize, cborWriteScalar } from "./cbor.js";
 import { FORMAT_VERSION, TypeTag } from "./codec.js";
 import { fnv1aString } from "./hash.js";
 import { HLC_LOGICAL_SPAN } from "./hlc.js";
@@ -400,7 +400,19 @@ function standaloneHead(body: Uint8Array, tag: number, ids: SessionIds, referenc
     throw new LichenError("STALE_REFERENCE", "session form: a delta relative to a version of the sender this replica does not hold");
   }
   if (!Number.isSafeInteger(reference + len)) throw malformed("session form: relative context beyond the safe integers");
-  const head = joined([payloadHead(tag), new Uint8Array([0x84]), body.subarray(1, unitEnd), cborEncode(ids[0]), new Uint8Array([0x81, 0x82]), cborEncode(reference), cborEncode(len)]);
+  // [FORMAT_VERSION, tag, [unit, sender, [[reference, len]], ...: written in one array (runs per delta on the gateway)
+  const sender = ids[0];
+  const head = new Uint8Array(3 + cborScalarSize(tag) + (unitEnd - 1) + cborScalarSize(sender) + 2 + cborScalarSize(reference) + cborScalarSize(len));
+  head[0] = 0x83;
+  head[1] = FORMAT_VERSION;
+  let w = cborWriteScalar(head, 2, tag);
+  head[w++] = 0x84;
+  w = copyBytes(head, w, body, 1, unitEnd);
+  w = cborWriteScalar(head, w, sender);
+  head[w++] = 0x81;
+  head[w++] = 0x82;
+  w = cborWriteScalar(head, w, reference);
+  cborWriteScalar(head, w, len);
   return { head, rest: t.end };
 }
 

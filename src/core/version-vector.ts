@@ -35,6 +35,17 @@ export class VersionVector {
     return new VersionVector(like as Iterable<readonly [string, number]> | { [r: string]: number });
   }
 
+  /**
+   * @internal A vector of entries already checked (another vector's, a causal context's: ids and
+   * counters that passed set() or a reader's checks), copied without checking each again: the
+   * gateway takes a document's version several times per delta.
+   */
+  static ofChecked(entries: ReadonlyMap<string, number>): VersionVector {
+    const v = new VersionVector();
+    for (const [r, n] of entries) if (n !== 0) v.entries.set(r, n);
+    return v;
+  }
+
   /** @internal the live map, read-only by convention; used by the types on hot paths. */
   get map(): ReadonlyMap<string, number> {
     return this.entries;
@@ -92,7 +103,15 @@ export class VersionVector {
   }
 
   clone(): VersionVector {
-    return new VersionVector(this.entries);
+    return VersionVector.ofChecked(this.entries);
+  }
+
+  /** The replica ids, sorted: the canonical order (toArray's, without its pairs). */
+  replicas(): string[] {
+    const ids: string[] = [];
+    for (const r of this.entries.keys()) ids.push(r);
+    if (ids.length > 1) ids.sort(compareReplicaIds);
+    return ids;
   }
 
   /** Entries sorted by replica id: the canonical order used on the wire. */

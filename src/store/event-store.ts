@@ -1,3 +1,4 @@
+import { cborEncodeFlat } from "../core/cbor.js";
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { isTimestamp } from "../core/hlc.js";
@@ -97,7 +98,7 @@ export class EventStore {
     const seq = this.last + 1;
     this.last = seq;
     if (this.first > seq) this.first = seq;
-    return { type: "put", key: eventKey(this.log, seq), value: encodeCbor([RECORD_FORMAT, ts, node, data]) };
+    return { type: "put", key: eventKey(this.log, seq), value: cborEncodeFlat([RECORD_FORMAT, ts, node, data]) };
   }
 
   /** Events with from <= seq <= to, in order. A corrupt event throws CORRUPT naming it. */

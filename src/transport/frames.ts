@@ -1,4 +1,5 @@
 import { decodeCbor, encodeCbor, readArray, readCount, readString } from "../core/codec.js";
+import { cborEncodeEntries, cborEncodeFlat } from "../core/cbor.js";
 import { LichenError, malformed } from "../core/errors.js";
 import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
@@ -164,15 +165,16 @@ function encodeBody(f: Frame, format: number): Uint8Array {
     case FrameKind.Versions:
       return encodeCbor([format, FrameKind.Versions, f.reply, f.docs.map(([d, t, v]) => [d, t, vvToWire(v)])]);
     case FrameKind.Delta:
-      return encodeCbor(f.schema === undefined ? [format, FrameKind.Delta, f.doc, f.type, f.delta] : [format, FrameKind.Delta, f.doc, f.type, f.delta, [f.schema.name, f.schema.version]]);
+      // flat frames skip the codec's walk (cborEncodeFlat gives the same bytes): these go out once per delta
+      return f.schema === undefined ? cborEncodeFlat([format, FrameKind.Delta, f.doc, f.type, f.delta]) : encodeCbor([format, FrameKind.Delta, f.doc, f.type, f.delta, [f.schema.name, f.schema.version]]);
     case FrameKind.Ack:
       return encodeCbor([format, FrameKind.Ack, f.doc, vvToWire(f.version)]);
     case FrameKind.Part:
-      return encodeCbor([format, FrameKind.Part, f.id, f.index, f.count, f.bytes]);
+      return cborEncodeFlat([format, FrameKind.Part, f.id, f.index, f.count, f.bytes]);
     case FrameKind.Error:
       return encodeCbor([format, FrameKind.Error, f.doc, f.code, f.message]);
     case FrameKind.Applied:
-      return encodeCbor([format, FrameKind.Applied, f.doc, f.hash]);
+      return cborEncodeFlat([format, FrameKind.Applied, f.doc, f.hash]);
   }
 }
 
@@ -278,5 +280,6 @@ export function splitFrame(frame: Uint8Array, id: number, maxBytes: number): Uin
 
 /** FNV-1a over a version's canonical bytes: the digest of one document. */
 export function versionHash(v: VersionVector): number {
-  return fnv1aBytes(encodeCbor(v.toArray()));
+  // the bytes of encodeCbor(v.toArray()), written without the pairs and the walk: it runs per APPLIED frame
+  return fnv1aBytes(cborEncodeEntries(v.replicas(), v.map));
 }

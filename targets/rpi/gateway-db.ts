@@ -30,6 +30,7 @@ import { createRequire } from "node:module";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
+import { cborEncodeFlat } from "../../src/core/cbor.js";
 import { decodeCbor, encodeCbor } from "../../src/core/codec.js";
 import { invalidArgument, LichenError } from "../../src/core/errors.js";
 import { Hlc } from "../../src/core/hlc.js";
@@ -182,7 +183,7 @@ function whoseDatabase(sql: BetterSqlite3.Database, path: string): "lichen" | "e
 
 /** The data of a recordApplied event: CBOR [id, delta]. */
 export function encodeAppliedEvent(id: string, delta: Uint8Array): Uint8Array {
-  return encodeCbor([id, delta]);
+  return cborEncodeFlat([id, delta]); // encodeCbor's bytes, without its walk: written per delta
 }
 
 /** Reads the data of a recordApplied event; CORRUPT if it is not [id, delta]. */
