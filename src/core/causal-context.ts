@@ -14,8 +14,8 @@ import { VersionVector } from "./version-vector.js";
  * 2018): removals leave no tombstone, the context remembers what was seen.
  */
 export class CausalContext {
-  /** Contiguous prefix per replica. */
-  private readonly vv = new Map<string, number>();
+  /** Contiguous prefix per replica; read through `vv`, which first writes back a pending local event. */
+  private readonly prefixes = new Map<string, number>();
   /** Seen ranges above the prefix: sorted, disjoint, flattened (lo, hi] pairs. */
   private readonly cloud = new Map<string, number[]>();
   /**
@@ -24,6 +24,16 @@ export class CausalContext {
    */
   private ownId: string | undefined = undefined;
   private ownTop = 0;
+  /** ownTop is ahead of prefixes' entry: a run of local events costs no Map write each. */
+  private ownPending = false;
+
+  private get vv(): Map<string, number> {
+    if (this.ownPending) {
+      this.ownPending = false;
+      this.prefixes.set(this.ownId!, this.ownTop);
+    }
+    return this.prefixes;
+  }
 
   has(replica: string, id: number): boolean {
     if (id <= (this.vv.get(replica) ?? 0)) return true;
@@ -75,7 +85,7 @@ export class CausalContext {
   addOwn(replica: string, id: number): void {
     if (replica === this.ownId && id > this.ownTop) {
       this.ownTop = id;
-      this.vv.set(replica, id);
+      this.ownPending = true;
       return;
     }
     const p = this.vv.get(replica) ?? 0;
