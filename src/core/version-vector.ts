@@ -106,7 +106,7 @@ export class VersionVector {
     return VersionVector.ofChecked(this.entries);
   }
 
-  /** The replica ids, sorted: the canonical order (toArray's, without its pairs). */
+  /** The replica ids, sorted: the canonical order (toArray's and the wire's). */
   replicas(): string[] {
     const ids: string[] = [];
     for (const r of this.entries.keys()) ids.push(r);
@@ -116,7 +116,7 @@ export class VersionVector {
 
   /** Entries sorted by replica id: the canonical order used on the wire. */
   toArray(): Array<[string, number]> {
-    return [...this.entries].sort((a, b) => compareReplicaIds(a[0], b[0]));
+    return this.replicas().map((r): [string, number] => [r, this.entries.get(r)!]);
   }
 
   toJSON(): { [replica: string]: number } {
