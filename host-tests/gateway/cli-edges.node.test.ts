@@ -106,14 +106,15 @@ test("lichen gateway on a busy port leaves no database behind", async () => {
   await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
   const port = (busy.address() as { port: number }).port;
   try {
-    const db = join(DIR, "never.db");
+    // a file each: on one file the second start could meet the first's lock instead of the busy port
+    const dbs = [join(DIR, "never-mqtt.db"), join(DIR, "never-http.db")];
     const [mqtt, http] = await Promise.all([
-      lichen(["gateway", "--db", db, "--port", String(port), "--http-port", "0"]),
-      lichen(["gateway", "--db", db, "--port", "0", "--http-port", String(port)]),
+      lichen(["gateway", "--db", dbs[0]!, "--port", String(port), "--http-port", "0"]),
+      lichen(["gateway", "--db", dbs[1]!, "--port", "0", "--http-port", String(port)]),
     ]);
     assertCleanError(mqtt, /is in use/, "busy broker port", 1);
     assertCleanError(http, /cannot serve the dashboard .*the port is in use/, "busy dashboard port", 1);
-    assert.not.ok(existsSync(db), "no database created");
+    for (const db of dbs) assert.not.ok(existsSync(db), `no database created (${db})`);
     assert.equal(readdirSync(DIR).filter((f) => f.startsWith("never")), []);
   } finally {
     busy.close();
