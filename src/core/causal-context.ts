@@ -160,6 +160,12 @@ export class CausalContext {
     return VersionVector.ofChecked(this.vv); // its ids and counters were checked on the way in
   }
 
+  /** True if `since` has seen every prefix here: VersionVector(since).dominates(version()), without the copy. */
+  prefixWithin(since: ReadonlyMap<string, number>): boolean {
+    for (const [r, n] of this.vv) if (n > (since.get(r) ?? 0)) return false;
+    return true;
+  }
+
   replicas(): IterableIterator<string> {
     return new Set([...this.vv.keys(), ...this.cloud.keys()]).values();
   }

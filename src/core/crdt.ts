@@ -59,6 +59,16 @@ export abstract class Crdt<P extends Patch = Patch> {
   /** What this state has seen, per replica. */
   abstract version(): VersionVector;
 
+  /** One replica's entry of version(), without copying the vector (the gateway reads it per delta). */
+  versionOf(replica: string): number {
+    return this.seenUpTo(replica);
+  }
+
+  /** True if `known` has seen everything of version() (known.dominates(version())), without copying the vector. */
+  seenBy(known: VersionVector): boolean {
+    return known.dominates(this.version());
+  }
+
   /**
    * The body of a delta holding what a replica at `since` lacks; with an
    * empty `since`, the whole state. With `upTo` (types that list `cutIds`),

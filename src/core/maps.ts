@@ -121,6 +121,10 @@ export class LWWMap<T extends Value = Value> extends Crdt<LwwPatch<Slot>> {
     return this.store.ctx.prefix(replica);
   }
 
+  override seenBy(known: VersionVector): boolean {
+    return this.store.ctx.prefixWithin(known.map);
+  }
+
   protected encodeBody(since: ReadonlyMap<string, number>, upTo?: number): unknown {
     return this.store.encode(since, upTo);
   }
@@ -339,6 +343,10 @@ export class AWMap extends Crdt<DotStorePatch<Crdt>> {
 
   protected override seenUpTo(replica: string): number {
     return this.store.ctx.prefix(replica);
+  }
+
+  override seenBy(known: VersionVector): boolean {
+    return this.store.ctx.prefixWithin(known.map);
   }
 
   protected encodeBody(since: ReadonlyMap<string, number>, upTo?: number): unknown {

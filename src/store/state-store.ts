@@ -59,6 +59,15 @@ export interface StoredHeader {
   readonly version: number;
 }
 
+/** The keys once each, sorted. */
+function sortedKeys(keys: Iterable<string>): string[] {
+  const sorted = [...keys].sort();
+  let n = 0;
+  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[n - 1]) sorted[n++] = sorted[i]!;
+  sorted.length = n;
+  return sorted;
+}
+
 function defaultNow(): number {
   return Date.now();
 }
@@ -67,8 +76,11 @@ interface Pending {
   readonly ns: string;
   readonly id: string;
   readonly crdt: Crdt;
-  /** The top-level keys of its value changed since the last write; undefined: the whole value. */
-  keys: Set<string> | undefined;
+  /**
+   * The top-level keys of its value changed since the last write; undefined: the whole value. The
+   * caller's list while one change is pending (most states between two writes: no Set per change).
+   */
+  keys: readonly string[] | Set<string> | undefined;
   /** Every delta applied to it since the last write, in order; undefined if some change came without one (written whole). */
   deltas: Uint8Array[] | undefined;
 }
@@ -142,10 +154,13 @@ export class StateStore {
     const p = this.dirty.get(key);
     const d = this.tailPolicy === undefined ? undefined : delta;
     if (p === undefined || p.crdt !== crdt) {
-      this.dirty.set(key, { ns, id, crdt, keys: changedKeys === undefined ? undefined : new Set(changedKeys), deltas: p === undefined && d !== undefined ? [d] : undefined });
+      this.dirty.set(key, { ns, id, crdt, keys: changedKeys, deltas: p === undefined && d !== undefined ? [d] : undefined });
     } else {
       if (changedKeys === undefined) p.keys = undefined;
-      else if (p.keys !== undefined) for (const k of changedKeys) p.keys.add(k);
+      else if (p.keys !== undefined) {
+        const set = p.keys instanceof Set ? p.keys : (p.keys = new Set(p.keys));
+        for (const k of changedKeys) set.add(k);
+      }
       if (d === undefined) p.deltas = undefined;
       else p.deltas?.push(d);
     }
@@ -190,7 +205,7 @@ export class StateStore {
       const type = typeName(p.crdt.typeTag);
       const crdt = p.crdt;
       if (p.keys === undefined) views.push({ namespace: p.ns, id: p.id, type, value: crdt.value() });
-      else views.push({ namespace: p.ns, id: p.id, type, fields: [...p.keys].sort().map((k) => [k, crdt.valueAt(k)] as const), wholeValue: () => crdt.value() });
+      else views.push({ namespace: p.ns, id: p.id, type, fields: sortedKeys(p.keys).map((k) => [k, crdt.valueAt(k)] as const), wholeValue: () => crdt.value() });
     }
     for (const op of also) ops.push(op);
     this.kv.batch(ops, views);

@@ -242,6 +242,8 @@ export class SyncEngine {
   private unstored: KvOp[] = [];
   /** Per document, the peers (not gateways) that want it: a change is pushed to them without a scan of every peer. */
   private readonly interested = new Map<string, Set<string>>();
+  /** Each peer's FrameSession (its ids do not change): made once, not per frame. */
+  private readonly sessions = new WeakMap<Peer, FrameSession>();
   /** The peers that are gateways, in the order they came. */
   private readonly gatewayPeers: string[] = [];
   private readonly log: (entry: SyncLogEntry) => void;
@@ -403,16 +405,24 @@ export class SyncEngine {
 
   private pushToPeers(key: string): void {
     // every gateway wants every document; other peers, those they said they want
+    const crdt = this.docs.get(key)?.crdt;
     for (const peerId of this.gatewayPeers) {
       const peer = this.peers.get(peerId)!;
-      if (peer.online && this.wants(peer, key)) this.push(peerId, peer, key);
+      if (peer.online && this.wants(peer, key) && !this.holdsAll(peer, key, crdt)) this.push(peerId, peer, key);
     }
     const ids = this.interested.get(key);
     if (ids === undefined) return;
     for (const peerId of ids) {
       const peer = this.peers.get(peerId)!;
-      if (peer.role !== "gateway" && peer.online && this.wants(peer, key)) this.push(peerId, peer, key);
+      if (peer.role !== "gateway" && peer.online && this.wants(peer, key) && !this.holdsAll(peer, key, crdt)) this.push(peerId, peer, key);
     }
+  }
+
+  /** Nothing in flight to the peer and it has seen all of the document: push() would do nothing (the sender of a delta, mostly). */
+  private holdsAll(peer: Peer, key: string, crdt: Crdt | undefined): boolean {
+    if (crdt === undefined || peer.pushes.has(key)) return false;
+    const since = peer.known.get(key);
+    return since !== undefined && crdt.seenBy(since);
   }
 
   /** A peer wants a document (it holds it, asked for it, or wrote it). */
@@ -745,7 +755,7 @@ export class SyncEngine {
     if (!this.admit(peerId, peer)) return;
     let frame: Frame;
     try {
-      frame = decodeFrame(bytes, this.opts.maxFrameBytes, this.session(peerId));
+      frame = decodeFrame(bytes, this.opts.maxFrameBytes, this.session(peerId, peer));
     } catch (e) {
       this.frameError(peerId, peer, e);
       return;
@@ -759,7 +769,7 @@ export class SyncEngine {
       }
       const whole = got.whole;
       try {
-        frame = decodeFrame(whole, whole.length, this.session(peerId));
+        frame = decodeFrame(whole, whole.length, this.session(peerId, peer));
       } catch (e) {
         this.frameError(peerId, peer, e);
         return;
@@ -775,12 +785,17 @@ export class SyncEngine {
    * at most what a peer may have reassembled (senders cut theirs to
    * maxDeltaBytes, kept under every receiver's maxReassemblyBytes).
    */
-  private session(peerId: string): FrameSession {
-    return {
-      ids: [peerId, this.replica],
-      maxExpandedBytes: Math.max(this.opts.maxReassemblyBytes, this.opts.maxFrameBytes),
-      prefixOf: (doc) => this.docs.get(doc)?.crdt.version().get(peerId) ?? 0,
-    };
+  private session(peerId: string, peer: Peer): FrameSession {
+    let s = this.sessions.get(peer);
+    if (s === undefined) {
+      s = {
+        ids: [peerId, this.replica],
+        maxExpandedBytes: Math.max(this.opts.maxReassemblyBytes, this.opts.maxFrameBytes),
+        prefixOf: (doc) => this.docs.get(doc)?.crdt.versionOf(peerId) ?? 0,
+      };
+      this.sessions.set(peer, s);
+    }
+    return s;
   }
 
   /**
@@ -1034,7 +1049,14 @@ export class SyncEngine {
       if (checked) this.clock.check(d.maxTs, this.opts.clockLeadMs);
       const crdt = doc.crdt;
       keys = this.tracksChangedKeys && this.docs.has(key) ? crdt.changedKeys(d) : undefined;
-      if (keys?.some((k) => crdt.valueAt(k) === undefined)) keys = undefined;
+      if (keys !== undefined) {
+        for (const k of keys) {
+          if (crdt.valueAt(k) === undefined) {
+            keys = undefined;
+            break;
+          }
+        }
+      }
       doc.crdt.applyChecked(d);
     } catch (e) {
       const err = e as LichenError;
@@ -1052,7 +1074,7 @@ export class SyncEngine {
     }
     if (header !== undefined && stamp(doc, header.name, header.version)) this.states.saveHeader(doc.ns, doc.id, doc.schema!);
     // the sender holds every event of its own that we hold (it stores before it sends)
-    const own = doc.crdt.version().get(peerId);
+    const own = doc.crdt.versionOf(peerId);
     const known = peer.known.get(key) ?? new VersionVector();
     if (own > known.get(peerId)) peer.known.set(key, known.clone().set(peerId, own));
     // stored before acknowledged: the ACK is held with the group until its batch returns (the
