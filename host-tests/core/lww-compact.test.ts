@@ -2,6 +2,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decodeCbor, encodeCbor, GSet, Hlc, LichenError, LWWMap } from "../../src/index.js";
+import { toHex } from "../../src/core/hex.js";
+import { fc, property } from "../prop.js";
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -107,6 +109,36 @@ test("the compact form is LWWMap's alone: another type's body that starts with a
     () => s.applyDelta(encodeCbor([1, 5, [2, "n1", [[0, 1024]], ["a", 1]]])),
     (e: unknown) => e instanceof LichenError && e.code === "MALFORMED",
   );
+});
+
+// toBytes of a state of one replica's events is written straight (LwwStore.wholeBytes); every other
+// state goes through the body's structure and cborEncode. Both must give the same bytes.
+const arbLeaf = fc.oneof(fc.integer({ min: -(2 ** 33), max: 2 ** 53 - 1 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ unit: "binary", maxLength: 8 }), fc.boolean(), fc.constant(null));
+const arbValue = fc.oneof(arbLeaf, arbLeaf, arbLeaf, fc.array(arbLeaf, { maxLength: 2 }), fc.record({ a: arbLeaf }, { noNullPrototype: true }));
+const arbOp = fc.tuple(fc.constantFrom("temp", "hum", "", "é", "battery", "k".repeat(30)), arbValue, fc.boolean(), fc.integer({ min: 0, max: 5000 }));
+
+test("property: the whole state written straight is the generic encoder's bytes", () => {
+  let straight = 0;
+  property("LWWMap toBytes equals encodeCbor of its body", [fc.array(arbOp, { maxLength: 8 }), fc.integer({ min: 0, max: 2 }), fc.constantFrom("n1", "a4cf12b30001", "nœud")], (ops, others, id) => {
+    let ms = NOW;
+    const m = new LWWMap(id, { clock: new Hlc({ wallClock: () => ms }) });
+    for (const [k, v, del, step] of ops) {
+      ms += step;
+      if (del) m.delete(k);
+      else m.set(k, v as never);
+    }
+    // another writer's events (the generic path), merged in
+    for (let i = 0; i < others; i++) {
+      const o = new LWWMap(`w${i}`, { clock: new Hlc({ wallClock: () => ms + 7 }) });
+      o.set(`o${i}`, i);
+      m.merge(o as never);
+    }
+    const generic = encodeCbor([1, 9, (m as unknown as { encodeBody(s: Map<string, number>): unknown }).encodeBody(new Map()), m.replica]);
+    if ((m as unknown as { wholeBytes(): Uint8Array | undefined }).wholeBytes() !== undefined) straight++;
+    assert.is(toHex(m.toBytes()), toHex(generic));
+    assert.equal(LWWMap.fromBytes(m.toBytes(), id).value(), m.value());
+  });
+  assert.ok(straight > 0, "no state was written straight");
 });
 
 test.run();

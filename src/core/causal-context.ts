@@ -160,6 +160,13 @@ export class CausalContext {
     return VersionVector.ofChecked(this.vv); // its ids and counters were checked on the way in
   }
 
+  /** The one replica seen, if all that was seen is a prefix of one replica's events (a node's own document). */
+  soleReplica(): string | undefined {
+    if (this.cloud.size > 0 || this.vv.size !== 1) return undefined;
+    for (const r of this.vv.keys()) return r;
+    return undefined;
+  }
+
   /** True if `since` has seen every prefix here: VersionVector(since).dominates(version()), without the copy. */
   prefixWithin(since: ReadonlyMap<string, number>): boolean {
     for (const [r, n] of this.vv) if (n > (since.get(r) ?? 0)) return false;

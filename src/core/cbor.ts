@@ -319,6 +319,68 @@ export function cborEncodeEntries(keys: readonly string[], counts: ReadonlyMap<s
   return w.out;
 }
 
+// For an encoder that knows its value's shape (a type's whole state, written per change on the
+// gateway): it measures the items with cborLeafSize/cborHeadSize, then writes them in the same
+// order into a cborWriter of that size. The bytes are cborEncode's for the same value.
+
+/** An exact-size output and where the next item goes. */
+export type CborWriter = Writer;
+
+export function cborWriter(size: number): CborWriter {
+  return { out: new Uint8Array(size), at: 0, view: undefined };
+}
+
+/** Bytes a leaf takes (number, string, byte string, boolean, null), or -1 for anything else (a container). */
+export function cborLeafSize(v: unknown): number {
+  switch (typeof v) {
+    case "number":
+      return numberSize(v);
+    case "string": {
+      const len = utf8Length(v);
+      return headSize(len) + len;
+    }
+    case "boolean":
+      return 1;
+    default:
+      if (v === null) return 1;
+      if (v instanceof Uint8Array) return headSize(v.length) + v.length;
+      return -1;
+  }
+}
+
+/** Writes a leaf that cborLeafSize measured. */
+export function cborWriteLeaf(w: CborWriter, v: unknown): void {
+  switch (typeof v) {
+    case "number":
+      writeNumber(w, v);
+      return;
+    case "string":
+      writeString(w, v);
+      return;
+    case "boolean":
+      w.out[w.at++] = v ? 0xf5 : 0xf4;
+      return;
+    default:
+      if (v === null) w.out[w.at++] = 0xf6;
+      else {
+        const b = v as Uint8Array;
+        writeHead(w, 2, b.length);
+        w.out.set(b, w.at);
+        w.at += b.length;
+      }
+  }
+}
+
+/** Bytes of an array's head of `n` items. */
+export function cborHeadSize(n: number): number {
+  return headSize(n);
+}
+
+/** Writes the head of an array of `n` items (its items follow). */
+export function cborWriteArrayHead(w: CborWriter, n: number): void {
+  writeHead(w, 4, n);
+}
+
 /** Encodes `value` into a new Uint8Array of exactly its size. Throws INVALID_ARGUMENT on what lichen never writes. */
 export function cborEncode(value: unknown): Uint8Array {
   // a lone number or string (a frame's tag, counts, session ids) needs no walk and no stacks

@@ -246,7 +246,12 @@ export abstract class Crdt<P extends Patch = Patch> {
 
   /** The whole state with its owner's replica id, for storage. */
   toBytes(): Uint8Array {
-    return encodePayload(this.typeTag, this.encodeBody(new Map()), this.replica);
+    return this.wholeBytes() ?? encodePayload(this.typeTag, this.encodeBody(new Map()), this.replica);
+  }
+
+  /** toBytes() written straight by the type, for the states it knows how to (undefined: the others). */
+  protected wholeBytes(): Uint8Array | undefined {
+    return undefined;
   }
 
   /** True if both hold the same replicated state (whoever owns them). */

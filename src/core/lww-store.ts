@@ -1,5 +1,6 @@
 import { CausalContext, rangesUpTo, type ContextRanges } from "./causal-context.js";
-import { readArray, readCount, readIndex } from "./codec.js";
+import { cborHeadSize, cborLeafSize, cborWriteArrayHead, cborWriteLeaf, cborWriter } from "./cbor.js";
+import { FORMAT_VERSION, readArray, readCount, readIndex } from "./codec.js";
 import { HLC_LOGICAL_SPAN } from "./hlc.js";
 import { readReplicaId } from "./replica.js";
 import type { Patch } from "./crdt.js";
@@ -156,6 +157,65 @@ export class LwwStore<P, K extends ElementKey = string> {
     const body: unknown[] = [unitCode(unit), many ? table.ids : table.ids.length === 1 ? table.ids[0] : [], many ? ctxRows : dropIndex(ctxRows), entries];
     if (base.length > 0) body.push(many ? base : dropIndex(base));
     return body;
+  }
+
+  /**
+   * The whole state's bytes, encodePayload(tag, encode(new Map()), owner) byte for byte, written
+   * without building the body or walking it: for a compact type whose state holds the events of
+   * one replica, seen without a gap (a node's own document, written whole per change on the
+   * gateway), and whose keys and values are leaves. Undefined for any other state.
+   */
+  wholeBytes(tag: number, owner: string): Uint8Array | undefined {
+    if (this.codec.compact !== true) return undefined;
+    const r = this.ctx.soleReplica();
+    if (r === undefined) return undefined;
+    const top = this.ctx.prefix(r);
+    const keys: K[] = [];
+    let unit = 0;
+    for (const [key, it] of this.entries) {
+      if (it.r !== r || !(it.t > 0)) return undefined;
+      keys.push(key);
+      unit = gcd(unit, top - it.t);
+    }
+    if (unit === 0) unit = 1;
+    keys.sort(compareKeys);
+    // the entries' items, flat (see encodeCompact), measured as they are gathered
+    const items: unknown[] = [];
+    let size = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const it = this.entries.get(keys[i])!;
+      const fields = this.codec.payloadToWire(it.p);
+      const k = this.codec.keyToWire(keys[i], it);
+      const code = ((top - it.t) / unit) * 2 + fields.length;
+      const ks = cborLeafSize(k);
+      if (ks < 0) return undefined;
+      size += ks + cborLeafSize(code);
+      items.push(k, code);
+      for (const f of fields) {
+        const fs = cborLeafSize(f);
+        if (fs < 0) return undefined;
+        size += fs;
+        items.push(f);
+      }
+    }
+    // [FORMAT_VERSION, tag, [unit code, r, [[0, top]], entries], owner]
+    const uc = unitCode(unit);
+    size += 1 + cborLeafSize(FORMAT_VERSION) + cborLeafSize(tag) + 1 + cborLeafSize(uc) + cborLeafSize(r) + 3 + cborLeafSize(top) + cborHeadSize(items.length) + cborLeafSize(owner);
+    const w = cborWriter(size);
+    cborWriteArrayHead(w, 4);
+    cborWriteLeaf(w, FORMAT_VERSION);
+    cborWriteLeaf(w, tag);
+    cborWriteArrayHead(w, 4);
+    cborWriteLeaf(w, uc);
+    cborWriteLeaf(w, r);
+    cborWriteArrayHead(w, 1);
+    cborWriteArrayHead(w, 2);
+    cborWriteLeaf(w, 0);
+    cborWriteLeaf(w, top);
+    cborWriteArrayHead(w, items.length);
+    for (let i = 0; i < items.length; i++) cborWriteLeaf(w, items[i]);
+    cborWriteLeaf(w, owner);
+    return w.out;
   }
 
   read(body: unknown, what: string): LwwPatch<P, K> {

@@ -129,6 +129,10 @@ export class LWWMap<T extends Value = Value> extends Crdt<LwwPatch<Slot>> {
     return this.store.encode(since, upTo);
   }
 
+  protected override wholeBytes(): Uint8Array | undefined {
+    return this.store.wholeBytes(this.typeTag, this.replica);
+  }
+
   protected override cutIds(since: ReadonlyMap<string, number>): number[] {
     return this.store.cutIds(since);
   }
