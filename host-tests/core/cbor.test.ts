@@ -179,6 +179,27 @@ test("property: the flat encoders give cborEncode's bytes", () => {
   });
 });
 
+test("property: a 64-bit float is written and read as a DataView writes and reads it, at every exponent", () => {
+  // the encoder and decoder work normal numbers out by arithmetic: every bit pattern must agree
+  const arbDouble = fc.oneof(fc.double(), fc.integer({ min: 2 ** 32, max: 2 ** 53 - 1 }), fc.tuple(fc.nat(0xffffffff), fc.nat(0xffffffff)).map(([hi, lo]) => {
+    const v = new DataView(new ArrayBuffer(8));
+    v.setUint32(0, hi);
+    v.setUint32(4, lo);
+    return v.getFloat64(0);
+  }));
+  property("float64 bytes as DataView's", [arbDouble], (x) => {
+    const bytes = cborEncode(x);
+    if (bytes.length === 9) {
+      const want = new Uint8Array(9);
+      want[0] = 0xfb;
+      new DataView(want.buffer).setFloat64(1, x);
+      assert.is(toHex(bytes), toHex(want));
+    }
+    const back = cborDecode(bytes) as number;
+    assert.ok(Object.is(back, x) || (x === 0 && back === 0) || (Number.isNaN(x) && Number.isNaN(back)), `${x} read back as ${back}`);
+  }, { numRuns: 2000, xsRuns: 300 });
+});
+
 test("the flat encoder refuses a nested item, with INVALID_ARGUMENT", () => {
   for (const v of [[1, [2]], [null], [true], [new Map()]]) assert.is(code(() => cborEncodeFlat(v as never)), "INVALID_ARGUMENT");
 });

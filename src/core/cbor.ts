@@ -73,15 +73,49 @@ function numberSize(v: number): number {
   return isSmallInt(v) ? headSize(v >= 0 ? v : -1 - v) : 9;
 }
 
+// A 64-bit float's bytes are worked out by arithmetic when the number is normal (every float
+// lichen writes in practice: timestamps above 2^32, readings): a DataView of a small array costs
+// more than the rest of an encode on V8 (it moves the array's bytes off the heap), and is an
+// allocation on the device. Zero, subnormals, infinities and NaN go through a DataView.
+const TWO_32 = 4294967296;
+const TWO_52 = 4503599627370496;
+const MIN_NORMAL = 2.2250738585072014e-308;
+const MAX_FLOAT = 1.7976931348623157e308;
+
+function writeUint32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
+}
+
+function writeFloat64(w: Writer, v: number): void {
+  const a = v < 0 ? -v : v;
+  if (a >= MIN_NORMAL && a <= MAX_FLOAT) {
+    // a = (1 + m / 2^52) × 2^e: every step exact
+    let e = Math.floor(Math.log2(a));
+    if (e > 1023) e = 1023;
+    let p = 2 ** e;
+    if (p > a) p = 2 ** --e;
+    else if (e < 1023 && p * 2 <= a) p = 2 ** ++e;
+    const m = (a / p - 1) * TWO_52;
+    const mhi = Math.floor(m / TWO_32);
+    writeUint32(w.out, w.at, (v < 0 ? 0x80000000 : 0) + (e + 1023) * 0x100000 + mhi);
+    writeUint32(w.out, w.at + 4, m - mhi * TWO_32);
+  } else {
+    w.view ??= new DataView(w.out.buffer, w.out.byteOffset, w.out.length);
+    w.view.setFloat64(w.at, v);
+  }
+  w.at += 8;
+}
+
 function writeNumber(w: Writer, v: number): void {
   if (isSmallInt(v)) {
     if (v >= 0) writeHead(w, 0, v);
     else writeHead(w, 1, -1 - v);
   } else {
     w.out[w.at++] = 0xfb;
-    w.view ??= new DataView(w.out.buffer, w.out.byteOffset, w.out.length);
-    w.view.setFloat64(w.at, v);
-    w.at += 8;
+    writeFloat64(w, v);
   }
 }
 
@@ -480,10 +514,25 @@ function readFloat(r: Reader, info: number): number {
     const mag = exp === 0 ? mant * 2 ** -24 : exp === 31 ? (mant === 0 ? Infinity : NaN) : (1024 + mant) * 2 ** (exp - 25);
     return h & 0x8000 ? -mag : mag;
   }
-  const view = (r.view ??= new DataView(b.buffer, b.byteOffset, b.length));
   const at = r.at;
   r.at += info === 26 ? 4 : 8;
+  if (info === 27) {
+    const x = cborFloat64At(b, at);
+    if (x !== undefined) return x;
+  }
+  const view = (r.view ??= new DataView(b.buffer, b.byteOffset, b.length));
   return info === 26 ? view.getFloat32(at) : view.getFloat64(at);
+}
+
+/** The big-endian 64-bit float at b[at..at+8) if it is a normal number (by arithmetic, see
+ * writeFloat64); undefined for zero, subnormals, infinities and NaN (read those with a DataView). */
+export function cborFloat64At(b: Uint8Array, at: number): number | undefined {
+  const hi = b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
+  const e = (hi >>> 20) & 0x7ff;
+  if (e === 0 || e === 0x7ff) return undefined;
+  const lo = b[at + 4] * 0x1000000 + ((b[at + 5] << 16) | (b[at + 6] << 8) | b[at + 7]);
+  const x = (1 + ((hi & 0xfffff) * TWO_32 + lo) / TWO_52) * 2 ** (e - 1023);
+  return hi >= 0x80000000 ? -x : x;
 }
 
 /**
