@@ -2,7 +2,7 @@
 // cases, host-tests/vectors/cbor.json) on both engines, strict decoding, refused values, round trips.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { cborDecode, cborEncode, cborEncodeEntries, cborEncodeFlat, CBOR_MAX_DEPTH } from "../../src/core/cbor.js";
+import { cborDecode, cborEncode, cborEncodeEntries, cborEncodeFlat, cborEncodeFlatWrapping, CBOR_MAX_DEPTH } from "../../src/core/cbor.js";
 import type { LichenError } from "../../src/core/errors.js";
 import vectors from "../vectors/cbor.json";
 import { fromHex, toHex } from "../../src/core/hex.js";
@@ -171,6 +171,9 @@ const arbScalar = fc.oneof(
 test("property: the flat encoders give cborEncode's bytes", () => {
   property("cborEncodeFlat equals cborEncode", [fc.array(arbScalar, { maxLength: 30 })], (items) => {
     assert.is(toHex(cborEncodeFlat(items)), toHex(cborEncode(items)));
+  });
+  property("cborEncodeFlatWrapping equals cborEncodeFlat with the inner array's bytes last", [fc.array(arbScalar, { maxLength: 6 }), fc.array(arbScalar, { maxLength: 30 })], (items, inner) => {
+    assert.is(toHex(cborEncodeFlatWrapping(items, inner)), toHex(cborEncodeFlat([...items, cborEncodeFlat(inner)])));
   });
   property("cborEncodeEntries equals cborEncode of the pairs", [fc.array(fc.tuple(fc.string({ unit: "binary", maxLength: 20 }), fc.integer({ min: 0, max: 2 ** 53 - 1 })), { maxLength: 30 })], (pairs) => {
     const counts = new Map(pairs);

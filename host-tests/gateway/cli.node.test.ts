@@ -17,11 +17,12 @@ import type { Crdt } from "../../src/core/crdt.js";
 import { Hlc } from "../../src/core/hlc.js";
 import { loadCrdt } from "../../src/core/registry.js";
 import { CrdtDb } from "../../src/store/crdt-db.js";
-import { envelopePrefix, eventPrefix, statePrefix, stateKey } from "../../src/store/keys.js";
-import { MemoryKv } from "../../src/store/kv.js";
+import { envelopePrefix, eventKey, eventPrefix, statePrefix, stateKey } from "../../src/store/keys.js";
+import { type KvOp, MemoryKv } from "../../src/store/kv.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
 import { SyncEngine, type Scheduler } from "../../src/transport/sync-engine.js";
-import { decodeAppliedEvent, decodeNamespaceSnapshot, openGatewayDb, type GatewayDb } from "../../targets/rpi/gateway-db.js";
+import { decodeAppliedEvent, decodeNamespaceSnapshot, encodeAppliedEvent, openGatewayDb, type GatewayDb } from "../../targets/rpi/gateway-db.js";
+import { EventStore } from "../../src/store/event-store.js";
 import { buildProgram, CliError, registerExtensions } from "../../targets/rpi/cli.js";
 import { progress } from "../../targets/rpi/progress.js";
 import { exportPlan, exportRows, inspect, status } from "../../targets/rpi/report.js";
@@ -318,6 +319,27 @@ test("recordApplied logs [id, delta] per namespace, and works as SyncEngine's on
   assert.equal(db.logs(), ["readings"]);
   const stored = loadCrdt(db.kv.get(stateKey("readings", NODE))!) as LWWMap;
   assert.equal(stored.value(), { temp: 20 });
+});
+
+test("appliedOp's record (its data written in place) is the bytes appendOp stores for encodeAppliedEvent's data, and reads back", () => {
+  const db = track(openGatewayDb(freshPath(), { create: true }));
+  const ts = 1733300000000 * 1024 + 7;
+  let seq = 0;
+  for (const size of [0, 1, 20, 21, 22, 23, 24, 200, 255, 256, 65535, 65536]) {
+    const delta = new Uint8Array(size).map((_, i) => (i * 31 + size) & 0xff);
+    for (const id of ["n1", "a4cf12b30001", "nœud"]) {
+      const op = db.appliedOp(NODE, `readings/${id}`, delta, ts) as KvOp & { type: "put" };
+      const want = new EventStore(new MemoryKv(), "readings").appendOp(ts, NODE, encodeAppliedEvent(id, delta));
+      assert.is(Buffer.from(op.value).toString("hex"), Buffer.from(want.value).toString("hex"), `${size} bytes, ${id}`);
+      assert.is(op.key, eventKey("readings", ++seq));
+      db.kv.batch([op]);
+      const ev = db.events("readings").range(seq, seq)[0]!;
+      assert.equal([ev.ts, ev.node], [ts, NODE]);
+      const back = decodeAppliedEvent(ev.data);
+      assert.is(back.id, id);
+      assert.equal([...back.delta], [...delta]);
+    }
+  }
 });
 
 test("readOnly: reads exactly what SqliteKv reads, writes nothing, refuses writes", () => {

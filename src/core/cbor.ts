@@ -338,6 +338,23 @@ export function cborEncodeFlat(items: ReadonlyArray<number | string | Uint8Array
   return w.out;
 }
 
+/** cborEncodeFlat([...items, cborEncodeFlat(inner)]) in one array: a record whose last field is the
+ * bytes of another flat array (an event-log record holding its event's data), without the inner
+ * array and its copy. */
+export function cborEncodeFlatWrapping(items: ReadonlyArray<number | string | Uint8Array>, inner: ReadonlyArray<number | string | Uint8Array>): Uint8Array {
+  let m = headSize(inner.length);
+  for (let i = 0; i < inner.length; i++) m += flatItemSize(inner[i]);
+  let n = headSize(items.length + 1) + headSize(m) + m;
+  for (let i = 0; i < items.length; i++) n += flatItemSize(items[i]);
+  const w: Writer = { out: new Uint8Array(n), at: 0, view: undefined };
+  writeHead(w, 4, items.length + 1);
+  for (let i = 0; i < items.length; i++) writeFlatItem(w, items[i]!);
+  writeHead(w, 2, m);
+  writeHead(w, 4, inner.length);
+  for (let i = 0; i < inner.length; i++) writeFlatItem(w, inner[i]!);
+  return w.out;
+}
+
 /** The pairs [key, counts.get(key)] for each key in the order given (a version vector's canonical
  * form): cborEncode(keys.map((k) => [k, counts.get(k)])), without building the pairs. Every key is in counts. */
 export function cborEncodeEntries(keys: readonly string[], counts: ReadonlyMap<string, number>): Uint8Array {

@@ -1,4 +1,4 @@
-import { cborEncodeFlat } from "../core/cbor.js";
+import { cborEncodeFlat, cborEncodeFlatWrapping } from "../core/cbor.js";
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { invalidArgument, LichenError } from "../core/errors.js";
 import { isTimestamp } from "../core/hlc.js";
@@ -92,13 +92,26 @@ export class EventStore {
    * a batch that fails leaves a gap, never a reused number.
    */
   appendOp(ts: number, node: string, data: Uint8Array): KvOp & { readonly type: "put" } {
+    return this.put(ts, node, data, undefined);
+  }
+
+  /**
+   * appendOp(ts, node, cborEncodeFlat(fields)), the data written in place (the gateway logs a
+   * delta per DELTA frame: no array for the data, no copy of it).
+   */
+  appendFlatOp(ts: number, node: string, fields: ReadonlyArray<number | string | Uint8Array>): KvOp & { readonly type: "put" } {
+    return this.put(ts, node, undefined, fields);
+  }
+
+  private put(ts: number, node: string, data: Uint8Array | undefined, fields: ReadonlyArray<number | string | Uint8Array> | undefined): KvOp & { readonly type: "put" } {
     if (!isTimestamp(ts)) throw invalidArgument("an event timestamp is a non-negative safe integer (an HLC timestamp)");
     checkReplicaId(node);
-    if (!(data instanceof Uint8Array)) throw invalidArgument("event data is a Uint8Array");
+    if (fields === undefined && !(data instanceof Uint8Array)) throw invalidArgument("event data is a Uint8Array");
+    const value = data !== undefined ? cborEncodeFlat([RECORD_FORMAT, ts, node, data]) : cborEncodeFlatWrapping([RECORD_FORMAT, ts, node], fields!);
     const seq = this.last + 1;
     this.last = seq;
     if (this.first > seq) this.first = seq;
-    return { type: "put", key: eventKey(this.log, seq), value: cborEncodeFlat([RECORD_FORMAT, ts, node, data]) };
+    return { type: "put", key: eventKey(this.log, seq), value };
   }
 
   /** Events with from <= seq <= to, in order. A corrupt event throws CORRUPT naming it. */

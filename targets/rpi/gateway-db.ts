@@ -181,9 +181,14 @@ function whoseDatabase(sql: BetterSqlite3.Database, path: string): "lichen" | "e
   }
 }
 
+/** The fields of a recordApplied event's data. */
+function appliedEventFields(id: string, delta: Uint8Array): [string, Uint8Array] {
+  return [id, delta];
+}
+
 /** The data of a recordApplied event: CBOR [id, delta]. */
 export function encodeAppliedEvent(id: string, delta: Uint8Array): Uint8Array {
-  return cborEncodeFlat([id, delta]); // encodeCbor's bytes, without its walk: written per delta
+  return cborEncodeFlat(appliedEventFields(id, delta)); // encodeCbor's bytes, without its walk: written per delta
 }
 
 /** Reads the data of a recordApplied event; CORRUPT if it is not [id, delta]. */
@@ -322,7 +327,7 @@ export function openGatewayDb(path: string, options: GatewayDbOptions = {}): Gat
     appliedOp: (peer: string, doc: string, delta: Uint8Array, ts?: number): KvOp => {
       const [ns, id] = splitDocKey(doc);
       if (!(delta instanceof Uint8Array)) throw invalidArgument("a delta is a Uint8Array");
-      return events(ns).appendOp(ts ?? clock.now(), peer, encodeAppliedEvent(id, delta));
+      return events(ns).appendFlatOp(ts ?? clock.now(), peer, appliedEventFields(id, delta)); // encodeAppliedEvent's data, written in place
     },
     compact: (ns: string, opts: CompactOptions = {}): CompactResult => {
       const threshold = opts.threshold ?? DEFAULT_COMPACT_THRESHOLD;
