@@ -203,6 +203,31 @@ test("property: a 64-bit float is written and read as a DataView writes and read
   }, { numRuns: 2000, xsRuns: 300 });
 });
 
+test("property: a string is its UTF-8 after its head, ASCII or not, short or long", () => {
+  // short ASCII strings take a path of their own in the encoder: every length around its limit
+  const utf8 = (x: string): number[] => {
+    const out: number[] = [];
+    for (const ch of x) {
+      const c = ch.codePointAt(0)!;
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+    }
+    return out;
+  };
+  const arbText = fc.string({ unit: fc.oneof(fc.constantFrom("a", "Z", "0", "/", "~", "\x7f", "\x00"), fc.constantFrom("é", "€", "😀", "\ud800")), maxLength: 40 });
+  property("string bytes", [arbText, fc.oneof(fc.constant(""), fc.string({ unit: fc.constantFrom("a", "b"), minLength: 20, maxLength: 40 }))], (x, pad) => {
+    for (const v of [x, pad + x]) {
+      const b = utf8(v);
+      const head = b.length < 24 ? [0x60 | b.length] : b.length < 256 ? [0x78, b.length] : [0x79, b.length >> 8, b.length & 0xff];
+      assert.is(toHex(cborEncode(v)), toHex(new Uint8Array([...head, ...b])), JSON.stringify(v));
+      assert.is(toHex(cborEncodeFlat([v])), toHex(new Uint8Array([0x81, ...head, ...b])));
+      assert.is(cborDecode(cborEncode(v)), v);
+    }
+  }, { numRuns: 500, xsRuns: 100 });
+});
+
 test("the flat encoder refuses a nested item, with INVALID_ARGUMENT", () => {
   for (const v of [[1, [2]], [null], [true], [new Map()]]) assert.is(code(() => cborEncodeFlat(v as never)), "INVALID_ARGUMENT");
 });

@@ -34,7 +34,19 @@ function isSmallInt(v: number): boolean {
 }
 
 // Strings are walked with for...of: XS keeps strings in UTF-8, where charCodeAt(i) costs O(i).
+// A short one (an id, a key, a document key) is first read with charCodeAt as ASCII: bounded on
+// XS, and on V8 several times cheaper than for...of, which makes a string per character.
+const SHORT_STRING = 32;
+
+/** True if the short string `s` is all ASCII (its UTF-8 is its code units). */
+function shortAscii(s: string): boolean {
+  if (s.length > SHORT_STRING) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
 function utf8Length(s: string): number {
+  if (shortAscii(s)) return s.length;
   let n = 0;
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
@@ -76,7 +88,8 @@ function numberSize(v: number): number {
 // A 64-bit float's bytes are worked out by arithmetic when the number is normal (every float
 // lichen writes in practice: timestamps above 2^32, readings): a DataView of a small array costs
 // more than the rest of an encode on V8 (it moves the array's bytes off the heap), and is an
-// allocation on the device. Zero, subnormals, infinities and NaN go through a DataView.
+// allocation on the device. Zero, subnormals, infinities and NaN go through a DataView. (The
+// decoder keeps its view: on XS the arithmetic costs more bytecodes than one view per decode.)
 const TWO_32 = 4294967296;
 const TWO_52 = 4503599627370496;
 const MIN_NORMAL = 2.2250738585072014e-308;
@@ -120,8 +133,14 @@ function writeNumber(w: Writer, v: number): void {
 }
 
 function writeString(w: Writer, s: string): void {
-  writeHead(w, 3, utf8Length(s));
+  const len = utf8Length(s);
+  writeHead(w, 3, len);
   const out = w.out;
+  if (len === s.length && len <= SHORT_STRING) {
+    // as many bytes as code units: every one is ASCII
+    for (let i = 0; i < len; i++) out[w.at++] = s.charCodeAt(i);
+    return;
+  }
   for (const ch of s) {
     const c = ch.codePointAt(0)!; // a lone surrogate is its own code point: 3 bytes, as cbor-x writes it
     if (c < 0x80) out[w.at++] = c;
@@ -531,25 +550,11 @@ function readFloat(r: Reader, info: number): number {
     const mag = exp === 0 ? mant * 2 ** -24 : exp === 31 ? (mant === 0 ? Infinity : NaN) : (1024 + mant) * 2 ** (exp - 25);
     return h & 0x8000 ? -mag : mag;
   }
+  // one view per decode (its bytes are read in place: not the cost a view of a new array is to the encoder)
+  const view = (r.view ??= new DataView(b.buffer, b.byteOffset, b.length));
   const at = r.at;
   r.at += info === 26 ? 4 : 8;
-  if (info === 27) {
-    const x = cborFloat64At(b, at);
-    if (x !== undefined) return x;
-  }
-  const view = (r.view ??= new DataView(b.buffer, b.byteOffset, b.length));
   return info === 26 ? view.getFloat32(at) : view.getFloat64(at);
-}
-
-/** The big-endian 64-bit float at b[at..at+8) if it is a normal number (by arithmetic, see
- * writeFloat64); undefined for zero, subnormals, infinities and NaN (read those with a DataView). */
-export function cborFloat64At(b: Uint8Array, at: number): number | undefined {
-  const hi = b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
-  const e = (hi >>> 20) & 0x7ff;
-  if (e === 0 || e === 0x7ff) return undefined;
-  const lo = b[at + 4] * 0x1000000 + ((b[at + 5] << 16) | (b[at + 6] << 8) | b[at + 7]);
-  const x = (1 + ((hi & 0xfffff) * TWO_32 + lo) / TWO_52) * 2 ** (e - 1023);
-  return hi >= 0x80000000 ? -x : x;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { cborDecode, cborEncode, cborFloat64At, cborScalarSize, cborWriteScalar } from "./cbor.js";
+import { cborDecode, cborEncode, cborScalarSize, cborWriteScalar } from "./cbor.js";
 import { FORMAT_VERSION, TypeTag } from "./codec.js";
 import { fnv1aString } from "./hash.js";
 import { HLC_LOGICAL_SPAN } from "./hlc.js";
@@ -307,7 +307,7 @@ function lengthFromCode(code: number): number {
 function numberAt(b: Uint8Array, t: Token): number | undefined {
   if (t.major === 0) return Number.isSafeInteger(t.n) ? t.n : undefined;
   if (t.major !== 7 || t.info !== 27) return undefined;
-  const x = cborFloat64At(b, t.body - 8) ?? new DataView(b.buffer, b.byteOffset + t.body - 8, 8).getFloat64(0);
+  const x = new DataView(b.buffer, b.byteOffset + t.body - 8, 8).getFloat64(0);
   return Number.isSafeInteger(x) && x >= 0 ? x : undefined;
 }
 
