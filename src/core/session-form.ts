@@ -93,15 +93,19 @@ function writeTextHead(out: Uint8Array, at: number, n: number): number {
 /** The UTF-8 bytes of each session id (its text item without the head). */
 function idBytes(ids: SessionIds): Uint8Array[] {
   if (ids.length > MAX_SESSION_IDS) throw new LichenError("INVALID_ARGUMENT", `at most ${MAX_SESSION_IDS} session ids`);
-  const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
-  return ids.map((id) => {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < ids.length; i++) {
     // an ASCII id (the usual MAC-like one) is its own UTF-8: no CBOR encoder per frame
-    const ascii = asciiBytes(id);
-    if (ascii !== undefined) return ascii;
-    const item = cborEncode(id);
-    token(item, 0, t);
-    return item.subarray(t.body, t.end);
-  });
+    const ascii = asciiBytes(ids[i]);
+    if (ascii !== undefined) out.push(ascii);
+    else {
+      const item = cborEncode(ids[i]);
+      const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
+      token(item, 0, t);
+      out.push(item.subarray(t.body, t.end));
+    }
+  }
+  return out;
 }
 
 /** The bytes of a string whose code units are all below 0x80, else undefined. */
@@ -131,10 +135,13 @@ function sameBytes(b: Uint8Array, at: number, id: Uint8Array): boolean {
   return true;
 }
 
-/** Rewrites standalone CBOR into its session form. Never longer than the input. */
-export function compactIds(b: Uint8Array, ids: SessionIds, from = 0): Uint8Array {
+/**
+ * Rewrites standalone CBOR into its session form. Never longer than the input. With `room`, that
+ * many bytes are left after it, zeros (a frame's CRC, written in place: no copy to append it).
+ */
+export function compactIds(b: Uint8Array, ids: SessionIds, from = 0, room = 0): Uint8Array {
   const refs = idBytes(ids);
-  const out = new Uint8Array(b.length - from);
+  const out = new Uint8Array(b.length - from + room);
   const t: Token = { major: 0, info: 0, n: 0, body: 0, end: 0 };
   let w = 0;
   let at = from;
@@ -166,7 +173,7 @@ export function compactIds(b: Uint8Array, ids: SessionIds, from = 0): Uint8Array
     at = t.end;
   }
   w = copyBytes(out, w, b, kept, at);
-  return out.slice(0, w);
+  return w + room === out.length ? out : out.slice(0, w + room);
 }
 
 /**

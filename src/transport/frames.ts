@@ -130,15 +130,24 @@ export function crc32(bytes: Uint8Array, end = bytes.length): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** A frame's CRC-32, after its CBOR bytes. */
+const CRC_BYTES = 4;
+
 /** CBOR bytes followed by their CRC-32, as every frame is sent. */
 export function sealFrame(cbor: Uint8Array): Uint8Array {
-  const out = new Uint8Array(cbor.length + 4);
+  const out = new Uint8Array(cbor.length + CRC_BYTES);
   out.set(cbor);
-  const c = crc32(cbor);
-  out[cbor.length] = c >>> 24;
-  out[cbor.length + 1] = (c >>> 16) & 0xff;
-  out[cbor.length + 2] = (c >>> 8) & 0xff;
-  out[cbor.length + 3] = c & 0xff;
+  return sealedInPlace(out);
+}
+
+/** A frame's bytes with CRC_BYTES left free at the end: their CRC-32 written there. */
+function sealedInPlace(out: Uint8Array): Uint8Array {
+  const end = out.length - CRC_BYTES;
+  const c = crc32(out, end);
+  out[end] = c >>> 24;
+  out[end + 1] = (c >>> 16) & 0xff;
+  out[end + 2] = (c >>> 8) & 0xff;
+  out[end + 3] = c & 0xff;
   return out;
 }
 
@@ -149,13 +158,13 @@ export function sealFrame(cbor: Uint8Array): Uint8Array {
 export function encodeFrame(f: Frame, session?: SessionIds): Uint8Array {
   if (session === undefined) return sealFrame(encodeBody(f, STANDALONE_FRAME_FORMAT));
   const s: Frame = f.kind === 3 ? { ...f, delta: relativeSessionDelta(f.delta, f.type, session) ?? sessionDelta(f.delta, f.type, session) } : f;
-  return sealFrame(compactIds(encodeBody(s, s.kind === 3 && isRelativeBody(s.delta, s.type) ? RELATIVE_FRAME_FORMAT : FRAME_FORMAT), session));
+  return sealedInPlace(compactIds(encodeBody(s, s.kind === 3 && isRelativeBody(s.delta, s.type) ? RELATIVE_FRAME_FORMAT : FRAME_FORMAT), session, 0, CRC_BYTES));
 }
 
 /** A frame in a session, a DELTA never relative (format 2): what a sender sends after a StaleReference. */
 export function encodeFrameInFull(f: Frame, session: SessionIds): Uint8Array {
   const s: Frame = f.kind === 3 ? { ...f, delta: sessionDelta(f.delta, f.type, session) } : f;
-  return sealFrame(compactIds(encodeBody(s, FRAME_FORMAT), session));
+  return sealedInPlace(compactIds(encodeBody(s, FRAME_FORMAT), session, 0, CRC_BYTES));
 }
 
 function encodeBody(f: Frame, format: number): Uint8Array {
