@@ -28,10 +28,17 @@ export const TypeTag = Object.freeze({
   Text: 12,
 });
 
+/** The names of the type tags, by tag: the gateway names a type for every change it mirrors. */
+const TYPE_NAMES: readonly string[] = typeNames();
+
+function typeNames(): readonly string[] {
+  const names: string[] = [];
+  for (const name in TypeTag) names[TypeTag[name as keyof typeof TypeTag]] = name;
+  return Object.freeze(names);
+}
+
 export function typeName(tag: number): string {
-  // for...in, not Object.entries: the gateway names a type for every change it mirrors, and entries allocates a pair per tag
-  for (const name in TypeTag) if (TypeTag[name as keyof typeof TypeTag] === tag) return name;
-  return `unknown type ${tag}`;
+  return (Number.isInteger(tag) && tag > 0 && tag < TYPE_NAMES.length ? TYPE_NAMES[tag] : undefined) ?? `unknown type ${tag}`;
 }
 
 /** Largest payload `fromBytes`/`applyDelta` accept unless told otherwise: 16 MiB. */

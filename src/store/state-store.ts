@@ -68,6 +68,14 @@ function sortedKeys(keys: Iterable<string>): string[] {
   return sorted;
 }
 
+/** [key, value] of each changed key, sorted (a view's fields). */
+function fieldsOf(crdt: Crdt, keys: Iterable<string>): Array<readonly [string, unknown]> {
+  const sorted = sortedKeys(keys);
+  const out: Array<readonly [string, unknown]> = [];
+  for (let i = 0; i < sorted.length; i++) out.push([sorted[i]!, crdt.valueAt(sorted[i]!)]);
+  return out;
+}
+
 function defaultNow(): number {
   return Date.now();
 }
@@ -205,7 +213,7 @@ export class StateStore {
       const type = typeName(p.crdt.typeTag);
       const crdt = p.crdt;
       if (p.keys === undefined) views.push({ namespace: p.ns, id: p.id, type, value: crdt.value() });
-      else views.push({ namespace: p.ns, id: p.id, type, fields: sortedKeys(p.keys).map((k) => [k, crdt.valueAt(k)] as const), wholeValue: () => crdt.value() });
+      else views.push({ namespace: p.ns, id: p.id, type, fields: fieldsOf(crdt, p.keys), wholeValue: () => crdt.value() });
     }
     for (const op of also) ops.push(op);
     this.kv.batch(ops, views);
