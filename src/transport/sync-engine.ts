@@ -1012,7 +1012,8 @@ export class SyncEngine {
         return;
       }
     }
-    if (this.mayRead(peerId, peer, key)) this.addInterest(peerId, peer, key);
+    // (a peer already interested needs no policy check: addInterest would do nothing)
+    if (!peer.interest.has(key) && this.mayRead(peerId, peer, key)) this.addInterest(peerId, peer, key);
     let doc = this.docs.get(key);
     if (doc === undefined) {
       const ctor = crdtClassForTag(type);
