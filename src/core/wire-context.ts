@@ -38,11 +38,12 @@ export function rangesToWire(ranges: readonly number[]): number[] {
   return out;
 }
 
-export function rangesFromWire(diffs: readonly unknown[], what: string): number[] {
+/** The ranges of `rangesToWire`, read from diffs[from..]. */
+export function rangesFromWire(diffs: readonly unknown[], what: string, from = 0): number[] {
   const out: number[] = [];
   let acc = 0;
-  for (const d of diffs) {
-    acc += readCount(d, what);
+  for (let i = from; i < diffs.length; i++) {
+    acc += readCount(diffs[i], what);
     if (!Number.isSafeInteger(acc)) throw malformed(`${what}: event id beyond the safe integer range`);
     out.push(acc);
   }
@@ -98,6 +99,12 @@ export function baseFromWire(x: unknown, table: readonly string[], what: string)
 
 /** The whole base: the rows written, and the start of each context range that stands for one. */
 export function completeBase(written: Array<[string, number]>, ctx: ContextRanges): Array<[string, number]> {
+  if (written.length === 0) {
+    // the common case (a delta whose context says its base): no filter, no search
+    const out: Array<[string, number]> = [];
+    for (const [r, ranges] of ctx) if (ranges[0] > 0) out.push([r, ranges[0]]);
+    return out.length > 1 ? out.sort((a, b) => compareReplicaIds(a[0], b[0])) : out;
+  }
   const out = written.filter((b) => b[1] > 0);
   for (const [r, ranges] of ctx) {
     if (ranges[0] > 0 && !written.some((b) => b[0] === r)) out.push([r, ranges[0]]);
@@ -124,7 +131,7 @@ export function contextFromWire(x: unknown, table: readonly string[], what: stri
     const rr = readArray(row, `${what} context`, 3);
     const r = table[readIndex(rr[0], table.length, `${what} context`)];
     if (ctx.length > 0 && compareReplicaIds(ctx[ctx.length - 1][0], r) >= 0) throw malformed(`${what}: context out of order`);
-    const ranges = rangesFromWire(rr.slice(1), `${what} context`);
+    const ranges = rangesFromWire(rr, `${what} context`, 1);
     const hi = ranges[ranges.length - 1];
     top.set(r, hi);
     if (hi > maxTs) maxTs = hi;
