@@ -5,7 +5,10 @@
 // the sender sends it again in full.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { LWWMap } from "../../src/index.js";
+import { Hlc, LichenError, LWWMap } from "../../src/index.js";
+import { crc32, decodeFrame, encodeFrame, encodeFrameInFull, FrameKind, readFrame, type Frame, type FrameSession } from "../../src/transport/frames.js";
+import { toHex } from "../../src/core/hex.js";
+import { fc, property } from "../prop.js";
 import { makePolicy } from "../../src/transport/policy.js";
 import { fleetOf } from "../../sim/network/simulator.js";
 
@@ -113,6 +116,69 @@ test("a replayed relative delta is stale: it cannot make an old write look new",
   assert.is(held.get("temp"), 22);
   assert.ok(fleet.logs.some((l) => l.event === "stale-reference" && l.doc === "readings/n1"));
   assert.ok(held.equals(readings), "still equal to the writer");
+});
+
+// decodeFrame reads a plain session DELTA straight from its bytes (plainSessionDelta) and any other
+// frame through readFrame: on every frame, valid or damaged, both must give the same frame or the
+// same error.
+function outcome(f: () => Frame): string {
+  try {
+    const x = f();
+    return x.kind === FrameKind.Delta ? `delta ${x.doc} ${x.type} ${toHex(x.delta)} ${JSON.stringify(x.schema)}` : `kind ${x.kind}`;
+  } catch (e) {
+    return e instanceof LichenError ? `error ${e.code} ${e.message}` : `not a LichenError: ${String(e)}`;
+  }
+}
+
+function resealed(bytes: Uint8Array): Uint8Array {
+  const end = bytes.length - 4;
+  const c = crc32(bytes, end);
+  bytes[end] = c >>> 24;
+  bytes[end + 1] = (c >>> 16) & 0xff;
+  bytes[end + 2] = (c >>> 8) & 0xff;
+  bytes[end + 3] = c & 0xff;
+  return bytes;
+}
+
+test("property: a session DELTA read straight is what the generic reading gives, damaged or not", () => {
+  const arbNs = fc.constantFrom("readings", "r", "fleet", "a-very-long-namespace-name-x");
+  const arbId = fc.constantFrom("a4cf12b30001", "n1", "gw", "nœud", "a4cf12b30001-with-a-longer-tail-for-24");
+  property("plainSessionDelta equals readFrame", [arbNs, arbId, arbId, fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 300 }), fc.boolean(), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 3 }), fc.nat(3)], (ns, sender, receiver, type, keys, own, flips, cut) => {
+    if (sender === receiver) return;
+    let ms = Date.UTC(2026, 0, 1);
+    const m = new LWWMap<number>(sender, { clock: new Hlc({ wallClock: () => ms }) });
+    m.set("k", 1);
+    const since = m.version();
+    for (let i = 0; i < keys % 40; i++) {
+      ms += 1000;
+      m.set(`key${i}`, i / 3);
+    }
+    const doc = `${ns}/${own ? sender : "other"}`;
+    const delta = m.delta(since);
+    const ids = [sender, receiver];
+    const session: FrameSession = { ids, maxExpandedBytes: cut === 0 ? 64 : 65536, prefixOf: () => since.get(sender) };
+    const read: FrameSession = { ...session, ids: [sender, receiver] };
+    // a relative DELTA (format 3) and one in full (format 2)
+    const frames = [encodeFrame({ kind: FrameKind.Delta, doc, type: 9, delta }, ids), encodeFrameInFull({ kind: FrameKind.Delta, doc, type: 9, delta }, ids)];
+    for (const f of frames) {
+      const variants: Uint8Array[] = [f.slice()];
+      // another type byte (a small one where the type is: after the document key, before the delta's head)
+      const t = f.slice();
+      const at = t.indexOf(9, 3);
+      if (at > 0 && type < 24) {
+        t[at] = type;
+        variants.push(resealed(t));
+      }
+      const d = f.slice();
+      for (const [at, x] of flips) d[at % (d.length - 4)] ^= x;
+      variants.push(resealed(d));
+      for (const v of variants) {
+        const end = v.length - 4;
+        const inSession = v[1] === 2 || v[1] === 3;
+        assert.is(outcome(() => decodeFrame(v, 65536, read)), outcome(() => readFrame(v, end, inSession, 65536, read)));
+      }
+    }
+  }, { numRuns: 300, xsRuns: 40 });
 });
 
 test.run();

@@ -29,9 +29,9 @@ import { LichenError, malformed } from "./errors.js";
 export type SessionIds = readonly string[];
 
 /** Session ids with a one-byte reference (CBOR simple values 0..19). */
-const MAX_SESSION_IDS = 20;
+export const MAX_SESSION_IDS = 20;
 /** Simple value 32 + k: a text that ends with "/" and session id k. */
-const SUFFIX_REF = 32;
+export const SUFFIX_REF = 32;
 const SLASH = 0x2f;
 
 interface Token {

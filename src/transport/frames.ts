@@ -3,9 +3,9 @@ import { cborEncodeEntries, cborEncodeFlat } from "../core/cbor.js";
 import { LichenError, malformed } from "../core/errors.js";
 import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
-import { readDocKey } from "../core/names.js";
+import { docKeyProblem, readDocKey } from "../core/names.js";
 import { readReplicaId } from "../core/replica.js";
-import { compactIds, expandIds, isRelativeBody, relativeSessionDelta, sessionDelta, standaloneDelta, standaloneRelativeDelta, type SessionIds } from "../core/session-form.js";
+import { compactIds, expandIds, isRelativeBody, MAX_SESSION_IDS, relativeSessionDelta, sessionDelta, standaloneDelta, standaloneRelativeDelta, SUFFIX_REF, type SessionIds } from "../core/session-form.js";
 import { VersionVector } from "../core/version-vector.js";
 
 /**
@@ -203,6 +203,11 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
   // the format is the array's first item, one byte after the array head (lichen's frames have fewer than 24 items)
   const inSession = bytes[1] === FRAME_FORMAT || bytes[1] === RELATIVE_FRAME_FORMAT;
   if (inSession && session === undefined) throw malformed("a session frame read outside a session");
+  return (inSession ? plainSessionDelta(bytes, end, session!) : undefined) ?? readFrame(bytes, end, inSession, maxBytes, session);
+}
+
+/** @internal decodeFrame's reading of any frame once its CRC is checked (exported for the test that checks plainSessionDelta against it). */
+export function readFrame(bytes: Uint8Array, end: number, inSession: boolean, maxBytes: number, session: FrameSession | undefined): Frame {
   const cbor = inSession ? expandIds(bytes.subarray(0, end), session!.ids, session!.maxExpandedBytes) : bytes.subarray(0, end);
   const x = readArray(decodeCbor(cbor, inSession ? session!.maxExpandedBytes : maxBytes), "frame", 2);
   const format = readCount(x[0], "frame format");
@@ -232,17 +237,7 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
       if (!(f[4] instanceof Uint8Array)) throw malformed("delta: bytes expected");
       const doc = readDocKey(f[2]);
       const type = readCount(f[3], "type");
-      let delta: Uint8Array = f[4];
-      if (format === RELATIVE_FRAME_FORMAT) {
-        // its context put back from the receiver's prefix of the sender (none known: -1, stale)
-        const reference = session!.prefixOf === undefined ? -1 : session!.prefixOf(doc);
-        try {
-          delta = standaloneRelativeDelta(f[4], type, session!.ids, session!.maxExpandedBytes, reference);
-        } catch (e) {
-          if ((e as LichenError).code === "STALE_REFERENCE") throw new StaleReference(doc, `${doc}: ${(e as LichenError).message}`);
-          throw e;
-        }
-      } else if (inSession) delta = standaloneDelta(f[4], type, session!.ids, session!.maxExpandedBytes);
+      const delta = inSession ? standaloneOf(format, doc, type, f[4], session!) : f[4];
       if (f.length === 5) return { kind: FrameKind.Delta, doc, type, delta };
       const h = readArray(f[5], "delta schema header", 2, 2);
       const name = readString(h[0], "schema name");
@@ -274,6 +269,78 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
     default:
       throw malformed(`unknown frame kind ${String(x[1])}`);
   }
+}
+
+/** The standalone delta of a session DELTA frame's body (format 2: session form; 3: maybe relative to the receiver's version). */
+function standaloneOf(format: number, doc: string, type: number, body: Uint8Array, session: FrameSession): Uint8Array {
+  if (format !== RELATIVE_FRAME_FORMAT) return standaloneDelta(body, type, session.ids, session.maxExpandedBytes);
+  // its context put back from the receiver's prefix of the sender (none known: -1, stale)
+  const reference = session.prefixOf === undefined ? -1 : session.prefixOf(doc);
+  try {
+    return standaloneRelativeDelta(body, type, session.ids, session.maxExpandedBytes, reference);
+  } catch (e) {
+    if ((e as LichenError).code === "STALE_REFERENCE") throw new StaleReference(doc, `${doc}: ${(e as LichenError).message}`);
+    throw e;
+  }
+}
+
+/** Bytes of an ASCII text at b[from..to) as a string, or undefined if one is not ASCII. */
+function asciiText(b: Uint8Array, from: number, to: number): string | undefined {
+  let s = "";
+  for (let i = from; i < to; i++) {
+    if (b[i] >= 0x80) return undefined;
+    s += String.fromCharCode(b[i]);
+  }
+  return s;
+}
+
+/**
+ * The DELTA frame a node sends per change, `[format, 3, doc, type, delta]` in session form, read
+ * straight from its bytes: no expanded copy of the frame (its delta bytes included), no decoded
+ * tree. Only that exact shape, with a small type, an ASCII document key (written whole, or as
+ * "<prefix>/<session id>") that is a valid one, within the size limits; undefined for anything
+ * else, which the generic reading then reads (or refuses) as it always did.
+ */
+function plainSessionDelta(b: Uint8Array, end: number, session: FrameSession): Frame | undefined {
+  if (b[0] !== 0x85 || b[2] !== FrameKind.Delta || session.ids.length > MAX_SESSION_IDS) return undefined;
+  const format = b[1];
+  let at = 3;
+  let doc: string | undefined;
+  let grows = 0; // bytes the expanded frame has more than this one
+  if (b[at] === 0xf8) {
+    // "<prefix>/<session id k>": the reference, then the prefix's text
+    const k = b[at + 1] - SUFFIX_REF;
+    if (!(k >= 0 && k < session.ids.length && k < MAX_SESSION_IDS)) return undefined;
+    const id = session.ids[k]!;
+    const head = b[at + 2];
+    if (!(head >= 0x60 && head < 0x78) || at + 3 + (head - 0x60) > end) return undefined;
+    const prefix = asciiText(b, at + 3, at + 3 + (head - 0x60));
+    if (prefix === undefined) return undefined;
+    for (let i = 0; i < id.length; i++) if (id.charCodeAt(i) >= 0x80) return undefined;
+    doc = `${prefix}/${id}`;
+    // expanded: a text head and the key, for the reference (2 bytes), the prefix's head (1) and the prefix
+    grows = (doc.length < 24 ? 1 : doc.length < 0x100 ? 2 : 3) + doc.length - 3 - prefix.length;
+    at += 3 + (head - 0x60);
+  } else {
+    const head = b[at];
+    if (!(head >= 0x60 && head < 0x78) || at + 1 + (head - 0x60) > end) return undefined;
+    doc = asciiText(b, at + 1, at + 1 + (head - 0x60));
+    if (doc === undefined) return undefined;
+    at += 1 + (head - 0x60);
+  }
+  if (at + 2 > end) return undefined;
+  const type = b[at++];
+  if (!(type < 24)) return undefined;
+  // the delta's byte string, to the frame's end
+  const bh = b[at];
+  let len: number;
+  if (bh >= 0x40 && bh < 0x58) len = bh - 0x40;
+  else if (bh === 0x58) len = b[at + 1];
+  else if (bh === 0x59) len = (b[at + 1] << 8) | b[at + 2];
+  else return undefined;
+  at += bh < 0x58 ? 1 : bh === 0x58 ? 2 : 3;
+  if (at + len !== end || end + grows > session.maxExpandedBytes || docKeyProblem(doc) !== undefined) return undefined;
+  return { kind: FrameKind.Delta, doc, type, delta: standaloneOf(format, doc, type, b.subarray(at, end), session) };
 }
 
 /** PART frames carrying a frame too large for one: each at most maxBytes. */
