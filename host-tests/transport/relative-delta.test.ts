@@ -141,7 +141,7 @@ function resealed(bytes: Uint8Array): Uint8Array {
 }
 
 test("property: a session DELTA read straight is what the generic reading gives, damaged or not", () => {
-  const arbNs = fc.constantFrom("readings", "r", "fleet", "a-very-long-namespace-name-x");
+  const arbNs = fc.constantFrom("readings", "r", "fleet", "a-very-long-namespace-name-x", "x/y", "not a name");
   const arbId = fc.constantFrom("a4cf12b30001", "n1", "gw", "nœud", "a4cf12b30001-with-a-longer-tail-for-24");
   property("plainSessionDelta equals readFrame", [arbNs, arbId, arbId, fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 300 }), fc.boolean(), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 3 }), fc.nat(3)], (ns, sender, receiver, type, keys, own, flips, cut) => {
     if (sender === receiver) return;

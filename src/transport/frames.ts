@@ -3,7 +3,7 @@ import { cborEncodeEntries, cborEncodeFlat } from "../core/cbor.js";
 import { LichenError, malformed } from "../core/errors.js";
 import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
-import { docKeyProblem, readDocKey } from "../core/names.js";
+import { docKeyProblem, isEntityId, isPlainName, readDocKey } from "../core/names.js";
 import { readReplicaId } from "../core/replica.js";
 import { compactIds, expandIds, isRelativeBody, MAX_SESSION_IDS, relativeSessionDelta, sessionDelta, standaloneDelta, standaloneRelativeDelta, SUFFIX_REF, type SessionIds } from "../core/session-form.js";
 import { VersionVector } from "../core/version-vector.js";
@@ -317,6 +317,8 @@ function plainSessionDelta(b: Uint8Array, end: number, session: FrameSession): F
     const prefix = asciiText(b, at + 3, at + 3 + (head - 0x60));
     if (prefix === undefined) return undefined;
     for (let i = 0; i < id.length; i++) if (id.charCodeAt(i) >= 0x80) return undefined;
+    // a valid key whose namespace is the prefix (the first slash is the one put back): checked on its parts
+    if (!isPlainName(prefix) || !isEntityId(id)) return undefined;
     doc = `${prefix}/${id}`;
     // expanded: a text head and the key, for the reference (2 bytes), the prefix's head (1) and the prefix
     grows = (doc.length < 24 ? 1 : doc.length < 0x100 ? 2 : 3) + doc.length - 3 - prefix.length;
@@ -325,7 +327,7 @@ function plainSessionDelta(b: Uint8Array, end: number, session: FrameSession): F
     const head = b[at];
     if (!(head >= 0x60 && head < 0x78) || at + 1 + (head - 0x60) > end) return undefined;
     doc = asciiText(b, at + 1, at + 1 + (head - 0x60));
-    if (doc === undefined) return undefined;
+    if (doc === undefined || docKeyProblem(doc) !== undefined) return undefined;
     at += 1 + (head - 0x60);
   }
   if (at + 2 > end) return undefined;
@@ -339,7 +341,7 @@ function plainSessionDelta(b: Uint8Array, end: number, session: FrameSession): F
   else if (bh === 0x59) len = (b[at + 1] << 8) | b[at + 2];
   else return undefined;
   at += bh < 0x58 ? 1 : bh === 0x58 ? 2 : 3;
-  if (at + len !== end || end + grows > session.maxExpandedBytes || docKeyProblem(doc) !== undefined) return undefined;
+  if (at + len !== end || end + grows > session.maxExpandedBytes) return undefined;
   return { kind: FrameKind.Delta, doc, type, delta: standaloneOf(format, doc, type, b.subarray(at, end), session) };
 }
 
