@@ -68,7 +68,19 @@ function dropIndex(rows: unknown[]): unknown[] {
 
 /** The rows of the original form back from `dropIndex`'s. */
 function withIndex(x: unknown, what: string): unknown[] {
-  return readArray(x, what).map((row) => (Array.isArray(row) ? [0, ...row] : [0, row]));
+  const rows = readArray(x, what);
+  const out: unknown[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (!Array.isArray(row)) out.push([0, row]);
+    else {
+      // [0, ...row], without a spread per row (a delta's context is read per delta on the gateway)
+      const r: unknown[] = [0];
+      for (let j = 0; j < row.length; j++) r.push(row[j]);
+      out.push(r);
+    }
+  }
+  return out;
 }
 
 function gcd(a: number, b: number): number {

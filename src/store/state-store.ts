@@ -213,7 +213,7 @@ export class StateStore {
       const type = typeName(p.crdt.typeTag);
       const crdt = p.crdt;
       if (p.keys === undefined) views.push({ namespace: p.ns, id: p.id, type, value: crdt.value() });
-      else views.push({ namespace: p.ns, id: p.id, type, fields: fieldsOf(crdt, p.keys), wholeValue: () => crdt.value() });
+      else views.push({ namespace: p.ns, id: p.id, type, fields: fieldsOf(crdt, p.keys), wholeValue: crdt.value.bind(crdt) });
     }
     for (const op of also) ops.push(op);
     this.kv.batch(ops, views);
