@@ -95,7 +95,8 @@ const TWO_52 = 4503599627370496;
 const MIN_NORMAL = 2.2250738585072014e-308;
 const MAX_FLOAT = 1.7976931348623157e308;
 
-function writeUint32(out: Uint8Array, at: number, n: number): void {
+/** Writes `n` (0 to 2^32 - 1) as 4 bytes, big-endian, at out[at..]: a float's halves, a frame's or a record's checksum. */
+export function writeUint32(out: Uint8Array, at: number, n: number): void {
   out[at] = n >>> 24;
   out[at + 1] = (n >>> 16) & 0xff;
   out[at + 2] = (n >>> 8) & 0xff;

@@ -1,3 +1,4 @@
+import { writeUint32 } from "../core/cbor.js";
 import { decodeCbor, encodeCbor } from "../core/codec.js";
 import { LichenError, invalidArgument } from "../core/errors.js";
 import { fnv1aBytes, fnv1aString } from "../core/hash.js";
@@ -212,11 +213,7 @@ function sealRecord(value: unknown): Uint8Array {
   const body = encodeCbor(value);
   const out = new Uint8Array(body.length + 4);
   out.set(body);
-  const sum = checksum32(body);
-  out[body.length] = sum >>> 24;
-  out[body.length + 1] = (sum >>> 16) & 255;
-  out[body.length + 2] = (sum >>> 8) & 255;
-  out[body.length + 3] = sum & 255;
+  writeUint32(out, body.length, checksum32(body));
   return out;
 }
 

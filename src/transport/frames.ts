@@ -1,5 +1,5 @@
 import { decodeCbor, encodeCbor, readArray, readCount, readString } from "../core/codec.js";
-import { cborEncodeEntries, cborEncodeFlat } from "../core/cbor.js";
+import { cborEncodeEntries, cborEncodeFlat, writeUint32 } from "../core/cbor.js";
 import { LichenError, malformed } from "../core/errors.js";
 import { fnv1aBytes } from "../core/hash.js";
 import { isTimestamp } from "../core/hlc.js";
@@ -143,11 +143,7 @@ export function sealFrame(cbor: Uint8Array): Uint8Array {
 /** A frame's bytes with CRC_BYTES left free at the end: their CRC-32 written there. */
 function sealedInPlace(out: Uint8Array): Uint8Array {
   const end = out.length - CRC_BYTES;
-  const c = crc32(out, end);
-  out[end] = c >>> 24;
-  out[end + 1] = (c >>> 16) & 0xff;
-  out[end + 2] = (c >>> 8) & 0xff;
-  out[end + 3] = c & 0xff;
+  writeUint32(out, end, crc32(out, end));
   return out;
 }
 
