@@ -1,6 +1,6 @@
 // The gateway's write path, measured: DELTA frames from 1,000 simulated nodes into SQLite with
 // synchronous=FULL, through the gateway's own path (targets/rpi/gateway-ingest.ts: SyncEngine with
-// group commit, the event log and the change rows in the same batch, the history after it), and
+// group commit, the event log, the change rows and the history rows in the same batch), and
 // a one-key delta on a 10,000-key map.
 //
 // In process, no network: the nodes are SyncEngines whose frames go through a queue to the
@@ -22,7 +22,7 @@ import { decodeFrame, FrameKind } from "../src/transport/frames.js";
 import { SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
 import { LoopTime } from "../sim/network/loop-time.js";
 import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
-import { HistoryRecorder, openHistoryConnection } from "../targets/rpi/gateway-history.js";
+import { HistoryRecorder } from "../targets/rpi/gateway-history.js";
 import { gatewayWritePath, GATEWAY_GROUP_COMMIT } from "../targets/rpi/gateway-ingest.js";
 import { GATEWAY_TAILS } from "../src/store/state-store.js";
 import { type Check, num, type Table, type Target } from "./report.js";
@@ -46,8 +46,7 @@ interface Rig {
 function rig(groupCommit?: number, wrapKv?: (kv: KvStore) => KvStore): Rig {
   const dir = mkdtempSync(join(tmpdir(), "lichen-bench-gw-"));
   const db = openGatewayDb(join(dir, "gateway.db"), { create: true }); // synchronous FULL, the default
-  const historySql = openHistoryConnection(db.path);
-  const history = new HistoryRecorder(historySql);
+  const history = new HistoryRecorder(db.kv);
   const time = new LoopTime();
   const clock = new Hlc({ wallClock: () => time.t });
   const out: Array<[string, Uint8Array]> = [];
@@ -77,7 +76,6 @@ function rig(groupCommit?: number, wrapKv?: (kv: KvStore) => KvStore): Rig {
     logs,
     close: () => {
       gateway.close();
-      historySql.close();
       db.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -353,7 +351,7 @@ export function writePathFigures(progress: (text: string) => void = () => {}): {
   const am = amortized.written;
   const ingest: Table = {
     title: `Gateway write path: DELTA frames from ${num(INGEST_NODES)} simulated nodes into SQLite (synchronous FULL)`,
-    how: `bench/gateway-ingest.ts: one gateway SyncEngine on a GatewayDb file in os.tmpdir() (SqliteKv, synchronous FULL, the default) with the daemon's write path (targets/rpi/gateway-ingest.ts: group commit, each delta's event-log entry in the same batch as its state, change rows of the keys it changed, lichen_history rows on the history's own connection after each commit). ${num(INGEST_NODES)} node SyncEngines (MemoryKv), each with an LWWMap "readings/<id>" of 4 readings, connected and in sync (untimed). Each round, every node sets one reading and calls changed(): ${num(INGEST_NODES)} DELTA frames, made by the nodes before the clock starts. Timed: the gateway's receive() of each frame in turn (decode, policy, authorship check on the decoded delta, apply, stage, event-log record) and its commits (full groups at once; the rest when the queue is empty, as Node runs the 0 ms timer once the frames that arrived together are handled) until the round's last ACK is sent. Untimed: the ACKs handed to the nodes. ${INGEST_ROUNDS} timed rounds after one untimed warm-up round: the first ${INGEST_COLD_ROUNDS} (the cold start: V8 still compiling the write path, each round 1.5 to 2.5 times slower) on their own row, the target judged on the ${INGEST_ROUNDS - INGEST_COLD_ROUNDS} after them (a gateway runs for days; they include its periodic costs, WAL checkpoints and major GCs). One round for the one-per-transaction row. "CPU" is this process's user + system time over the same spans (V8's compiler and GC threads included): on a loaded machine wall-clock time is CPU time plus waiting for a core. Wall-clock: varies from run to run.`,
+    how: `bench/gateway-ingest.ts: one gateway SyncEngine on a GatewayDb file in os.tmpdir() (SqliteKv, synchronous FULL, the default) with the daemon's write path (targets/rpi/gateway-ingest.ts: group commit, each delta's event-log entry in the same batch as its state, change rows of the keys it changed, lichen_history rows of the fields that changed, all in the group's one transaction). ${num(INGEST_NODES)} node SyncEngines (MemoryKv), each with an LWWMap "readings/<id>" of 4 readings, connected and in sync (untimed). Each round, every node sets one reading and calls changed(): ${num(INGEST_NODES)} DELTA frames, made by the nodes before the clock starts. Timed: the gateway's receive() of each frame in turn (decode, policy, authorship check on the decoded delta, apply, stage, event-log record) and its commits (full groups at once; the rest when the queue is empty, as Node runs the 0 ms timer once the frames that arrived together are handled) until the round's last ACK is sent. Untimed: the ACKs handed to the nodes. ${INGEST_ROUNDS} timed rounds after one untimed warm-up round: the first ${INGEST_COLD_ROUNDS} (the cold start: V8 still compiling the write path, each round 1.5 to 2.5 times slower) on their own row, the target judged on the ${INGEST_ROUNDS - INGEST_COLD_ROUNDS} after them (a gateway runs for days; they include its periodic costs, WAL checkpoints and major GCs). One round for the one-per-transaction row. "CPU" is this process's user + system time over the same spans (V8's compiler and GC threads included): on a loaded machine wall-clock time is CPU time plus waiting for a core. Wall-clock: varies from run to run.`,
     columns: ["write path", "rounds", "deltas", "transactions", "seconds", "deltas/s", "deltas per CPU second"],
     rows: [
       [`${group.label}: steady state`, `${INGEST_COLD_ROUNDS + 1}–${INGEST_ROUNDS}`, num(steady.deltas), num(steady.commits), num(steady.seconds, 2), num(steady.perSecond), num(steady.perCpuSecond)],

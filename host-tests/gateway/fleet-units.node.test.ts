@@ -5,7 +5,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import Database from "better-sqlite3";
 import { LichenError } from "../../src/core/errors.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MemoryKv } from "../../src/store/kv.js";
+import { SqliteKv } from "../../src/store/sqlite.js";
 import { SyncEngine, type Scheduler } from "../../src/transport/sync-engine.js";
 import { HistoryRecorder, pivot, readHistory } from "../../targets/rpi/gateway-history.js";
 import { metricsText } from "../../targets/rpi/gateway-metrics.js";
@@ -40,15 +44,37 @@ test("settings: key=value words, types, removal; what is refused", () => {
   throwsCode(() => checkSettingsDoc("fleet"), "INVALID_ARGUMENT", /"fleet\/<id>"/);
 });
 
+/** A gateway's SqliteKv on a fresh file, a recorder on it, and a second connection that reads (as `lichen history` does). */
+function historyRig(onError?: (e: unknown) => void): { kv: SqliteKv; h: HistoryRecorder; sql: Database.Database; close(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "lichen-history-"));
+  const kv = SqliteKv.open(join(dir, "gw.db"));
+  const h = new HistoryRecorder(kv, onError);
+  const sql = new Database(join(dir, "gw.db"));
+  return {
+    kv,
+    h,
+    sql,
+    close: () => {
+      sql.close();
+      kv.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 test("history: only the fields that changed, removals as NULL, nothing for a restart; the table carries values forward", () => {
-  const sql = new Database(":memory:");
-  const h = new HistoryRecorder(sql);
+  const { kv, h, sql, close } = historyRig();
+  // each change's rows are stored by the batch that stores it (here an empty batch)
+  const stored = (n: number): number => {
+    kv.batch([]);
+    return n;
+  };
   h.know("readings/n1", { temp: 20, hum: 40 }); // what the gateway held at start: no row
-  assert.is(h.record("readings/n1", { temp: 20, hum: 40 }, 1000), 0, "no change, no row");
-  assert.is(h.record("readings/n1", { temp: 21, hum: 40 }, 2000), 1, "temp only");
-  assert.is(h.record("readings/n1", { temp: 21, hum: 41, battery: 90 }, 3000), 2);
-  assert.is(h.record("readings/n1", { temp: 21, hum: 41 }, 4000), 1, "battery removed");
-  assert.is(h.record("counters/n1", 7, 4000), 1, "a counter: one field, value");
+  assert.is(stored(h.record("readings/n1", { temp: 20, hum: 40 }, 1000)), 0, "no change, no row");
+  assert.is(stored(h.record("readings/n1", { temp: 21, hum: 40 }, 2000)), 1, "temp only");
+  assert.is(stored(h.record("readings/n1", { temp: 21, hum: 41, battery: 90 }, 3000)), 2);
+  assert.is(stored(h.record("readings/n1", { temp: 21, hum: 41 }, 4000)), 1, "battery removed");
+  assert.is(stored(h.record("counters/n1", 7, 4000)), 1, "a counter: one field, value");
   const { rows, damaged } = readHistory(sql, "readings/n1");
   assert.is(damaged, 0);
   assert.equal(rows.map((r) => [r.t, r.field, r.value]), [[2000, "temp", 21], [3000, "hum", 41], [3000, "battery", 90], [4000, "battery", null]]);
@@ -66,7 +92,58 @@ test("history: only the fields that changed, removals as NULL, nothing for a res
   assert.is(after.damaged, 1);
   assert.is(after.rows.length, 4);
   assert.is(h.prune(3500), 3, "the three rows before 3.5 s pruned");
-  sql.close();
+  close();
+});
+
+test("history: pruned by age, rows found by rowid; a clock stepped back never loses a newer row", () => {
+  const { kv, h, sql, close } = historyRig();
+  const ts = [1000, 3000, 500, 2000, 4000, 600, 5000];
+  ts.forEach((t, i) => h.record("readings/n1", { temp: i }, t));
+  kv.batch([]);
+  assert.is(h.prune(0), 0);
+  const left = (): number[] => sql.prepare("SELECT t FROM lichen_history ORDER BY rowid").pluck().all() as number[];
+  assert.is(h.prune(2500), 4, "1000, 500, 2000 and 600");
+  assert.equal(left(), [3000, 4000, 5000], "3000 and 4000 kept though older rows followed them");
+  assert.is(h.prune(4500), 2);
+  assert.equal(left(), [5000]);
+  assert.is(h.prune(10_000), 1);
+  assert.is(h.prune(10_000), 0, "an empty table");
+  assert.is(sql.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'lichen_history_t'").pluck().get(), 0, "no index on t");
+  close();
+});
+
+test("history: rows ride in the batch that stores the change; a rolled-back batch keeps them for the next; a failed history write loses only its rows", () => {
+  const errors: unknown[] = [];
+  const { kv, h, sql, close } = historyRig((e) => errors.push(e));
+  const count = (): number => sql.prepare("SELECT count(*) FROM lichen_history").pluck().get() as number;
+  h.know("readings/n1", { temp: 20 });
+  h.record("readings/n1", { temp: 21 }, 1000);
+  assert.is(count(), 0, "pending until a batch stores it");
+  // a batch that fails inside its transaction, after the history rows (the mirror's db_version
+  // refused by a trigger), rolls back, the history rows with it
+  const view = { namespace: "readings", id: "n1", type: "LWWMap", value: { temp: 21 } };
+  sql.exec("CREATE TRIGGER probe BEFORE UPDATE ON lichen_meta BEGIN SELECT RAISE(ABORT, 'probe'); END");
+  assert.throws(() => kv.batch([{ type: "put", key: "s/a", value: new Uint8Array([1]) }], [view]), /probe/);
+  assert.is(kv.get("s/a"), undefined, "rolled back");
+  assert.is(count(), 0);
+  assert.is(errors.length, 0, "not a failure of the history's own");
+  sql.exec("DROP TRIGGER probe");
+  kv.batch([{ type: "put", key: "s/a", value: new Uint8Array([1]) }], [view]);
+  assert.is(count(), 1, "written by the next batch");
+  assert.equal(kv.get("s/a"), new Uint8Array([1]));
+  // the history table gone: its rows fail, the batch's own writes do not
+  sql.exec("DROP TABLE lichen_history");
+  h.record("readings/n1", { temp: 22 }, 2000);
+  kv.batch([{ type: "put", key: "s/b", value: new Uint8Array([2]) }]);
+  assert.equal(kv.get("s/b"), new Uint8Array([2]), "the state stored");
+  assert.is(errors.length, 1, "the history write's failure reported");
+  assert.match(String((errors[0] as Error).message), /lichen_history/);
+  // dropped, not retried forever
+  sql.exec("CREATE TABLE lichen_history (t INTEGER NOT NULL, doc TEXT NOT NULL, field TEXT NOT NULL, value TEXT)");
+  kv.batch([]);
+  assert.is(count(), 0);
+  assert.is(errors.length, 1);
+  close();
 });
 
 test("the ingest rate: deltas per second over the last 10 s, steady where one second's count swings", () => {

@@ -68,6 +68,10 @@
 //   the change rows), in their order: a gateway's group of 1,000 deltas ran ~4,000 statements,
 //   each bound, stepped and reset on its own (about a fifth of a batch of whole values' CPU time;
 //   a field patch of the mirror stays one UPDATE per entity).
+// - A caller's own table can ride in the batches (BatchRows: the gateway's lichen_history): its
+//   rows go in each batch's transaction through this connection. A second connection writing the
+//   file would cost a transaction (and fsync) of its own, and each of its commits empties this
+//   connection's page cache (SQLite sees the file changed): the next batch reads its pages again.
 // - Write transactions are BEGIN IMMEDIATE: they take the write lock up front, so the busy
 //   timeout applies (a deferred transaction that upgrades from read to write gets SQLITE_BUSY
 //   at once when another connection writes).
@@ -103,6 +107,19 @@ export interface SqliteKvOptions {
    * read it. put, delete, batch and pruneChanges fail with STORAGE.
    */
   readOnly?: boolean;
+}
+
+/**
+ * Rows of a table of the caller's own, stored with the batches (the gateway's lichen_history):
+ * written inside each batch's transaction, so they are durable exactly when the states they
+ * describe are, with no transaction (no fsync) of their own, and no second connection whose
+ * writes would empty this one's page cache at every batch.
+ */
+export interface BatchRows {
+  /** Inside a batch's transaction, after the batch's own rows. Throwing rolls the whole batch back. */
+  write(db: BetterSqlite3.Database): void;
+  /** The transaction committed: what `write` wrote is stored (not called when it rolled back). */
+  stored(): void;
 }
 
 /** One row of lichen_changes, as SQL returns it. */
@@ -747,6 +764,7 @@ export class SqliteKv implements KvStore {
   private readonly st: Statements;
   private readonly now: () => number;
   private readonly writeBatch: (keys: Uint8Array[], ops: readonly KvOp[], views: PreparedView[]) => void;
+  private readonly batchRows: BatchRows[] = [];
 
   /** Opens (creating if needed) the database at `path`; ":memory:" for a private in-memory one. */
   static open(path: string, options: SqliteKvOptions = {}): SqliteKv {
@@ -856,6 +874,7 @@ export class SqliteKv implements KvStore {
         }
       }
       puts.flush();
+      for (const r of this.batchRows) r.write(db);
       if (views.length === 0) return;
       const version = st.bumpVersion.get() as number | undefined;
       // (patcher: see EntityPatcher)
@@ -887,6 +906,7 @@ export class SqliteKv implements KvStore {
         patcher.clear();
         throw e;
       }
+      for (const r of this.batchRows) r.stored();
     };
   }
 
@@ -997,6 +1017,23 @@ export class SqliteKv implements KvStore {
   }
 
   /** Deletes the change rows of db_version <= `version` (once every reader has pulled them). Returns how many. */
+  /** Writes `rows` in the transaction of every batch from now on (see BatchRows). */
+  addBatchRows(rows: BatchRows): void {
+    this.checkWritable();
+    this.batchRows.push(rows);
+  }
+
+  /** Runs `fn` in a write transaction of this connection: a table of the caller's own (its schema, its pruning). Errors: STORAGE. */
+  transaction<T>(doing: string, fn: (db: BetterSqlite3.Database) => T): T {
+    this.checkWritable();
+    const db = this.db!;
+    try {
+      return db.transaction(() => fn(db)).immediate();
+    } catch (e) {
+      throw storageError(e, this.path, doing);
+    }
+  }
+
   pruneChanges(version: number): number {
     this.checkWritable();
     if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("pruneChanges takes a db_version: a non-negative integer");

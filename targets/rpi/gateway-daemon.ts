@@ -25,8 +25,7 @@
 // - The write path (gateway-ingest.ts): the deltas received together are stored in one
 //   transaction with their event-log entries and change rows, and acknowledged after it.
 // - History (gateway-history.ts): every change stored, local or from a peer, adds one row per
-//   field that changed to lichen_history, through a connection of its own (one transaction per
-//   group of deltas).
+//   field that changed to lichen_history, in the transaction that stores the change.
 // - Settings (gateway-settings.ts): fleet/* documents written through `write`, from the HTTP API
 //   (`lichen set`, the dashboard's form); the tracker follows which nodes applied a change.
 // - Home Assistant discovery (ha-discovery.ts), with --ha-discovery: published by the MQTT client.
@@ -52,7 +51,7 @@ import type { SyncEngine, SyncLogEntry } from "../../src/transport/sync-engine.j
 import { startDashboard, tickEvent, type Dashboard, type DashboardContext, type GatewayInfo } from "./dashboard-server.js";
 import { isLoopback, LOG_LEVELS, type GatewayConfig, type LogLevel } from "./gateway-config.js";
 import { openGatewayDb, type GatewayDb } from "./gateway-db.js";
-import { HistoryRecorder, openHistoryConnection } from "./gateway-history.js";
+import { HistoryRecorder } from "./gateway-history.js";
 import { gatewayWritePath } from "./gateway-ingest.js";
 import { GatewayMonitor } from "./gateway-monitor.js";
 import { SettingsTracker } from "./gateway-settings.js";
@@ -267,11 +266,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     });
     const db = openGatewayDb(config.db, { create: true });
     cleanup.push(() => db.close());
-    const historySql = openHistoryConnection(db.path);
-    cleanup.push(() => {
-      historySql.close();
-    });
-    const history = new HistoryRecorder(historySql);
+    // (its rows ride in the batches' transactions: a failed write of them loses them, never a state)
+    const history = new HistoryRecorder(db.kv, (e) => log("error", "history-failed", { message: errorMessage(e) }));
     maintain(db, config, log, history);
     const clock = openClock(db.kv);
 
@@ -332,13 +328,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     let ha: HaDiscovery | undefined;
     const lastMqttError = new Map<string, number>();
     const REFUSALS = new Set(["forged", "refused", "forbidden", "quota", "rate-limited", "frame-error"]);
+    // before the change is stored: its rows ride in the batch that stores it
     const recordHistory = (doc: string): void => {
       const crdt = engine.get(doc);
       if (crdt === undefined) return;
       try {
         history.record(doc, crdt.value(), Date.now());
       } catch (e) {
-        // the state is stored (the truth); only its history row is lost
+        // the change is stored all the same; only its history rows are lost
         log("error", "history-failed", { doc, message: errorMessage(e) });
       }
     };
@@ -423,9 +420,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     const write = <C extends Crdt>(ns: string, id: string, type: CrdtClass<C>, change: (doc: C) => void): C => {
       const doc = engine.open(ns, id, type);
       change(doc);
+      recordHistory(`${ns}/${id}`);
       engine.changed(ns, id);
       m.changedLocally(`${ns}/${id}`);
-      recordHistory(`${ns}/${id}`);
       return doc;
     };
     const settings = new SettingsTracker(engine, (ns, id, change) => write(ns, id, LWWMap, change), () => m.nodes());
@@ -547,9 +544,6 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
           await step("sync", () => sync.close());
           await step("broker", () => broker?.close());
           await step("dashboard", () => dashboard.close());
-          await step("history", () => {
-            historySql.close();
-          });
           await step("db", () => db.close());
           await step("lock", () => unlock());
           log("info", "stopped", { reason });

@@ -1,7 +1,7 @@
 // Each document's values over time, in the gateway's SQLite file: the table lichen_history.
 //
 //   lichen_history(t INTEGER, doc TEXT, field TEXT, value TEXT)
-//     t      wall-clock ms at which the gateway stored the change
+//     t      wall-clock ms at which the gateway applied the change (its row is stored with it)
 //     doc    "namespace/id"
 //     field  a top-level key of the document's value (an LWWMap's key), or "value" for a
 //            document whose value is not an object (a counter, a register)
@@ -11,8 +11,8 @@
 // every second where only temp moved adds one small row. The recorder keeps each document's last
 // flattened value in memory (read from the states when the gateway starts, so a restart records
 // nothing by itself) and compares. A delta that says which keys it changed (recordKeys) has only
-// those fields read and compared, and its rows wait for `flush`: one transaction per group of
-// deltas the gateway stored together.
+// those fields read and compared. The rows are written by the gateway's SqliteKv in the
+// transaction of the batch that stores the change (BatchRows): no transaction of their own.
 //
 // Retention: rows older than the retention (lichen gateway --history-days) are deleted by the
 // daemon's maintenance, so the table is compacted by age.
@@ -20,16 +20,18 @@
 // Reading (readHistory) goes through any connection, read-only included: `lichen history` reads
 // the file while the gateway runs, as SQLite's WAL allows. Node only.
 
-import { createRequire } from "node:module";
 import type BetterSqlite3 from "better-sqlite3";
 import { LichenError } from "../../src/core/errors.js";
+import { type BatchRows, RowWriter, type SqliteKv } from "../../src/store/sqlite.js";
 import { jsonText } from "./report.js";
 
 export const HISTORY_TABLE = "lichen_history";
 
+// No index on t: the rows are appended in time order, so pruning finds the old ones by rowid (an
+// index more would cost every row written; a file made before kept one, dropped here).
 const CREATE = `CREATE TABLE IF NOT EXISTS ${HISTORY_TABLE} (t INTEGER NOT NULL, doc TEXT NOT NULL, field TEXT NOT NULL, value TEXT);
 CREATE INDEX IF NOT EXISTS ${HISTORY_TABLE}_doc_t ON ${HISTORY_TABLE} (doc, t);
-CREATE INDEX IF NOT EXISTS ${HISTORY_TABLE}_t ON ${HISTORY_TABLE} (t)`;
+DROP INDEX IF EXISTS ${HISTORY_TABLE}_t`;
 
 /** A document's value as fields → JSON text: the top-level keys of an object, else one field "value". */
 export function flatten(value: unknown): Map<string, string> {
@@ -48,22 +50,31 @@ export interface HistoryRow {
   value: unknown;
 }
 
-/** Records changes into lichen_history through a writable connection (the daemon's). */
-export class HistoryRecorder {
-  private readonly last = new Map<string, Map<string, string>>();
-  private readonly insert: BetterSqlite3.Statement;
-  private readonly pruneOld: BetterSqlite3.Statement;
-  private readonly insertAll: (rows: Array<[number, string, string, string | null]>) => void;
-  /** Rows of recordKeys, written by flush. */
-  private pending: Array<[number, string, string, string | null]> = [];
+/** A document as the recorder reads it (a Crdt). */
+export interface HistorySource {
+  valueAt(key: string): unknown;
+  value(): unknown;
+}
 
-  constructor(private readonly sql: BetterSqlite3.Database) {
-    sql.exec(CREATE);
-    this.insert = sql.prepare(`INSERT INTO ${HISTORY_TABLE} (t, doc, field, value) VALUES (?, ?, ?, ?)`);
-    this.pruneOld = sql.prepare(`DELETE FROM ${HISTORY_TABLE} WHERE t < ?`);
-    this.insertAll = sql.transaction((rows: Array<[number, string, string, string | null]>) => {
-      for (const r of rows) this.insert.run(...r);
-    });
+/**
+ * Records changes into lichen_history, in the gateway's SqliteKv: the rows of a change wait for
+ * the next batch (the one storing the change's state) and are written in its transaction.
+ */
+export class HistoryRecorder implements BatchRows {
+  private readonly last = new Map<string, Map<string, string>>();
+  /** Rows not yet stored, flat: t, doc, field, value (JSON text, or null: removed), row after row. */
+  private pending: unknown[] = [];
+  /** How many values of `pending` the batch being written holds. */
+  private writing = 0;
+  private rows: RowWriter | undefined;
+
+  /** `onError`: a write of history rows failed; they are dropped, the batch (the states) goes on. */
+  constructor(
+    private readonly kv: SqliteKv,
+    private readonly onError: (e: unknown) => void = () => {},
+  ) {
+    kv.transaction(`create ${HISTORY_TABLE}`, (db) => db.exec(CREATE));
+    kv.addBatchRows(this);
   }
 
   /** What the document holds now, without recording it (at start: a restart is not a change). */
@@ -71,60 +82,93 @@ export class HistoryRecorder {
     this.last.set(doc, flatten(value));
   }
 
-  /** Records the fields of `doc` that differ from what was last seen; returns the rows written. */
+  /** Records the fields of `doc` that differ from what was last seen (written with the next batch); returns how many. */
   record(doc: string, value: unknown, t: number): number {
     const now = flatten(value);
-    const rows = this.changedRows(doc, this.last.get(doc) ?? new Map<string, string>(), now, t);
+    const before = this.last.get(doc) ?? new Map<string, string>();
+    let n = 0;
+    for (const [field, text] of now) {
+      if (before.get(field) === text) continue;
+      this.pending.push(t, doc, field, text);
+      n++;
+    }
+    for (const field of before.keys()) {
+      if (now.has(field)) continue;
+      this.pending.push(t, doc, field, null);
+      n++;
+    }
     this.last.set(doc, now);
-    if (rows.length > 0) this.insertAll(rows);
-    return rows.length;
+    return n;
   }
 
   /**
-   * Records the fields `keys` of `doc` that differ from what was last seen, reading each with
-   * `valueAt` (undefined: removed); without keys, the whole `value()`. The rows are written by
-   * the next flush. Returns how many.
+   * Records the fields `keys` of `doc` that differ from what was last seen (undefined: removed),
+   * read from `source`; without keys, the whole value. Written with the next batch. Returns how many.
    */
-  recordKeys(doc: string, keys: readonly string[] | undefined, valueAt: (key: string) => unknown, value: () => unknown, t: number): number {
+  recordKeys(doc: string, keys: readonly string[] | undefined, source: HistorySource, t: number): number {
     const before = this.last.get(doc);
-    if (keys === undefined || before === undefined) {
-      const now = flatten(value());
-      const rows = this.changedRows(doc, before ?? new Map<string, string>(), now, t);
-      this.last.set(doc, now);
-      for (const r of rows) this.pending.push(r);
-      return rows.length;
-    }
+    if (keys === undefined || before === undefined) return this.record(doc, source.value(), t);
     let n = 0;
     for (const field of keys) {
-      const v = valueAt(field);
+      const v = source.valueAt(field);
       const text = v === undefined ? undefined : jsonText(v);
       if (before.get(field) === text) continue;
       if (text === undefined) before.delete(field);
       else before.set(field, text);
-      this.pending.push([t, doc, field, text ?? null]);
+      this.pending.push(t, doc, field, text ?? null);
       n++;
     }
     return n;
   }
 
-  /** Writes the rows recordKeys gathered, in one transaction. */
-  flush(): void {
-    if (this.pending.length === 0) return;
-    const rows = this.pending;
-    this.pending = [];
-    this.insertAll(rows);
+  /** BatchRows: the pending rows, in the batch's transaction. */
+  write(db: BetterSqlite3.Database): void {
+    this.writing = this.pending.length;
+    if (this.writing === 0) return;
+    const rows = (this.rows ??= new RowWriter(db, `INSERT INTO ${HISTORY_TABLE} (t, doc, field, value)`, "(?, ?, ?, ?)", ""));
+    try {
+      // a savepoint: a failure here undoes these rows only; the history is a record, not the truth
+      db.transaction(() => {
+        for (let i = 0; i < this.writing; i += 4) {
+          rows.args.push(this.pending[i], this.pending[i + 1], this.pending[i + 2], this.pending[i + 3]);
+          rows.endRow();
+        }
+        rows.flush();
+      })();
+    } catch (e) {
+      rows.clear();
+      this.onError(e); // dropped with the batch's commit (stored), else retried with the next batch
+    }
   }
 
-  private changedRows(doc: string, before: Map<string, string>, now: Map<string, string>, t: number): Array<[number, string, string, string | null]> {
-    const rows: Array<[number, string, string, string | null]> = [];
-    for (const [field, text] of now) if (before.get(field) !== text) rows.push([t, doc, field, text]);
-    for (const field of before.keys()) if (!now.has(field)) rows.push([t, doc, field, null]);
-    return rows;
+  /** BatchRows: the batch committed. */
+  stored(): void {
+    this.pending.splice(0, this.writing);
+    this.writing = 0;
   }
 
-  /** Deletes the rows older than `beforeMs`; returns how many. */
+  /**
+   * Deletes the rows older than `beforeMs`; returns how many. The rows are appended as time goes
+   * on, so the old ones are the first rowids: bisected, then deleted up to there. A clock stepped
+   * back leaves rows out of order: `t < ?` keeps any newer one among them, and later prunes take
+   * the older ones that a bisection stopped short of.
+   */
   prune(beforeMs: number): number {
-    return this.pruneOld.run(beforeMs).changes;
+    return this.kv.transaction(`prune ${HISTORY_TABLE}`, (db) => {
+      const tFrom = db.prepare(`SELECT rowid, t FROM ${HISTORY_TABLE} WHERE rowid >= ? ORDER BY rowid LIMIT 1`);
+      const first = tFrom.get(0) as { rowid: number; t: number } | undefined;
+      if (first === undefined || !(first.t < beforeMs)) return 0;
+      // the greatest rowid known to start a row older than beforeMs
+      let lo = first.rowid;
+      let hi = db.prepare(`SELECT max(rowid) FROM ${HISTORY_TABLE}`).pluck().get() as number;
+      while (lo < hi) {
+        const mid = lo + Math.ceil((hi - lo) / 2);
+        const row = tFrom.get(mid) as { rowid: number; t: number };
+        if (row.t < beforeMs) lo = row.rowid;
+        else hi = mid - 1;
+      }
+      return db.prepare(`DELETE FROM ${HISTORY_TABLE} WHERE rowid <= ? AND t < ?`).run(lo, beforeMs).changes;
+    });
   }
 }
 
@@ -212,13 +256,4 @@ export function pivot(rows: readonly HistoryRow[], fields?: readonly string[]): 
     else records.push({ t: r.t, values: current.slice() });
   }
   return { columns, records };
-}
-
-/** A writable connection of the daemon's own to the gateway's file, for the history (WAL: beside SqliteKv's). */
-export function openHistoryConnection(path: string): BetterSqlite3.Database {
-  const Driver = createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
-  const sql = new Driver(path, { timeout: 5000, fileMustExist: true });
-  sql.pragma("journal_mode = WAL");
-  sql.pragma("synchronous = NORMAL"); // history is a record, not the truth: a power cut may lose its last rows
-  return sql;
 }
