@@ -127,7 +127,7 @@ test("settings: refusals are clear and change nothing", async () => {
 
 test("history: one row per changed field; lichen history as CSV and JSON; --since, --field; retention", async () => {
   const n1 = nodes[0]!;
-  const count = (): number => gw!.db.sql.prepare("SELECT count(*) FROM lichen_history WHERE doc = 'readings/n1'").pluck().get() as number;
+  const count = (): number => gw!.db.sql.prepare("SELECT count(*) FROM lichen_history_all WHERE doc = 'readings/n1'").pluck().get() as number;
   // stored, not only applied: the gateway commits received deltas in groups, and writes their
   // history rows right after the group's transaction
   const storedTemp = (): unknown => (gw!.db.states.load("readings", "n1", (b) => LWWMap.fromBytes(b))?.value() as any)?.temperature;
@@ -139,7 +139,7 @@ test("history: one row per changed field; lichen history as CSV and JSON; --sinc
   n1.write({ temperature: 21.25 }); // humidity unchanged
   await waitFor("temperature 21.25 stored at the gateway", () => storedTemp() === 21.25);
   assert.is(count(), afterFirst + 1, "one row: only temperature changed");
-  const last = gw!.db.sql.prepare("SELECT field, value FROM lichen_history WHERE doc = 'readings/n1' ORDER BY rowid DESC LIMIT 1").get() as { field: string; value: string };
+  const last = gw!.db.sql.prepare("SELECT field, value FROM lichen_history_all WHERE doc = 'readings/n1' ORDER BY t DESC LIMIT 1").get() as { field: string; value: string };
   assert.equal(last, { field: "temperature", value: "21.25" }, "the row holds the field, not the whole value");
 
   const csv = await lichen(["history", DB, "readings/n1", "--format", "csv"]);
@@ -164,10 +164,10 @@ test("history: one row per changed field; lichen history as CSV and JSON; --sinc
   assert.equal(api.body.rows.map((r: { value: number }) => r.value), [21.25]);
 
   // retention: rows older than --history-days go at the next maintenance
-  const total = gw!.db.sql.prepare("SELECT count(*) FROM lichen_history").pluck().get() as number;
+  const total = gw!.db.sql.prepare("SELECT count(*) FROM lichen_history_all").pluck().get() as number;
   assert.ok(total > 0);
   maintain(gw!.db, { ...config, compactThreshold: 0, keepChanges: 0, historyDays: 1 }, () => {}, gw!.history, Date.now() + 86_400_000 + 60_000);
-  assert.is(gw!.db.sql.prepare("SELECT count(*) FROM lichen_history").pluck().get(), 0, "all older than a day at that time");
+  assert.is(gw!.db.sql.prepare("SELECT count(*) FROM lichen_history_all").pluck().get(), 0, "all older than a day at that time");
 });
 
 /** Prometheus text → { "name{labels}": value }. */

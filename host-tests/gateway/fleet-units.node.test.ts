@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { MemoryKv } from "../../src/store/kv.js";
 import { SqliteKv } from "../../src/store/sqlite.js";
 import { SyncEngine, type Scheduler } from "../../src/transport/sync-engine.js";
-import { HistoryRecorder, pivot, readHistory } from "../../targets/rpi/gateway-history.js";
+import { historyDocs, HistoryRecorder, pivot, readHistory } from "../../targets/rpi/gateway-history.js";
 import { metricsText } from "../../targets/rpi/gateway-metrics.js";
 import { GatewayMonitor } from "../../targets/rpi/gateway-monitor.js";
 import { checkChange, checkSettingsDoc, parseAssignments } from "../../targets/rpi/gateway-settings.js";
@@ -97,11 +97,15 @@ test("history: only the fields that changed, removals as NULL, nothing for a res
 
 test("history: pruned by age, rows found by rowid; a clock stepped back never loses a newer row", () => {
   const { kv, h, sql, close } = historyRig();
-  const ts = [1000, 3000, 500, 2000, 4000, 600, 5000];
-  ts.forEach((t, i) => h.record("readings/n1", { temp: i }, t));
-  kv.batch([]);
-  assert.is(h.prune(0), 0);
+  // three moves into lichen_history, each sorted by document: rowid order 1000 3000 | 500 2000 4000 | 600 5000
+  for (const ts of [[1000, 3000], [500, 2000, 4000], [600, 5000]]) {
+    for (const t of ts) h.record("readings/n1", { temp: t }, t);
+    kv.batch([]);
+    h.merge();
+  }
   const left = (): number[] => sql.prepare("SELECT t FROM lichen_history ORDER BY rowid").pluck().all() as number[];
+  assert.equal(left(), [1000, 3000, 500, 2000, 4000, 600, 5000]);
+  assert.is(h.prune(0), 0);
   assert.is(h.prune(2500), 4, "1000, 500, 2000 and 600");
   assert.equal(left(), [3000, 4000, 5000], "3000 and 4000 kept though older rows followed them");
   assert.is(h.prune(4500), 2);
@@ -109,13 +113,58 @@ test("history: pruned by age, rows found by rowid; a clock stepped back never lo
   assert.is(h.prune(10_000), 1);
   assert.is(h.prune(10_000), 0, "an empty table");
   assert.is(sql.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'lichen_history_t'").pluck().get(), 0, "no index on t");
+  // staged rows are pruned too
+  h.record("readings/n1", { temp: 1 }, 20_000);
+  kv.batch([]);
+  assert.is(h.prune(30_000), 1);
+  close();
+});
+
+test("history: staged as they come, moved into lichen_history a minute at a time, each document's rows together", () => {
+  const { kv, h, sql, close } = historyRig();
+  const recent = (): number => sql.prepare("SELECT count(*) FROM lichen_history_recent").pluck().get() as number;
+  const sorted = (): string[] => sql.prepare("SELECT doc || ' ' || t FROM lichen_history ORDER BY rowid").pluck().all() as string[];
+  const t0 = 1_000_000;
+  for (let s = 0; s < 60; s += 20) for (const n of ["n2", "n1"]) h.record(`readings/${n}`, { temp: s }, t0 + s * 1000);
+  kv.batch([]);
+  assert.is(recent(), 6, "staged");
+  assert.equal(sorted(), []);
+  const before = readHistory(sql, "readings/n1");
+  assert.equal(before.rows.map((r) => r.t), [t0, t0 + 20_000, t0 + 40_000], "read from the staged rows");
+  // a batch whose rows reach a minute past the oldest staged one moves them all, but a batch that
+  // rolls back moves nothing
+  h.record("readings/n2", { temp: 60 }, t0 + 60_000);
+  sql.exec("CREATE TRIGGER probe BEFORE UPDATE ON lichen_meta BEGIN SELECT RAISE(ABORT, 'probe'); END");
+  assert.throws(() => kv.batch([], [{ namespace: "readings", id: "n2", type: "LWWMap", value: { temp: 60 } }]), /probe/);
+  assert.is(recent(), 6);
+  sql.exec("DROP TRIGGER probe");
+  kv.batch([]);
+  assert.is(recent(), 0, "moved");
+  assert.equal(sorted(), [`readings/n1 ${t0}`, `readings/n1 ${t0 + 20_000}`, `readings/n1 ${t0 + 40_000}`, `readings/n2 ${t0}`, `readings/n2 ${t0 + 20_000}`, `readings/n2 ${t0 + 40_000}`, `readings/n2 ${t0 + 60_000}`]);
+  assert.equal(readHistory(sql, "readings/n1"), before, "the same history");
+  assert.equal(historyDocs(sql), ["readings/n1", "readings/n2"]);
+  // the clock of the staged rows starts again: the next row stays staged
+  h.record("readings/n1", { temp: 61 }, t0 + 61_000);
+  kv.batch([]);
+  assert.is(recent(), 1);
+  assert.equal(readHistory(sql, "readings/n1").rows.map((r) => r.value), [0, 20, 40, 61], "both tables read, in time order");
+  assert.equal(readHistory(sql, "readings/n1", { limit: 2 }).rows.map((r) => r.value), [40, 61]);
+  assert.equal(sql.prepare("SELECT count(*) FROM lichen_history_all").pluck().get(), 8, "the view: every row");
+  // a restart knows what is staged
+  kv.close();
+  const kv2 = SqliteKv.open(kv.path);
+  const h2 = new HistoryRecorder(kv2);
+  h2.record("readings/n1", { temp: 62 }, t0 + 121_000);
+  kv2.batch([]);
+  assert.is(recent(), 0, "the staged row from before the restart was a minute old: both moved");
+  kv2.close();
   close();
 });
 
 test("history: rows ride in the batch that stores the change; a rolled-back batch keeps them for the next; a failed history write loses only its rows", () => {
   const errors: unknown[] = [];
   const { kv, h, sql, close } = historyRig((e) => errors.push(e));
-  const count = (): number => sql.prepare("SELECT count(*) FROM lichen_history").pluck().get() as number;
+  const count = (): number => sql.prepare("SELECT count(*) FROM lichen_history_all").pluck().get() as number;
   h.know("readings/n1", { temp: 20 });
   h.record("readings/n1", { temp: 21 }, 1000);
   assert.is(count(), 0, "pending until a batch stores it");
@@ -131,15 +180,15 @@ test("history: rows ride in the batch that stores the change; a rolled-back batc
   kv.batch([{ type: "put", key: "s/a", value: new Uint8Array([1]) }], [view]);
   assert.is(count(), 1, "written by the next batch");
   assert.equal(kv.get("s/a"), new Uint8Array([1]));
-  // the history table gone: its rows fail, the batch's own writes do not
-  sql.exec("DROP TABLE lichen_history");
+  // the table of staged rows gone: the history's rows fail, the batch's own writes do not
+  sql.exec("DROP TABLE lichen_history_recent");
   h.record("readings/n1", { temp: 22 }, 2000);
   kv.batch([{ type: "put", key: "s/b", value: new Uint8Array([2]) }]);
   assert.equal(kv.get("s/b"), new Uint8Array([2]), "the state stored");
   assert.is(errors.length, 1, "the history write's failure reported");
-  assert.match(String((errors[0] as Error).message), /lichen_history/);
+  assert.match(String((errors[0] as Error).message), /lichen_history_recent/);
   // dropped, not retried forever
-  sql.exec("CREATE TABLE lichen_history (t INTEGER NOT NULL, doc TEXT NOT NULL, field TEXT NOT NULL, value TEXT)");
+  sql.exec("CREATE TABLE lichen_history_recent (t INTEGER NOT NULL, doc TEXT NOT NULL, field TEXT NOT NULL, value TEXT)");
   kv.batch([]);
   assert.is(count(), 0);
   assert.is(errors.length, 1);
