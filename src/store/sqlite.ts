@@ -283,6 +283,19 @@ export function storageError(e: unknown, path: string, doing: string): LichenErr
 
 /** The WTF-8 bytes of a string: UTF-8, with lone surrogates encoded like any other code point. */
 export function encodeKey(s: string): Uint8Array {
+  // the usual key is ASCII: its bytes are its code units, copied natively from Buffer's pool
+  // (a fresh Uint8Array per key costs ten times as much; the driver copies what it binds)
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    const b = Buffer.from(s, "latin1");
+    return new Uint8Array(b.buffer, b.byteOffset, b.length); // not a Buffer: its slice() copies, as a Uint8Array's does
+  }
   const out = new Uint8Array(s.length * 3);
   let n = 0;
   for (let i = 0; i < s.length; i++) {
