@@ -172,19 +172,19 @@ test("history: rows ride in the batch that stores the change; a rolled-back batc
   // refused by a trigger), rolls back, the history rows with it
   const view = { namespace: "readings", id: "n1", type: "LWWMap", value: { temp: 21 } };
   sql.exec("CREATE TRIGGER probe BEFORE UPDATE ON lichen_meta BEGIN SELECT RAISE(ABORT, 'probe'); END");
-  assert.throws(() => kv.batch([{ type: "put", key: "s/a", value: new Uint8Array([1]) }], [view]), /probe/);
-  assert.is(kv.get("s/a"), undefined, "rolled back");
+  assert.throws(() => kv.batch([{ type: "put", key: "probe-a", value: new Uint8Array([1]) }], [view]), /probe/);
+  assert.is(kv.get("probe-a"), undefined, "rolled back");
   assert.is(count(), 0);
   assert.is(errors.length, 0, "not a failure of the history's own");
   sql.exec("DROP TRIGGER probe");
-  kv.batch([{ type: "put", key: "s/a", value: new Uint8Array([1]) }], [view]);
+  kv.batch([{ type: "put", key: "probe-a", value: new Uint8Array([1]) }], [view]);
   assert.is(count(), 1, "written by the next batch");
-  assert.equal(kv.get("s/a"), new Uint8Array([1]));
+  assert.equal(kv.get("probe-a"), new Uint8Array([1]));
   // the table of staged rows gone: the history's rows fail, the batch's own writes do not
   sql.exec("DROP TABLE lichen_history_recent");
   h.record("readings/n1", { temp: 22 }, 2000);
-  kv.batch([{ type: "put", key: "s/b", value: new Uint8Array([2]) }]);
-  assert.equal(kv.get("s/b"), new Uint8Array([2]), "the state stored");
+  kv.batch([{ type: "put", key: "probe-b", value: new Uint8Array([2]) }]);
+  assert.equal(kv.get("probe-b"), new Uint8Array([2]), "the state stored");
   assert.is(errors.length, 1, "the history write's failure reported");
   assert.match(String((errors[0] as Error).message), /lichen_history_recent/);
   // dropped, not retried forever
