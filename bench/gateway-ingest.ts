@@ -329,7 +329,7 @@ export const INGEST_ROUNDS = 130;
 export const INGEST_COLD_ROUNDS = 10;
 export const INGEST_TARGET = 25_000;
 export const BIG_KEYS = 10_000;
-export const BIG_SAMPLES = 30;
+export const BIG_SAMPLES = 200;
 export const BIG_TARGET_MS = 1;
 export const BIG_TARGET_BYTES = 1024;
 /** One-key deltas counted for the amortized bytes: past GATEWAY_TAILS.maxDeltas, so a compaction is among them. */
