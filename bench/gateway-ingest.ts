@@ -21,6 +21,7 @@ import { toJsonText } from "../src/store/sqlite.js";
 import { decodeFrame, FrameKind } from "../src/transport/frames.js";
 import { SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
 import { LoopTime } from "../sim/network/loop-time.js";
+import { type Frames, NodeFleet, nodeId } from "./ingest-fleet.js";
 import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
 import { HistoryRecorder } from "../targets/rpi/gateway-history.js";
 import { gatewayWritePath, GATEWAY_GROUP_COMMIT } from "../targets/rpi/gateway-ingest.js";
@@ -28,7 +29,6 @@ import { GATEWAY_TAILS } from "../src/store/state-store.js";
 import { type Check, num, type Table, type Target } from "./report.js";
 
 const GATEWAY = "gw";
-const READING_KEYS = ["temp", "hum", "battery", "rssi"];
 
 /** A gateway on a fresh database file, with its write path as the daemon wires it. */
 interface Rig {
@@ -145,45 +145,41 @@ export function roundsSpan(r: IngestResult, from: number, to: number): { deltas:
   return { deltas, commits, seconds, perSecond: Math.round(deltas / seconds), perCpuSecond: Math.round(deltas / cpu) };
 }
 
-function nodeId(i: number): string {
-  return `a4cf12b3${i.toString(16).padStart(4, "0")}`;
-}
 
 /**
  * `rounds` rounds of one reading per node. Timed: the gateway's receive() of every DELTA frame of
  * a round and its group commits, until the last ACK is sent; the nodes' work (making the frames,
  * reading the ACKs) is not.
  */
-export function ingestRun(label: string, nodesCount: number, rounds: number, groupCommit?: number): IngestResult {
+export async function ingestRun(label: string, nodesCount: number, rounds: number, groupCommit?: number): Promise<IngestResult> {
   let commits = 0;
   const r = rig(groupCommit, (kv) => countingBatches(kv, () => commits++));
-  const toGateway: Array<[string, Uint8Array]> = [];
-  const nodes = new Map<string, Node>();
+  const ids = Array.from({ length: nodesCount }, (_, i) => nodeId(i));
+  for (const id of ids) r.gateway.connect(id, "node");
+  const fleet = new NodeFleet(nodesCount, GATEWAY, r.time.t);
   try {
-    for (let i = 0; i < nodesCount; i++) nodes.set(nodeId(i), node(nodeId(i), r.time, toGateway));
-    const maps = new Map<string, LWWMap<number>>();
-    for (const [id, n] of nodes) {
-      maps.set(id, n.engine.open("readings", id, LWWMap<number>));
-      r.gateway.connect(id, "node");
-      n.engine.connect(GATEWAY, "gateway");
-    }
-    settle(r, nodes, toGateway);
-    const round = (k: number): void => {
-      r.time.t += 1000;
-      for (const [id, n] of nodes) {
-        maps.get(id)!.set(READING_KEYS[k % READING_KEYS.length]!, Math.round(Math.sin(k + id.length) * 1000) / 100);
-        n.engine.changed("readings", id);
+    /** Delivers everything both ways until quiet (untimed: handshakes and ACKs to the nodes). */
+    const settle = async (frames: Frames): Promise<void> => {
+      for (;;) {
+        for (const [from, f] of frames) r.gateway.receive(from, f);
+        const turned = r.time.turn();
+        if (r.out.length > 0) frames = await fleet.deliver(r.time.t, r.out.splice(0));
+        else if (!turned) return;
+        else frames = [];
       }
     };
-    round(0); // warm-up, untimed
-    settle(r, nodes, toGateway);
+    await settle(await fleet.started());
+    const round = (k: number): Promise<Frames> => {
+      r.time.t += 1000;
+      return fleet.round(r.time.t, k);
+    };
+    await settle(await round(0)); // warm-up, untimed
     commits = 0;
     let deltas = 0;
     let acks = 0;
     const timed: Array<{ seconds: number; cpuSeconds: number; commits: number }> = [];
     for (let k = 1; k <= rounds; k++) {
-      round(k);
-      const frames = toGateway.splice(0);
+      const frames = await round(k);
       deltas += frames.length;
       const commits0 = commits;
       const t0 = performance.now();
@@ -195,13 +191,13 @@ export function ingestRun(label: string, nodesCount: number, rounds: number, gro
       timed.push({ seconds: ms / 1000, cpuSeconds: (c.user + c.system) / 1e6, commits: commits - commits0 });
       // a session acknowledges a delta with APPLIED (its version's hash)
       for (const [to, f] of r.out) if (decodeFrame(f, 1 << 20, { ids: [r.gateway.replica, to], maxExpandedBytes: 1 << 20 }).kind === FrameKind.Applied) acks++;
-      settle(r, nodes, toGateway);
+      await settle([]);
     }
     let problem: string | undefined = r.logs.length > 0 ? `log: ${r.logs[0]!.event} ${r.logs[0]!.message}` : undefined;
-    for (const [id, n] of nodes) {
+    for (const [id, bytes, inSync] of await fleet.states()) {
       if (problem !== undefined) break;
-      if (!(r.gateway.get(`readings/${id}`)?.equals(maps.get(id)!) === true)) problem = `the gateway's copy of ${id} differs`;
-      else if (!n.engine.inSync(GATEWAY)) problem = `${id} is not in sync`;
+      if (!(r.gateway.get(`readings/${id}`)?.equals(LWWMap.fromBytes<number>(bytes)) === true)) problem = `the gateway's copy of ${id} differs`;
+      else if (!inSync) problem = `${id} is not in sync`;
     }
     const logged = r.db.events("readings").lastSeq;
     if (problem === undefined && logged !== nodesCount * (rounds + 1)) problem = `the event log holds ${logged} deltas, not ${nodesCount * (rounds + 1)}`;
@@ -209,7 +205,7 @@ export function ingestRun(label: string, nodesCount: number, rounds: number, gro
     const cpuSeconds = timed.reduce((a, x) => a + x.cpuSeconds, 0);
     return { label, nodes: nodesCount, deltas, acks, seconds, cpuSeconds, rounds: timed, commits, converged: problem === undefined && acks === deltas, problem };
   } finally {
-    for (const n of nodes.values()) n.engine.close();
+    await fleet.close();
     r.close();
   }
 }
@@ -340,11 +336,11 @@ function total(w: Written): number {
 }
 
 /** The tables and targets of the write path (bench/sync.ts puts them in section 5). */
-export function writePathFigures(progress: (text: string) => void = () => {}): { tables: Table[]; targets: Target[]; checks: Check[] } {
+export async function writePathFigures(progress: (text: string) => void = () => {}): Promise<{ tables: Table[]; targets: Target[]; checks: Check[] }> {
   progress(`sync: the gateway's write path, ${num(INGEST_NODES)} nodes into SQLite (FULL), group commit`);
-  const group = ingestRun(`group commit (at most ${num(GATEWAY_GROUP_COMMIT)} deltas per transaction), the daemon's path`, INGEST_NODES, INGEST_ROUNDS);
+  const group = await ingestRun(`group commit (at most ${num(GATEWAY_GROUP_COMMIT)} deltas per transaction), the daemon's path`, INGEST_NODES, INGEST_ROUNDS);
   progress("sync: the same path, one transaction per delta");
-  const single = ingestRun("one transaction per delta (groupCommit 1, the engine's default)", INGEST_NODES, 1, 1);
+  const single = await ingestRun("one transaction per delta (groupCommit 1, the engine's default)", INGEST_NODES, 1, 1);
   progress(`sync: a one-key delta on a ${num(BIG_KEYS)}-key map`);
   const big = bigMapRun(BIG_KEYS, BIG_SAMPLES);
   progress(`sync: ${num(BIG_AMORTIZED)} one-key deltas on a ${num(BIG_KEYS)}-key map, every byte counted`);
@@ -387,7 +383,7 @@ export function writePathFigures(progress: (text: string) => void = () => {}): {
 
 // Run on its own: print the figures.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const f = writePathFigures((t) => console.error(t));
+  const f = await writePathFigures((t) => console.error(t));
   for (const t of f.tables) console.log(t.title, "\n", t.columns.join(" | "), "\n", t.rows.map((r) => r.join(" | ")).join("\n "));
   for (const t of f.targets) console.log(t.figure, t.target, t.actual, t.ok ? "met" : "NOT met");
   for (const c of f.checks) console.log(c.ok ? "ok" : "FAILED", c.what);

@@ -444,7 +444,7 @@ export async function syncSection(progress: (text: string) => void = () => {}): 
   const catchUp = catchUpTable();
   progress("sync: gateway ingest from 1,000 nodes (MemoryKv, SqliteKv)");
   const ingest = ingestTable();
-  const writePath = writePathFigures(progress);
+  const writePath = await writePathFigures(progress);
   const latency = await latencyTable(progress);
   return {
     section: {
