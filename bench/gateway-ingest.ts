@@ -10,13 +10,15 @@
 // timers (the group's commit) run when the frames of a round are handled, as Node runs them once
 // the frames that arrived together are handled.
 //
-//   npx tsx bench/gateway-ingest.ts        prints the tables (bench/sync.ts includes them)
+//   npx tsx bench/gateway-ingest.ts        prints the tables (bench/sync.ts includes them, measured
+//                                          in a process of their own: writePathFiguresApart)
 
 import { parseLogName } from "../src/store/keys.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { spawn } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Hlc, LWWMap } from "../src/core/index.js";
 import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../src/store/kv.js";
 import { toJsonText } from "../src/store/sqlite.js";
@@ -352,7 +354,7 @@ export async function writePathFigures(progress: (text: string) => void = () => 
   const am = amortized.written;
   const ingest: Table = {
     title: `Gateway write path: DELTA frames from ${num(INGEST_NODES)} simulated nodes into SQLite (synchronous FULL)`,
-    how: `bench/gateway-ingest.ts: one gateway SyncEngine on a GatewayDb file in os.tmpdir() (SqliteKv, synchronous FULL, the default) with the daemon's write path (targets/rpi/gateway-ingest.ts: group commit, each delta's event-log entry in the same batch as its state, change rows of the keys it changed, lichen_history rows of the fields that changed, all in the group's one transaction). ${num(INGEST_NODES)} node SyncEngines (MemoryKv) in a worker thread (bench/ingest-fleet.ts: in the gateway's thread, their garbage would fill the young generation the gateway's scavenges run in), each with an LWWMap "readings/<id>" of 4 readings, connected and in sync (untimed). Each round, every node sets one reading and calls changed(): ${num(INGEST_NODES)} DELTA frames, made by the nodes before the clock starts. Timed: the gateway's receive() of each frame in turn (decode, policy, authorship check on the decoded delta, apply, stage, event-log record) and its commits (full groups at once; the rest when the queue is empty, as Node runs the 0 ms timer once the frames that arrived together are handled) until the round's last ACK is sent. Untimed: the nodes' work and the ACKs handed to them. ${INGEST_ROUNDS} timed rounds after one untimed warm-up round: the first ${INGEST_COLD_ROUNDS} (the cold start: V8 still compiling the write path, each round 1.5 to 2.5 times slower) on their own row, the target judged on the ${INGEST_ROUNDS - INGEST_COLD_ROUNDS} after them (a gateway runs for days; they include its periodic costs: WAL checkpoints, major GCs, and the history's staged rows moved into lichen_history once a simulated minute). One round for the one-per-transaction row. "CPU" is this process's user + system time over the same spans (V8's compiler and GC threads included): on a loaded machine wall-clock time is CPU time plus waiting for a core. Wall-clock: varies from run to run.`,
+    how: `bench/gateway-ingest.ts, in a process of its own (as a gateway runs; not in the bench's, whose heap holds the sections before): one gateway SyncEngine on a GatewayDb file in os.tmpdir() (SqliteKv, synchronous FULL, the default) with the daemon's write path (targets/rpi/gateway-ingest.ts: group commit, each delta's event-log entry in the same batch as its state, change rows of the keys it changed, lichen_history rows of the fields that changed, all in the group's one transaction). ${num(INGEST_NODES)} node SyncEngines (MemoryKv) in a worker thread (bench/ingest-fleet.ts: in the gateway's thread, their garbage would fill the young generation the gateway's scavenges run in), each with an LWWMap "readings/<id>" of 4 readings, connected and in sync (untimed). Each round, every node sets one reading and calls changed(): ${num(INGEST_NODES)} DELTA frames, made by the nodes before the clock starts. Timed: the gateway's receive() of each frame in turn (decode, policy, authorship check on the decoded delta, apply, stage, event-log record) and its commits (full groups at once; the rest when the queue is empty, as Node runs the 0 ms timer once the frames that arrived together are handled) until the round's last ACK is sent. Untimed: the nodes' work and the ACKs handed to them. ${INGEST_ROUNDS} timed rounds after one untimed warm-up round: the first ${INGEST_COLD_ROUNDS} (the cold start: V8 still compiling the write path, each round 1.5 to 2.5 times slower) on their own row, the target judged on the ${INGEST_ROUNDS - INGEST_COLD_ROUNDS} after them (a gateway runs for days; they include its periodic costs: WAL checkpoints, major GCs, and the history's staged rows moved into lichen_history once a simulated minute). One round for the one-per-transaction row. "CPU" is this process's user + system time over the same spans (V8's compiler and GC threads included): on a loaded machine wall-clock time is CPU time plus waiting for a core. Wall-clock: varies from run to run.`,
     columns: ["write path", "rounds", "deltas", "transactions", "seconds", "deltas/s", "deltas per CPU second"],
     rows: [
       [`${group.label}: steady state`, `${INGEST_COLD_ROUNDS + 1}–${INGEST_ROUNDS}`, num(steady.deltas), num(steady.commits), num(steady.seconds, 2), num(steady.perSecond), num(steady.perCpuSecond)],
@@ -383,10 +385,32 @@ export async function writePathFigures(progress: (text: string) => void = () => 
   return { tables: [ingest, bigTable], targets, checks };
 }
 
-// Run on its own: print the figures.
+/**
+ * writePathFigures in a process of its own, as a gateway runs: not in the bench's, whose heap holds
+ * every section measured before (the gateway's collections would work through it). Progress lines
+ * come through `progress`.
+ */
+export async function writePathFiguresApart(progress: (text: string) => void = () => {}): Promise<{ tables: Table[]; targets: Target[]; checks: Check[] }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    err += d;
+    for (const line of d.split("\n")) if (line.startsWith("sync: ")) progress(line);
+  });
+  const code = await new Promise<number | null>((res) => child.on("close", res));
+  if (code !== 0) throw new Error(`bench/gateway-ingest.ts --json exited with ${code}: ${err.slice(-2000)}`);
+  return JSON.parse(out) as { tables: Table[]; targets: Target[]; checks: Check[] };
+}
+
+// Run on its own: print the figures (--json: as JSON, for writePathFiguresApart).
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const f = await writePathFigures((t) => console.error(t));
-  for (const t of f.tables) console.log(t.title, "\n", t.columns.join(" | "), "\n", t.rows.map((r) => r.join(" | ")).join("\n "));
-  for (const t of f.targets) console.log(t.figure, t.target, t.actual, t.ok ? "met" : "NOT met");
-  for (const c of f.checks) console.log(c.ok ? "ok" : "FAILED", c.what);
+  if (process.argv.includes("--json")) console.log(JSON.stringify(f));
+  else {
+    for (const t of f.tables) console.log(t.title, "\n", t.columns.join(" | "), "\n", t.rows.map((r) => r.join(" | ")).join("\n "));
+    for (const t of f.targets) console.log(t.figure, t.target, t.actual, t.ok ? "met" : "NOT met");
+    for (const c of f.checks) console.log(c.ok ? "ok" : "FAILED", c.what);
+  }
 }

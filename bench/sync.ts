@@ -21,7 +21,7 @@ import { decodeFrame, FrameKind, StaleReference } from "../src/transport/frames.
 import { type Scheduler, SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
 import { MAC_ID, PEER_ID, YJS_CLIENT_ID } from "./fixtures.js";
 import { LATENCY_SAMPLES, LATENCY_WARMUP, mqttLatency, p50, p99 } from "./mqtt-latency.js";
-import { writePathFigures } from "./gateway-ingest.js";
+import { writePathFiguresApart } from "./gateway-ingest.js";
 import { type Check, met, num, type Section, type Table, type Target } from "./report.js";
 
 /** The wall clock every replica reads: virtual time from 2025-01-01. */
@@ -444,7 +444,7 @@ export async function syncSection(progress: (text: string) => void = () => {}): 
   const catchUp = catchUpTable();
   progress("sync: gateway ingest from 1,000 nodes (MemoryKv, SqliteKv)");
   const ingest = ingestTable();
-  const writePath = await writePathFigures(progress);
+  const writePath = await writePathFiguresApart(progress);
   const latency = await latencyTable(progress);
   return {
     section: {
