@@ -1,6 +1,8 @@
 // What each type means: the conflict rules a user relies on.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { compareKeys, sortKeys } from "../../src/core/value.js";
+import { fc, property } from "../prop.js";
 import {
   AWMap,
   GCounter,
@@ -130,6 +132,19 @@ test("GSet: elements of any plain type, compared by value", () => {
   assert.is(s.size, 4, "key order does not make objects different; 1 and '1' differ");
   assert.ok(s.has({ a: 2, b: 1 }));
   assert.not.ok(s.has("2"));
+});
+
+test("sortKeys: the order of sort(compareKeys), in place, short arrays and long", () => {
+  property(
+    "sortKeys = sort(compareKeys)",
+    [fc.array(fc.oneof(fc.string({ maxLength: 4 }), fc.integer({ min: -20, max: 200 }), fc.constantFrom(-0, 0, 1.5, -1e-7, 1e21)), { maxLength: 40 })],
+    (keys) => {
+      const mine = keys.slice();
+      assert.is(sortKeys(mine), mine, "in place");
+      assert.equal(mine, keys.slice().sort(compareKeys));
+    },
+    { numRuns: 300, xsRuns: 40 },
+  );
 });
 
 test("sets: number elements sort by their text beside other elements; -0 and 0 are one; both survive bytes and merges", () => {

@@ -5,7 +5,7 @@ import { HLC_LOGICAL_SPAN } from "./hlc.js";
 import { readReplicaId } from "./replica.js";
 import type { Patch } from "./crdt.js";
 import { malformed } from "./errors.js";
-import { compareKeys, type ElementKey } from "./value.js";
+import { compareKeys, type ElementKey, sortKeys } from "./value.js";
 import { baseFromWire, baseOf, baseToWire, completeBase, contextFromWire, contextToWire, eventFromWire, readReplicaTable, replicaTable, topsOf, type ReplicaTable } from "./wire-context.js";
 
 /** The latest event of one key: who wrote it, when, and what it says. */
@@ -190,7 +190,7 @@ export class LwwStore<P, K extends ElementKey = string> {
       unit = gcd(unit, top - it.t);
     }
     if (unit === 0) unit = 1;
-    keys.sort(compareKeys);
+    sortKeys(keys);
     // the entries' items, flat (see encodeCompact), measured as they are gathered
     const items: unknown[] = [];
     let size = 0;

@@ -223,6 +223,24 @@ export function compareKeys(a: ElementKey, b: ElementKey): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * Sorts keys in place by compareKeys. A few keys (a sensor's readings, written whole per change on
+ * a gateway) by insertion: Array.prototype.sort copies them to a work array first, garbage per call.
+ */
+export function sortKeys<K extends ElementKey>(keys: K[]): K[] {
+  if (keys.length > 16) return keys.sort(compareKeys);
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && compareKeys(keys[j]!, k) > 0) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
 export function valuesEqual(a: Value, b: Value): boolean {
   return a === b || (typeof a === "object" && typeof b === "object" && elementKey(a) === elementKey(b));
 }
