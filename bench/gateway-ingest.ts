@@ -20,12 +20,12 @@ import { join, resolve } from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Hlc, LWWMap } from "../src/core/index.js";
-import { type EntityView, type KvOp, type KvStore, MemoryKv } from "../src/store/kv.js";
+import { type EntityView, type KvOp, type KvStore } from "../src/store/kv.js";
 import { toJsonText } from "../src/store/sqlite.js";
 import { decodeFrame, FrameKind } from "../src/transport/frames.js";
 import { SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
 import { LoopTime } from "../sim/network/loop-time.js";
-import { type Frames, NodeFleet, nodeId } from "./ingest-fleet.js";
+import { type Frames, NodeFleet, nodeId, simNode } from "./ingest-fleet.js";
 import { openGatewayDb, type GatewayDb } from "../targets/rpi/gateway-db.js";
 import { HistoryRecorder } from "../targets/rpi/gateway-history.js";
 import { gatewayWritePath, GATEWAY_GROUP_COMMIT } from "../targets/rpi/gateway-ingest.js";
@@ -86,27 +86,8 @@ function rig(groupCommit?: number, wrapKv?: (kv: KvStore) => KvStore): Rig {
   };
 }
 
-interface Node {
-  readonly engine: SyncEngine;
-  readonly inbox: Array<[string, Uint8Array]>;
-}
-
-function node(id: string, time: LoopTime, toGateway: Array<[string, Uint8Array]>): Node {
-  const inbox: Array<[string, Uint8Array]> = [];
-  const engine = new SyncEngine({
-    replica: id,
-    role: "node",
-    kv: new MemoryKv(),
-    scheduler: time,
-    clock: new Hlc({ wallClock: () => time.t }),
-    send: (_to, frame) => toGateway.push([id, frame]),
-    antiEntropyMs: 7 * 24 * 3600_000,
-  });
-  return { engine, inbox };
-}
-
-/** Delivers everything both ways until quiet (untimed: handshakes and ACKs to the nodes). */
-function settle(r: Rig, nodes: Map<string, Node>, toGateway: Array<[string, Uint8Array]>): void {
+/** Delivers everything both ways between the gateway and one node in its thread, until quiet (untimed). */
+function settleOne(r: Rig, node: SyncEngine, toGateway: Frames): void {
   for (;;) {
     let moved = false;
     while (toGateway.length > 0) {
@@ -117,7 +98,7 @@ function settle(r: Rig, nodes: Map<string, Node>, toGateway: Array<[string, Uint
     if (r.time.turn()) moved = true;
     while (r.out.length > 0) {
       const batch = r.out.splice(0);
-      for (const [to, f] of batch) nodes.get(to)?.engine.receive(GATEWAY, f);
+      for (const [, f] of batch) node.receive(GATEWAY, f);
       moved = true;
     }
     if (!moved) return;
@@ -279,21 +260,20 @@ export function bigMapRun(keys: number, samples: number, countAll = false): BigM
     const c = countingWrites(kv, written);
     return { ...c, batch: (ops, views) => (counting ? c.batch(ops, views) : kv.batch(ops, views)) };
   });
-  const toGateway: Array<[string, Uint8Array]> = [];
-  const nodes = new Map([["n1", node("n1", r.time, toGateway)]]);
+  const toGateway: Frames = [];
+  const n = simNode("n1", r.time, toGateway);
   try {
-    const n = nodes.get("n1")!;
-    const map = n.engine.open("config", "n1", LWWMap<number>);
+    const map = n.open("config", "n1", LWWMap<number>);
     for (let i = 0; i < keys; i++) map.set(`k${i}`, i);
-    n.engine.changed("config", "n1");
+    n.changed("config", "n1");
     r.gateway.connect("n1", "node");
-    n.engine.connect(GATEWAY, "gateway");
-    settle(r, nodes, toGateway);
+    n.connect(GATEWAY, "gateway");
+    settleOne(r, n, toGateway);
     const times: number[] = [];
     for (let s = 0; s <= samples; s++) {
       r.time.t += 1000;
       map.set(`k${s % keys}`, -s);
-      n.engine.changed("config", "n1");
+      n.changed("config", "n1");
       const frames = toGateway.splice(0);
       const measured = s > 0 && s < samples; // the first warms up, the last counts bytes
       counting = countAll ? s > 0 : s === samples;
@@ -302,14 +282,14 @@ export function bigMapRun(keys: number, samples: number, countAll = false): BigM
       while (r.time.turn());
       const ms = performance.now() - t0;
       if (measured) times.push(ms);
-      settle(r, nodes, toGateway);
+      settleOne(r, n, toGateway);
     }
     counting = false;
     times.sort((a, b) => a - b);
-    const converged = r.logs.length === 0 && r.gateway.get("config/n1")?.equals(map) === true && n.engine.inSync(GATEWAY);
+    const converged = r.logs.length === 0 && r.gateway.get("config/n1")?.equals(map) === true && n.inSync(GATEWAY);
     return { keys, samples: times.length, medianMs: times[Math.floor(times.length / 2)]!, written, converged };
   } finally {
-    for (const x of nodes.values()) x.engine.close();
+    n.close();
     r.close();
   }
 }

@@ -27,6 +27,19 @@ export function nodeId(i: number): string {
   return `a4cf12b3${i.toString(16).padStart(4, "0")}`;
 }
 
+/** A node of the write path's runs: its frames to the gateway go to `out`, as [its id, bytes]. */
+export function simNode(id: string, time: LoopTime, out: Frames): SyncEngine {
+  return new SyncEngine({
+    replica: id,
+    role: "node",
+    kv: new MemoryKv(),
+    scheduler: time,
+    clock: new Hlc({ wallClock: () => time.t }),
+    send: (_to, frame) => out.push([id, frame]),
+    antiEntropyMs: 7 * 24 * 3600_000,
+  });
+}
+
 /** The main thread's side: each call answers with the frames the nodes sent to the gateway meanwhile. */
 export class NodeFleet {
   private readonly worker: Worker;
@@ -97,15 +110,7 @@ function serve(count: number, gateway: string, t: number): void {
   const nodes = new Map<string, { engine: SyncEngine; map: LWWMap<number> }>();
   for (let i = 0; i < count; i++) {
     const id = nodeId(i);
-    const engine = new SyncEngine({
-      replica: id,
-      role: "node",
-      kv: new MemoryKv(),
-      scheduler: time,
-      clock: new Hlc({ wallClock: () => time.t }),
-      send: (_to, frame) => out.push([id, frame]),
-      antiEntropyMs: 7 * 24 * 3600_000,
-    });
+    const engine = simNode(id, time, out);
     nodes.set(id, { engine, map: engine.open("readings", id, LWWMap<number>) });
     engine.connect(gateway, "gateway");
   }
