@@ -1029,7 +1029,6 @@ export class SqliteKv implements KvStore {
     }
   }
 
-  /** Deletes the change rows of db_version <= `version` (once every reader has pulled them). Returns how many. */
   /** Writes `rows` in the transaction of every batch from now on (see BatchRows). */
   addBatchRows(rows: BatchRows): void {
     this.checkWritable();
@@ -1047,6 +1046,7 @@ export class SqliteKv implements KvStore {
     }
   }
 
+  /** Deletes the change rows of db_version <= `version` (once every reader has pulled them). Returns how many. */
   pruneChanges(version: number): number {
     this.checkWritable();
     if (!(Number.isSafeInteger(version) && version >= 0)) throw invalidArgument("pruneChanges takes a db_version: a non-negative integer");

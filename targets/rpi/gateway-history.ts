@@ -188,7 +188,7 @@ export class HistoryRecorder implements BatchRows {
     this.stagedAfter = undefined;
   }
 
-  /** Moves the staged rows into lichen_history now (the daemon's stop, tests); returns how many. */
+  /** Moves the staged rows into lichen_history now, whatever their age (tests, tools); returns how many. */
   merge(): number {
     const n = this.staged.rows;
     this.staged = this.kv.transaction(`merge ${RECENT_TABLE}`, (db) => mergeStaged(db));
