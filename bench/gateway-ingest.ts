@@ -130,7 +130,6 @@ export function roundsSpan(r: IngestResult, from: number, to: number): { deltas:
   return { deltas, commits, seconds, perSecond: Math.round(deltas / seconds), perCpuSecond: Math.round(deltas / cpu) };
 }
 
-
 /**
  * `rounds` rounds of one reading per node. Timed: the gateway's receive() of every DELTA frame of
  * a round and its group commits, until the last ACK is sent; the nodes' work (making the frames,
