@@ -128,8 +128,8 @@ test("settings: refusals are clear and change nothing", async () => {
 test("history: one row per changed field; lichen history as CSV and JSON; --since, --field; retention", async () => {
   const n1 = nodes[0]!;
   const count = (): number => gw!.db.sql.prepare("SELECT count(*) FROM lichen_history_all WHERE doc = 'readings/n1'").pluck().get() as number;
-  // stored, not only applied: the gateway commits received deltas in groups, and writes their
-  // history rows right after the group's transaction
+  // stored, not only applied: the gateway commits received deltas in groups, their history rows
+  // in the group's transaction
   const storedTemp = (): unknown => (gw!.db.states.load("readings", "n1", (b) => LWWMap.fromBytes(b))?.value() as any)?.temperature;
   n1.write({ temperature: 20.5, humidity: 40 });
   await waitFor("temperature 20.5 stored at the gateway", () => storedTemp() === 20.5);
