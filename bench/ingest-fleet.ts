@@ -21,7 +21,7 @@ type Request =
   | { op: "round"; t: number; k: number }
   | { op: "states" };
 
-const READING_KEYS = ["temp", "hum", "battery", "rssi"];
+export const READING_KEYS = ["temp", "hum", "battery", "rssi"];
 
 export function nodeId(i: number): string {
   return `a4cf12b3${i.toString(16).padStart(4, "0")}`;

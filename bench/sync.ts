@@ -22,6 +22,7 @@ import { type Scheduler, SyncEngine, type SyncLogEntry } from "../src/transport/
 import { MAC_ID, PEER_ID, YJS_CLIENT_ID } from "./fixtures.js";
 import { LATENCY_SAMPLES, LATENCY_WARMUP, mqttLatency, p50, p99 } from "./mqtt-latency.js";
 import { writePathFiguresApart } from "./gateway-ingest.js";
+import { nodeId, READING_KEYS } from "./ingest-fleet.js";
 import { type Check, met, num, type Section, type Table, type Target } from "./report.js";
 
 /** The wall clock every replica reads: virtual time from 2025-01-01. */
@@ -262,7 +263,6 @@ function catchUpTable(): { table: Table; checks: Check[]; results: CatchUp[]; no
 
 const NODES = 1000;
 const ROUNDS = 10;
-const READING_KEYS = ["temp", "hum", "battery", "rssi"];
 
 /** A scheduler whose clock the bench moves and whose timers never fire (no resends, no anti-entropy). */
 class FrozenTime implements Scheduler {
@@ -282,10 +282,6 @@ interface Ingest {
   seconds: number;
   gatewaySeconds: number;
   converged: boolean;
-}
-
-function nodeId(i: number): string {
-  return `a4cf12b3${i.toString(16).padStart(4, "0")}`;
 }
 
 function gatewayIngest(label: string, kv: KvStore): Ingest {
