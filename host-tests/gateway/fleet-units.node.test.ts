@@ -161,6 +161,32 @@ test("history: staged as they come, moved into lichen_history a minute at a time
   close();
 });
 
+test("history: a file from before (lichen_history alone, indexed by t too) keeps its rows and takes new ones", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lichen-history-"));
+  const path = join(dir, "gw.db");
+  const old = SqliteKv.open(path);
+  old.close();
+  const sql = new Database(path);
+  sql.exec(`CREATE TABLE lichen_history (t INTEGER NOT NULL, doc TEXT NOT NULL, field TEXT NOT NULL, value TEXT);
+    CREATE INDEX lichen_history_doc_t ON lichen_history (doc, t);
+    CREATE INDEX lichen_history_t ON lichen_history (t);
+    INSERT INTO lichen_history VALUES (1000, 'readings/n1', 'temp', '20'), (2000, 'readings/n1', 'temp', '21');`);
+  // read as it is, before any gateway opened it again
+  assert.equal(readHistory(sql, "readings/n1").rows.map((r) => r.value), [20, 21]);
+  const kv = SqliteKv.open(path);
+  const h = new HistoryRecorder(kv);
+  h.know("readings/n1", { temp: 21 });
+  h.record("readings/n1", { temp: 22 }, 3000);
+  kv.batch([]);
+  assert.equal(readHistory(sql, "readings/n1").rows.map((r) => [r.t, r.value]), [[1000, 20], [2000, 21], [3000, 22]]);
+  assert.equal(sql.prepare("SELECT name FROM sqlite_master WHERE tbl_name LIKE 'lichen_history%' AND type IN ('index', 'table', 'view') ORDER BY name").pluck().all(), ["lichen_history", "lichen_history_all", "lichen_history_doc_t", "lichen_history_recent"]);
+  assert.is(h.prune(2500), 2, "the old rows pruned by age");
+  assert.equal(readHistory(sql, "readings/n1").rows.map((r) => r.t), [3000]);
+  sql.close();
+  kv.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test("history: rows ride in the batch that stores the change; a rolled-back batch keeps them for the next; a failed history write loses only its rows", () => {
   const errors: unknown[] = [];
   const { kv, h, sql, close } = historyRig((e) => errors.push(e));
