@@ -29,9 +29,9 @@ import { jsonText } from "./report.js";
 
 export const HISTORY_TABLE = "lichen_history";
 /** The rows of the last minute or so, not yet in lichen_history: appended, no index. */
-export const RECENT_TABLE = "lichen_history_recent";
+const RECENT_TABLE = "lichen_history_recent";
 /** Both, for SQL: every row. */
-export const HISTORY_VIEW = "lichen_history_all";
+const HISTORY_VIEW = "lichen_history_all";
 
 /**
  * Staged rows move into lichen_history, sorted by document, once the oldest is this old (in the
@@ -41,7 +41,7 @@ export const HISTORY_VIEW = "lichen_history_all";
  * moved a minute's worth at a time, a document's rows share their page.
  */
 export const HISTORY_MERGE_MS = 60_000;
-export const HISTORY_MERGE_ROWS = 250_000;
+const HISTORY_MERGE_ROWS = 250_000;
 
 // No index on t: lichen_history's rows come in time order (a minute at a time), so pruning finds
 // the old ones by rowid (an index more would cost every row; a file made before had one, dropped).
