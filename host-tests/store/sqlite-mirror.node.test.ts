@@ -1,4 +1,4 @@
-// The SQL mirror of large entities (schema version 3): their changed fields go to a small patch
+// The SQL mirror of large entities (schema versions 3 and 4): their changed fields go to a small patch
 // row instead of rewriting the value, and the view lichen_entities reads the current value all
 // the same, whatever the mix of field sets, removals, nulls, objects, whole writes and deletes.
 import { test } from "uvu";
@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EntityView } from "../../src/store/kv.js";
-import { SqliteKv } from "../../src/store/sqlite.js";
+import { SQLITE_SCHEMA_VERSION, SqliteKv } from "../../src/store/sqlite.js";
 import { fc, property } from "../prop.js";
 
 const DIR = mkdtempSync(join(tmpdir(), "lichen-mirror-"));
@@ -163,10 +163,70 @@ INSERT INTO lichen_entities VALUES ('readings', 'n1', 'LWWMap', '{"temp":20}', 1
   kv.batch([], [{ namespace: "readings", id: "n1", type: "LWWMap", fields: [["hum", 40]], wholeValue: () => ({ hum: 40, temp: 20 }) }]);
   kv.close();
   const sql = new Database(path, { readonly: true });
-  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), 3);
+  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), SQLITE_SCHEMA_VERSION);
   assert.is(sql.prepare("SELECT type FROM sqlite_master WHERE name = 'lichen_entities'").pluck().get(), "view");
   assert.equal(sql.prepare("SELECT namespace, id, type, value, db_version, store FROM lichen_entities").all(), [{ namespace: "readings", id: "n1", type: "LWWMap", value: '{"temp":20,"hum":40}', db_version: 2, store: "state" }]);
   sql.close();
+});
+
+test("a patch row up to the fold bound stays in its page: no overflow pages to free and allocate again at every change", () => {
+  const path = freshPath();
+  const kv = SqliteKv.open(path);
+  const sql = new Database(path, { readonly: true });
+  const v = start(true);
+  kv.batch([], [{ namespace: "r", id: "big", type: "LWWMap", value: v }]);
+  const patch = () => sql.prepare("SELECT length(patch) FROM lichen_entity_patches WHERE id = 'big'").pluck().get() as number | undefined;
+  const overflowPages = () => sql.prepare("SELECT count(*) FROM dbstat WHERE name = 'lichen_entity_patches' AND pagetype = 'overflow'").pluck().get() as number;
+  let longest = 0;
+  for (let i = 0; i < 400; i++) {
+    v[`k${i}`] = -i - 0.25;
+    kv.batch([], [{ namespace: "r", id: "big", type: "LWWMap", fields: [[`k${i}`, v[`k${i}`]]], wholeValue: () => v }]);
+    const len = patch();
+    if (len === undefined) break; // folded
+    longest = Math.max(longest, len);
+    assert.is(overflowPages(), 0, `a patch of ${len} bytes`);
+  }
+  assert.ok(longest > 3500, `the patch grew to ${longest} bytes before its fold`);
+  assert.equal(JSON.parse(sql.prepare("SELECT value FROM lichen_entities WHERE id = 'big'").pluck().get() as string), v);
+  sql.close();
+  kv.close();
+});
+
+test("a version 3 file (its patch rows WITHOUT ROWID) is upgraded when opened for writing: the rows kept, read through the view", () => {
+  const path = freshPath();
+  const raw = new Database(path);
+  raw.pragma("journal_mode = WAL");
+  raw.exec(`
+CREATE TABLE lichen_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE lichen_kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE lichen_entity_values (namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, store TEXT NOT NULL, PRIMARY KEY (namespace, id, store)) WITHOUT ROWID;
+CREATE TABLE lichen_entity_patches (namespace TEXT NOT NULL, id TEXT NOT NULL, store TEXT NOT NULL, type TEXT NOT NULL, patch TEXT NOT NULL, db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace, id, store)) WITHOUT ROWID;
+CREATE VIEW lichen_entities AS SELECT v.namespace AS namespace, v.id AS id, coalesce(p.type, v.type) AS type, CASE WHEN p.patch IS NULL THEN v.value ELSE json_patch(v.value, p.patch) END AS value, coalesce(p.db_version, v.db_version) AS db_version, coalesce(p.updated_at, v.updated_at) AS updated_at, v.store AS store FROM lichen_entity_values v LEFT JOIN lichen_entity_patches p ON p.namespace = v.namespace AND p.id = v.id AND p.store = v.store;
+CREATE TABLE lichen_changes (seq INTEGER PRIMARY KEY, db_version INTEGER NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT, changed_at TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'value', removed TEXT);
+CREATE INDEX lichen_changes_by_version ON lichen_changes (db_version);
+INSERT INTO lichen_meta VALUES ('schema_version', 3), ('db_version', 2);
+INSERT INTO lichen_entity_values VALUES ('r', 'big', 'LWWMap', '{"a":1,"b":2}', 1, '2025-01-01T00:00:00.000Z', 'state');
+INSERT INTO lichen_entity_patches VALUES ('r', 'big', 'state', 'LWWMap', '{"a":5}', 2, '2025-01-01T00:00:01.000Z');
+`);
+  raw.close();
+  const ro = SqliteKv.open(path, { readOnly: true });
+  ro.close();
+  const check = new Database(path, { readonly: true });
+  assert.is(check.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), 3, "read-only: still version 3");
+  check.close();
+  const kv = SqliteKv.open(path);
+  const sql = new Database(path, { readonly: true });
+  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), SQLITE_SCHEMA_VERSION);
+  const ddl = sql.prepare("SELECT sql FROM sqlite_master WHERE name = 'lichen_entity_patches'").pluck().get() as string;
+  assert.not.match(ddl, /WITHOUT ROWID/);
+  assert.equal(sql.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'lichen_entity_patches%' AND type = 'table'").pluck().all(), ["lichen_entity_patches"], "the old table is gone");
+  assert.equal(mirrored(sql, "big"), { value: { a: 5, b: 2 }, db_version: 2, type: "LWWMap" }, "the patch row kept");
+  // the connection knew the row was there: the next field goes into the same patch row
+  kv.batch([], [{ namespace: "r", id: "big", type: "LWWMap", fields: [["b", 7]], wholeValue: () => ({ a: 5, b: 7 }) }]);
+  assert.is(sql.prepare("SELECT patch FROM lichen_entity_patches WHERE id = 'big'").pluck().get(), '{"a":5,"b":7}');
+  assert.equal(mirrored(sql, "big"), { value: { a: 5, b: 7 }, db_version: 3, type: "LWWMap" });
+  sql.close();
+  kv.close();
 });
 
 test("(cleanup)", () => {

@@ -380,7 +380,7 @@ test("open: a schema version 1 file is migrated: its change rows read as whole v
   const rows = kv.changesSince(0);
   assert.equal(rows.map((r) => [r.kind, r.value, r.removed]), [["value", '{"temp":20}', null]], "an old row is a whole value");
   const sql = new Database(path, { readonly: true });
-  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), 3);
+  assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), SQLITE_SCHEMA_VERSION);
   sql.close();
   kv.batch([], [{ namespace: "readings", id: "n1", type: "LWWMap", fields: [["temp", 21]], wholeValue: () => ({ temp: 21 }) }]);
   assert.equal(kv.changesSince(1).map((r) => [r.db_version, r.kind, r.value]), [[2, "fields", '{"temp":21}']]);

@@ -61,6 +61,8 @@
 //   whole. Which entities have a patch row is known to the connection that writes them (read at
 //   open): the mirror of an entity has one writer, the gateway. A version 2 file is migrated
 //   when opened for writing (its table renamed, the view made); read-only, it is read as it is.
+//   Version 4 keeps the patch rows in a rowid table (see PATCHES_TABLE), a version 3 file's
+//   rows copied over when it is opened for writing.
 // - No per-namespace VIEWs: namespaces are data, not schema. Creating views on the fly would
 //   change the schema under other readers, and sanitized names can collide ("a-b", "a_b");
 //   `WHERE namespace = ?` uses the primary key's prefix and is as fast as a view.
@@ -87,9 +89,9 @@ import { checkBatch, checkKvKey, checkKvValue, closedError, type EntityView, typ
 /**
  * The version of the tables this file writes (lichen_meta.schema_version). 2: a mirror row per
  * store, change rows of kind 'fields'. 3: lichen_entities a view over the values and the patches
- * of large entities.
+ * of large entities. 4: the patches in a rowid table.
  */
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 export type SqliteSynchronous = "FULL" | "NORMAL";
 
@@ -213,9 +215,13 @@ ALTER TABLE lichen_changes ADD COLUMN removed TEXT;
 UPDATE lichen_meta SET value = 2 WHERE name = 'schema_version';
 `;
 
-/** Version 3: large entities' changed fields in rows of their own, read through the view lichen_entities. */
-const UPGRADE_2_TO_3 = `
-ALTER TABLE lichen_entities RENAME TO lichen_entity_values;
+/**
+ * A large entity's patch row. A rowid table, not WITHOUT ROWID: a WITHOUT ROWID row keeps at most
+ * about 1,000 bytes in its page and spills the rest to overflow pages, which every json_set then
+ * freed and allocated again (3 to 5 more pages a commit: the overflow pages, the free-list trunk,
+ * page 1); a rowid table keeps a row of up to 4,061 bytes in its page (FOLD_PATCH_BYTES).
+ */
+const PATCHES_TABLE = `
 CREATE TABLE lichen_entity_patches (
   namespace  TEXT NOT NULL,
   id         TEXT NOT NULL,
@@ -225,13 +231,33 @@ CREATE TABLE lichen_entity_patches (
   db_version INTEGER NOT NULL,
   updated_at TEXT NOT NULL,
   PRIMARY KEY (namespace, id, store)
-) WITHOUT ROWID;
+);`;
+
+const ENTITIES_VIEW = `
 CREATE VIEW lichen_entities AS
   SELECT v.namespace AS namespace, v.id AS id, coalesce(p.type, v.type) AS type,
     CASE WHEN p.patch IS NULL THEN v.value ELSE json_patch(v.value, p.patch) END AS value,
     coalesce(p.db_version, v.db_version) AS db_version, coalesce(p.updated_at, v.updated_at) AS updated_at, v.store AS store
-  FROM lichen_entity_values v LEFT JOIN lichen_entity_patches p ON p.namespace = v.namespace AND p.id = v.id AND p.store = v.store;
+  FROM lichen_entity_values v LEFT JOIN lichen_entity_patches p ON p.namespace = v.namespace AND p.id = v.id AND p.store = v.store;`;
+
+/** Version 3: large entities' changed fields in rows of their own, read through the view lichen_entities. */
+const UPGRADE_2_TO_3 = `
+ALTER TABLE lichen_entities RENAME TO lichen_entity_values;
+${PATCHES_TABLE}
+${ENTITIES_VIEW}
 UPDATE lichen_meta SET value = 3 WHERE name = 'schema_version';
+`;
+
+/** Version 4: the patch rows in a rowid table (see PATCHES_TABLE); a version 3 file's rows copied over. */
+const UPGRADE_3_TO_4 = `
+DROP VIEW lichen_entities;
+ALTER TABLE lichen_entity_patches RENAME TO lichen_entity_patches_3;
+${PATCHES_TABLE}
+INSERT INTO lichen_entity_patches (namespace, id, store, type, patch, db_version, updated_at)
+  SELECT namespace, id, store, type, patch, db_version, updated_at FROM lichen_entity_patches_3;
+DROP TABLE lichen_entity_patches_3;
+${ENTITIES_VIEW}
+UPDATE lichen_meta SET value = 4 WHERE name = 'schema_version';
 `;
 
 const KEY_OUT = "CASE WHEN instr(key, x'ed') = 0 THEN CAST(key AS TEXT) ELSE key END";
@@ -596,8 +622,11 @@ function prepareViews(views: readonly EntityView[] | undefined): PreparedView[] 
 const MAX_PATCH_FIELDS = 64;
 /** An entity whose value's JSON is at least this long takes its changed fields in a patch row (see the file's header). */
 const PATCH_ROW_BYTES = 8192;
-/** A patch row is folded into its value once its JSON passes this length. */
-const FOLD_PATCH_BYTES = 4096;
+/**
+ * A patch row is folded into its value once its JSON passes this length: the row, its other
+ * columns included, stays within what a 4 KB page keeps of a row (4,061 bytes; past it, overflow pages).
+ */
+const FOLD_PATCH_BYTES = 3840;
 
 /** The mirror's writes: whole values, fields patched in place, and large entities' patch rows (see the file's header). */
 class EntityPatcher {
@@ -829,6 +858,7 @@ export class SqliteKv implements KvStore {
           const version = (): unknown => db.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get();
           if (version() === 1) db.exec(UPGRADE_1_TO_2);
           if (version() === 2) db.exec(UPGRADE_2_TO_3);
+          if (version() === 3) db.exec(UPGRADE_3_TO_4);
           db.exec("COMMIT");
         } catch (e) {
           if (db.inTransaction) db.exec("ROLLBACK");
