@@ -19,7 +19,7 @@ import { loadCrdt } from "../../src/core/registry.js";
 import { CrdtDb } from "../../src/store/crdt-db.js";
 import { envelopePrefix, eventKey, eventPrefix, statePrefix, stateKey } from "../../src/store/keys.js";
 import { type KvOp, MemoryKv } from "../../src/store/kv.js";
-import { SqliteKv } from "../../src/store/sqlite.js";
+import { SQLITE_SCHEMA_VERSION, SqliteKv } from "../../src/store/sqlite.js";
 import { SyncEngine, type Scheduler } from "../../src/transport/sync-engine.js";
 import { decodeAppliedEvent, decodeNamespaceSnapshot, encodeAppliedEvent, openGatewayDb, type GatewayDb } from "../../targets/rpi/gateway-db.js";
 import { EventStore } from "../../src/store/event-store.js";
@@ -254,7 +254,7 @@ test("openGatewayDb: typed errors naming the path; never creates or alters a fil
   assert.is(err(() => openGatewayDb(blank)).code, "CORRUPT");
   track(openGatewayDb(blank, { create: true })).close();
   track(openGatewayDb(empty, { create: true })).close();
-  assert.is(track(openGatewayDb(empty)).schemaVersion(), 3);
+  assert.is(track(openGatewayDb(empty)).schemaVersion(), SQLITE_SCHEMA_VERSION);
 
   const dir = join(DIR, "a-directory");
   mkdirSync(dir);
@@ -263,7 +263,7 @@ test("openGatewayDb: typed errors naming the path; never creates or alters a fil
   // create: true makes a new database (the daemon's case)
   const fresh = freshPath();
   const db = track(openGatewayDb(fresh, { create: true }));
-  assert.is(db.schemaVersion(), 3);
+  assert.is(db.schemaVersion(), SQLITE_SCHEMA_VERSION);
   assert.equal(db.logs(), []);
 });
 
@@ -416,7 +416,7 @@ test("lichen status: size, db_version, namespaces with counts and types, event l
   const s = r.stdout;
   assert.ok(s.includes(`file        ${f.path}`), s);
   assert.match(s, /^size\s+\d+(\.\d)? (B|KiB|MiB) \(\d+ bytes\)/m);
-  assert.match(s, /^schema\s+3 \(this lichen: 3\)$/m);
+  assert.match(s, new RegExp(`^schema\\s+${SQLITE_SCHEMA_VERSION} \\(this lichen: ${SQLITE_SCHEMA_VERSION}\\)$`, "m"));
   assert.match(s, /^formats\s+state payloads 1 \(this lichen: 1\); envelopes 1 \(this lichen: 1\)$/m);
   assert.match(s, new RegExp(`^db_version\\s+${f.dbVersion}$`, "m"));
   assert.match(s, /^\s+counters\s+2 entities\s+ORSet: 1, PNCounter: 1$/m);
@@ -429,7 +429,7 @@ test("lichen status: size, db_version, namespaces with counts and types, event l
   assert.is(j.code, 0, j.stderr);
   const rep = JSON.parse(j.stdout);
   assert.is(rep.dbVersion, f.dbVersion);
-  assert.is(rep.schemaVersion, 3);
+  assert.is(rep.schemaVersion, SQLITE_SCHEMA_VERSION);
   assert.ok(rep.fileBytes > 0);
   assert.equal(rep.mirror, { entities: 5, changes: rep.mirror.changes });
   assert.equal(

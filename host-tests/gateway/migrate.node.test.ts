@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LWWMap } from "../../src/index.js";
-import { encodeKey } from "../../src/store/sqlite.js";
+import { encodeKey, SQLITE_SCHEMA_VERSION } from "../../src/store/sqlite.js";
 import { openGatewayDb } from "../../targets/rpi/gateway-db.js";
 import { status } from "../../targets/rpi/report.js";
 
@@ -45,7 +45,7 @@ test("read-only: a version 1 file is read as it is (its change rows are whole va
   assert.equal(db.kv.changesSince(0).map((c) => [c.kind, c.value, c.removed]), [["value", '{"hum":40,"temp":20}', null]]);
   assert.equal(db.states.load("readings", "n1", (b) => LWWMap.fromBytes(b))?.value(), map.value());
   const s = status(db);
-  assert.equal([s.schemaVersion, s.known.schemaVersion], [1, 3], "lichen status reads it, and says which version it is");
+  assert.equal([s.schemaVersion, s.known.schemaVersion], [1, SQLITE_SCHEMA_VERSION], "lichen status reads it, and says which version it is");
   db.close();
   const raw = new Database(path, { readonly: true });
   assert.is(raw.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), 1, "still version 1");
@@ -55,7 +55,7 @@ test("read-only: a version 1 file is read as it is (its change rows are whole va
 test("writable: a version 1 file is migrated; the states load; new changes of keys are rows of kind 'fields'", () => {
   const { path, map } = v1File();
   const db = openGatewayDb(path);
-  assert.is(db.schemaVersion(), 3);
+  assert.is(db.schemaVersion(), SQLITE_SCHEMA_VERSION);
   const held = db.states.load("readings", "n1", (b) => LWWMap.fromBytes<number>(b))!;
   assert.equal(held.value(), map.value());
   held.set("temp", 21);
