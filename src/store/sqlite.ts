@@ -420,7 +420,7 @@ function ownBytes(b: Uint8Array): Uint8Array {
 
 /** Rows per statement at most: one statement of many rows costs less than a statement per row (each run binds, steps and resets). */
 const ROWS_PER_STATEMENT = 64;
-/** The smaller statement the last rows of a group take (fewer single-row runs, few statements prepared). */
+/** The last rows of a group go this many to a statement at most, the very last ones in a statement of their count (at most ROWS_PER_TAIL_STATEMENT + 1 statements prepared per writer). */
 const ROWS_PER_TAIL_STATEMENT = 8;
 
 /**
@@ -455,8 +455,8 @@ export class RowWriter {
     const perRow = this.args.length / this.rows;
     let at = 0;
     for (let left = this.rows; left > 0; ) {
-      const n = left >= ROWS_PER_TAIL_STATEMENT ? ROWS_PER_TAIL_STATEMENT : 1;
-      this.statement(n).run(this.args.slice(at, at + n * perRow));
+      const n = Math.min(left, ROWS_PER_TAIL_STATEMENT);
+      this.statement(n).run(n === this.rows ? this.args : this.args.slice(at, at + n * perRow));
       at += n * perRow;
       left -= n;
     }
