@@ -21,7 +21,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Hlc, LWWMap } from "../src/core/index.js";
 import { type EntityView, type KvOp, type KvStore } from "../src/store/kv.js";
-import { toJsonText } from "../src/store/sqlite.js";
+import { FOLD_PATCH_BYTES, toJsonText } from "../src/store/sqlite.js";
 import { decodeFrame, FrameKind } from "../src/transport/frames.js";
 import { SyncEngine, type SyncLogEntry } from "../src/transport/sync-engine.js";
 import { LoopTime } from "../sim/network/loop-time.js";
@@ -243,6 +243,8 @@ export interface BigMapResult {
   readonly keys: number;
   readonly samples: number;
   readonly medianMs: number;
+  /** The median of the same samples' CPU time (this process, user + system: the kernel's share of the commit included). */
+  readonly medianCpuMs: number;
   readonly written: Written;
   readonly converged: boolean;
 }
@@ -269,6 +271,7 @@ export function bigMapRun(keys: number, samples: number, countAll = false): BigM
     n.connect(GATEWAY, "gateway");
     settleOne(r, n, toGateway);
     const times: number[] = [];
+    const cpus: number[] = [];
     for (let s = 0; s <= samples; s++) {
       r.time.t += 1000;
       map.set(`k${s % keys}`, -s);
@@ -276,17 +279,22 @@ export function bigMapRun(keys: number, samples: number, countAll = false): BigM
       const frames = toGateway.splice(0);
       const measured = s > 0 && s < samples; // the first warms up, the last counts bytes
       counting = countAll ? s > 0 : s === samples;
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (const [from, f] of frames) r.gateway.receive(from, f);
       while (r.time.turn());
       const ms = performance.now() - t0;
-      if (measured) times.push(ms);
+      const c = process.cpuUsage(c0);
+      if (measured) {
+        times.push(ms);
+        cpus.push((c.user + c.system) / 1000);
+      }
       settleOne(r, n, toGateway);
     }
     counting = false;
-    times.sort((a, b) => a - b);
+    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const converged = r.logs.length === 0 && r.gateway.get("config/n1")?.equals(map) === true && n.inSync(GATEWAY);
-    return { keys, samples: times.length, medianMs: times[Math.floor(times.length / 2)]!, written, converged };
+    return { keys, samples: times.length, medianMs: median(times), medianCpuMs: median(cpus), written, converged };
   } finally {
     n.close();
     r.close();
@@ -344,17 +352,17 @@ export async function writePathFigures(progress: (text: string) => void = () => 
   const w = big.written;
   const bigTable: Table = {
     title: `Gateway write path: a one-key delta on a ${num(BIG_KEYS)}-key LWWMap`,
-    how: `bench/gateway-ingest.ts: the same gateway; one node's LWWMap of ${num(BIG_KEYS)} keys ("k0".."k${BIG_KEYS - 1}", numbers) synced to it (untimed). Then, ${BIG_SAMPLES} times, the node sets one existing key and sends its delta; timed: from the gateway's receive() of the frame to its ACK sent (decode, checks, apply, the commit of its batch with synchronous=FULL). The median of ${BIG_SAMPLES - 1} (the first warms up). Bytes: what one such commit hands to SQLite, counted on the batch: the values of the puts (the document's state: with the gateway's incremental states, the delta appended to its tail; the event-log entry), and the JSON of the change row and of the entity patch (a large entity's goes to its patch row, not its whole JSON row: src/store/sqlite.ts). The second row counts every commit of ${num(BIG_AMORTIZED)} such deltas, per delta: past ${num(GATEWAY_TAILS.maxDeltas)} deltas the tail is folded into a new base (the whole state written once), which this average includes; the mirror's patch row folded into the JSON value (past 4 KB of patch) is SQLite's own work, not counted here. Wall-clock time varies; the bytes are deterministic.`,
-    columns: ["commits counted", "median ms, receive to ACK", "state bytes written", "event-log bytes", "change row bytes", "entity patch bytes", "total bytes"],
+    how: `bench/gateway-ingest.ts: the same gateway; one node's LWWMap of ${num(BIG_KEYS)} keys ("k0".."k${BIG_KEYS - 1}", numbers) synced to it (untimed). Then, ${BIG_SAMPLES} times, the node sets one existing key and sends its delta; timed: from the gateway's receive() of the frame to its ACK sent (decode, checks, apply, the commit of its batch with synchronous=FULL). The median of ${BIG_SAMPLES - 1} (the first warms up); "CPU": the median of the same samples' CPU time (this process's user + system: the kernel's work for the commit's writes and fsync included, not the wait for the disk). Bytes: what one such commit hands to SQLite, counted on the batch: the values of the puts (the document's state: with the gateway's incremental states, the delta appended to its tail; the event-log entry), and the JSON of the change row and of the entity patch (a large entity's goes to its patch row, not its whole JSON row: src/store/sqlite.ts). The second row counts every commit of ${num(BIG_AMORTIZED)} such deltas, per delta: past ${num(GATEWAY_TAILS.maxDeltas)} deltas the tail is folded into a new base (the whole state written once), which this average includes; the mirror's patch row folded into the JSON value (past ${num(FOLD_PATCH_BYTES)} bytes of patch) is SQLite's own work, not counted here. Wall-clock time varies; the bytes are deterministic.`,
+    columns: ["commits counted", "median ms, receive to ACK", "median CPU ms", "state bytes written", "event-log bytes", "change row bytes", "entity patch bytes", "total bytes"],
     rows: [
-      ["the last one", num(big.medianMs, 2), num(w.stateBytes), num(w.logBytes), num(w.changeRowBytes), num(w.entityBytes), num(total(w))],
-      [`${num(BIG_AMORTIZED)}, per delta`, num(amortized.medianMs, 2), num(Math.round(am.stateBytes / BIG_AMORTIZED)), num(Math.round(am.logBytes / BIG_AMORTIZED)), num(Math.round(am.changeRowBytes / BIG_AMORTIZED)), num(Math.round(am.entityBytes / BIG_AMORTIZED)), num(Math.round(total(am) / BIG_AMORTIZED))],
+      ["the last one", num(big.medianMs, 2), num(big.medianCpuMs, 2), num(w.stateBytes), num(w.logBytes), num(w.changeRowBytes), num(w.entityBytes), num(total(w))],
+      [`${num(BIG_AMORTIZED)}, per delta`, num(amortized.medianMs, 2), num(amortized.medianCpuMs, 2), num(Math.round(am.stateBytes / BIG_AMORTIZED)), num(Math.round(am.logBytes / BIG_AMORTIZED)), num(Math.round(am.changeRowBytes / BIG_AMORTIZED)), num(Math.round(am.entityBytes / BIG_AMORTIZED)), num(Math.round(total(am) / BIG_AMORTIZED))],
     ],
   };
   const perSecond = steady.perSecond;
   const targets: Target[] = [
     { figure: `Gateway ingest from ${num(INGEST_NODES)} nodes into SQLite (synchronous FULL), the daemon's write path`, target: `≥ ${num(INGEST_TARGET)} deltas/s`, actual: `${num(perSecond)} deltas/s in the steady state (${num(steady.perCpuSecond)} per CPU second; the cold start's first ${INGEST_COLD_ROUNDS} rounds: ${num(cold.perSecond)})`, ok: perSecond >= INGEST_TARGET },
-    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: receive to ACK`, target: `≤ ${BIG_TARGET_MS} ms`, actual: `${num(big.medianMs, 2)} ms`, ok: big.medianMs <= BIG_TARGET_MS },
+    { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: receive to ACK`, target: `≤ ${BIG_TARGET_MS} ms`, actual: `${num(big.medianMs, 2)} ms (CPU ${num(big.medianCpuMs, 2)} ms)`, ok: big.medianMs <= BIG_TARGET_MS },
     { figure: `A one-key delta on a ${num(BIG_KEYS)}-key map: bytes written`, target: `≤ ${num(BIG_TARGET_BYTES)} bytes`, actual: `${num(total(w))} bytes (${num(w.stateBytes)} of them the state: its tail's new delta; ${num(Math.round(total(am) / BIG_AMORTIZED))} per delta over ${num(BIG_AMORTIZED)}, compaction included)`, ok: total(w) <= BIG_TARGET_BYTES },
   ];
   const checks: Check[] = [

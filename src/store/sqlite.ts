@@ -626,7 +626,7 @@ const PATCH_ROW_BYTES = 8192;
  * A patch row is folded into its value once its JSON passes this length: the row, its other
  * columns included, stays within what a 4 KB page keeps of a row (4,061 bytes; past it, overflow pages).
  */
-const FOLD_PATCH_BYTES = 3840;
+export const FOLD_PATCH_BYTES = 3840;
 
 /** The mirror's writes: whole values, fields patched in place, and large entities' patch rows (see the file's header). */
 class EntityPatcher {
