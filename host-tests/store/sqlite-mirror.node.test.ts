@@ -17,6 +17,39 @@ const freshPath = (): string => join(DIR, `m${files++}.db`);
 
 type Obj = Record<string, unknown>;
 
+/** A fresh file holding one large entity, r/big, written whole; and a reader of the file. */
+function withBigEntity(): { kv: SqliteKv; sql: Database.Database; v: Obj } {
+  const path = freshPath();
+  const kv = SqliteKv.open(path);
+  const sql = new Database(path, { readonly: true });
+  const v = start(true);
+  kv.batch([], [{ namespace: "r", id: "big", type: "LWWMap", value: v }]);
+  return { kv, sql, v };
+}
+
+/** A file as an older lichen left it: lichen_meta, lichen_kv and lichen_changes (as versions 2 and 3 have them), then `tables`. */
+function olderFile(tables: string): string {
+  const path = freshPath();
+  const raw = new Database(path);
+  raw.pragma("journal_mode = WAL");
+  raw.exec(`
+CREATE TABLE lichen_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE lichen_kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE lichen_changes (seq INTEGER PRIMARY KEY, db_version INTEGER NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT, changed_at TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'value', removed TEXT);
+CREATE INDEX lichen_changes_by_version ON lichen_changes (db_version);
+${tables}`);
+  raw.close();
+  return path;
+}
+
+/** Opened read-only by SqliteKv, an older file is read as it is: its schema version stays `version`. */
+function readOnlyLeaves(path: string, version: number): void {
+  SqliteKv.open(path, { readOnly: true }).close();
+  const check = new Database(path, { readonly: true });
+  assert.is(check.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), version, `read-only: still version ${version}`);
+  check.close();
+}
+
 /** A value whose JSON is over the patch-row threshold (8 KB) when `big`. */
 function start(big: boolean): Obj {
   const v: Obj = {};
@@ -102,11 +135,7 @@ test("the view reads every change of a large or small entity, patched in a row o
 });
 
 test("a one-field change of a large entity writes a small patch row, not its value; the patch is folded past its bound", () => {
-  const path = freshPath();
-  const kv = SqliteKv.open(path);
-  const sql = new Database(path, { readonly: true });
-  const v = start(true);
-  kv.batch([], [{ namespace: "r", id: "big", type: "LWWMap", value: v }]);
+  const { kv, sql, v } = withBigEntity();
   const stored = () => sql.prepare("SELECT value FROM lichen_entity_values WHERE id = 'big'").pluck().get() as string;
   const patch = () => sql.prepare("SELECT patch FROM lichen_entity_patches WHERE id = 'big'").pluck().get() as string | undefined;
   const before = stored();
@@ -141,24 +170,12 @@ test("a one-field change of a large entity writes a small patch row, not its val
 });
 
 test("a version 2 file is upgraded when opened for writing (its rows kept, read through the view); read-only, it is read as it is", () => {
-  const path = freshPath();
-  const raw = new Database(path);
-  raw.pragma("journal_mode = WAL");
-  raw.exec(`
-CREATE TABLE lichen_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE lichen_kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+  const path = olderFile(`
 CREATE TABLE lichen_entities (namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, store TEXT NOT NULL, PRIMARY KEY (namespace, id, store)) WITHOUT ROWID;
-CREATE TABLE lichen_changes (seq INTEGER PRIMARY KEY, db_version INTEGER NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT, changed_at TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'value', removed TEXT);
-CREATE INDEX lichen_changes_by_version ON lichen_changes (db_version);
 INSERT INTO lichen_meta VALUES ('schema_version', 2), ('db_version', 1);
 INSERT INTO lichen_entities VALUES ('readings', 'n1', 'LWWMap', '{"temp":20}', 1, '2025-01-01T00:00:00.000Z', 'state');
 `);
-  raw.close();
-  const ro = SqliteKv.open(path, { readOnly: true });
-  ro.close();
-  const check = new Database(path, { readonly: true });
-  assert.is(check.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), 2, "read-only: still version 2");
-  check.close();
+  readOnlyLeaves(path, 2);
   const kv = SqliteKv.open(path);
   kv.batch([], [{ namespace: "readings", id: "n1", type: "LWWMap", fields: [["hum", 40]], wholeValue: () => ({ hum: 40, temp: 20 }) }]);
   kv.close();
@@ -170,11 +187,7 @@ INSERT INTO lichen_entities VALUES ('readings', 'n1', 'LWWMap', '{"temp":20}', 1
 });
 
 test("a patch row up to the fold bound stays in its page: no overflow pages to free and allocate again at every change", () => {
-  const path = freshPath();
-  const kv = SqliteKv.open(path);
-  const sql = new Database(path, { readonly: true });
-  const v = start(true);
-  kv.batch([], [{ namespace: "r", id: "big", type: "LWWMap", value: v }]);
+  const { kv, sql, v } = withBigEntity();
   const patch = () => sql.prepare("SELECT length(patch) FROM lichen_entity_patches WHERE id = 'big'").pluck().get() as number | undefined;
   const overflowPages = () => sql.prepare("SELECT count(*) FROM dbstat WHERE name = 'lichen_entity_patches' AND pagetype = 'overflow'").pluck().get() as number;
   let longest = 0;
@@ -193,27 +206,15 @@ test("a patch row up to the fold bound stays in its page: no overflow pages to f
 });
 
 test("a version 3 file (its patch rows WITHOUT ROWID) is upgraded when opened for writing: the rows kept, read through the view", () => {
-  const path = freshPath();
-  const raw = new Database(path);
-  raw.pragma("journal_mode = WAL");
-  raw.exec(`
-CREATE TABLE lichen_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE lichen_kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+  const path = olderFile(`
 CREATE TABLE lichen_entity_values (namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, store TEXT NOT NULL, PRIMARY KEY (namespace, id, store)) WITHOUT ROWID;
 CREATE TABLE lichen_entity_patches (namespace TEXT NOT NULL, id TEXT NOT NULL, store TEXT NOT NULL, type TEXT NOT NULL, patch TEXT NOT NULL, db_version INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace, id, store)) WITHOUT ROWID;
 CREATE VIEW lichen_entities AS SELECT v.namespace AS namespace, v.id AS id, coalesce(p.type, v.type) AS type, CASE WHEN p.patch IS NULL THEN v.value ELSE json_patch(v.value, p.patch) END AS value, coalesce(p.db_version, v.db_version) AS db_version, coalesce(p.updated_at, v.updated_at) AS updated_at, v.store AS store FROM lichen_entity_values v LEFT JOIN lichen_entity_patches p ON p.namespace = v.namespace AND p.id = v.id AND p.store = v.store;
-CREATE TABLE lichen_changes (seq INTEGER PRIMARY KEY, db_version INTEGER NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, value TEXT, changed_at TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'value', removed TEXT);
-CREATE INDEX lichen_changes_by_version ON lichen_changes (db_version);
 INSERT INTO lichen_meta VALUES ('schema_version', 3), ('db_version', 2);
 INSERT INTO lichen_entity_values VALUES ('r', 'big', 'LWWMap', '{"a":1,"b":2}', 1, '2025-01-01T00:00:00.000Z', 'state');
 INSERT INTO lichen_entity_patches VALUES ('r', 'big', 'state', 'LWWMap', '{"a":5}', 2, '2025-01-01T00:00:01.000Z');
 `);
-  raw.close();
-  const ro = SqliteKv.open(path, { readOnly: true });
-  ro.close();
-  const check = new Database(path, { readonly: true });
-  assert.is(check.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), 3, "read-only: still version 3");
-  check.close();
+  readOnlyLeaves(path, 3);
   const kv = SqliteKv.open(path);
   const sql = new Database(path, { readonly: true });
   assert.is(sql.prepare("SELECT value FROM lichen_meta WHERE name = 'schema_version'").pluck().get(), SQLITE_SCHEMA_VERSION);
