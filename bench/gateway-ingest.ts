@@ -1,7 +1,7 @@
 // The gateway's write path, measured: DELTA frames from 1,000 simulated nodes into SQLite with
 // synchronous=FULL, through the gateway's own path (targets/rpi/gateway-ingest.ts: SyncEngine with
 // group commit, the event log, the change rows and the history rows in the same batch), and
-// a one-key delta on a 10,000-key map.
+// a one-key delta on a 10,000-key map, beside SQLite alone writing the same rows (the floor).
 //
 // No network: the nodes are SyncEngines whose frames are handed to the gateway's receive(); the
 // gateway's frames (its ACKs) are collected and handed back to the nodes. The 1,000 nodes of the
@@ -306,9 +306,10 @@ export function bigMapRun(keys: number, samples: number, countAll = false): BigM
  * The floor under bigMapRun's figure: SQLite alone, on a file of its own (WAL, synchronous FULL),
  * writing by hand the rows of a one-key delta's commit in one transaction: two key-value rows (the
  * tail's delta, the event-log entry), the version counter, the entity's patch row (json_set), a
- * change row (with its version index) and a history row, 7 pages as the gateway's commit. Between
- * samples, the same node work as bigMapRun's (its 10,000-key map changed, untimed), so the caches
- * are as cold. No lichen code runs in the timed span.
+ * change row (with its version index) and a history row: 7 pages, as the gateway's commit mostly
+ * writes (counted with strace). Between samples, untimed, a node changes a key of its map of `keys`
+ * keys and stores it, as bigMapRun's node does, so the caches are as cold (it sends nothing). No
+ * lichen code runs in the timed span.
  */
 export function bareCommitRun(keys: number, samples: number): { medianMs: number; medianCpuMs: number } {
   const dir = mkdtempSync(join(tmpdir(), "lichen-bench-bare-"));
