@@ -281,4 +281,43 @@ test("the batch tells the store only the keys a delta changed; a new key, the wh
   assert.equal(views3[0]!.fields, [["battery", undefined]], "a removed key: undefined");
 });
 
+test("logApplied gets the keys a delta changed, on a store that keeps no views and with no onApplied", () => {
+  const loop = new LoopTime(BASE);
+  const toGateway: Array<[string, Uint8Array]> = [];
+  const toNode: Uint8Array[] = [];
+  const logged: Array<readonly string[] | undefined> = [];
+  const common = { scheduler: loop, clock: new Hlc({ wallClock: () => loop.t }), antiEntropyMs: 7 * 24 * 3600_000 };
+  const gateway = new SyncEngine({
+    ...common,
+    replica: "gw",
+    role: "gateway",
+    kv: new MemoryKv(),
+    send: (_to, bytes) => toNode.push(bytes),
+    logApplied: (_peer, _doc, _delta, keys) => {
+      logged.push(keys);
+      return [];
+    },
+  });
+  const node = new SyncEngine({ ...common, replica: "n0", role: "node", kv: new MemoryKv(), send: (_to, bytes) => toGateway.push(["n0", bytes]) });
+  const map = node.open("readings", "n0", LWWMap<number>);
+  gateway.connect("n0", "node");
+  node.connect("gw", "gateway");
+  const settleBoth = (): void => {
+    for (let i = 0; i < 50 && (toGateway.length > 0 || toNode.length > 0); i++) {
+      for (const [from, bytes] of toGateway.splice(0)) gateway.receive(from, bytes);
+      loop.turn();
+      for (const bytes of toNode.splice(0)) node.receive("gw", bytes);
+    }
+  };
+  map.set("temp", 20);
+  map.set("hum", 40);
+  node.changed("readings", "n0");
+  settleBoth();
+  logged.length = 0;
+  map.set("temp", 21);
+  node.changed("readings", "n0");
+  settleBoth();
+  assert.equal(logged, [["temp"]]);
+});
+
 test.run();

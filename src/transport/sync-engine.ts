@@ -233,7 +233,7 @@ export class SyncEngine {
    */
   private awaiting: Map<string, number> | undefined;
   private readonly onApplied: SyncOptions["onApplied"];
-  /** Whether anyone reads a received delta's changed keys (a store keeping views, or onApplied): a node on flash does not. */
+  /** Whether anyone reads a received delta's changed keys (a store keeping views, onApplied or logApplied): a node on flash does not. */
   private readonly tracksChangedKeys: boolean;
   private readonly logApplied: SyncOptions["logApplied"];
   /** The group of received deltas not yet stored (see groupCommit). */
@@ -299,7 +299,7 @@ export class SyncEngine {
     if (this.opts.maxFrameBytes < MIN_FRAME_BYTES) throw invalidArgument(`maxFrameBytes must be at least ${MIN_FRAME_BYTES}`);
     this.log = options.log ?? (() => {});
     this.onApplied = options.onApplied;
-    this.tracksChangedKeys = options.kv.keepsViews === true || options.onApplied !== undefined;
+    this.tracksChangedKeys = options.kv.keepsViews === true || options.onApplied !== undefined || options.logApplied !== undefined;
     this.logApplied = options.logApplied;
     this.clock = options.clock ?? openClock(options.kv);
     this.states = new StateStore(options.kv, {
