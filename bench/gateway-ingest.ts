@@ -240,6 +240,21 @@ function countingWrites(kv: KvStore, w: Written): KvStore {
   };
 }
 
+/** Runs `fn`: its wall-clock ms, and this process's CPU ms over the same span (user + system). */
+function timeSpan(fn: () => void): [ms: number, cpuMs: number] {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  fn();
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return [ms, (c.user + c.system) / 1000];
+}
+
+/** The median of `xs` (sorted in place). */
+function median(xs: number[]): number {
+  return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 export interface BigMapResult {
   readonly keys: number;
   readonly samples: number;
@@ -280,20 +295,17 @@ export function bigMapRun(keys: number, samples: number, countAll = false): BigM
       const frames = toGateway.splice(0);
       const measured = s > 0 && s < samples; // the first warms up, the last counts bytes
       counting = countAll ? s > 0 : s === samples;
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      for (const [from, f] of frames) r.gateway.receive(from, f);
-      while (r.time.turn());
-      const ms = performance.now() - t0;
-      const c = process.cpuUsage(c0);
+      const [ms, cpuMs] = timeSpan(() => {
+        for (const [from, f] of frames) r.gateway.receive(from, f);
+        while (r.time.turn());
+      });
       if (measured) {
         times.push(ms);
-        cpus.push((c.user + c.system) / 1000);
+        cpus.push(cpuMs);
       }
       settleOne(r, n, toGateway);
     }
     counting = false;
-    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const converged = r.logs.length === 0 && r.gateway.get("config/n1")?.equals(map) === true && n.inSync(GATEWAY);
     return { keys, samples: times.length, medianMs: median(times), medianCpuMs: median(cpus), written, converged };
   } finally {
@@ -352,17 +364,12 @@ INSERT INTO patches VALUES ('config/n1', '{}');`);
       time.t += 1000;
       map.set(`k${s % keys}`, -s);
       n.changed("config", "n1");
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      commit.immediate(s);
-      const ms = performance.now() - t0;
-      const c = process.cpuUsage(c0);
+      const [ms, cpuMs] = timeSpan(() => commit.immediate(s));
       if (s > 0) {
         times.push(ms);
-        cpus.push((c.user + c.system) / 1000);
+        cpus.push(cpuMs);
       }
     }
-    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     return { medianMs: median(times), medianCpuMs: median(cpus) };
   } finally {
     n.close();

@@ -107,8 +107,7 @@ export class HistoryRecorder implements BatchRows {
   ) {
     this.staged = kv.transaction(`create ${HISTORY_TABLE}`, (db) => {
       db.exec(CREATE);
-      const r = db.prepare(`SELECT count(*) AS rows, min(t) AS since FROM ${RECENT_TABLE}`).get() as { rows: number; since: number | null };
-      return { rows: r.rows, since: r.since ?? undefined };
+      return readStaged(db);
     });
     kv.addBatchRows(this);
   }
@@ -216,7 +215,7 @@ export class HistoryRecorder implements BatchRows {
   prune(beforeMs: number): number {
     const { deleted, staged } = this.kv.transaction(`prune ${HISTORY_TABLE}`, (db) => {
       let deleted = db.prepare(`DELETE FROM ${RECENT_TABLE} WHERE t < ?`).run(beforeMs).changes;
-      const r = db.prepare(`SELECT count(*) AS rows, min(t) AS since FROM ${RECENT_TABLE}`).get() as { rows: number; since: number | null };
+      const staged = readStaged(db);
       const tFrom = db.prepare(`SELECT rowid, t FROM ${HISTORY_TABLE} WHERE rowid >= ? ORDER BY rowid LIMIT 1`);
       const first = tFrom.get(0) as { rowid: number; t: number } | undefined;
       if (first !== undefined && first.t < beforeMs) {
@@ -231,11 +230,17 @@ export class HistoryRecorder implements BatchRows {
         }
         deleted += db.prepare(`DELETE FROM ${HISTORY_TABLE} WHERE rowid <= ? AND t < ?`).run(lo, beforeMs).changes;
       }
-      return { deleted, staged: { rows: r.rows, since: r.since ?? undefined } };
+      return { deleted, staged };
     });
     this.staged = staged;
     return deleted;
   }
+}
+
+/** The staged rows as the file holds them. */
+function readStaged(db: BetterSqlite3.Database): Staged {
+  const r = db.prepare(`SELECT count(*) AS rows, min(t) AS since FROM ${RECENT_TABLE}`).get() as { rows: number; since: number | null };
+  return { rows: r.rows, since: r.since ?? undefined };
 }
 
 /** The staged rows moved into lichen_history, each document's together (see HISTORY_MERGE_MS); the staged rows after: none. */
